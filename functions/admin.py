@@ -1,0 +1,48 @@
+"""Admin routes (auth level ADMIN: the host's master key; plus the admin app role under Entra ID)."""
+import azure.functions as func
+
+from shared import admin
+from shared.deps import get_deps
+
+from .http import endpoint, json_body, respond, route_param
+
+bp = func.Blueprint()
+ADMIN = func.AuthLevel.ADMIN
+
+
+def _actor(req: func.HttpRequest) -> str:
+    return admin.admin_actor(req.headers, get_deps().settings)
+
+
+@bp.route(route="v1/admin/users/{userId}/bypass", methods=["POST"], auth_level=ADMIN)
+@endpoint
+def create_bypass(req: func.HttpRequest) -> func.HttpResponse:
+    actor = _actor(req)
+    return respond(201, admin.create_bypass(get_deps(), route_param(req, "userId"), json_body(req), actor))
+
+
+@bp.route(route="v1/admin/users/{userId}/bypass", methods=["GET"], auth_level=ADMIN)
+@endpoint
+def list_bypasses(req: func.HttpRequest) -> func.HttpResponse:
+    _actor(req)
+    return respond(200, admin.list_bypasses(get_deps(), route_param(req, "userId")))
+
+
+@bp.route(route="v1/admin/users/{userId}/bypass", methods=["DELETE"], auth_level=ADMIN)
+@endpoint
+def revoke_bypass(req: func.HttpRequest) -> func.HttpResponse:
+    admin.revoke_bypass(get_deps(), route_param(req, "userId"), _actor(req))
+    return respond(204)
+
+
+@bp.route(route="v1/admin/users/{userId}/unblock", methods=["POST"], auth_level=ADMIN)
+@endpoint
+def unblock_user(req: func.HttpRequest) -> func.HttpResponse:
+    return respond(200, admin.unblock(get_deps(), route_param(req, "userId"), _actor(req)))
+
+
+@bp.route(route="v1/admin/users/{userId}/audit", methods=["GET"], auth_level=ADMIN)
+@endpoint
+def user_audit(req: func.HttpRequest) -> func.HttpResponse:
+    _actor(req)
+    return respond(200, admin.audit_events(get_deps(), route_param(req, "userId")))

@@ -1,0 +1,59 @@
+"""HTTP mapping shared by every HTTP trigger: JSON responses, RFC 9457 problems, and one guard that
+turns any error into a safe answer (no stack trace or library text ever reaches a client)."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+
+from shared.errors import ConfigError, Misconfigured, TwostepError
+from shared.validation import parse_json_body
+
+log = logging.getLogger("twostep.http")
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def respond(status: int, body: Any = None, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    all_headers = {**_NO_STORE, **(headers or {})}
+    if body is None:
+        return func.HttpResponse(status_code=status, headers=all_headers)
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=JSON, headers=all_headers)
+
+
+def problem(error: TwostepError) -> func.HttpResponse:
+    headers = dict(_NO_STORE)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return func.HttpResponse(json.dumps(error.problem()), status_code=error.status, mimetype=PROBLEM,
+                             headers=headers)
+
+
+def json_body(req: func.HttpRequest, required: bool = True) -> dict[str, Any]:
+    return parse_json_body(req.get_body(), required=required)
+
+
+def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpResponse]:
+    @functools.wraps(fn)
+    def guarded(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return fn(req)
+        except TwostepError as error:
+            return problem(error)
+        except ConfigError as error:
+            log.critical("twostep refuses to serve: %s", error)
+            return problem(Misconfigured())
+        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer generically
+            log.exception("unhandled error in %s", fn.__name__)
+            return problem(TwostepError())
+
+    return guarded
+
+
+def route_param(req: func.HttpRequest, name: str) -> str:
+    return req.route_params.get(name) or ""

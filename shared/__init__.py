@@ -1,0 +1,1 @@
+"""twostep's domain: everything that decides lives here, with no azure.functions import."""

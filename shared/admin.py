@@ -1,0 +1,140 @@
+"""Support operations behind the admin key: one-time bypasses, unblocking, the audit trail; and who the
+operator is when the platform's Entra ID authentication is on."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from .audit import audit_row, audit_view
+from .clock import iso
+from .config import Settings
+from .deps import Deps
+from .errors import Forbidden, NotFound
+from .ids import AUDIT_PREFIX, BYPASS_PREFIX, PROFILE_RK, random_token, validate_user_id
+from .models import Bypass, Profile
+from .store import Tx, retry_on_conflict
+from .validation import integer, text
+
+ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
+KEY_ACTOR = "admin-key"
+
+
+def admin_actor(headers: Mapping[str, str], settings: Settings) -> str:
+    """The operator behind an admin call, for the audit record.
+
+    With App Service authentication on, the platform strips client-sent `X-MS-CLIENT-PRINCIPAL*` headers
+    and injects its own; the principal must hold the admin app role. Without it, the host's master key
+    (checked by the host, auth level ADMIN) is the only credential and the actor is the key itself.
+    """
+    if not settings.platform_auth_enabled:
+        return KEY_ACTOR
+    raw = headers.get("x-ms-client-principal")
+    if not raw:
+        raise Forbidden("An Entra ID principal with the admin role is required.")
+    try:
+        principal = json.loads(base64.b64decode(raw))
+        claims = principal.get("claims") or []
+        roles = {c.get("val") for c in claims if isinstance(c, dict) and c.get("typ") in ROLE_CLAIMS}
+    except (binascii.Error, ValueError, AttributeError, TypeError):
+        raise Forbidden() from None
+    if settings.admin_role not in roles:
+        raise Forbidden("The principal does not hold the admin role.")
+    name = headers.get("x-ms-client-principal-name") or headers.get("x-ms-client-principal-id") or "entra-principal"
+    return name[:256]
+
+
+def _profile(d: Deps, user_id: str) -> Profile:
+    row = d.store.get(user_id, PROFILE_RK)
+    if row is None:
+        raise NotFound()
+    return Profile.from_entity(row)
+
+
+def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    user_id = validate_user_id(user_id)
+    s = d.settings
+    seconds = integer(body, "seconds", low=1, high=s.bypass_max_seconds, default=s.bypass_default_seconds)
+    reason = text(body, "reason", max_len=256, required=True)
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        profile = _profile(d, user_id)
+        tx = Tx()
+        if profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
+            tx.merge_existing({"PartitionKey": user_id, "RowKey": profile.bypass_rk, "status": "revoked",
+                               "revokedAt": now, "revokedBy": actor})
+        bypass = Bypass(user_id=user_id, row_key=BYPASS_PREFIX + random_token(12), created_at=now,
+                        expires_at=now + timedelta(seconds=seconds), reason=reason, created_by=actor,
+                        purge_after=now + timedelta(days=s.audit_retention_days))
+        profile.bypass_rk, profile.bypass_expires_at = bypass.row_key, bypass.expires_at
+        tx.replace(profile.to_entity()).create(bypass.to_entity())
+        tx.create(audit_row(user_id, now, "bypass_created", actor, s.audit_retention_days,
+                            bypassId=bypass.bypass_id, expiresAt=iso(bypass.expires_at), reason=reason))
+        d.store.transact(tx)
+        return {"bypassId": bypass.bypass_id, "userId": user_id, "expiresAt": iso(bypass.expires_at)}
+
+    return retry_on_conflict(attempt)
+
+
+def list_bypasses(d: Deps, user_id: str) -> dict[str, Any]:
+    user_id = validate_user_id(user_id)
+    now = d.clock.now()
+    rows = d.store.query_prefix(user_id, BYPASS_PREFIX, limit=1000)
+    if not rows:
+        _profile(d, user_id)  # 404 for an unknown user
+    bypasses = sorted((Bypass.from_entity(r) for r in rows), key=lambda b: b.created_at, reverse=True)
+    return {"bypasses": [{
+        "bypassId": b.bypass_id, "status": b.effective_status(now), "expiresAt": iso(b.expires_at),
+        "reason": b.reason, "createdBy": b.created_by, "createdAt": iso(b.created_at), "usedAt": iso(b.used_at),
+    } for b in bypasses if b.purge_after is None or b.purge_after > now]}
+
+
+def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
+    user_id = validate_user_id(user_id)
+
+    def attempt() -> None:
+        now = d.clock.now()
+        profile = _profile(d, user_id)
+        if not profile.bypass_rk:
+            return
+        bypass_rk = profile.bypass_rk
+        profile.bypass_rk = profile.bypass_expires_at = None
+        tx = Tx().replace(profile.to_entity())
+        tx.merge_existing({"PartitionKey": user_id, "RowKey": bypass_rk, "status": "revoked", "revokedAt": now,
+                           "revokedBy": actor})
+        tx.create(audit_row(user_id, now, "bypass_revoked", actor, d.settings.audit_retention_days,
+                            bypassId=bypass_rk[len(BYPASS_PREFIX):]))
+        d.store.transact(tx)
+
+    retry_on_conflict(attempt)
+
+
+def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
+    """Clear a fraud block and a lockout (and the failure count that led to it)."""
+    user_id = validate_user_id(user_id)
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        profile = _profile(d, user_id)
+        was = {"blockedUntil": iso(profile.blocked_until), "lockedUntil": iso(profile.locked_until)}
+        profile.blocked_until = profile.locked_until = profile.failure_window_start = None
+        profile.failures = 0
+        tx = Tx().replace(profile.to_entity())
+        tx.create(audit_row(user_id, now, "user_unblocked", actor, d.settings.audit_retention_days, **was))
+        d.store.transact(tx)
+        return {"userId": user_id, "blockedUntil": None, "lockedUntil": None}
+
+    return retry_on_conflict(attempt)
+
+
+def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
+    user_id = validate_user_id(user_id)
+    now = d.clock.now()
+    rows = d.store.query_prefix(user_id, AUDIT_PREFIX, limit=limit)
+    if not rows:
+        _profile(d, user_id)
+    return {"events": [audit_view(r) for r in rows if r["purgeAfter"] > now]}

@@ -1,0 +1,294 @@
+"""Begin, read, verify and report challenges: the sign-in decisions.
+
+Each decision is read-decide-write: read the challenge with its user's profile in one query, decide at
+the server's `now`, then write both (and the audit event) in one ETag-conditional transaction. A lost
+race re-reads and decides again, so 20 concurrent right answers approve once and 50 concurrent wrong
+ones count 50 failures.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .audit import audit_row
+from .clock import iso
+from .crypto import codes_equal, derive_code
+from .deps import Deps
+from .errors import (
+    AlreadyUsed,
+    Canceled,
+    Conflict,
+    Expired,
+    IncorrectCode,
+    InvalidRequest,
+    Locked,
+    MaxAttemptsReached,
+    NotEnrolled,
+    NotFound,
+    UserBlocked,
+)
+from .ids import PROFILE_RK, challenge_id_for, new_challenge_id, parse_challenge_id, random_token, validate_user_id
+from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
+from .otp import match_totp_step
+from .policy import register_failure, register_success, retry_after
+from .store import Tx, retry_on_conflict
+from .validation import boolean, choice, otp_code, text
+
+SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
+RISK_LEVELS = ("none", "low", "medium", "high")
+Outcome = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def phone_aad(user_id: str) -> str:
+    return f"twostep/phone/{user_id}"
+
+
+def totp_aad(user_id: str) -> str:
+    return f"twostep/totp/{user_id}"
+
+
+def parse_context(value: object) -> dict[str, Any]:
+    """The calling application's assertion about the sign-in (never a header the end user controls)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest("context must be an object.")
+    import ipaddress
+
+    ip = text(value, "ip", max_len=45)
+    if ip is not None:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidRequest("context.ip must be an IPv4 or IPv6 address.") from None
+    choice(value, "riskLevel", RISK_LEVELS)
+    text(value, "deviceToken", max_len=2048)
+    return value
+
+
+def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, **fields: Any) -> Challenge:
+    s = d.settings
+    _, row_key = new_challenge_id(user_id)
+    digits = s.code_digits if method == "sms" else s.totp_digits
+    return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
+                     expires_at=now + timedelta(seconds=s.code_ttl_seconds), max_attempts=s.max_attempts,
+                     key_id=d.hmac_keys.current_id if method == "sms" else None, digits=digits,
+                     delivery="queued" if method == "sms" else None, **fields)
+
+
+def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "challengeId": challenge_id_for(ch.user_id, ch.row_key),
+        "status": ch.effective_status(now),
+        "method": ch.method,
+        "expiresAt": iso(ch.expires_at),
+        "attemptsRemaining": ch.attempts_remaining(),
+    }
+    if ch.method == "sms":
+        if created:
+            view["destination"] = ch.destination_masked
+        else:
+            view["delivery"] = ch.delivery
+    return view
+
+
+def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, **detail: Any) -> str:
+    """Write a new challenge (with its audit event and whatever else `tx` holds) and queue its SMS."""
+    challenge_id = challenge_id_for(ch.user_id, ch.row_key)
+    tx.create(ch.to_entity())
+    tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
+                        challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
+    d.store.transact(tx)
+    if ch.method == "sms":
+        d.outbox.put(challenge_id, d.settings.code_ttl_seconds)
+    return challenge_id
+
+
+def load_profile(d: Deps, user_id: str) -> Profile | None:
+    row = d.store.get(user_id, PROFILE_RK)
+    return Profile.from_entity(row) if row is not None else None
+
+
+def refuse_if_barred(profile: Profile | None, now: datetime) -> None:
+    if profile is None:
+        return
+    if profile.is_blocked(now):
+        raise UserBlocked()
+    if profile.is_locked(now):
+        raise Locked(retry_after=retry_after(profile.locked_until, now))
+
+
+def begin(d: Deps, body: dict[str, Any]) -> Outcome:
+    user_id = validate_user_id(body.get("userId"))
+    method = choice(body, "method", ("sms", "totp"))
+    parse_context(body.get("context"))
+
+    def attempt() -> Outcome:
+        now = d.clock.now()
+        profile = load_profile(d, user_id)
+        if profile is None:
+            raise NotEnrolled()
+        if profile.is_blocked(now):
+            raise UserBlocked()
+        if profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
+            use_bypass(d, profile, now)
+            return 200, {"status": "not_required", "reason": "bypass"}, {}
+        refuse_if_barred(profile, now)
+        chosen = method or profile.default_method
+        if chosen is None or not profile.has_method(chosen):
+            raise NotEnrolled()
+        fields = {"destination": profile.phone, "destination_masked": profile.phone_masked} if chosen == "sms" else {}
+        ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
+        challenge_id = start(d, ch, Tx(), now, "challenge_created")
+        return 201, challenge_view(ch, now, created=True), {"Location": f"/api/v1/challenges/{challenge_id}"}
+
+    return retry_on_conflict(attempt)
+
+
+def use_bypass(d: Deps, profile: Profile, now: datetime) -> None:
+    """Spend the user's one-time bypass: the profile's ETag makes sure only one begin can."""
+    bypass_rk = profile.bypass_rk
+    profile.bypass_rk = profile.bypass_expires_at = None
+    tx = Tx().replace(profile.to_entity())
+    tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
+    tx.create(audit_row(profile.user_id, now, "bypass_used", "application", d.settings.audit_retention_days,
+                        bypassId=bypass_rk.split("|", 1)[1]))
+    d.store.transact(tx)
+
+
+def load_challenge(d: Deps, challenge_id: str, now: datetime) -> Challenge:
+    user_id, row_key = parse_challenge_id(challenge_id)
+    row = d.store.get(user_id, row_key)
+    if row is None or now >= row["purgeAfter"]:
+        raise NotFound()
+    return Challenge.from_entity(row)
+
+
+def get(d: Deps, challenge_id: str) -> dict[str, Any]:
+    now = d.clock.now()
+    return challenge_view(load_challenge(d, challenge_id, now), now)
+
+
+def _load_pair(d: Deps, challenge_id: str, now: datetime) -> tuple[Challenge, Profile | None]:
+    user_id, row_key = parse_challenge_id(challenge_id)
+    rows = d.store.get_many(user_id, [PROFILE_RK, row_key])
+    row = rows.get(row_key)
+    if row is None or now >= row["purgeAfter"]:
+        raise NotFound()
+    profile_row = rows.get(PROFILE_RK)
+    return Challenge.from_entity(row), Profile.from_entity(profile_row) if profile_row is not None else None
+
+
+def ensure_usable(ch: Challenge, now: datetime) -> None:
+    status = ch.effective_status(now)
+    if status == "approved":
+        raise AlreadyUsed()
+    if status == "canceled":
+        raise Canceled()
+    if status == "expired":
+        raise Expired()
+    if status == "max_attempts_reached" or ch.attempts >= ch.max_attempts:
+        raise MaxAttemptsReached()
+
+
+def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> bool:
+    """Compare the code in constant time and, when right, apply what approval changes on the profile."""
+    s = d.settings
+    if ch.method == "sms":
+        expected = derive_code(d.hmac_keys.get(ch.key_id), ch.token, ch.digits)
+        if not codes_equal(expected, code):
+            return False
+        if ch.purpose == ENROL_SMS:
+            profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
+        return True
+    if ch.purpose == ENROL_TOTP:
+        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id))
+        step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=s.totp_algorithm)
+        if step is None:
+            return False
+        if len(profile.totp) >= MAX_TOTP_DEVICES:
+            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
+        profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret, algorithm=s.totp_algorithm,
+                                       digits=ch.digits, period=30, last_step=step))
+        return True
+    for device in profile.totp:
+        if not device.active:
+            continue
+        secret = d.sealer.open(device.secret, totp_aad(ch.user_id))
+        step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
+                               period=device.period)
+        if step is not None and step > device.last_step:  # at or below the last accepted step: a replay
+            device.last_step = step
+            return True
+    return False
+
+
+def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    code = otp_code(body)
+    boolean(body, "rememberDevice")
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        ch, profile = _load_pair(d, challenge_id, now)
+        ensure_usable(ch, now)
+        refuse_if_barred(profile, now)
+        tx = Tx()
+        if profile is None:  # first enrolment of a new user
+            profile = Profile(user_id=ch.user_id, created_at=now)
+        retention = d.settings.audit_retention_days
+        cid = challenge_id_for(ch.user_id, ch.row_key)
+        if _check_code(d, ch, profile, code, now):
+            register_success(profile)
+            profile.pick_default()
+            ch.status, ch.approved_at = "approved", now
+            _write_pair(tx, ch, profile)
+            tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
+                                method=ch.method, purpose=ch.purpose))
+            d.store.transact(tx)
+            return {"status": "approved", "userId": ch.user_id, "method": ch.method}
+        ch.attempts += 1
+        if ch.attempts >= ch.max_attempts:
+            ch.status = "max_attempts_reached"
+        locked = register_failure(profile, now, d.settings)
+        _write_pair(tx, ch, profile)
+        tx.create(audit_row(ch.user_id, now, "verify_failed", "application", retention, challengeId=cid,
+                            method=ch.method, attemptsRemaining=ch.attempts_remaining()))
+        if locked:
+            tx.create(audit_row(ch.user_id, now, "user_locked", "system", retention,
+                                lockedUntil=iso(profile.locked_until)))
+        d.store.transact(tx)
+        if locked:
+            raise Locked(retry_after=retry_after(profile.locked_until, now))
+        raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
+
+    return retry_on_conflict(attempt)
+
+
+def _write_pair(tx: Tx, ch: Challenge, profile: Profile) -> None:
+    tx.replace(ch.to_entity())
+    if profile.row is None:
+        tx.create(profile.to_entity())
+    else:
+        tx.replace(profile.to_entity())
+
+
+def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
+    """"I did not start this": cancel the challenge and block the user for the policy's period."""
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        ch, profile = _load_pair(d, challenge_id, now)
+        if profile is None:
+            profile = Profile(user_id=ch.user_id, created_at=now)
+        if ch.status == "pending":
+            ch.status = "canceled"
+        profile.blocked_until = now + timedelta(days=d.settings.fraud_block_days)
+        tx = Tx()
+        _write_pair(tx, ch, profile)
+        tx.create(audit_row(ch.user_id, now, "fraud_reported", "user", d.settings.audit_retention_days,
+                            challengeId=challenge_id_for(ch.user_id, ch.row_key),
+                            blockedUntil=iso(profile.blocked_until)))
+        d.store.transact(tx)
+        return {"status": "blocked", "blockedUntil": iso(profile.blocked_until)}
+
+    return retry_on_conflict(attempt)

@@ -1,0 +1,200 @@
+"""Settings, read lazily from app settings (environment) and validated once.
+
+Anything missing, malformed or outside its safe bounds raises ConfigError with a message that names the
+setting: the app refuses to run rather than run insecurely. Values are never echoed into the message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+KEYVAULT_PREFIX = "@Microsoft.KeyVault("
+SMS_QUEUE = "sms-outbox"
+SMS_POISON_QUEUE = "sms-outbox-poison"
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+# Keys shipped in local.settings.example.json; refused when running in Azure.
+EXAMPLE_KEYS = frozenset({
+    "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg=",
+    "57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=",
+})
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    hmac_keys: tuple[tuple[str, bytes], ...]
+    encryption_keys: tuple[tuple[str, bytes], ...]
+    otp_host: str
+    totp_issuer: str
+    table_name: str
+    code_ttl_seconds: int
+    code_digits: int
+    max_attempts: int
+    lockout_threshold: int
+    lockout_reset_minutes: int
+    lockout_minutes: int
+    bypass_default_seconds: int
+    bypass_max_seconds: int
+    fraud_block_days: int
+    totp_algorithm: str
+    totp_digits: int
+    audit_retention_days: int
+    admin_role: str
+    acs_endpoint: str
+    acs_access_key: str | None
+    acs_sender: str
+    identity_client_id: str | None
+    storage_connection_string: str | None
+    table_service_uri: str | None
+    queue_service_uri: str | None
+    storage_client_id: str | None
+    platform_auth_enabled: bool
+
+
+# (setting, default, minimum, maximum) for every bounded integer.
+BOUNDS: dict[str, tuple[str, int, int, int]] = {
+    "code_ttl_seconds": ("MFA_CODE_TTL_SECONDS", 300, 60, 600),
+    "code_digits": ("MFA_CODE_DIGITS", 6, 6, 8),
+    "max_attempts": ("MFA_MAX_ATTEMPTS", 5, 1, 10),
+    "lockout_threshold": ("MFA_LOCKOUT_THRESHOLD", 10, 1, 100),
+    "lockout_reset_minutes": ("MFA_LOCKOUT_RESET_MINUTES", 15, 1, 1440),
+    "lockout_minutes": ("MFA_LOCKOUT_MINUTES", 15, 1, 1440),
+    "bypass_default_seconds": ("MFA_BYPASS_DEFAULT_SECONDS", 300, 1, 3600),
+    "bypass_max_seconds": ("MFA_BYPASS_MAX_SECONDS", 1800, 1, 3600),
+    "fraud_block_days": ("MFA_FRAUD_BLOCK_DAYS", 90, 1, 3650),
+    "totp_digits": ("MFA_TOTP_DIGITS", 6, 6, 8),
+    "audit_retention_days": ("MFA_AUDIT_RETENTION_DAYS", 90, 1, 3650),
+}
+
+
+def _raw(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip()
+    if value.startswith(KEYVAULT_PREFIX):
+        raise ConfigError(f"{name} is an unresolved Key Vault reference: check the app's identity has "
+                          "'Key Vault Secrets User' on the vault and the secret exists")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _raw(env, name)
+    if value is None:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], field: str) -> int:
+    name, default, low, high = BOUNDS[field]
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def parse_keys(name: str, raw: str, in_azure: bool) -> tuple[tuple[str, bytes], ...]:
+    """`kid:base64key,kid:base64key`; the first key is current, the rest still verify (rotation)."""
+    keys: list[tuple[str, bytes]] = []
+    for part in raw.split(","):
+        kid, sep, b64 = part.strip().partition(":")
+        if not sep or not _KID_RE.match(kid):
+            raise ConfigError(f"{name} must be a comma-separated list of keyid:base64key")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name}: key '{kid}' is not valid base64") from None
+        if len(key) != 32:
+            raise ConfigError(f"{name}: key '{kid}' must be 32 bytes (256 bits) of random data")
+        if in_azure and b64 in EXAMPLE_KEYS:
+            raise ConfigError(f"{name}: key '{kid}' is the published local example key")
+        if kid in dict(keys):
+            raise ConfigError(f"{name}: key id '{kid}' appears twice")
+        keys.append((kid, key))
+    return tuple(keys)
+
+
+def _endpoint(name: str, value: str) -> str:
+    url = urlparse(value)
+    loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if url.scheme not in ("https", "http") or not url.hostname or (url.scheme == "http" and not loopback):
+        raise ConfigError(f"{name} must be an https URL (http only for a loopback emulator)")
+    return value.rstrip("/")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    in_azure = bool(env.get("WEBSITE_INSTANCE_ID"))
+    ints = {field: _int(env, field) for field in BOUNDS}
+    if ints["bypass_default_seconds"] > ints["bypass_max_seconds"]:
+        raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")
+    if ints["totp_digits"] not in (6, 8):
+        raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
+    otp_host = _required(env, "MFA_OTP_HOST")
+    if not _HOST_RE.match(otp_host):
+        raise ConfigError("MFA_OTP_HOST must be a bare host name such as login.contoso.com")
+    algorithm = (_raw(env, "MFA_TOTP_ALGORITHM", "SHA1") or "SHA1").upper()
+    if algorithm not in ("SHA1", "SHA256", "SHA512"):
+        raise ConfigError("MFA_TOTP_ALGORITHM must be SHA1, SHA256 or SHA512")
+    issuer = _raw(env, "MFA_TOTP_ISSUER", "twostep") or "twostep"
+    if ":" in issuer or len(issuer) > 64:
+        raise ConfigError("MFA_TOTP_ISSUER must be at most 64 characters with no ':'")
+    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
+    if not _TABLE_RE.match(table):
+        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
+    connection = _raw(env, STORAGE_CONNECTION)
+    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    queue_uri = _raw(env, f"{STORAGE_CONNECTION}__queueServiceUri")
+    if connection is None and not (table_uri and queue_uri):
+        raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
+                          f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
+    return Settings(
+        hmac_keys=parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure),
+        encryption_keys=parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure),
+        otp_host=otp_host,
+        totp_issuer=issuer,
+        table_name=table,
+        totp_algorithm=algorithm,
+        admin_role=_raw(env, "MFA_ADMIN_ROLE", "Twostep.Admin") or "Twostep.Admin",
+        acs_endpoint=_endpoint("ACS_ENDPOINT", _required(env, "ACS_ENDPOINT")),
+        acs_access_key=_raw(env, "ACS_ACCESS_KEY"),
+        acs_sender=_required(env, "ACS_SENDER"),
+        identity_client_id=_raw(env, "AZURE_CLIENT_ID"),
+        storage_connection_string=connection,
+        table_service_uri=table_uri,
+        queue_service_uri=queue_uri,
+        storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
+        platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
+        **ints,
+    )
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use (not at import, so the host can index functions)."""
+    global _settings
+    if _settings is None:
+        with _lock:
+            if _settings is None:
+                _settings = load_settings()
+    return _settings

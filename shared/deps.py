@@ -1,0 +1,55 @@
+"""The service's collaborators, built once per process on first use (lazily: the Functions host imports
+the app to index its functions before any setting needs to be valid)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from . import clients
+from .clock import Clock, SystemClock
+from .config import Settings, get_settings
+from .crypto import Keyring, Sealer
+from .sms import Outbox, SmsGateway
+from .store import Store
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Store
+    outbox: Outbox
+    clock: Clock
+    sms_factory: Any = None
+
+    @cached_property
+    def hmac_keys(self) -> Keyring:
+        return Keyring(self.settings.hmac_keys)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        return Sealer(Keyring(self.settings.encryption_keys))
+
+    @cached_property
+    def sms(self) -> SmsGateway:
+        client = self.sms_factory() if self.sms_factory else clients.sms_client(self.settings)
+        return SmsGateway(client, self.settings.acs_sender)
+
+
+def build_deps(settings: Settings, clock: Clock | None = None, policies: list = ()) -> Deps:
+    return Deps(settings=settings, store=Store(clients.table_client(settings, policies)),
+                outbox=Outbox(clients.queue_client(settings, policies)), clock=clock or SystemClock())
+
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def get_deps() -> Deps:
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build_deps(get_settings())
+    return _deps

@@ -1,0 +1,153 @@
+"""Enrolment: add a phone or an authenticator app (each becomes active only when a code from it is
+verified), read a user's methods, remove a method. Changing methods of a user who already has one
+needs a fresh second factor: a sign-in challenge of that user approved in the last 5 minutes, used once.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .audit import audit_row
+from .challenges import (
+    ENROL_SMS,
+    ENROL_TOTP,
+    SIGNIN,
+    Outcome,
+    challenge_view,
+    new_challenge,
+    phone_aad,
+    refuse_if_barred,
+    start,
+    totp_aad,
+)
+from .clock import iso
+from .deps import Deps
+from .errors import Conflict, NotFound, StepUpRequired
+from .ids import PROFILE_RK, parse_challenge_id, validate_user_id
+from .models import MAX_TOTP_DEVICES, Challenge, Profile
+from .otp import b32, new_totp_secret, provisioning_uri
+from .phone import mask, parse_e164
+from .store import Tx, retry_on_conflict
+from .validation import text
+
+PROOF_WINDOW = timedelta(minutes=5)
+
+
+def _load(d: Deps, user_id: str, proof_id: str | None) -> tuple[Profile | None, Challenge | None]:
+    """The profile and the proof challenge (if one is named) in one round trip."""
+    proof_rk = None
+    if proof_id is not None:
+        try:
+            proof_user, proof_rk = parse_challenge_id(proof_id)
+        except NotFound:
+            raise StepUpRequired() from None
+        if proof_user != user_id:
+            raise StepUpRequired()
+    rows = d.store.get_many(user_id, [PROFILE_RK] + ([proof_rk] if proof_rk else []))
+    profile = Profile.from_entity(rows[PROFILE_RK]) if PROFILE_RK in rows else None
+    proof = Challenge.from_entity(rows[proof_rk]) if proof_rk and proof_rk in rows else None
+    return profile, proof
+
+
+def _require_step_up(profile: Profile | None, proof: Challenge | None, now: datetime, tx: Tx) -> None:
+    if profile is None or not profile.active_methods():
+        return
+    if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
+            or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
+        raise StepUpRequired()
+    proof.proof_used_at = now
+    tx.replace(proof.to_entity())
+
+
+def enrol_phone(d: Deps, user_id: str, body: dict[str, Any]) -> Outcome:
+    user_id = validate_user_id(user_id)
+    phone = parse_e164(body.get("phoneNumber"))
+    proof_id = text(body, "proofChallengeId", max_len=256)
+
+    def attempt() -> Outcome:
+        now = d.clock.now()
+        profile, proof = _load(d, user_id, proof_id)
+        refuse_if_barred(profile, now)
+        tx = Tx()
+        _require_step_up(profile, proof, now, tx)
+        ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, destination=d.sealer.seal(phone.encode(),
+                           phone_aad(user_id)), destination_masked=mask(phone))
+        start(d, ch, tx, now, "enrolment_started")
+        view = challenge_view(ch, now, created=True)
+        return 202, view, {}
+
+    return retry_on_conflict(attempt)
+
+
+def enrol_totp(d: Deps, user_id: str, body: dict[str, Any]) -> Outcome:
+    user_id = validate_user_id(user_id)
+    proof_id = text(body, "proofChallengeId", max_len=256)
+    s = d.settings
+
+    def attempt() -> Outcome:
+        now = d.clock.now()
+        profile, proof = _load(d, user_id, proof_id)
+        refuse_if_barred(profile, now)
+        if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
+            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
+        tx = Tx()
+        _require_step_up(profile, proof, now, tx)
+        secret = new_totp_secret()
+        ch = new_challenge(d, user_id, ENROL_TOTP, "totp", now,
+                           pending_secret=d.sealer.seal(secret, totp_aad(user_id)))
+        start(d, ch, tx, now, "enrolment_started")
+        view = challenge_view(ch, now, created=True)
+        view["secret"] = b32(secret)
+        view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
+        return 201, view, {}
+
+    return retry_on_conflict(attempt)
+
+
+def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
+    methods: list[dict[str, Any]] = []
+    if profile.phone:
+        methods.append({"type": "sms", "destination": profile.phone_masked})
+    if any(dev.active for dev in profile.totp):
+        methods.append({"type": "totp"})
+    return {
+        "userId": profile.user_id,
+        "methods": methods,
+        "defaultMethod": profile.default_method,
+        "blockedUntil": iso(profile.blocked_until) if profile.is_blocked(now) else None,
+        "lockedUntil": iso(profile.locked_until) if profile.is_locked(now) else None,
+    }
+
+
+def get_user(d: Deps, user_id: str) -> dict[str, Any]:
+    user_id = validate_user_id(user_id)
+    row = d.store.get(user_id, PROFILE_RK)
+    if row is None:
+        raise NotFound()
+    return user_view(Profile.from_entity(row), d.clock.now())
+
+
+def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> None:
+    user_id = validate_user_id(user_id)
+    if method not in ("sms", "totp"):
+        raise NotFound()
+    proof_id = text(body, "proofChallengeId", max_len=256)
+
+    def attempt() -> None:
+        now = d.clock.now()
+        profile, proof = _load(d, user_id, proof_id)
+        if profile is None or not profile.has_method(method):
+            raise NotFound()
+        tx = Tx()
+        _require_step_up(profile, proof, now, tx)
+        if method == "sms":
+            profile.phone = profile.phone_masked = None
+        else:
+            profile.totp = []
+        profile.pick_default()
+        tx.replace(profile.to_entity())
+        tx.create(audit_row(user_id, now, "method_removed", "application", d.settings.audit_retention_days,
+                            method=method))
+        d.store.transact(tx)
+
+    retry_on_conflict(attempt)

@@ -1,0 +1,137 @@
+"""One error hierarchy. Each class declares its HTTP status and stable problem `code` (authlib style).
+
+Triggers map any TwostepError to an RFC 9457 problem+json body; `detail` is always a generic, safe
+sentence, never exception text from a library.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class TwostepError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    title: str = "Internal error"
+    detail: str = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.detail)
+        if detail:
+            self.detail = detail
+        self.retry_after = retry_after
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:twostep:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(TwostepError):
+    status, code, title = 400, "invalid_request", "Invalid request"
+    detail = "The request is malformed."
+
+
+class Unauthorized(TwostepError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+    detail = "Credentials are missing or not valid for this route."
+
+
+class Forbidden(TwostepError):
+    status, code, title = 403, "forbidden", "Forbidden"
+    detail = "The caller may not use this route."
+
+
+class IncorrectCode(TwostepError):
+    status, code, title = 403, "incorrect_code", "Incorrect code"
+    detail = "The code is not correct."
+
+
+class StepUpRequired(TwostepError):
+    status, code, title = 403, "step_up_required", "Step-up required"
+    detail = "Changing methods needs proof of a second factor approved in the last 5 minutes."
+
+
+class UserBlocked(TwostepError):
+    status, code, title = 403, "user_blocked", "User blocked"
+    detail = "The user is blocked after a fraud report."
+
+
+class RiskBlocked(TwostepError):
+    status, code, title = 403, "risk_blocked", "Blocked by risk policy"
+    detail = "The sign-in risk is too high."
+
+
+class NotFound(TwostepError):
+    status, code, title = 404, "not_found", "Not found"
+    detail = "No such resource."
+
+
+class NotEnrolled(TwostepError):
+    status, code, title = 409, "not_enrolled", "Not enrolled"
+    detail = "The user has no active method of the kind asked."
+
+
+class Conflict(TwostepError):
+    status, code, title = 409, "conflict", "Conflict"
+    detail = "The resource changed concurrently; retry the request."
+
+
+class Expired(TwostepError):
+    status, code, title = 410, "expired", "Challenge expired"
+    detail = "The challenge has expired."
+
+
+class MaxAttemptsReached(TwostepError):
+    status, code, title = 410, "max_attempts_reached", "Too many attempts"
+    detail = "The challenge has no attempts left."
+
+
+class AlreadyUsed(TwostepError):
+    status, code, title = 410, "already_used", "Already used"
+    detail = "The challenge was already approved."
+
+
+class Canceled(TwostepError):
+    status, code, title = 410, "canceled", "Challenge canceled"
+    detail = "The challenge was canceled."
+
+
+class PayloadTooLarge(TwostepError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+    detail = "The request body is larger than 16 KiB."
+
+
+class UnsupportedMediaType(TwostepError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+    detail = "The request body must be JSON."
+
+
+class Locked(TwostepError):
+    status, code, title = 429, "locked", "Locked"
+    detail = "Too many failed attempts; the user is temporarily locked."
+
+
+class RateLimited(TwostepError):
+    status, code, title = 429, "rate_limited", "Rate limited"
+    detail = "Too many requests; retry later."
+
+
+class StorageUnavailable(TwostepError):
+    status, code, title = 503, "unavailable", "Service unavailable"
+    detail = "The service is temporarily unavailable; retry later."
+
+
+class Misconfigured(TwostepError):
+    status, code, title = 503, "misconfigured", "Service unavailable"
+    detail = "The service is not configured correctly; the operator has been told in the logs."
+
+
+class ConfigError(Exception):
+    """Bad settings: the app refuses to run rather than run insecurely."""

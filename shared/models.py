@@ -1,0 +1,208 @@
+"""The rows twostep keeps, one partition per user: profile, challenges, bypasses and audit events.
+
+Keeping them together lets one entity-group transaction decide atomically (approve a challenge and
+reset the user's failure count; use a bypass and record it) and lets one query read a challenge with
+its user's profile. Each model keeps the row it was read from, so a write can carry that row's ETag.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from azure.data.tables import TableEntity
+
+from .ids import BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
+
+MAX_TOTP_DEVICES = 5
+CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
+
+
+def _entity(pk: str, rk: str, source: TableEntity | None, props: dict[str, Any]) -> TableEntity:
+    out = TableEntity(PartitionKey=pk, RowKey=rk, **{k: v for k, v in props.items() if v is not None})
+    if source is not None:
+        out._metadata = source.metadata  # keep the ETag for a conditional write
+    return out
+
+
+@dataclass
+class TotpDevice:
+    id: str
+    secret: str  # sealed (AES-GCM), never plaintext
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
+    last_step: int = -1
+    kind: str = "app"  # app | hardware
+    serial: str | None = None
+    active: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "secret": self.secret, "algorithm": self.algorithm, "digits": self.digits,
+                "period": self.period, "lastStep": self.last_step, "kind": self.kind, "serial": self.serial,
+                "active": self.active}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TotpDevice:
+        return cls(id=d["id"], secret=d["secret"], algorithm=d["algorithm"], digits=d["digits"],
+                   period=d["period"], last_step=d["lastStep"], kind=d.get("kind", "app"),
+                   serial=d.get("serial"), active=d.get("active", True))
+
+
+@dataclass
+class Profile:
+    user_id: str
+    created_at: datetime
+    phone: str | None = None  # sealed E.164
+    phone_masked: str | None = None
+    totp: list[TotpDevice] = field(default_factory=list)
+    default_method: str | None = None
+    failures: int = 0
+    failure_window_start: datetime | None = None
+    locked_until: datetime | None = None
+    blocked_until: datetime | None = None
+    bypass_rk: str | None = None
+    bypass_expires_at: datetime | None = None
+    row: TableEntity | None = None
+
+    def active_methods(self) -> list[str]:
+        methods = []
+        if self.phone:
+            methods.append("sms")
+        if any(d.active for d in self.totp):
+            methods.append("totp")
+        return methods
+
+    def has_method(self, method: str) -> bool:
+        return method in self.active_methods()
+
+    def pick_default(self) -> None:
+        methods = self.active_methods()
+        if self.default_method not in methods:
+            self.default_method = methods[0] if methods else None
+
+    def is_blocked(self, now: datetime) -> bool:
+        return self.blocked_until is not None and self.blocked_until > now
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def to_entity(self) -> TableEntity:
+        return _entity(self.user_id, PROFILE_RK, self.row, {
+            "createdAt": self.created_at, "phone": self.phone, "phoneMasked": self.phone_masked,
+            "totp": json.dumps([d.to_json() for d in self.totp]), "defaultMethod": self.default_method,
+            "failures": self.failures, "failureWindowStart": self.failure_window_start,
+            "lockedUntil": self.locked_until, "blockedUntil": self.blocked_until,
+            "bypassRk": self.bypass_rk, "bypassExpiresAt": self.bypass_expires_at,
+        })
+
+    @classmethod
+    def from_entity(cls, e: TableEntity) -> Profile:
+        return cls(
+            user_id=e["PartitionKey"], created_at=e["createdAt"], phone=e.get("phone"),
+            phone_masked=e.get("phoneMasked"),
+            totp=[TotpDevice.from_json(d) for d in json.loads(e.get("totp") or "[]")],
+            default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
+            failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
+            blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
+            bypass_expires_at=e.get("bypassExpiresAt"), row=e,
+        )
+
+
+@dataclass
+class Challenge:
+    user_id: str
+    row_key: str
+    purpose: str  # signin | enrol_sms | enrol_totp
+    method: str  # sms | totp
+    created_at: datetime
+    expires_at: datetime
+    max_attempts: int
+    status: str = "pending"  # pending | approved | max_attempts_reached | canceled (expired is derived)
+    attempts: int = 0
+    key_id: str | None = None  # HMAC key that derives the SMS code
+    digits: int = 6
+    destination: str | None = None  # sealed E.164 (sms)
+    destination_masked: str | None = None
+    delivery: str | None = None  # queued | sent | failed (sms)
+    pending_secret: str | None = None  # sealed TOTP secret being enrolled
+    approved_at: datetime | None = None
+    proof_used_at: datetime | None = None
+    row: TableEntity | None = None
+
+    @property
+    def token(self) -> str:
+        return self.row_key[len(CHALLENGE_PREFIX):]
+
+    def effective_status(self, now: datetime) -> str:
+        if self.status == "pending" and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+    def attempts_remaining(self) -> int:
+        return max(self.max_attempts - self.attempts, 0)
+
+    def to_entity(self) -> TableEntity:
+        return _entity(self.user_id, self.row_key, self.row, {
+            "purpose": self.purpose, "method": self.method, "createdAt": self.created_at,
+            "expiresAt": self.expires_at, "purgeAfter": self.expires_at + CHALLENGE_KEEP,
+            "maxAttempts": self.max_attempts, "status": self.status, "attempts": self.attempts,
+            "keyId": self.key_id, "digits": self.digits, "destination": self.destination,
+            "destinationMasked": self.destination_masked, "delivery": self.delivery,
+            "pendingSecret": self.pending_secret, "approvedAt": self.approved_at,
+            "proofUsedAt": self.proof_used_at,
+        })
+
+    @classmethod
+    def from_entity(cls, e: TableEntity) -> Challenge:
+        return cls(
+            user_id=e["PartitionKey"], row_key=e["RowKey"], purpose=e["purpose"], method=e["method"],
+            created_at=e["createdAt"], expires_at=e["expiresAt"], max_attempts=e["maxAttempts"],
+            status=e["status"], attempts=e.get("attempts", 0), key_id=e.get("keyId"),
+            digits=e.get("digits", 6), destination=e.get("destination"),
+            destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
+            pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
+            proof_used_at=e.get("proofUsedAt"), row=e,
+        )
+
+
+@dataclass
+class Bypass:
+    user_id: str
+    row_key: str
+    created_at: datetime
+    expires_at: datetime
+    reason: str
+    created_by: str
+    status: str = "active"  # active | used | revoked (expired is derived)
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    purge_after: datetime | None = None
+    row: TableEntity | None = None
+
+    @property
+    def bypass_id(self) -> str:
+        return self.row_key[len(BYPASS_PREFIX):]
+
+    def effective_status(self, now: datetime) -> str:
+        if self.status == "active" and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+    def to_entity(self) -> TableEntity:
+        return _entity(self.user_id, self.row_key, self.row, {
+            "createdAt": self.created_at, "expiresAt": self.expires_at, "reason": self.reason,
+            "createdBy": self.created_by, "status": self.status, "usedAt": self.used_at,
+            "revokedAt": self.revoked_at, "revokedBy": self.revoked_by, "purgeAfter": self.purge_after,
+        })
+
+    @classmethod
+    def from_entity(cls, e: TableEntity) -> Bypass:
+        return cls(
+            user_id=e["PartitionKey"], row_key=e["RowKey"], created_at=e["createdAt"],
+            expires_at=e["expiresAt"], reason=e["reason"], created_by=e["createdBy"], status=e["status"],
+            used_at=e.get("usedAt"), revoked_at=e.get("revokedAt"), revoked_by=e.get("revokedBy"),
+            purge_after=e.get("purgeAfter"), row=e,
+        )

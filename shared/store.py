@@ -1,0 +1,166 @@
+"""Table Storage access: point reads, one-round-trip multi-row reads, entity-group transactions.
+
+Every deciding write goes through `transact`, whose updates carry the ETag read before (If-Match); a
+concurrent change surfaces as `StaleWrite` and the caller re-reads and decides again. Any transport or
+service failure becomes `StorageUnavailable` (503): the service fails closed and recovers on its own,
+since the clients are rebuilt by nothing and simply reconnect.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from .errors import Conflict, StorageUnavailable
+
+log = logging.getLogger("twostep.store")
+T = TypeVar("T")
+Entity = dict[str, Any]
+MAX_CONFLICT_RETRIES = 30
+
+
+class StaleWrite(Exception):
+    """An If-Match or create-if-absent precondition failed: someone else wrote first."""
+
+
+@dataclass
+class Tx:
+    """The operations of one entity-group transaction (one partition, at most 100 rows)."""
+
+    ops: list[tuple] = field(default_factory=list)
+
+    def create(self, entity: Entity) -> Tx:
+        self.ops.append(("create", entity))
+        return self
+
+    def replace(self, entity: Entity) -> Tx:
+        """Replace a row read earlier, only if it has not changed since (its ETag)."""
+        etag = entity.metadata["etag"] if hasattr(entity, "metadata") else None
+        if etag is None:
+            raise ValueError("replace needs an entity read from the table")
+        self.ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": etag,
+                                            "match_condition": MatchConditions.IfNotModified}))
+        return self
+
+    def merge_existing(self, entity: Entity) -> Tx:
+        """Merge properties into a row that must exist (If-Match: *); for non-deciding fields."""
+        self.ops.append(("update", entity, {"mode": UpdateMode.MERGE}))
+        return self
+
+    def delete(self, entity: Entity) -> Tx:
+        self.ops.append(("delete", entity))
+        return self
+
+
+def _storage_call(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (ResourceModifiedError, ResourceExistsError, TableTransactionError) as exc:
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, TableTransactionError) and status not in (409, 412):
+            raise StorageUnavailable() from exc
+        raise StaleWrite() from exc
+    except ResourceNotFoundError:
+        raise
+    except HttpResponseError as exc:
+        if exc.status_code in (409, 412):
+            raise StaleWrite() from exc
+        log.warning("storage answered %s", exc.status_code)
+        raise StorageUnavailable(retry_after=2) from exc
+    except AzureError as exc:
+        log.warning("storage unreachable: %s", type(exc).__name__)
+        raise StorageUnavailable(retry_after=2) from exc
+
+
+def _table_missing(exc: ResourceNotFoundError) -> bool:
+    return getattr(exc, "error_code", None) == "TableNotFound"
+
+
+class Store:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+        self._table_ready = False
+
+    # The table is provisioned by infra/ in Azure; locally it is created on first use.
+    def _with_table(self, fn: Callable[[], T]) -> T:
+        try:
+            return _storage_call(fn)
+        except ResourceNotFoundError as exc:
+            if not _table_missing(exc):
+                raise
+            _storage_call(self._create_table)
+            return _storage_call(fn)
+
+    def _create_table(self) -> None:
+        try:
+            self.table.create_table()
+        except ResourceExistsError:
+            pass
+
+    def get(self, pk: str, rk: str) -> Entity | None:
+        def read() -> Entity | None:
+            try:
+                return self.table.get_entity(pk, rk)
+            except ResourceNotFoundError as exc:
+                if _table_missing(exc):
+                    raise
+                return None
+        return self._with_table(read)
+
+    def get_many(self, pk: str, rks: Iterable[str]) -> dict[str, Entity]:
+        """Several rows of one partition in a single round trip."""
+        rks = list(rks)
+        params = {"pk": pk, **{f"r{i}": rk for i, rk in enumerate(rks)}}
+        rk_filter = " or ".join(f"RowKey eq @r{i}" for i in range(len(rks)))
+        flt = f"PartitionKey eq @pk and ( {rk_filter} )"  # the SDK substitutes @names between spaces only
+        rows = self._with_table(lambda: list(self.table.query_entities(flt, parameters=params)))
+        return {row["RowKey"]: row for row in rows}
+
+    def query_prefix(self, pk: str, prefix: str, limit: int = 100) -> list[Entity]:
+        params = {"pk": pk, "lo": prefix, "hi": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+        flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+
+        def read() -> list[Entity]:
+            out: list[Entity] = []
+            for row in self.table.query_entities(flt, parameters=params, results_per_page=min(limit, 1000)):
+                out.append(row)
+                if len(out) >= limit:
+                    break
+            return out
+        return self._with_table(read)
+
+    def query(self, flt: str, params: dict[str, Any], select: list[str] | None = None) -> Iterator[Entity]:
+        rows = self._with_table(lambda: list(self.table.query_entities(flt, parameters=params, select=select)))
+        return iter(rows)
+
+    def transact(self, tx: Tx) -> None:
+        if not tx.ops:
+            return
+        self._with_table(lambda: self.table.submit_transaction(tx.ops))
+
+    def ping(self) -> None:
+        self._with_table(lambda: list(self.table.query_entities("PartitionKey eq @pk", parameters={"pk": "~"},
+                                                                results_per_page=1)))
+
+
+def retry_on_conflict(fn: Callable[[], T], attempts: int = MAX_CONFLICT_RETRIES) -> T:
+    """Run a read-decide-write step again when its write lost a race; never decide on stale data."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except StaleWrite:
+            time.sleep(random.uniform(0, min(0.005 * 2 ** attempt, 0.25)))
+    raise Conflict()

@@ -1,0 +1,91 @@
+"""Shared fixtures: a throwaway Azurite and SMS emulator for the session, settings pointing at them,
+and in-process service dependencies with an injected clock."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import azurite as azurite_tool  # noqa: E402  (tools/azurite.py)
+import sms_emulator  # noqa: E402  (tools/sms_emulator.py)
+
+from shared.clock import FixedClock  # noqa: E402
+from shared.config import load_settings  # noqa: E402
+from shared.deps import build_deps  # noqa: E402
+
+HMAC_KEY = "test1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 x 'A': test-only
+ENC_KEY = "test1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="  # 32 x 'B': test-only
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    ports = [azurite_tool.free_port() for _ in range(3)]
+    location = tempfile.mkdtemp(prefix="twostep-azurite-")
+    server = azurite_tool.start_azurite(*ports, location=location)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    server = sms_emulator.start_in_thread(port=0)
+    yield server
+    server.stop()
+
+
+def app_env(azurite, emulator, **overrides: str) -> dict[str, str]:
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "MFA_HMAC_KEYS": HMAC_KEY,
+        "MFA_ENCRYPTION_KEYS": ENC_KEY,
+        "MFA_OTP_HOST": "login.example.test",
+        "MFA_TOTP_ISSUER": "twostep-test",
+        "ACS_ENDPOINT": emulator.url,
+        "ACS_ACCESS_KEY": sms_emulator.DEFAULT_KEY,
+        "ACS_SENDER": "+18005550100",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def base_env(azurite, emulator) -> dict[str, str]:
+    return app_env(azurite, emulator)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 27, 19, 30, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def make_deps(base_env, clock):
+    """Build in-process service dependencies against Azurite; each test gets its own table."""
+    made = []
+
+    def make(**overrides: str):
+        table = "t" + os.urandom(6).hex()
+        settings = load_settings({**base_env, "MFA_TABLE_NAME": table, **overrides})
+        deps = build_deps(settings, clock=clock)
+        made.append(deps)
+        return deps
+
+    yield make
+    for deps in made:
+        try:
+            deps.store.table.delete_table()
+        except Exception:  # noqa: BLE001 - best effort cleanup of a throwaway table
+            pass
+
+
+@pytest.fixture
+def deps(make_deps):
+    return make_deps()
