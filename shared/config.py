@@ -121,8 +121,8 @@ def parse_keys(name: str, raw: str, in_azure: bool) -> tuple[tuple[str, bytes], 
             key = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(f"{name}: key '{kid}' is not valid base64") from None
-        if len(key) != 32:
-            raise ConfigError(f"{name}: key '{kid}' must be 32 bytes (256 bits) of random data")
+        if not 32 <= len(key) <= 128:
+            raise ConfigError(f"{name}: key '{kid}' must be 32 to 128 bytes of random data (base64)")
         if in_azure and b64 in EXAMPLE_KEYS:
             raise ConfigError(f"{name}: key '{kid}' is the published local example key")
         if kid in dict(keys):

@@ -11,7 +11,9 @@ import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import Misconfigured
 
@@ -58,22 +60,33 @@ def blind_index(key: bytes, kind: str, value: str) -> str:
     return base64.urlsafe_b64encode(mac[:18]).decode()
 
 
+def aes_key(material: bytes) -> bytes:
+    """A 256-bit AES key from the configured key material (which may be longer than 32 bytes)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"twostep/aes-gcm/v1").derive(material)
+
+
 class Sealer:
     """AES-256-GCM with the purpose and owner bound in as associated data (a sealed value moved to
     another user's row does not open)."""
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        self._aes: dict[str, AESGCM] = {}
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        if key_id not in self._aes:
+            self._aes[key_id] = AESGCM(aes_key(self.keyring.get(key_id)))
+        return self._aes[key_id]
 
     def seal(self, plaintext: bytes, aad: str) -> str:
         nonce = os.urandom(12)
-        ct = AESGCM(self.keyring.current).encrypt(nonce, plaintext, aad.encode())
+        ct = self._cipher(self.keyring.current_id).encrypt(nonce, plaintext, aad.encode())
         return f"{self.keyring.current_id}:{base64.b64encode(nonce + ct).decode()}"
 
     def open(self, token: str, aad: str) -> bytes:
         key_id, _, blob = token.partition(":")
         raw = base64.b64decode(blob)
         try:
-            return AESGCM(self.keyring.get(key_id)).decrypt(raw[:12], raw[12:], aad.encode())
+            return self._cipher(key_id).decrypt(raw[:12], raw[12:], aad.encode())
         except InvalidTag:
             raise Misconfigured() from None

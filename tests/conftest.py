@@ -17,9 +17,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 import azurite as azurite_tool  # noqa: E402  (tools/azurite.py)
 import sms_emulator  # noqa: E402  (tools/sms_emulator.py)
 
+from shared import clients  # noqa: E402
 from shared.clock import FixedClock  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
+from shared.sms import Outbox  # noqa: E402
 
 HMAC_KEY = "test1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 x 'A': test-only
 ENC_KEY = "test1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="  # 32 x 'B': test-only
@@ -75,6 +77,8 @@ def make_deps(base_env, clock):
         table = "t" + os.urandom(6).hex()
         settings = load_settings({**base_env, "MFA_TABLE_NAME": table, **overrides})
         deps = build_deps(settings, clock=clock)
+        # A queue of its own, so a dev host running against the same Azurite never takes its messages.
+        deps.outbox = Outbox(clients.queue_client(settings, queue=f"outbox-{table}"))
         made.append(deps)
         return deps
 
@@ -82,6 +86,7 @@ def make_deps(base_env, clock):
     for deps in made:
         try:
             deps.store.table.delete_table()
+            deps.outbox.queue.delete_queue()
         except Exception:  # noqa: BLE001 - best effort cleanup of a throwaway table
             pass
 

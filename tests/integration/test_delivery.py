@@ -1,0 +1,100 @@
+"""The SMS sender through the real azure-communication-sms SDK to the local emulator (Q1, Q2, Q4, D1 for
+queue messages), driven in-process with an injected clock."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+from shared import challenges, enrolment
+from shared.delivery import deliver, mark_failed
+from shared.sms import DeliveryFailed
+from tests.helpers import sms_code_for
+
+PHONE = "+14255550142"
+
+
+@pytest.fixture
+def sms(emulator):
+    requests.delete(f"{emulator.url}/messages", timeout=5)
+    requests.delete(f"{emulator.url}/faults", timeout=5)
+    yield emulator
+    requests.delete(f"{emulator.url}/faults", timeout=5)
+
+
+def received(emulator, to=PHONE):
+    return requests.get(f"{emulator.url}/messages", params={"to": to}, timeout=5).json()
+
+
+def take_message(deps):
+    """Receive the outbox message raw (as the host would) and return (raw text, decoded body)."""
+    from azure.storage.queue import QueueClient
+
+    raw_client = QueueClient.from_connection_string(deps.settings.storage_connection_string,
+                                                    deps.outbox.queue.queue_name)
+    msgs = list(raw_client.receive_messages(max_messages=32, visibility_timeout=1))
+    assert len(msgs) == 1
+    return msgs[0], base64.b64decode(msgs[0].content)
+
+
+def test_message_is_base64_names_only_the_challenge_and_expires_with_the_code(deps, sms):  # Q1, D1
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    msg, body = take_message(deps)
+    assert json.loads(body) == {"v": 1, "challengeId": view["challengeId"]}
+    code = sms_code_for(deps, view["challengeId"])
+    assert code not in msg.content and code.encode() not in body and PHONE.encode() not in body
+    ttl = (msg.expires_on - msg.inserted_on).total_seconds()
+    assert 0 < ttl <= deps.settings.code_ttl_seconds
+
+
+def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):  # Q2
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    assert deliver(deps, body, 1) == "sent"
+    deps.store.table.update_entity({"PartitionKey": "alice", "RowKey": "ch|" + view["challengeId"].split(".")[1],
+                                    "delivery": "queued"})  # as if the first send was not recorded
+    assert deliver(deps, body, 2) == "sent"
+    texts = [m["message"] for m in received(sms)]
+    code = sms_code_for(deps, view["challengeId"])
+    assert texts == [f"Your sign-in code is {code}. Don't share it.\n\n@login.example.test #{code}"] * 2
+    assert challenges.get(deps, view["challengeId"])["delivery"] == "sent"
+    assert len(texts[0]) <= 160 and texts[0].isascii() and "http" not in texts[0]
+
+
+def test_no_send_for_a_challenge_no_longer_pending(deps, sms, clock):  # Q2
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
+    assert deliver(deps, body) == "skipped"
+    _, view2, _ = challenges.begin(deps, {"userId": "alice"})
+    clock.advance(deps.settings.code_ttl_seconds)
+    _, body2 = take_message(deps)
+    assert deliver(deps, body2) == "skipped"
+    assert received(sms) == []
+
+
+def test_per_recipient_failure_raises_and_poison_marks_failed(deps, sms):  # Q4, Q3 (domain half)
+    requests.put(f"{sms.url}/faults", json={"status": None, "failRecipients": [PHONE]}, timeout=5)
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    with pytest.raises(DeliveryFailed):
+        deliver(deps, body)
+    assert challenges.get(deps, view["challengeId"])["delivery"] == "queued"
+    assert mark_failed(deps, body) == "failed"
+    assert challenges.get(deps, view["challengeId"])["delivery"] == "failed"
+
+
+def test_provider_outage_raises(deps, sms):  # Q3 (the host retries what raises)
+    requests.put(f"{sms.url}/faults", json={"status": 503}, timeout=5)
+    enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    with pytest.raises(Exception):  # noqa: B017 - any exception makes the host retry
+        deliver(deps, body)
+    assert received(sms) == []
+
+
+def test_malformed_messages_are_dropped_not_retried(deps):
+    assert deliver(deps, b"not json") == "dropped"
+    assert deliver(deps, json.dumps({"challengeId": "x/../y"}).encode()) == "dropped"

@@ -1,0 +1,84 @@
+"""Configuration is validated: bad or missing key material, unresolved Key Vault references and
+out-of-bounds limits refuse to load (C2, L1, L2, B3 bounds)."""
+import pytest
+
+from shared.config import load_settings
+from shared.errors import ConfigError
+
+GOOD = {
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "MFA_HMAC_KEYS": "k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
+    "MFA_ENCRYPTION_KEYS": "k1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+    "MFA_OTP_HOST": "login.contoso.com",
+    "ACS_ENDPOINT": "http://127.0.0.1:7072",
+    "ACS_SENDER": "+18005550100",
+}
+
+
+def test_defaults():
+    s = load_settings(GOOD)
+    assert (s.code_ttl_seconds, s.code_digits, s.max_attempts) == (300, 6, 5)
+    assert (s.lockout_threshold, s.lockout_minutes, s.bypass_default_seconds, s.bypass_max_seconds) == (10, 15, 300, 1800)
+    assert (s.fraud_block_days, s.totp_algorithm, s.totp_digits) == (90, "SHA1", 6)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("MFA_CODE_TTL_SECONDS", "601"), ("MFA_CODE_TTL_SECONDS", "0"), ("MFA_CODE_DIGITS", "5"),
+    ("MFA_MAX_ATTEMPTS", "11"), ("MFA_LOCKOUT_THRESHOLD", "101"), ("MFA_BYPASS_MAX_SECONDS", "99999"),
+    ("MFA_BYPASS_DEFAULT_SECONDS", "3000"), ("MFA_TOTP_DIGITS", "7"), ("MFA_TOTP_ALGORITHM", "MD5"),
+    ("MFA_CODE_TTL_SECONDS", "five"), ("MFA_OTP_HOST", "https://login.contoso.com/x"),
+])
+def test_out_of_bounds_or_malformed_values_are_refused(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**GOOD, name: value})
+
+
+@pytest.mark.parametrize("name", ["MFA_HMAC_KEYS", "MFA_ENCRYPTION_KEYS", "MFA_OTP_HOST", "ACS_ENDPOINT"])
+def test_missing_required_setting_is_refused(name):
+    env = dict(GOOD)
+    del env[name]
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+@pytest.mark.parametrize("value", [
+    "k1:short", "k1:" + "QUFB" * 4, "nokeyid", "k1:!!!notbase64!!!",
+    "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/hmac/)",
+])
+def test_bad_key_material_is_refused(value):
+    with pytest.raises(ConfigError, match="MFA_HMAC_KEYS"):
+        load_settings({**GOOD, "MFA_HMAC_KEYS": value})
+
+
+def test_unresolved_key_vault_reference_is_named():
+    with pytest.raises(ConfigError, match="unresolved Key Vault reference"):
+        load_settings({**GOOD, "MFA_ENCRYPTION_KEYS": "@Microsoft.KeyVault(VaultName=kv;SecretName=enc)"})
+
+
+def test_example_keys_are_refused_in_azure():
+    example = {**GOOD, "MFA_HMAC_KEYS": "local1:D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg="}
+    load_settings(example)  # fine locally
+    with pytest.raises(ConfigError, match="published local example key"):
+        load_settings({**example, "WEBSITE_INSTANCE_ID": "abc"})
+
+
+def test_plain_http_acs_endpoint_only_on_loopback():
+    with pytest.raises(ConfigError, match="ACS_ENDPOINT"):
+        load_settings({**GOOD, "ACS_ENDPOINT": "http://contoso.communication.azure.com"})
+    assert load_settings({**GOOD, "ACS_ENDPOINT": "https://x.communication.azure.com/"}).acs_endpoint == \
+        "https://x.communication.azure.com"
+
+
+def test_key_rotation_list_keeps_order():
+    s = load_settings({**GOOD, "MFA_HMAC_KEYS": GOOD["MFA_HMAC_KEYS"].replace("k1", "k2") + "," +
+                       GOOD["MFA_HMAC_KEYS"]})
+    assert [kid for kid, _ in s.hmac_keys] == ["k2", "k1"]
+
+
+def test_storage_connection_is_required():
+    env = {k: v for k, v in GOOD.items() if k != "AzureWebJobsStorage"}
+    with pytest.raises(ConfigError, match="AzureWebJobsStorage"):
+        load_settings(env)
+    s = load_settings({**env, "AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net",
+                       "AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"})
+    assert s.storage_connection_string is None
