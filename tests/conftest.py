@@ -94,3 +94,51 @@ def make_deps(base_env, clock):
 @pytest.fixture
 def deps(make_deps):
     return make_deps()
+
+
+FUNCTION_KEY = "test-function-key"
+MASTER_KEY = "test-master-key"
+
+
+class DevHost:
+    """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import subprocess
+
+        self.port = azurite_tool.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkstemp(prefix="devhost-", suffix=".log")[1])
+        full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tools" / "devhost.py"), "--app-dir", str(ROOT), "--port", str(self.port)],
+            cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        azurite_tool.wait_for_port(self.port, timeout=60, process=self.process)
+
+    def logs(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        azurite_tool.stop_process(self.process)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def start_devhost():
+    hosts: list[DevHost] = []
+
+    def start(env: dict[str, str]) -> DevHost:
+        host = DevHost(env)
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        host.stop()
+
+
+@pytest.fixture(scope="session")
+def devhost(start_devhost, base_env) -> DevHost:
+    return start_devhost({**base_env, "MFA_TABLE_NAME": "httpapi"})

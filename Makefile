@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with python3, node and npm: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+AZURITE := tools/node_modules/.bin/azurite
+
+.PHONY: run test lint bench clean deps
+
+deps: $(VENV)/.installed $(AZURITE)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(AZURITE): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: deps
+	$(PY) tools/run_local.py
+
+test: deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: deps
+	$(PY) -m ruff check .
+
+bench: deps
+	$(PY) tools/bench_flows.py
+
+clean:
+	rm -rf .azurite .pytest_cache

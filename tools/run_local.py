@@ -1,0 +1,84 @@
+"""`make run`: start Azurite, the ACS SMS emulator and the functions dev host on loopback, print the URLs
+and a working example, and stop all three on Ctrl-C (or when any of them dies)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import azurite
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+FUNCTIONS_PORT, SMS_PORT = 7071, 7072
+
+
+def ensure_local_settings() -> None:
+    settings = ROOT / "local.settings.json"
+    if not settings.exists():
+        shutil.copyfile(ROOT / "local.settings.example.json", settings)
+        print("created local.settings.json from local.settings.example.json")
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, start_new_session=True)
+
+
+def banner() -> None:
+    fkey = os.environ.get("DEVHOST_FUNCTION_KEY", "local-function-key")
+    mkey = os.environ.get("DEVHOST_MASTER_KEY", "local-master-key")
+    base = f"http://127.0.0.1:{FUNCTIONS_PORT}/api"
+    print(f"""
+twostep is running (Ctrl-C stops everything):
+  functions      {base}   (function key: {fkey}, master key: {mkey})
+  health         {base}/health
+  SMS emulator   http://127.0.0.1:{SMS_PORT}/messages   (what the app "sent")
+  Azurite        blob 10000, queue 10001, table 10002 (data in .azurite/)
+
+Try it:
+  curl -s -X POST {base}/v1/users/alice@contoso.com/phone -H 'x-functions-key: {fkey}' \\
+       -d '{{"phoneNumber": "+14255550100"}}'
+  curl -s http://127.0.0.1:{SMS_PORT}/messages          # read the code from the last line: #123456
+  curl -s -X POST {base}/v1/challenges/<challengeId>/verify -H 'x-functions-key: {fkey}' \\
+       -d '{{"code": "123456"}}'
+  curl -s -X POST {base}/v1/challenges -H 'x-functions-key: {fkey}' -d '{{"userId": "alice@contoso.com"}}'
+""", flush=True)
+
+
+def main() -> int:
+    ensure_local_settings()
+    children: list[subprocess.Popen] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        store = azurite.start_azurite(location=str(ROOT / ".azurite"))
+        children.append(store.process)
+        children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT)]))
+        azurite.wait_for_port(SMS_PORT, process=children[-1])
+        children.append(start([PY, "tools/devhost.py", "--port", str(FUNCTIONS_PORT),
+                               "--check", "shared.config:get_settings"]))
+        azurite.wait_for_port(FUNCTIONS_PORT, timeout=60, process=children[-1])
+        banner()
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        return 0 if stopping else 1
+    except (RuntimeError, TimeoutError) as error:
+        print(f"could not start: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(children):
+            azurite.stop_process(child)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
