@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from azure.core.pipeline.policies import HTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -33,8 +32,23 @@ def _credential(client_id: str | None) -> Any:
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
-def table_client(settings: Settings, policies: list[HTTPPolicy] = ()) -> Any:
-    kwargs = {**TIMEOUTS, "transport": _transport(), "per_call_policies": list(policies)}
+class RequestCounter:
+    """A `raw_request_hook` that records every request sent; benchmarks use it to count round trips."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        self.calls.append((http.method, http.url.split("?")[0]))
+
+
+def _hooks(counter: RequestCounter | None) -> dict[str, Any]:
+    return {"raw_request_hook": counter} if counter else {}
+
+
+def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
+    kwargs = {**TIMEOUTS, "transport": _transport(), **_hooks(counter)}
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
     else:
@@ -43,9 +57,9 @@ def table_client(settings: Settings, policies: list[HTTPPolicy] = ()) -> Any:
     return service.get_table_client(settings.table_name)
 
 
-def queue_client(settings: Settings, policies: list[HTTPPolicy] = (), queue: str = SMS_QUEUE) -> QueueClient:
+def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
-    kwargs = {**TIMEOUTS, "transport": _transport(), "per_call_policies": list(policies),
+    kwargs = {**TIMEOUTS, "transport": _transport(), **_hooks(counter),
               "message_encode_policy": TextBase64EncodePolicy()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue, **kwargs)
@@ -61,16 +75,3 @@ def sms_client(settings: Settings) -> Any:
     credential = (AzureKeyCredential(settings.acs_access_key) if settings.acs_access_key
                   else _credential(settings.identity_client_id))
     return SmsClient(settings.acs_endpoint, credential, retry_total=0, connection_timeout=5, read_timeout=15)
-
-
-class CountingPolicy(HTTPPolicy):
-    """Counts requests per (service, method); the benchmarks use it to report round trips per flow."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[str, str]] = []
-
-    def send(self, request):  # type: ignore[override]
-        http = request.http_request
-        self.calls.append((http.method, http.url.split("?")[0]))
-        return self.next.send(request)

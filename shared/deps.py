@@ -37,9 +37,9 @@ class Deps:
         return SmsGateway(client, self.settings.acs_sender)
 
 
-def build_deps(settings: Settings, clock: Clock | None = None, policies: list = ()) -> Deps:
-    return Deps(settings=settings, store=Store(clients.table_client(settings, policies)),
-                outbox=Outbox(clients.queue_client(settings, policies)), clock=clock or SystemClock())
+def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None) -> Deps:
+    return Deps(settings=settings, store=Store(clients.table_client(settings, counter)),
+                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or SystemClock())
 
 
 _lock = threading.Lock()

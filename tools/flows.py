@@ -1,0 +1,62 @@
+"""Storage round trips per flow, counted by instrumenting the SDK clients (used by the benchmark and by
+a test that keeps the numbers from creeping up)."""
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+from shared import challenges, clients, enrolment
+from shared.config import Settings
+from shared.crypto import derive_code
+from shared.delivery import deliver
+from shared.deps import Deps, build_deps
+from shared.ids import parse_challenge_id
+from shared.otp import totp
+from shared.sms import Outbox, outbox_message
+
+
+def counted_deps(settings: Settings, clock: Any = None,
+                 queue: str | None = None) -> tuple[Deps, clients.RequestCounter]:
+    counter = clients.RequestCounter()
+    deps = build_deps(settings, clock=clock, counter=counter)
+    if queue:
+        deps.outbox = Outbox(clients.queue_client(settings, counter, queue=queue))
+    return deps, counter
+
+
+def _code(deps: Deps, challenge_id: str) -> str:
+    user_id, row_key = parse_challenge_id(challenge_id)
+    row = deps.store.get(user_id, row_key)
+    return derive_code(deps.hmac_keys.get(row["keyId"]), row_key[3:], row["digits"])
+
+
+def measure(deps: Deps, counter: clients.RequestCounter, user: str, phone: str) -> dict[str, int]:
+    """Enrol `user` with a phone and an app, then count the round trips of each sign-in step."""
+    _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
+    challenges.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])})
+    proof = _signin_sms(deps, user)
+    _, app, _ = enrolment.enrol_totp(deps, user, {"proofChallengeId": proof})
+    secret = base64.b32decode(app["secret"] + "=" * (-len(app["secret"]) % 8))
+    challenges.verify(deps, app["challengeId"], {"code": totp(secret, deps.clock.now() - timedelta(seconds=30))})
+    counts: dict[str, int] = {}
+
+    def step(name: str, fn: Any) -> Any:
+        before = len(counter.calls)
+        out = fn()
+        counts[name] = len(counter.calls) - before
+        return out
+
+    _, sms, _ = step("sms.begin", lambda: challenges.begin(deps, {"userId": user, "method": "sms"}))
+    code = _code(deps, sms["challengeId"])
+    step("sms.send", lambda: deliver(deps, outbox_message(sms["challengeId"]).encode()))
+    step("sms.verify", lambda: challenges.verify(deps, sms["challengeId"], {"code": code}))
+    _, ch, _ = step("totp.begin", lambda: challenges.begin(deps, {"userId": user, "method": "totp"}))
+    step("totp.verify", lambda: challenges.verify(deps, ch["challengeId"], {"code": totp(secret, deps.clock.now())}))
+    return counts
+
+
+def _signin_sms(deps: Deps, user: str) -> str:
+    _, ch, _ = challenges.begin(deps, {"userId": user, "method": "sms"})
+    challenges.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
+    return ch["challengeId"]
