@@ -1,0 +1,66 @@
+"""D2: every error leaves as problem+json with a generic detail; nothing from an exception reaches the
+client. B1 (Entra half): with platform authentication on, admin calls need the admin app role."""
+import base64
+import json
+
+import azure.functions as func
+import pytest
+
+from functions.http import endpoint
+from shared.admin import admin_actor
+from shared.config import load_settings
+from shared.errors import ConfigError, Forbidden, Locked, StorageUnavailable
+from tests.unit.test_config import GOOD
+
+
+def call(exc: Exception) -> func.HttpResponse:
+    @endpoint
+    def handler(req):
+        raise exc
+
+    return handler(func.HttpRequest("GET", "http://x/api/y", body=b""))
+
+
+def test_unexpected_exception_is_a_generic_500():
+    r = call(RuntimeError("connection string AccountKey=abc and code 123456"))
+    body = json.loads(r.get_body())
+    assert r.status_code == 500 and r.mimetype == "application/problem+json"
+    assert body["code"] == "internal_error" and "AccountKey" not in r.get_body().decode()
+    assert "123456" not in r.get_body().decode() and "Traceback" not in r.get_body().decode()
+
+
+def test_config_error_is_503_without_the_setting_text():
+    r = call(ConfigError("MFA_HMAC_KEYS is an unresolved Key Vault reference"))
+    assert r.status_code == 503 and json.loads(r.get_body())["code"] == "misconfigured"
+    assert b"MFA_HMAC_KEYS" not in r.get_body()
+
+
+def test_retry_after_header_for_lock_and_outage():
+    assert call(Locked(retry_after=900)).headers["Retry-After"] == "900"
+    r = call(StorageUnavailable(retry_after=2))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def principal(*roles: str) -> str:
+    claims = [{"typ": "roles", "val": role} for role in roles] + [{"typ": "name", "val": "Ops"}]
+    return base64.b64encode(json.dumps({"auth_typ": "aad", "claims": claims}).encode()).decode()
+
+
+class TestEntraAdminRole:
+    settings = load_settings({**GOOD, "WEBSITE_AUTH_ENABLED": "true"})
+
+    def test_key_only_when_platform_auth_is_off(self):
+        assert admin_actor({}, load_settings(GOOD)) == "admin-key"
+
+    @pytest.mark.parametrize("headers", [{}, {"x-ms-client-principal": principal("Reader")},
+                                         {"x-ms-client-principal": "not base64!"},
+                                         {"x-ms-client-principal": base64.b64encode(b"[1]").decode()}])
+    def test_missing_or_wrong_role_is_forbidden(self, headers):
+        with pytest.raises(Forbidden):
+            admin_actor(headers, self.settings)
+
+    def test_admin_role_names_the_operator(self):
+        headers = {"x-ms-client-principal": principal("Twostep.Admin"),
+                   "x-ms-client-principal-name": "ops@contoso.com"}
+        assert admin_actor(headers, self.settings) == "ops@contoso.com"
