@@ -18,7 +18,6 @@ import binascii
 import hmac
 import importlib
 import inspect
-import ipaddress
 import json
 import logging
 import math
@@ -38,6 +37,7 @@ from typing import Any, TextIO
 import azure.functions as func
 from azure.functions.queue import QueueMessage as RuntimeQueueMessage
 from azure.functions.timer import TimerRequest
+from loopback import is_loopback  # tools/loopback.py (tools/ is on sys.path)
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -156,15 +156,6 @@ def resolve_setting_refs(value: str) -> str:
         return os.environ[name]
 
     return _SETTING_REF.sub(lookup, value)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- routes

@@ -30,7 +30,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
+from loopback import is_loopback  # tools/loopback.py (tools/ is on sys.path)
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -96,15 +96,6 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 def error_response(error: ApiError) -> Response:
     body = {"error": {"code": error.code, "message": error.message}}
     return json_response(body, status=error.status, headers=error.headers)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --- state -------------------------------------------------------------------------------------------
@@ -429,7 +420,7 @@ class EmulatorServer:
 
 def start_in_thread(host: str = DEFAULT_HOST, port: int = 0, access_key: str = DEFAULT_KEY) -> EmulatorServer:
     """Start the emulator on a background thread; ``port=0`` picks a free port (see ``.url``)."""
-    if not is_loopback_host(host):
+    if not is_loopback(host):
         raise ValueError(f"The SMS emulator listens on loopback only, not {host!r}.")
     app = SmsEmulatorApp(access_key)
     try:
@@ -449,7 +440,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free)")
     args = parser.parse_args(argv)
-    if not is_loopback_host(args.host):
+    if not is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
     return args
 
