@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -116,9 +117,11 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
     print(f"  TOTP begin   {pct(begins)}")
     print(f"  TOTP verify  {pct(verifies)}")
     sms_begins, to_emulator, idle = [], [], []
-    for i in range(sms_users + 5):
+    for i in range(sms_users + 8):
         if i >= sms_users:
-            time.sleep(3)  # let the queue host back off to its idle polling interval first
+            # Let the queue host back off towards its idle polling interval; a random gap, so the send does
+            # not always land just before a poll.
+            time.sleep(random.uniform(2.5, 6.0))
         phone = f"+142555501{i:02d}"
         seen = len(requests.get(f"{sms_url}/messages", params={"to": phone}, timeout=5).json())
         start = time.perf_counter()
