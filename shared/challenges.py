@@ -134,8 +134,8 @@ def begin(d: Deps, body: dict[str, Any]) -> Outcome:
             use_bypass(d, profile, now)
             return 200, {"status": "not_required", "reason": "bypass"}, {}
         refuse_if_barred(profile, now)
-        chosen = method or profile.default_method
-        if chosen is None or not profile.has_method(chosen):
+        chosen = method or profile.default_method or ("totp" if profile.totp else None)
+        if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
         fields = {"destination": profile.phone, "destination_masked": profile.phone_masked} if chosen == "sms" else {}
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
@@ -211,14 +211,13 @@ def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: dateti
         profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret, algorithm=s.totp_algorithm,
                                        digits=ch.digits, period=30, last_step=step))
         return True
-    for device in profile.totp:
-        if not device.active:
-            continue
+    for device in profile.totp:  # any of the user's devices, imported hardware tokens included
         secret = d.sealer.open(device.secret, totp_aad(ch.user_id))
         step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
                                period=device.period)
         if step is not None and step > device.last_step:  # at or below the last accepted step: a replay
             device.last_step = step
+            device.active = True  # a hardware token becomes an active method with its first good code
             return True
     return False
 

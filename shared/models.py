@@ -77,6 +77,11 @@ class Profile:
     def has_method(self, method: str) -> bool:
         return method in self.active_methods()
 
+    def can_challenge(self, method: str) -> bool:
+        """A method can be challenged once active, and an imported hardware token before its first code
+        (verifying that code is what activates it)."""
+        return self.has_method(method) or (method == "totp" and bool(self.totp))
+
     def pick_default(self) -> None:
         methods = self.active_methods()
         if self.default_method not in methods:
