@@ -3,6 +3,7 @@ import azure.functions as func
 
 from shared import admin
 from shared.deps import get_deps
+from shared.validation import MAX_ADMIN_DOCUMENT_BYTES
 
 from .http import endpoint, json_body, respond, route_param
 
@@ -46,3 +47,29 @@ def unblock_user(req: func.HttpRequest) -> func.HttpResponse:
 def user_audit(req: func.HttpRequest) -> func.HttpResponse:
     _actor(req)
     return respond(200, admin.audit_events(get_deps(), route_param(req, "userId")))
+
+
+@bp.route(route="v1/admin/users/{userId}/groups", methods=["PUT"], auth_level=ADMIN)
+@endpoint
+def set_user_groups(req: func.HttpRequest) -> func.HttpResponse:
+    return respond(200, admin.set_groups(get_deps(), route_param(req, "userId"), json_body(req), _actor(req)))
+
+
+@bp.route(route="v1/admin/users/{userId}/revoke-sessions", methods=["POST"], auth_level=ADMIN)
+@endpoint
+def revoke_sessions(req: func.HttpRequest) -> func.HttpResponse:
+    return respond(200, admin.revoke_sessions(get_deps(), route_param(req, "userId"), _actor(req)))
+
+
+@bp.route(route="v1/admin/policy", methods=["GET"], auth_level=ADMIN)
+@endpoint
+def get_policy(req: func.HttpRequest) -> func.HttpResponse:
+    _actor(req)
+    return respond(200, admin.get_policy(get_deps()))
+
+
+@bp.route(route="v1/admin/policy", methods=["PATCH"], auth_level=ADMIN)
+@endpoint
+def patch_policy(req: func.HttpRequest) -> func.HttpResponse:
+    actor = _actor(req)
+    return respond(200, admin.patch_policy(get_deps(), json_body(req, limit=MAX_ADMIN_DOCUMENT_BYTES), actor))

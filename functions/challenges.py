@@ -4,7 +4,7 @@ import azure.functions as func
 from shared import challenges
 from shared.deps import get_deps
 
-from .http import endpoint, json_body, respond, route_param
+from .http import endpoint, idempotency_key, json_body, respond, route_param
 
 bp = func.Blueprint()
 
@@ -12,7 +12,7 @@ bp = func.Blueprint()
 @bp.route(route="v1/challenges", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def begin_challenge(req: func.HttpRequest) -> func.HttpResponse:
-    status, body, headers = challenges.begin(get_deps(), json_body(req))
+    status, body, headers = challenges.begin(get_deps(), json_body(req), idempotency_key(req))
     return respond(status, body, headers)
 
 

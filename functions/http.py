@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.errors import ConfigError, Misconfigured, TwostepError
-from shared.validation import parse_json_body
+from shared.validation import MAX_BODY_BYTES, parse_json_body
 
 log = logging.getLogger("twostep.http")
 JSON = "application/json"
@@ -34,8 +34,12 @@ def problem(error: TwostepError) -> func.HttpResponse:
                              headers=headers)
 
 
-def json_body(req: func.HttpRequest, required: bool = True) -> dict[str, Any]:
-    return parse_json_body(req.get_body(), required=required)
+def json_body(req: func.HttpRequest, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    return parse_json_body(req.get_body(), required=required, limit=limit)
+
+
+def idempotency_key(req: func.HttpRequest) -> str | None:
+    return req.headers.get("idempotency-key")
 
 
 def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpResponse]:

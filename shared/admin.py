@@ -13,9 +13,10 @@ from .audit import audit_row, audit_view
 from .clock import iso
 from .config import Settings
 from .deps import Deps
-from .errors import Forbidden, NotFound
+from .errors import Forbidden, InvalidRequest, NotFound
 from .ids import AUDIT_PREFIX, BYPASS_PREFIX, PROFILE_RK, random_token, validate_user_id
 from .models import Bypass, Profile
+from .policy import GROUP_RE
 from .store import Tx, retry_on_conflict
 from .validation import integer, text
 
@@ -57,7 +58,8 @@ def _profile(d: Deps, user_id: str) -> Profile:
 def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     s = d.settings
-    seconds = integer(body, "seconds", low=1, high=s.bypass_max_seconds, default=s.bypass_default_seconds)
+    high = d.policy().bypass_max_seconds
+    seconds = integer(body, "seconds", low=1, high=high, default=min(s.bypass_default_seconds, high))
     reason = text(body, "reason", max_len=256, required=True)
 
     def attempt() -> dict[str, Any]:
@@ -138,3 +140,52 @@ def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
     if not rows:
         _profile(d, user_id)
     return {"events": [audit_view(r) for r in rows if r["purgeAfter"] > now]}
+
+
+def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Replace the user's groups (used by the excluded-groups rule); creates the user if unknown, since
+    a break-glass account may have no second factor at all."""
+    user_id = validate_user_id(user_id)
+    groups = body.get("groups")
+    if not isinstance(groups, list) or len(groups) > 100 or not all(
+            isinstance(g, str) and GROUP_RE.match(g) for g in groups):
+        raise InvalidRequest("groups must be a list of at most 100 group names (1-128 characters).", field="groups")
+    groups = list(dict.fromkeys(groups))
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        row = d.store.get(user_id, PROFILE_RK)
+        profile = Profile.from_entity(row) if row is not None else Profile(user_id=user_id, created_at=now)
+        old, profile.groups = profile.groups, groups
+        tx = Tx().replace(profile.to_entity()) if row is not None else Tx().create(profile.to_entity())
+        tx.create(audit_row(user_id, now, "groups_changed", actor, d.settings.audit_retention_days,
+                            old=old, new=groups))
+        d.store.transact(tx)
+        return {"userId": user_id, "groups": groups}
+
+    return retry_on_conflict(attempt)
+
+
+def revoke_sessions(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
+    """Azure's "revoke MFA sessions": every remembered-device token issued before now stops working."""
+    user_id = validate_user_id(user_id)
+
+    def attempt() -> dict[str, Any]:
+        now = d.clock.now()
+        profile = _profile(d, user_id)
+        profile.sessions_revoked_at = now
+        tx = Tx().replace(profile.to_entity())
+        tx.create(audit_row(user_id, now, "sessions_revoked", actor, d.settings.audit_retention_days))
+        d.store.transact(tx)
+        return {"userId": user_id, "sessionsRevokedAt": iso(now)}
+
+    return retry_on_conflict(attempt)
+
+
+def get_policy(d: Deps) -> dict[str, Any]:
+    policy, _ = d.policies.read()  # always fresh for an operator
+    return policy.to_doc()
+
+
+def patch_policy(d: Deps, body: Any, actor: str) -> dict[str, Any]:
+    return d.policies.patch(body, actor, d.clock.now()).to_doc()

@@ -7,9 +7,12 @@ ones count 50 failures.
 """
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import device_tokens
 from .audit import audit_row
 from .clock import iso
 from .crypto import codes_equal, derive_code
@@ -25,17 +28,18 @@ from .errors import (
     MaxAttemptsReached,
     NotEnrolled,
     NotFound,
+    RiskBlocked,
     UserBlocked,
 )
+from .idempotency import Idempotency
 from .ids import PROFILE_RK, challenge_id_for, new_challenge_id, parse_challenge_id, random_token, validate_user_id
 from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .otp import match_totp_step
-from .policy import register_failure, register_success, retry_after
+from .policy import RISK_LEVELS, Policy, register_failure, register_success, retry_after
 from .store import Tx, retry_on_conflict
 from .validation import boolean, choice, otp_code, text
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
-RISK_LEVELS = ("none", "low", "medium", "high")
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
 
 
@@ -53,8 +57,6 @@ def parse_context(value: object) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidRequest("context must be an object.")
-    import ipaddress
-
     ip = text(value, "ip", max_len=45)
     if ip is not None:
         try:
@@ -67,11 +69,11 @@ def parse_context(value: object) -> dict[str, Any]:
 
 
 def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, **fields: Any) -> Challenge:
-    s = d.settings
+    s, policy = d.settings, d.policy()
     _, row_key = new_challenge_id(user_id)
     digits = s.code_digits if method == "sms" else s.totp_digits
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
-                     expires_at=now + timedelta(seconds=s.code_ttl_seconds), max_attempts=s.max_attempts,
+                     expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
                      key_id=d.hmac_keys.current_id if method == "sms" else None, digits=digits,
                      delivery="queued" if method == "sms" else None, **fields)
 
@@ -92,16 +94,36 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
     return view
 
 
-def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, **detail: Any) -> str:
-    """Write a new challenge (with its audit event and whatever else `tx` holds) and queue its SMS."""
+def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Callable[[str], Outcome],
+          idem: Idempotency | None = None, **detail: Any) -> Outcome:
+    """Write a new challenge (with its audit event, the idempotency record and whatever else `tx` holds)
+    and queue its SMS; `outcome` builds the response from the new challenge id."""
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
+    result = outcome(challenge_id)
     tx.create(ch.to_entity())
     tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
+    if idem is not None:
+        tx.create(idem.record(ch.user_id, result, d.sealer, now, d.policy().code_ttl_seconds))
     d.store.transact(tx)
     if ch.method == "sms":
-        d.outbox.put(challenge_id, d.settings.code_ttl_seconds)
-    return challenge_id
+        d.outbox.put(challenge_id, d.policy().code_ttl_seconds)
+    return result
+
+
+def load_with_replay(d: Deps, user_id: str, idem: Idempotency | None, now: datetime,
+                     extra: tuple[str, ...] = ()) -> tuple[Profile | None, dict[str, Any], Outcome | None]:
+    """The user's profile (and any `extra` rows) in one query, plus the stored outcome of a repeated
+    Idempotency-Key."""
+    keys = [PROFILE_RK, *extra] + ([idem.row_key] if idem else [])
+    if len(keys) == 1:
+        row = d.store.get(user_id, PROFILE_RK)
+        rows = {PROFILE_RK: row} if row is not None else {}
+    else:
+        rows = d.store.get_many(user_id, keys)
+    replay = idem.replay(rows.get(idem.row_key), d.sealer, user_id, now) if idem else None
+    profile = Profile.from_entity(rows[PROFILE_RK]) if PROFILE_RK in rows else None
+    return profile, rows, replay
 
 
 def load_profile(d: Deps, user_id: str) -> Profile | None:
@@ -118,34 +140,76 @@ def refuse_if_barred(profile: Profile | None, now: datetime) -> None:
         raise Locked(retry_after=retry_after(profile.locked_until, now))
 
 
-def begin(d: Deps, body: dict[str, Any]) -> Outcome:
+def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], now: datetime,
+             device_ok: Callable[[], bool]) -> str:
+    """Whether a second factor is needed, in the documented order: blocked user, risk block, bypass, risk
+    requires MFA, excluded group, trusted network, remembered device, else a challenge.
+
+    Returns "user_blocked", "risk_blocked", "bypass", "excluded_group", "trusted_network",
+    "remembered_device" or "challenge".
+    """
+    if profile is not None and profile.is_blocked(now):
+        return "user_blocked"
+    action = policy.risk[context.get("riskLevel") or "none"]
+    if action == "block":
+        return "risk_blocked"
+    if profile is not None and profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
+        return "bypass"
+    if action == "require_mfa":
+        return "challenge"
+    if profile is not None and set(profile.groups) & set(policy.excluded_groups):
+        return "excluded_group"
+    if context.get("ip") and context["ip"] in policy.networks:
+        return "trusted_network"
+    if context.get("deviceToken") and device_ok():
+        return "remembered_device"
+    return "challenge"
+
+
+def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(body.get("userId"))
     method = choice(body, "method", ("sms", "totp"))
-    parse_context(body.get("context"))
+    context = parse_context(body.get("context"))
+    idem = Idempotency.from_request(idempotency_key, "begin", body)
 
     def attempt() -> Outcome:
         now = d.clock.now()
-        profile = load_profile(d, user_id)
+        policy = d.policy()
+        profile, _, replay = load_with_replay(d, user_id, idem, now)
+        if replay is not None:
+            return replay
+        decision = evaluate(policy, profile, context, now, lambda: device_tokens.is_valid(
+            d.hmac_keys, context["deviceToken"], user_id, now, profile.sessions_revoked_at if profile else None,
+            policy.remember_device_days))
+        if decision == "user_blocked":
+            raise UserBlocked()
+        if decision == "risk_blocked":
+            raise RiskBlocked()
+        if decision == "bypass":
+            outcome: Outcome = (200, {"status": "not_required", "reason": "bypass"}, {})
+            use_bypass(d, profile, now, idem.record(user_id, outcome, d.sealer, now, policy.code_ttl_seconds)
+                       if idem else None)
+            return outcome
+        if decision != "challenge":
+            return 200, {"status": "not_required", "reason": decision}, {}
         if profile is None:
             raise NotEnrolled()
-        if profile.is_blocked(now):
-            raise UserBlocked()
-        if profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
-            use_bypass(d, profile, now)
-            return 200, {"status": "not_required", "reason": "bypass"}, {}
         refuse_if_barred(profile, now)
         chosen = method or profile.default_method or ("totp" if profile.totp else None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
         fields = {"destination": profile.phone, "destination_masked": profile.phone_masked} if chosen == "sms" else {}
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
-        challenge_id = start(d, ch, Tx(), now, "challenge_created")
-        return 201, challenge_view(ch, now, created=True), {"Location": f"/api/v1/challenges/{challenge_id}"}
+
+        def created(challenge_id: str) -> Outcome:
+            return 201, challenge_view(ch, now, created=True), {"Location": f"/api/v1/challenges/{challenge_id}"}
+
+        return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
     return retry_on_conflict(attempt)
 
 
-def use_bypass(d: Deps, profile: Profile, now: datetime) -> None:
+def use_bypass(d: Deps, profile: Profile, now: datetime, idem_row: Any = None) -> None:
     """Spend the user's one-time bypass: the profile's ETag makes sure only one begin can."""
     bypass_rk = profile.bypass_rk
     profile.bypass_rk = profile.bypass_expires_at = None
@@ -153,6 +217,8 @@ def use_bypass(d: Deps, profile: Profile, now: datetime) -> None:
     tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
     tx.create(audit_row(profile.user_id, now, "bypass_used", "application", d.settings.audit_retention_days,
                         bypassId=bypass_rk.split("|", 1)[1]))
+    if idem_row is not None:
+        tx.create(idem_row)
     d.store.transact(tx)
 
 
@@ -224,7 +290,7 @@ def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: dateti
 
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
     code = otp_code(body)
-    boolean(body, "rememberDevice")
+    remember = boolean(body, "rememberDevice")
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
@@ -240,15 +306,20 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             register_success(profile)
             profile.pick_default()
             ch.status, ch.approved_at = "approved", now
+            days = d.policy().remember_device_days if remember and ch.purpose == SIGNIN else 0
             _write_pair(tx, ch, profile)
             tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
-                                method=ch.method, purpose=ch.purpose))
+                                method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None))
             d.store.transact(tx)
-            return {"status": "approved", "userId": ch.user_id, "method": ch.method}
+            result = {"status": "approved", "userId": ch.user_id, "method": ch.method}
+            if days > 0:
+                token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
+                result.update(deviceToken=token, deviceTokenExpiresAt=iso(expires))
+            return result
         ch.attempts += 1
         if ch.attempts >= ch.max_attempts:
             ch.status = "max_attempts_reached"
-        locked = register_failure(profile, now, d.settings)
+        locked = register_failure(profile, now, d.policy())
         _write_pair(tx, ch, profile)
         tx.create(audit_row(ch.user_id, now, "verify_failed", "application", retention, challengeId=cid,
                             method=ch.method, attemptsRemaining=ch.attempts_remaining()))
@@ -281,7 +352,7 @@ def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
             profile = Profile(user_id=ch.user_id, created_at=now)
         if ch.status == "pending":
             ch.status = "canceled"
-        profile.blocked_until = now + timedelta(days=d.settings.fraud_block_days)
+        profile.blocked_until = now + timedelta(days=d.policy().fraud_block_days)
         tx = Tx()
         _write_pair(tx, ch, profile)
         tx.create(audit_row(ch.user_id, now, "fraud_reported", "user", d.settings.audit_retention_days,

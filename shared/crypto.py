@@ -32,6 +32,9 @@ class Keyring:
     def current(self) -> bytes:
         return self._keys[self.current_id]
 
+    def find(self, key_id: str) -> bytes | None:
+        return self._keys.get(key_id)
+
     def get(self, key_id: str) -> bytes:
         try:
             return self._keys[key_id]

@@ -11,6 +11,8 @@ from . import clients
 from .clock import Clock, SystemClock
 from .config import Settings, get_settings
 from .crypto import Keyring, Sealer
+from .policy import Policy
+from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
 from .store import Store
 
@@ -30,6 +32,14 @@ class Deps:
     @cached_property
     def sealer(self) -> Sealer:
         return Sealer(Keyring(self.settings.encryption_keys))
+
+    @cached_property
+    def policies(self) -> PolicyStore:
+        return PolicyStore(self.store, self.settings)
+
+    def policy(self) -> Policy:
+        """The sign-in policy in force (cached for a few seconds)."""
+        return self.policies.current()
 
     @cached_property
     def sms(self) -> SmsGateway:

@@ -14,6 +14,7 @@ from .challenges import (
     SIGNIN,
     Outcome,
     challenge_view,
+    load_with_replay,
     new_challenge,
     phone_aad,
     refuse_if_barred,
@@ -23,6 +24,7 @@ from .challenges import (
 from .clock import iso
 from .deps import Deps
 from .errors import Conflict, NotFound, StepUpRequired
+from .idempotency import Idempotency
 from .ids import PROFILE_RK, parse_challenge_id, validate_user_id
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
@@ -33,8 +35,9 @@ from .validation import text
 PROOF_WINDOW = timedelta(minutes=5)
 
 
-def _load(d: Deps, user_id: str, proof_id: str | None) -> tuple[Profile | None, Challenge | None]:
-    """The profile and the proof challenge (if one is named) in one round trip."""
+def _load(d: Deps, user_id: str, proof_id: str | None, idem: Idempotency | None, now: datetime,
+          ) -> tuple[Profile | None, Challenge | None, Outcome | None]:
+    """The profile, the proof challenge (if one is named) and any replay, in one round trip."""
     proof_rk = None
     if proof_id is not None:
         try:
@@ -43,10 +46,9 @@ def _load(d: Deps, user_id: str, proof_id: str | None) -> tuple[Profile | None, 
             raise StepUpRequired() from None
         if proof_user != user_id:
             raise StepUpRequired()
-    rows = d.store.get_many(user_id, [PROFILE_RK] + ([proof_rk] if proof_rk else []))
-    profile = Profile.from_entity(rows[PROFILE_RK]) if PROFILE_RK in rows else None
+    profile, rows, replay = load_with_replay(d, user_id, idem, now, extra=(proof_rk,) if proof_rk else ())
     proof = Challenge.from_entity(rows[proof_rk]) if proof_rk and proof_rk in rows else None
-    return profile, proof
+    return profile, proof, replay
 
 
 def _require_step_up(profile: Profile | None, proof: Challenge | None, now: datetime, tx: Tx) -> None:
@@ -59,34 +61,39 @@ def _require_step_up(profile: Profile | None, proof: Challenge | None, now: date
     tx.replace(proof.to_entity())
 
 
-def enrol_phone(d: Deps, user_id: str, body: dict[str, Any]) -> Outcome:
+def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(user_id)
     phone = parse_e164(body.get("phoneNumber"))
     proof_id = text(body, "proofChallengeId", max_len=256)
+    idem = Idempotency.from_request(idempotency_key, f"phone/{user_id}", body)
 
     def attempt() -> Outcome:
         now = d.clock.now()
-        profile, proof = _load(d, user_id, proof_id)
+        profile, proof, replay = _load(d, user_id, proof_id, idem, now)
+        if replay is not None:
+            return replay
         refuse_if_barred(profile, now)
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
         ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, destination=d.sealer.seal(phone.encode(),
                            phone_aad(user_id)), destination_masked=mask(phone))
-        start(d, ch, tx, now, "enrolment_started")
-        view = challenge_view(ch, now, created=True)
-        return 202, view, {}
+        return start(d, ch, tx, now, "enrolment_started", lambda _: (202, challenge_view(ch, now, created=True), {}),
+                     idem)
 
     return retry_on_conflict(attempt)
 
 
-def enrol_totp(d: Deps, user_id: str, body: dict[str, Any]) -> Outcome:
+def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
+    idem = Idempotency.from_request(idempotency_key, f"totp/{user_id}", body)
     s = d.settings
 
     def attempt() -> Outcome:
         now = d.clock.now()
-        profile, proof = _load(d, user_id, proof_id)
+        profile, proof, replay = _load(d, user_id, proof_id, idem, now)
+        if replay is not None:
+            return replay
         refuse_if_barred(profile, now)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
@@ -95,11 +102,14 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any]) -> Outcome:
         secret = new_totp_secret()
         ch = new_challenge(d, user_id, ENROL_TOTP, "totp", now,
                            pending_secret=d.sealer.seal(secret, totp_aad(user_id)))
-        start(d, ch, tx, now, "enrolment_started")
-        view = challenge_view(ch, now, created=True)
-        view["secret"] = b32(secret)
-        view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
-        return 201, view, {}
+
+        def created(_: str) -> Outcome:
+            view = challenge_view(ch, now, created=True)
+            view["secret"] = b32(secret)
+            view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
+            return 201, view, {}
+
+        return start(d, ch, tx, now, "enrolment_started", created, idem)
 
     return retry_on_conflict(attempt)
 
@@ -135,7 +145,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
 
     def attempt() -> None:
         now = d.clock.now()
-        profile, proof = _load(d, user_id, proof_id)
+        profile, proof, _ = _load(d, user_id, proof_id, None, now)
         if profile is None or not profile.has_method(method):
             raise NotFound()
         tx = Tx()

@@ -105,7 +105,7 @@ class Canceled(TwostepError):
 
 class PayloadTooLarge(TwostepError):
     status, code, title = 413, "payload_too_large", "Payload too large"
-    detail = "The request body is larger than 16 KiB."
+    detail = "The request body is too large."
 
 
 class UnsupportedMediaType(TwostepError):

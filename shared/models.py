@@ -64,6 +64,8 @@ class Profile:
     blocked_until: datetime | None = None
     bypass_rk: str | None = None
     bypass_expires_at: datetime | None = None
+    groups: list[str] = field(default_factory=list)
+    sessions_revoked_at: datetime | None = None
     row: TableEntity | None = None
 
     def active_methods(self) -> list[str]:
@@ -100,6 +102,7 @@ class Profile:
             "failures": self.failures, "failureWindowStart": self.failure_window_start,
             "lockedUntil": self.locked_until, "blockedUntil": self.blocked_until,
             "bypassRk": self.bypass_rk, "bypassExpiresAt": self.bypass_expires_at,
+            "groups": json.dumps(self.groups) if self.groups else None, "sessionsRevokedAt": self.sessions_revoked_at,
         })
 
     @classmethod
@@ -111,7 +114,8 @@ class Profile:
             default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
             failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
             blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
-            bypass_expires_at=e.get("bypassExpiresAt"), row=e,
+            bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
+            sessions_revoked_at=e.get("sessionsRevokedAt"), row=e,
         )
 
 

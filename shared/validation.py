@@ -9,14 +9,15 @@ from typing import Any
 from .errors import InvalidRequest, PayloadTooLarge
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_ADMIN_DOCUMENT_BYTES = 1024 * 1024  # policy documents with many trusted ranges
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CODE_RE = re.compile(r"^[0-9]{6,8}$")
 
 
-def parse_json_body(raw: bytes | None, required: bool = True) -> dict[str, Any]:
-    """A JSON object from a request body of at most 16 KiB; an empty body is {} when allowed."""
+def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """A JSON object from a request body of at most `limit` bytes; an empty body is {} when allowed."""
     raw = raw or b""
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > limit:
         raise PayloadTooLarge()
     if not raw.strip():
         if required:

@@ -3,11 +3,11 @@ from datetime import datetime, timedelta, timezone
 
 from shared.config import load_settings
 from shared.models import Bypass, Challenge, Profile
-from shared.policy import register_failure, register_success, retry_after
+from shared.policy import defaults, register_failure, register_success, retry_after
 from tests.unit.test_config import GOOD
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
-SETTINGS = load_settings(GOOD)
+SETTINGS = defaults(load_settings(GOOD))
 
 
 def test_lock_after_threshold_failures_within_window():
