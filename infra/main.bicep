@@ -1,0 +1,338 @@
+// twostep: everything the Function App needs, in one resource group.
+//
+//   azd up
+//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json
+//
+// Written for the offline checks in tests/infra (pycep-parser and checkov read it): no registry modules,
+// child resources declared top-level with `parent:`, no user-defined types, no spread, no filtered loops.
+// docs/deploy.md explains every parameter, what gets created, and how to operate it.
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------------------
+// Where and what
+
+@minLength(1)
+@maxLength(16)
+@description('Short name of this instance; resource names and the resource group (rg-<name>) derive from it. Letters, digits and hyphens.')
+param environmentName string = 'twostep'
+
+@description('Region for every regional resource (Flex Consumption must be offered there: az functionapp list-flexconsumption-locations). Defaults to the deployment location (-l).')
+param location string = deployment().location
+
+@description('Resource group to create or reuse; empty = rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---------------------------------------------------------------------------------------------------------
+// Application settings (shared/config.py reads each; the bounds below are the code's bounds)
+
+@minLength(1)
+@maxLength(253)
+@description('MFA_OTP_HOST: bare host name that SMS codes are bound to (last line "@<host> #<code>"), e.g. login.contoso.com. Required.')
+param otpHost string
+
+@minLength(1)
+@maxLength(64)
+@description('MFA_TOTP_ISSUER: issuer shown in authenticator apps (no ":").')
+param totpIssuer string = 'twostep'
+
+@minLength(3)
+@maxLength(63)
+@description('MFA_TABLE_NAME: the one Table Storage table the app keeps its state in (letters and digits, starting with a letter).')
+param tableName string = 'twostep'
+
+@minValue(60)
+@maxValue(600)
+@description('MFA_CODE_TTL_SECONDS: SMS code lifetime.')
+param codeTtlSeconds int = 300
+
+@minValue(6)
+@maxValue(8)
+@description('MFA_CODE_DIGITS: SMS code length.')
+param codeDigits int = 6
+
+@minValue(1)
+@maxValue(10)
+@description('MFA_MAX_ATTEMPTS: verify attempts per challenge.')
+param maxAttempts int = 5
+
+@minValue(1)
+@maxValue(100)
+@description('MFA_LOCKOUT_THRESHOLD: failures per user (across challenges) before a lockout.')
+param lockoutThreshold int = 10
+
+@minValue(1)
+@maxValue(1440)
+@description('MFA_LOCKOUT_RESET_MINUTES: window after which the failure count starts again.')
+param lockoutResetMinutes int = 15
+
+@minValue(1)
+@maxValue(1440)
+@description('MFA_LOCKOUT_MINUTES: how long a lockout lasts.')
+param lockoutMinutes int = 15
+
+@minValue(1)
+@maxValue(3600)
+@description('MFA_BYPASS_DEFAULT_SECONDS: bypass lifetime when the admin gives none (capped at bypassMaxSeconds).')
+param bypassDefaultSeconds int = 300
+
+@minValue(1)
+@maxValue(3600)
+@description('MFA_BYPASS_MAX_SECONDS: longest bypass an admin may grant.')
+param bypassMaxSeconds int = 1800
+
+@minValue(1)
+@maxValue(3650)
+@description('MFA_FRAUD_BLOCK_DAYS: how long a "not me" fraud report blocks the user.')
+param fraudBlockDays int = 90
+
+@allowed([
+  'SHA1'
+  'SHA256'
+  'SHA512'
+])
+@description('MFA_TOTP_ALGORITHM for new enrolments (most authenticator apps only do SHA1).')
+param totpAlgorithm string = 'SHA1'
+
+@allowed([
+  6
+  8
+])
+@description('MFA_TOTP_DIGITS for new enrolments.')
+param totpDigits int = 6
+
+@minValue(1)
+@maxValue(3650)
+@description('MFA_AUDIT_RETENTION_DAYS: audit rows older than this are purged by the hourly timer.')
+param auditRetentionDays int = 90
+
+@minLength(1)
+@maxLength(120)
+@description('MFA_ADMIN_ROLE: app role (value) the Entra ID principal must hold to use /api/v1/admin routes when adminAuthClientId is set.')
+param adminRole string = 'Twostep.Admin'
+
+// ---------------------------------------------------------------------------------------------------------
+// SMS (Azure Communication Services)
+
+@minLength(1)
+@maxLength(64)
+@description('ACS_SENDER: the E.164 phone number (or approved alphanumeric sender ID) that SMS go out from. It must be acquired on the Communication Services resource this template creates (docs/deploy.md). Required.')
+param acsSender string
+
+@description('Where Communication Services keeps its data at rest (e.g. United States, Europe, UK, Australia).')
+param acsDataLocation string = 'United States'
+
+// ---------------------------------------------------------------------------------------------------------
+// Admin routes: platform Entra ID authentication (App Service authentication, "Easy Auth")
+
+@maxLength(36)
+@description('Client (application) ID of the Entra ID app registration that defines the admin app role. Empty: admin routes are protected by the host master key only. Set: every admin call also needs a token for api://<this id> from a principal holding adminRole (docs/deploy.md).')
+param adminAuthClientId string = ''
+
+// ---------------------------------------------------------------------------------------------------------
+// Scale, keys, alerts
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption: most instances the app may scale out to.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Flex Consumption: memory per instance (MB).')
+param instanceMemoryMB int = 2048
+
+@description('Run the deployment script that creates the HMAC and encryption keys in Key Vault when (and only when) they are missing. Set false only where policy forbids the script\'s temporary storage account, and run infra/scripts/ensure-keys.sh yourself (docs/deploy.md).')
+param createKeysInDeployment bool = true
+
+@description('E-mail address for alerts; empty = alerts fire into an action group without receivers (add one later).')
+param alertEmail string = ''
+
+@minValue(1)
+@description('SMS volume alert: fire when more SMS than this are sent within one hour.')
+param smsAlertThresholdPerHour int = 500
+
+@minValue(1)
+@description('Failure alert: fire when more failed executions (exceptions, 5xx) than this occur within 15 minutes.')
+param failureAlertThreshold int = 5
+
+// ---------------------------------------------------------------------------------------------------------
+// Names
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'twostep'
+}
+var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+var functionAppName = 'func-${environmentName}-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+
+// The queues the code uses (shared/config.py SMS_QUEUE, SMS_POISON_QUEUE; functions/sms_sender.py triggers).
+var smsQueueNames = [
+  'sms-outbox'
+  'sms-outbox-poison'
+]
+
+// Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
+var hmacKeysSecretName = 'mfa-hmac-keys'
+var encryptionKeysSecretName = 'mfa-encryption-keys'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: 'log-${environmentName}-${resourceToken}'
+    appInsightsName: 'appi-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    tableName: tableName
+    queueNames: smsQueueNames
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module keys 'modules/keys.bicep' = if (createKeysInDeployment) {
+  name: 'keys'
+  scope: rg
+  params: {
+    vaultName: keyVault.outputs.name
+    identityName: 'id-${environmentName}-keys-${resourceToken}'
+    location: location
+    tags: tags
+    secretNames: [
+      hmacKeysSecretName
+      encryptionKeysSecretName
+    ]
+  }
+}
+
+module communication 'modules/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    name: 'acs-${environmentName}-${resourceToken}'
+    tags: tags
+    dataLocation: acsDataLocation
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    communicationName: communication.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    identityName: identity.outputs.name
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: keyVault.outputs.name
+    hmacKeysSecretName: hmacKeysSecretName
+    encryptionKeysSecretName: encryptionKeysSecretName
+    communicationName: communication.outputs.name
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    otpHost: otpHost
+    totpIssuer: totpIssuer
+    tableName: tableName
+    codeTtlSeconds: codeTtlSeconds
+    codeDigits: codeDigits
+    maxAttempts: maxAttempts
+    lockoutThreshold: lockoutThreshold
+    lockoutResetMinutes: lockoutResetMinutes
+    lockoutMinutes: lockoutMinutes
+    bypassDefaultSeconds: bypassDefaultSeconds
+    bypassMaxSeconds: bypassMaxSeconds
+    fraudBlockDays: fraudBlockDays
+    totpAlgorithm: totpAlgorithm
+    totpDigits: totpDigits
+    auditRetentionDays: auditRetentionDays
+    adminRole: adminRole
+    acsSender: acsSender
+    adminAuthClientId: adminAuthClientId
+  }
+  dependsOn: [
+    roles
+    keys
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: '${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
+    communicationName: communication.outputs.name
+    alertEmail: alertEmail
+    smsAlertThresholdPerHour: smsAlertThresholdPerHour
+    failureAlertThreshold: failureAlertThreshold
+  }
+}
+
+// Names and endpoints only: no key, secret or connection string is ever an output.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_COMMUNICATION_SERVICES_NAME string = communication.outputs.name
+output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.clientId

@@ -1,0 +1,87 @@
+// The app's storage account: host storage (AzureWebJobsStorage), the deployment package container, the
+// state table and the SMS queues. Shared keys are off, so every caller (the Functions host, the app, the
+// deployment) authenticates with Entra ID; nothing in this template lists or outputs a key.
+param name string
+param location string
+param tags object
+
+@description('The state table (MFA_TABLE_NAME).')
+param tableName string
+
+@description('Queues the app uses: the SMS outbox and its poison queue.')
+param queueNames array
+
+@description('Blob container Flex Consumption deploys the app package to.')
+param deploymentContainerName string
+
+resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration reaches host storage over the public endpoint; a default-deny firewall would cut the Functions host off. Access is Entra ID only (allowSharedKeyAccess false) with data-plane RBAC.
+  // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: public network access is needed without VNet integration; shared keys are disabled so only RBAC-authorised identities get in.
+  // checkov:skip=CKV_AZURE_206:LRS is the default because zone-redundant storage is not offered in every Flex Consumption region; the table holds enrolments, so production operators in a region with zones should change sku to Standard_ZRS (docs/deploy.md).
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowCrossTenantReplication: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storageAccount
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storageAccount
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
+  parent: queueService
+  name: queueName
+}]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storageAccount
+  name: 'default'
+}
+
+resource stateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: tableName
+}
+
+output name string = storageAccount.name
+output id string = storageAccount.id

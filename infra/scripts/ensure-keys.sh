@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Ensure the twostep key secrets exist in Key Vault; never replace one that exists.
+#
+# Runs as the deployment script of infra/modules/keys.bicep (Azure CLI container, signed in as the script's
+# managed identity), or by hand with an identity holding "Key Vault Secrets Officer" on the vault:
+#
+#   VAULT_NAME=kv-xxxx bash infra/scripts/ensure-keys.sh
+#
+# For each name in SECRET_NAMES:
+#   - the secret exists            -> left untouched (its value is never read);
+#   - the secret is soft-deleted   -> recovered (the old keys still decrypt the stored TOTP secrets);
+#   - the secret does not exist    -> created as "k<yyyymmdd>:<base64 of KEY_BYTES random bytes>".
+# The key is generated here and handed to az through a private temporary file: it never appears in an
+# argument list, in the output, in the deployment history or in the script log.
+set -euo pipefail
+umask 077
+
+VAULT_NAME="${VAULT_NAME:?VAULT_NAME is required}"
+SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys}"
+KEY_BYTES="${KEY_BYTES:-32}"
+# Role assignments made in the same deployment can take minutes to reach Key Vault: retry meanwhile.
+RETRIES="${RETRIES:-30}"
+RETRY_DELAY="${RETRY_DELAY:-10}"
+CONTENT_TYPE="twostep keys: keyid:base64key[,keyid:base64key...]; first is current"
+
+if ! [[ "$KEY_BYTES" =~ ^[0-9]+$ ]] || (( KEY_BYTES < 32 || KEY_BYTES > 128 )); then
+  echo "KEY_BYTES must be between 32 and 128" >&2
+  exit 2
+fi
+
+retry() {
+  local attempt=1
+  until "$@"; do
+    if (( attempt >= RETRIES )); then
+      echo "giving up after $attempt attempts: $1" >&2
+      return 1
+    fi
+    attempt=$((attempt + 1))
+    sleep "$RETRY_DELAY"
+  done
+}
+
+# Names only: listing never returns secret values.
+list_names() {
+  az keyvault secret list --vault-name "$VAULT_NAME" --query "[].name" --output tsv
+}
+
+list_deleted_names() {
+  az keyvault secret list-deleted --vault-name "$VAULT_NAME" --query "[].name" --output tsv
+}
+
+new_key_file() {
+  local file
+  file="$(mktemp)"
+  printf 'k%s:%s' "$(date -u +%Y%m%d)" "$(head -c "$KEY_BYTES" /dev/urandom | base64 | tr -d '\n')" > "$file"
+  printf '%s' "$file"
+}
+
+create_secret() {
+  local name="$1" file
+  file="$(new_key_file)"
+  # --output none: the create response would otherwise echo the value into the log.
+  if az keyvault secret set --vault-name "$VAULT_NAME" --name "$name" --file "$file" --encoding utf-8 \
+      --content-type "$CONTENT_TYPE" --output none; then
+    rm -f "$file"
+    return 0
+  fi
+  rm -f "$file"
+  return 1
+}
+
+recover_secret() {
+  local name="$1" attempt
+  retry az keyvault secret recover --vault-name "$VAULT_NAME" --name "$name" --output none
+  for attempt in $(seq 1 "$RETRIES"); do
+    if list_names | grep -qxF "$name"; then
+      return 0
+    fi
+    sleep "$RETRY_DELAY"
+  done
+  echo "recovered $name but it is not listed yet" >&2
+  return 1
+}
+
+existing="$(retry list_names)"
+deleted=""
+created=()
+kept=()
+recovered=()
+for name in $SECRET_NAMES; do
+  if grep -qxF "$name" <<< "$existing"; then
+    kept+=("$name")
+    continue
+  fi
+  if [[ -z "$deleted" ]]; then
+    deleted="$(retry list_deleted_names)"
+    deleted="${deleted:-<none>}"
+  fi
+  if grep -qxF "$name" <<< "$deleted"; then
+    recover_secret "$name"
+    recovered+=("$name")
+  else
+    retry create_secret "$name"
+    created+=("$name")
+  fi
+done
+
+echo "key secrets in $VAULT_NAME: kept [${kept[*]-}] recovered [${recovered[*]-}] created [${created[*]-}]"
+if [[ -n "${AZ_SCRIPTS_OUTPUT_PATH:-}" ]]; then
+  printf '{"kept": "%s", "recovered": "%s", "created": "%s"}\n' \
+    "${kept[*]-}" "${recovered[*]-}" "${created[*]-}" > "$AZ_SCRIPTS_OUTPUT_PATH"
+fi

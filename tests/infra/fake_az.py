@@ -1,0 +1,71 @@
+"""A stand-in for the `az keyvault secret` commands infra/scripts/ensure-keys.sh uses, backed by a folder.
+
+FAKE_KV_DIR/secrets/<name> holds the current value, FAKE_KV_DIR/deleted/<name> a soft-deleted secret,
+FAKE_KV_DIR/calls.log one JSON line per invocation (the argument list), FAKE_KV_DIR/fail_lists the number
+of list calls still to fail (simulates a role assignment that has not reached Key Vault yet). Like the real
+CLI, `secret set` prints the secret, value included, unless --output none is given.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def option(args: list[str], name: str) -> str | None:
+    if name in args:
+        return args[args.index(name) + 1]
+    return None
+
+
+def main(args: list[str]) -> int:
+    state = Path(os.environ["FAKE_KV_DIR"])
+    secrets, deleted = state / "secrets", state / "deleted"
+    secrets.mkdir(parents=True, exist_ok=True)
+    deleted.mkdir(parents=True, exist_ok=True)
+    with open(state / "calls.log", "a") as log:
+        log.write(json.dumps(args) + "\n")
+    if args[:2] != ["keyvault", "secret"] or len(args) < 3:
+        print(f"fake az: unsupported command {args}", file=sys.stderr)
+        return 2
+    if option(args, "--vault-name") != os.environ.get("FAKE_KV_NAME", "kv-test"):
+        print("fake az: (VaultNotFound)", file=sys.stderr)
+        return 1
+    command, name = args[2], option(args, "--name")
+    if command in ("list", "list-deleted"):
+        budget = state / "fail_lists"
+        if budget.exists() and int(budget.read_text()) > 0:
+            budget.write_text(str(int(budget.read_text()) - 1))
+            print("fake az: (Forbidden) caller is not authorized", file=sys.stderr)
+            return 1
+        folder = secrets if command == "list" else deleted
+        if option(args, "--query") != "[].name" or option(args, "--output") != "tsv":
+            print("fake az: the script should ask for names only", file=sys.stderr)
+            return 2
+        for path in sorted(folder.iterdir()):
+            print(path.name)
+        return 0
+    if command == "set":
+        source = option(args, "--file")
+        value = Path(source).read_text() if source else option(args, "--value")
+        if value is None:
+            return 2
+        (secrets / name).write_text(value)
+        with open(state / "versions.log", "a") as versions:
+            versions.write(name + "\n")
+        if option(args, "--output") != "none":
+            print(json.dumps({"id": f"https://kv/secrets/{name}/1", "name": name, "value": value}))
+        return 0
+    if command == "recover":
+        if not (deleted / name).exists():
+            print("fake az: (SecretNotFound)", file=sys.stderr)
+            return 1
+        (deleted / name).rename(secrets / name)
+        return 0
+    print(f"fake az: unsupported command {args}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

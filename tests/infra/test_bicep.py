@@ -1,0 +1,418 @@
+"""I1-I3 (and the Flex Consumption, admin-auth and alert wiring) asserted on the parsed Bicep.
+
+Each requirement is a `check_*` function over a parsed `Infra`. The tests run it on infra/ as it is (it
+must pass) and on copies with one property broken (it must fail), so every check is shown to bite.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.infra import code_facts
+from tests.infra.bicep_model import (
+    INFRA,
+    MAIN,
+    Access,
+    Call,
+    Infra,
+    Instance,
+    Param,
+    Symbol,
+    Template,
+    Text,
+    bicep_sources,
+    infra,
+    infra_from,
+    parsed_infra,
+)
+
+ROLE = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+    "09976791-48a7-449e-bb21-39d1a415f350": "Communication and Email Service Owner",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+}
+# App settings and site properties the Flex Consumption plan rejects or ignores (runtime and deployment
+# moved to functionAppConfig).
+FLEX_DEPRECATED_SETTINGS = {
+    "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_CONTENTSHARE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_NODE_DEFAULT_VERSION", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
+    "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "AzureWebJobsStorage",
+}
+FLEX_DEPRECATED_SITE_CONFIG = {"linuxFxVersion", "alwaysOn", "functionAppScaleLimit", "preWarmedInstanceCount",
+                               "use32BitWorkerProcess", "netFrameworkVersion", "javaVersion", "powerShellVersion"}
+OUTPUT_SECRET_MARKERS = ("listkeys", "list_func", "function_accessor", "getsecret", "connectionstring", "secrets/",
+                         "primarykey", "secondarykey", "instrumentationkey", "sas")
+SECRETISH = re.compile(r"secret|password|passwd|token|connectionstring|credential|keys?$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def body(instance: Instance, symbol: str) -> dict[str, Any]:
+    return instance.resolve(Template.body(instance.template.resources[symbol]))
+
+
+def app(inf: Infra) -> Instance:
+    return inf.instance("modules/functionapp.bicep")
+
+
+def app_settings(inf: Infra) -> dict[str, Any]:
+    site = body(app(inf), "site")
+    return {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
+
+
+def existing_name(instance: Instance, symbol: str) -> Any:
+    resource = instance.template.resources[symbol]
+    assert resource["existing"], f"{symbol} should be an `existing` reference"
+    return instance.resolve(Template.body(resource)["name"])
+
+
+def module_output(inf: Infra, module_symbol: str, output: str) -> Any:
+    return inf.main.follow(Symbol(MAIN, "module", module_symbol), ("outputs", output))
+
+
+def walk(value: Any, path: tuple[str, ...] = ()):
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk(item, (*path, str(index)))
+
+
+def all_instances(inf: Infra) -> list[Instance]:
+    instances = [inf.main]
+    for symbol in inf.main.template.modules:
+        instances.append(inf.main.module_instance(symbol))
+    return instances
+
+
+def role_assignments(inf: Infra) -> list[dict[str, Any]]:
+    """Every role assignment: principal, role name, and the resource type of its scope."""
+    found = []
+    for instance in all_instances(inf):
+        for symbol, resource in instance.template.resources_of_type("Microsoft.Authorization/roleAssignments").items():
+            config = Template.body(resource)
+            definition = instance.resolve(config["properties"]["roleDefinitionId"])
+            assert isinstance(definition, Call) and definition.name == "subscription_resource_id", symbol
+            role_id = definition.arg("resource_name_1")
+            scope = config.get("scope")
+            scope_type = instance.template.resources[scope]["type"] if scope else "resourceGroup"
+            found.append({
+                "template": instance.template.path,
+                "symbol": symbol,
+                "principal": instance.resolve(config["properties"]["principalId"]),
+                "role": ROLE.get(role_id, role_id),
+                "scope": scope_type,
+            })
+    return found
+
+
+def app_principal(inf: Infra) -> Any:
+    return module_output(inf, "identity", "principalId")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# checks
+
+
+def check_i1_function_app(inf: Infra) -> None:
+    fa = app(inf)
+    site = body(fa, "site")
+    props, config = site["properties"], site["properties"]["siteConfig"]
+    assert props["httpsOnly"] is True, "I1: httpsOnly"
+    assert config["minTlsVersion"] == "1.2", "I1: minTlsVersion 1.2"
+    assert config["scmMinTlsVersion"] == "1.2", "I1: scmMinTlsVersion 1.2"
+    assert config["ftpsState"] == "Disabled", "I1: ftpsState Disabled"
+    assert config["remoteDebuggingEnabled"] is False, "I1: remote debugging off"
+    for instance in all_instances(inf):
+        for symbol in instance.template.resources:
+            for path, value in walk(body(instance, symbol)):
+                if path and path[-1] == "cors":
+                    origins = value.get("allowedOrigins") or []
+                    assert "*" not in origins, f"I1: CORS * in {instance.template.path}:{symbol}"
+    for name, text in bicep_sources().items():
+        assert not re.search(r"allowedOrigins\s*:\s*\[[^\]]*'\*'", text), f"I1: CORS * in {name}"
+    # Managed identity: one user-assigned identity, also used for Key Vault references.
+    identity = site["identity"]
+    assert identity["type"] == "UserAssigned", "I1: managed identity"
+    assert list(identity["userAssignedIdentities"]) == ["${appIdentity.id}"]
+    assert isinstance(props["keyVaultReferenceIdentity"], Access)
+    assert props["keyVaultReferenceIdentity"].text() == "appIdentity.id"
+    assert existing_name(fa, "appIdentity") == module_output(inf, "identity", "name")
+
+
+def check_flex_consumption(inf: Infra) -> None:
+    fa = app(inf)
+    plan = body(fa, "plan")
+    assert plan["sku"] == {"tier": "FlexConsumption", "name": "FC1"} and plan["properties"]["reserved"] is True
+    site = body(fa, "site")
+    assert site["kind"] == "functionapp,linux"
+    assert site["properties"]["serverFarmId"] == Access(Symbol(fa.template.path, "resource", "plan"), ("id",))
+    function_config = site["properties"]["functionAppConfig"]
+    assert function_config["runtime"] == {"name": "python", "version": "3.12"}
+    storage = function_config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"]["type"] == "UserAssignedIdentity"
+    assert storage["authentication"]["userAssignedIdentityResourceId"].text() == "appIdentity.id"
+    blob, container = storage["value"].parts
+    assert blob.text() == "storageAccount.properties.primaryEndpoints.blob"
+    storage_module = inf.instance("modules/storage.bicep")
+    assert container == storage_module.symbol("deploymentContainerName"), "deployment container not provisioned"
+    assert body(storage_module, "deploymentContainer")["properties"]["publicAccess"] == "None"
+    assert existing_name(fa, "storageAccount") == module_output(inf, "storage", "name")
+    assert not (set(app_settings(inf)) & FLEX_DEPRECATED_SETTINGS), "settings Flex Consumption does not accept"
+    assert not (set(site["properties"]["siteConfig"]) & FLEX_DEPRECATED_SITE_CONFIG)
+    assert "('azd-service-name', 'api')" in str(site["tags"]), "azd finds the app by its azd-service-name tag"
+
+
+def check_i2_storage(inf: Infra) -> None:
+    storage = inf.instance("modules/storage.bicep")
+    props = body(storage, "storageAccount")["properties"]
+    assert props["allowSharedKeyAccess"] is False, "I2: allowSharedKeyAccess false"
+    assert props["allowBlobPublicAccess"] is False, "I2: no public blob access"
+    assert props["minimumTlsVersion"] == "TLS1_2", "I2: TLS 1.2"
+    assert props["supportsHttpsTrafficOnly"] is True, "I2: https only"
+    # The app reaches Storage as its managed identity, with data-plane roles only.
+    settings = app_settings(inf)
+    assert "AzureWebJobsStorage" not in settings, "I2: no connection string"
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    storage_roles = {(a["role"], str(a["principal"])) for a in role_assignments(inf)
+                     if a["scope"] == "Microsoft.Storage/storageAccounts"}
+    principal = str(app_principal(inf))
+    assert storage_roles == {("Storage Blob Data Owner", principal), ("Storage Queue Data Contributor", principal),
+                             ("Storage Table Data Contributor", principal)}, f"I2: storage roles {storage_roles}"
+    for name, text in bicep_sources().items():
+        for forbidden in ("listKeys", "listAccountSas", "listServiceSas", "AccountKey=", "DefaultEndpointsProtocol"):
+            assert forbidden.lower() not in text.lower(), f"I2: {forbidden} in {name}"
+
+
+def check_app_identity_roles(inf: Infra) -> None:
+    principal = str(app_principal(inf))
+    roles = {(a["role"], a["scope"]) for a in role_assignments(inf) if str(a["principal"]) == principal}
+    assert roles == {
+        ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
+        ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
+        ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
+        ("Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
+        ("Communication and Email Service Owner", "Microsoft.Communication/communicationServices"),
+        ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
+    }, f"the app identity's roles changed: {sorted(roles)}"
+    others = {(a["role"], a["scope"]) for a in role_assignments(inf) if str(a["principal"]) != principal}
+    assert others == {("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults")}, f"other roles: {others}"
+    roles_module = inf.instance("modules/roles.bicep")
+    for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault"),
+                                  ("communication", "communication")):
+        assert existing_name(roles_module, symbol) == module_output(inf, resource_type, "name"), symbol
+
+
+def check_i3_secrets(inf: Infra) -> None:
+    vault = body(inf.instance("modules/keyvault.bicep"), "vault")["properties"]
+    assert vault["enableRbacAuthorization"] is True, "I3: Key Vault RBAC"
+    assert vault["enableSoftDelete"] is True, "I3: soft delete"
+    assert vault["enablePurgeProtection"] is True, "I3: purge protection"
+    assert vault["softDeleteRetentionInDays"] >= 7
+    assert "accessPolicies" not in vault, "I3: RBAC only, no access policies"
+    fa = app(inf)
+    assert existing_name(fa, "vault") == module_output(inf, "keyVault", "name")
+    settings = app_settings(inf)
+    for name in ("MFA_HMAC_KEYS", "MFA_ENCRYPTION_KEYS"):
+        value = settings[name]
+        assert isinstance(value, Text), f"I3: {name} must be a Key Vault reference"
+        prefix, vault_uri, middle, secret, suffix = value.parts
+        assert (prefix, middle, suffix) == ("@Microsoft.KeyVault(SecretUri=", "secrets/", "/)"), f"I3: {name}"
+        assert vault_uri.text() == "vault.properties.vaultUri" and re.fullmatch(r"[a-z0-9-]+", secret)
+    assert "ACS_ACCESS_KEY" not in settings, "I3: no ACS key in Azure"
+    for instance in all_instances(inf):
+        template = instance.template
+        assert not template.resources_of_type("Microsoft.KeyVault/vaults/secrets"), (
+            f"I3: a secret written from a template value in {template.path}")
+        for name, spec in template.params.items():
+            secure = any(d["type"] == "secure" for d in spec.get("decorators") or [])
+            assert not (secure and spec.get("default") not in (None, "")), f"I3: secure default {template.path}:{name}"
+            if SECRETISH.search(name) and not re.search(r"(Name|Names|Uri|ClientId)$", name):
+                raise AssertionError(f"I3: parameter {template.path}:{name} looks like a secret")
+        for name, output in template.outputs.items():
+            assert not SECRETISH.search(name) or name.endswith(("Name", "NAME", "CLIENT_ID", "clientId")), (
+                f"I3: output {template.path}:{name} is named like a secret")
+            text = json.dumps(output["value"]).lower()
+            for marker in OUTPUT_SECRET_MARKERS:
+                assert marker not in text, f"I3: output {template.path}:{name} exposes {marker}"
+    acs = body(inf.instance("modules/communication.bicep"), "communication")["properties"]
+    assert acs["disableLocalAuth"] is True, "ACS access keys must be off (managed identity only)"
+    monitoring = inf.instance("modules/monitoring.bicep")
+    assert body(monitoring, "appInsights")["properties"]["DisableLocalAuth"] is True
+    assert body(monitoring, "workspace")["properties"]["features"]["disableLocalAuth"] is True
+    auth = settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+    assert isinstance(auth, Text) and auth.parts[1].text() == "appIdentity.properties.clientId"
+    assert auth.parts[-1] == ";Authorization=AAD"
+
+
+def check_admin_auth(inf: Infra) -> None:
+    fa = app(inf)
+    auth = body(fa, "authSettings")
+    assert Template.body(fa.template.resources["authSettings"])["name"] == "authsettingsV2"
+    client_id = Param("adminAuthClientId", {})
+    enabled = Call("not", (("value", Call("empty", (("value", client_id),))),))
+    props = auth["properties"]
+    assert props["platform"]["enabled"] == enabled, "platform auth must follow adminAuthClientId"
+    aad = props["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] == enabled and aad["registration"]["clientId"] == client_id
+    issuer = aad["registration"]["openIdIssuer"]
+    assert issuer.startswith("https://sts.windows.net/${tenant().tenantId}/"), "tokens from this tenant only"
+    audiences = aad["validation"]["allowedAudiences"]
+    assert Text("api://${adminAuthClientId}", ("api://", client_id)) in audiences
+    # Function keys must keep working for applications: the platform must not demand a sign-in.
+    assert props["globalValidation"] == {"requireAuthentication": False, "unauthenticatedClientAction": "AllowAnonymous"}
+    assert props["httpSettings"]["requireHttps"] is True
+    role = app_settings(inf)["MFA_ADMIN_ROLE"]
+    example = {k: v for k, v in code_facts.example_settings().items() if k != "MFA_ADMIN_ROLE"}
+    _, defaults = code_facts.recorded_settings(example)
+    assert isinstance(role, Param) and role.default == defaults.admin_role
+    main_param = inf.main.template.params["adminAuthClientId"]
+    assert main_param.get("default") == "", "admin Entra auth must be optional: empty default"
+    admin_functions = {b["function"]: b["authLevel"] for b in code_facts.function_bindings()
+                       if b["type"] == "httpTrigger" and b["route"].startswith("v1/admin/")}
+    assert admin_functions and set(admin_functions.values()) == {"ADMIN"}
+
+
+def check_alerts(inf: Infra) -> None:
+    alerts = inf.instance("modules/alerts.bicep")
+    queries = {symbol: body(alerts, symbol)["properties"]
+               for symbol in alerts.template.resources_of_type("Microsoft.Insights/scheduledQueryRules")}
+    poison_functions = {b["function"] for b in code_facts.function_bindings()
+                        if b.get("queueName") == "sms-outbox-poison"}
+    assert len(poison_functions) == 1
+    poison_alerts = [p for p in queries.values()
+                     if any(f'name == "{f}"' in c["query"] for c in p["criteria"]["allOf"] for f in poison_functions)]
+    assert len(poison_alerts) == 1, "an alert must fire on every message moved to sms-outbox-poison"
+    criterion = poison_alerts[0]["criteria"]["allOf"][0]
+    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
+    failures = [p for p in queries.values() if any("success == false" in c["query"] for c in p["criteria"]["allOf"])]
+    assert len(failures) == 1, "an alert on failed executions"
+    metric_alerts = [body(alerts, s)["properties"] for s in alerts.template.resources_of_type("Microsoft.Insights/metricAlerts")]
+    sms = [m for m in metric_alerts for c in m["criteria"]["allOf"]
+           if c["metricName"] == "APIRequestSMS" and c["metricNamespace"] == "Microsoft.Communication/CommunicationServices"
+           and {"name": "Operation", "operator": "Include", "values": ["SMSMessageSent"]} in c["dimensions"]]
+    assert len(sms) == 1, "an alert on the SMS volume counted by Communication Services"
+    assert sms[0]["scopes"][0].text() == "communication.id" and sms[0]["windowSize"] == "PT1H"
+    for alert in (*queries.values(), *metric_alerts):
+        assert alert["enabled"] is True
+        groups = alert["actions"]["actionGroups"] if isinstance(alert["actions"], dict) else [
+            a["actionGroupId"] for a in alert["actions"]]
+        assert [g.text() for g in groups] == ["actionGroup.id"], "every alert notifies the action group"
+    for scope in (q["scopes"][0] for q in queries.values()):
+        assert scope.text() == "appInsights.id"
+    assert existing_name(alerts, "appInsights") == module_output(inf, "monitoring", "appInsightsName")
+
+
+CHECKS: dict[str, Callable[[Infra], None]] = {
+    "I1": check_i1_function_app,
+    "flex": check_flex_consumption,
+    "I2": check_i2_storage,
+    "roles": check_app_identity_roles,
+    "I3": check_i3_secrets,
+    "admin": check_admin_auth,
+    "alerts": check_alerts,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the Bicep the offline tools can read
+
+
+def test_every_bicep_file_parses_with_pycep():
+    parsed = parsed_infra()
+    assert MAIN in parsed and len(parsed) >= 9
+    for name, data in parsed.items():
+        assert data.get("resources") or data.get("modules"), f"{name} parsed to nothing"
+
+
+def test_bicep_uses_only_syntax_checkov_and_pycep_read():
+    for name, text in bicep_sources().items():
+        assert not re.search(r"['\"](br|ts)[:/]", text), f"{name}: registry module (cannot be checked offline)"
+        assert not re.search(r"^\s*(@export\(\)\s*)?type\s+\w+\s*=", text, re.M), f"{name}: user-defined type"
+        assert "..." not in re.sub(r"//.*", "", text), f"{name}: spread"
+        assert not re.search(r"\[\s*for\s[^\]]*:\s*if\s*\(", text), f"{name}: filtered loop"
+        assert not re.search(r"^[ \t]+resource\s+\w+\s+'", text, re.M), f"{name}: nested child resource (use parent:)"
+    assert not list(INFRA.rglob("*.bicepparam")), ".bicepparam cannot be parsed offline"
+    for instance in all_instances(infra()):
+        for module in instance.template.modules.values():
+            assert (INFRA / module["detail"]["path"]).exists()
+
+
+def test_security_properties_are_literal_so_checkov_can_read_them():
+    """checkov cannot evaluate parameters or conditional resources: the properties it checks are literals
+    on unconditional resources."""
+    for instance in all_instances(infra()):
+        for symbol, resource in instance.template.resources.items():
+            assert Template.condition(resource) is None, f"{instance.template.path}:{symbol} is conditional"
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_infra_meets(name):
+    CHECKS[name](infra())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# each check fails when the property it guards is broken
+
+MUTATIONS = [
+    ("I1", "modules/functionapp.bicep", "httpsOnly: true", "httpsOnly: false"),
+    ("I1", "modules/functionapp.bicep", "minTlsVersion: '1.2'", "minTlsVersion: '1.0'"),
+    ("I1", "modules/functionapp.bicep", "ftpsState: 'Disabled'", "ftpsState: 'AllAllowed'"),
+    ("I1", "modules/functionapp.bicep", "remoteDebuggingEnabled: false", "remoteDebuggingEnabled: true"),
+    ("I1", "modules/functionapp.bicep", "http20Enabled: true\n",
+     "http20Enabled: true\n      cors: {\n        allowedOrigins: [\n          '*'\n        ]\n      }\n"),
+    ("I1", "modules/functionapp.bicep", "type: 'UserAssigned'\n    userAssignedIdentities: {\n      '${appIdentity.id}': {}\n    }",
+     "type: 'SystemAssigned'"),
+    ("flex", "modules/functionapp.bicep", "version: pythonVersion", "version: '3.11'"),
+    ("flex", "modules/functionapp.bicep", "name: 'FC1'", "name: 'Y1'"),
+    ("I2", "modules/storage.bicep", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true"),
+    ("I2", "modules/storage.bicep", "allowBlobPublicAccess: false", "allowBlobPublicAccess: true"),
+    ("I2", "modules/storage.bicep", "minimumTlsVersion: 'TLS1_2'", "minimumTlsVersion: 'TLS1_1'"),
+    ("I2", "modules/storage.bicep", "supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"),
+    ("I2", "modules/roles.bicep", "var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'",
+     "var storageQueueDataContributor = '17d1049b-9a84-46fb-8f53-869881c3d3ab'"),
+    ("I2", "modules/functionapp.bicep", "value: 'managedidentity'", "value: 'connectionstring'"),
+    ("roles", "modules/roles.bicep", "var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'",
+     "var keyVaultSecretsUser = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'"),
+    ("I3", "modules/keyvault.bicep", "enablePurgeProtection: true", "enablePurgeProtection: false"),
+    ("I3", "modules/keyvault.bicep", "enableRbacAuthorization: true", "enableRbacAuthorization: false"),
+    ("I3", "modules/keyvault.bicep", "enableSoftDelete: true", "enableSoftDelete: false"),
+    ("I3", "modules/functionapp.bicep", "value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'",
+     "value: otpHost"),
+    ("I3", "main.bicep", "param resourceGroupName string = ''",
+     "param resourceGroupName string = ''\n\n@secure()\nparam hmacKeys string = 'k1:abc'"),
+    ("I3", "main.bicep", "output AZURE_LOCATION string = location",
+     "output AZURE_LOCATION string = location\noutput APPI string = functionApp.outputs.name.listKeys()"),
+    ("I3", "modules/communication.bicep", "disableLocalAuth: true", "disableLocalAuth: false"),
+    ("I3", "modules/monitoring.bicep", "DisableLocalAuth: true", "DisableLocalAuth: false"),
+    ("admin", "modules/functionapp.bicep", "unauthenticatedClientAction: 'AllowAnonymous'",
+     "unauthenticatedClientAction: 'RedirectToLoginPage'"),
+    ("admin", "modules/functionapp.bicep", "enabled: adminAuthEnabled\n      runtimeVersion", "enabled: false\n      runtimeVersion"),
+    ("alerts", "modules/alerts.bicep", "var poisonFunctionName = 'sms_delivery_failed'", "var poisonFunctionName = 'send_sms'"),
+    ("alerts", "modules/alerts.bicep", "metricName: 'APIRequestSMS'", "metricName: 'APIRequestChat'"),
+]
+
+
+@pytest.mark.parametrize(("check", "path", "old", "new"), MUTATIONS,
+                         ids=[f"{m[0]}-{m[1].split('/')[-1]}-{i}" for i, m in enumerate(MUTATIONS)])
+def test_check_fails_when_its_property_is_broken(check, path, old, new):
+    sources = bicep_sources()
+    assert sources[path].count(old) == 1, f"mutation anchor not found once in {path}: {old!r}"
+    sources[path] = sources[path].replace(old, new)
+    broken = infra_from(sources)
+    with pytest.raises(AssertionError):
+        CHECKS[check](broken)

@@ -1,0 +1,62 @@
+"""infra/main.parameters.json, azure.yaml and docs/deploy.md agree with infra/main.bicep."""
+from __future__ import annotations
+
+import json
+import re
+
+from tests.infra.bicep_model import INFRA, ROOT, Param, infra
+
+PARAMETERS_FILE = INFRA / "main.parameters.json"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+
+
+def main_params() -> dict[str, Param]:
+    main = infra().main
+    return {name: main.symbol(name) for name in main.template.params}
+
+
+def test_parameters_file_sets_only_main_parameters_with_allowed_values():
+    values = json.loads(PARAMETERS_FILE.read_text())["parameters"]
+    params = main_params()
+    assert set(values) <= set(params), f"unknown parameters: {sorted(set(values) - set(params))}"
+    for name, entry in values.items():
+        assert set(entry) == {"value"}, f"{name}: plain values only (no Key Vault references or secrets)"
+        value, param = entry["value"], params[name]
+        expected_type = {"string": str, "int": int, "bool": bool}[param.spec["type"]]
+        assert isinstance(value, expected_type), f"{name} should be {param.spec['type']}"
+        if param.decorator("allowed"):
+            assert value in param.decorator("allowed"), name
+        if isinstance(value, int):
+            low, high = param.decorator("min_value"), param.decorator("max_value")
+            assert (low is None or value >= low) and (high is None or value <= high), name
+        if isinstance(value, str):
+            low, high = param.decorator("min_length"), param.decorator("max_length")
+            assert (low is None or len(value) >= low) and (high is None or len(value) <= high), name
+            assert "${" not in value, f"{name}: az deployment does not substitute variables"
+    required = {name for name, param in params.items() if not param.has_default}
+    assert required == {"otpHost", "acsSender"}, "only operator facts may be required (both tools prompt)"
+
+
+def test_azure_yaml_deploys_this_app_to_the_function_app_infra_creates():
+    text = (ROOT / "azure.yaml").read_text()
+    assert re.search(r"^infra:\n(  .*\n)*  path: infra\n", text, re.M)
+    assert re.search(r"^  provider: bicep$", text, re.M) and re.search(r"^  module: main$", text, re.M)
+    service = re.search(r"^services:\n  (\w+):\n((    .*\n)+)", text, re.M)
+    assert service, "azure.yaml needs one service"
+    name, body = service.group(1), service.group(2)
+    assert "    project: .\n" in body and "    language: python\n" in body and "    host: function\n" in body
+    app = infra().instance("modules/functionapp.bicep")
+    site_tags = str(app.resolve(app.template.resources["site"]["config"]["tags"]))
+    assert f"('azd-service-name', '{name}')" in site_tags, "azd finds the app through this tag"
+
+
+def test_deploy_doc_covers_every_parameter_and_every_operation():
+    doc = DEPLOY_DOC.read_text()
+    for name in main_params():
+        assert f"`{name}`" in doc, f"docs/deploy.md does not document parameter {name}"
+    headings = [h.lower() for h in re.findall(r"^#+ (.+)$", doc, re.M)]
+    for topic in ("prerequisites", "deploy command", "what gets created", "function key", "admin role",
+                  "rotate the keys", "poison queue", "cost per million"):
+        assert any(topic in h for h in headings), f"docs/deploy.md has no section on {topic}"
+    for price_item in ("GB-s", "per million executions", "per 10,000 transactions", "per segment"):
+        assert price_item in doc, f"the cost estimate should state the price it assumes for {price_item}"
