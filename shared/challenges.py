@@ -104,7 +104,7 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
     tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
-        tx.create(idem.record(ch.user_id, result, d.sealer, now, d.policy().code_ttl_seconds))
+        idem.add_record(tx, ch.user_id, result, d.sealer, now, d.policy().code_ttl_seconds)
     d.store.transact(tx)
     if ch.method == "sms":
         d.outbox.put(challenge_id, d.policy().code_ttl_seconds)
@@ -187,8 +187,10 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             raise RiskBlocked()
         if decision == "bypass":
             outcome: Outcome = (200, {"status": "not_required", "reason": "bypass"}, {})
-            use_bypass(d, profile, now, idem.record(user_id, outcome, d.sealer, now, policy.code_ttl_seconds)
-                       if idem else None)
+            tx = Tx()
+            if idem is not None:
+                idem.add_record(tx, user_id, outcome, d.sealer, now, policy.code_ttl_seconds)
+            use_bypass(d, profile, now, tx)
             return outcome
         if decision != "challenge":
             return 200, {"status": "not_required", "reason": decision}, {}
@@ -209,16 +211,14 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
     return retry_on_conflict(attempt)
 
 
-def use_bypass(d: Deps, profile: Profile, now: datetime, idem_row: Any = None) -> None:
+def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:
     """Spend the user's one-time bypass: the profile's ETag makes sure only one begin can."""
     bypass_rk = profile.bypass_rk
     profile.bypass_rk = profile.bypass_expires_at = None
-    tx = Tx().replace(profile.to_entity())
+    tx.replace(profile.to_entity())
     tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
     tx.create(audit_row(profile.user_id, now, "bypass_used", "application", d.settings.audit_retention_days,
                         bypassId=bypass_rk.split("|", 1)[1]))
-    if idem_row is not None:
-        tx.create(idem_row)
     d.store.transact(tx)
 
 

@@ -20,6 +20,7 @@ from azure.data.tables import TableEntity
 
 from .crypto import Sealer
 from .errors import InvalidRequest, TwostepError
+from .store import Tx
 
 PREFIX = "id|"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -30,10 +31,13 @@ class IdempotencyKeyReused(TwostepError):
     detail = "This Idempotency-Key was used with a different request."
 
 
-@dataclass(frozen=True)
+@dataclass
 class Idempotency:
+    """One request's key; `lapsed` holds a record past its lifetime, which the new one replaces."""
+
     row_key: str
     fingerprint: str
+    lapsed: TableEntity | None = None
 
     @classmethod
     def from_request(cls, key: str | None, route: str, body: dict[str, Any]) -> Idempotency | None:
@@ -47,17 +51,25 @@ class Idempotency:
 
     def replay(self, row: TableEntity | None, sealer: Sealer, user_id: str, now: datetime) -> Any:
         """The stored outcome for a repeat, or None when this key is new (or its record has lapsed)."""
-        if row is None or now >= row["purgeAfter"]:
+        self.lapsed = row if row is not None and now >= row["purgeAfter"] else None
+        if row is None or self.lapsed is not None:
             return None
         if row["fingerprint"] != self.fingerprint:
             raise IdempotencyKeyReused()
         status, body, headers = json.loads(sealer.open(row["response"], _aad(user_id, self.row_key)))
         return status, body, headers
 
-    def record(self, user_id: str, outcome: Any, sealer: Sealer, now: datetime, ttl_seconds: int) -> TableEntity:
+    def add_record(self, tx: Tx, user_id: str, outcome: Any, sealer: Sealer, now: datetime, ttl_seconds: int) -> None:
+        """Add the record to the transaction that creates the outcome: a create, or a conditional
+        replace of a lapsed record, so two concurrent first requests cannot both succeed."""
         sealed = sealer.seal(json.dumps(list(outcome)).encode(), _aad(user_id, self.row_key))
-        return TableEntity(PartitionKey=user_id, RowKey=self.row_key, fingerprint=self.fingerprint,
-                           response=sealed, purgeAfter=now + timedelta(seconds=ttl_seconds))
+        entity = TableEntity(PartitionKey=user_id, RowKey=self.row_key, fingerprint=self.fingerprint,
+                             response=sealed, purgeAfter=now + timedelta(seconds=ttl_seconds))
+        if self.lapsed is None:
+            tx.create(entity)
+        else:
+            entity._metadata = self.lapsed.metadata
+            tx.replace(entity)
 
 
 def _aad(user_id: str, row_key: str) -> str:

@@ -1,0 +1,62 @@
+"""The policy admin API and Idempotency-Key through the dev host over real HTTP."""
+from __future__ import annotations
+
+import azurite as azurite_tool
+import pytest
+
+from tests.conftest import app_env
+from tests.integration.api_client import Api, fresh_phone
+from tests.integration.test_http_api import is_problem
+
+
+@pytest.fixture(scope="module")
+def api(start_devhost, emulator):
+    """A host of its own (own Azurite): policy changes here must not leak into other modules' hosts."""
+    store = azurite_tool.start_azurite(*(azurite_tool.free_port() for _ in range(3)))
+    host = start_devhost(app_env(store, emulator, MFA_TABLE_NAME="policyapi"))
+    yield Api(host.url, emulator.url)
+    store.stop()
+
+
+def test_policy_get_patch_and_validation(api):
+    assert api.call("GET", "/api/v1/admin/policy").status_code == 401  # function key refused
+    assert api.call("PATCH", "/api/v1/admin/policy", json={"maxAttempts": 3}).status_code == 401
+    doc = api.admin("GET", "/api/v1/admin/policy").json()
+    assert doc["risk"]["high"] == "block" and doc["rememberDeviceDays"] == 0
+    bad = api.admin("PATCH", "/api/v1/admin/policy", json={"trustedNetworks": [{"name": "x", "cidrs": ["10.0.0.0/8"]}]})
+    assert is_problem(bad, 400, "invalid_request") and bad.json()["field"] == "trustedNetworks[0].cidrs[0]"
+    assert api.admin("GET", "/api/v1/admin/policy").json() == doc
+    r = api.admin("PATCH", "/api/v1/admin/policy", json={"trustedNetworks": [{"name": "hq", "cidrs": ["203.0.113.0/24"]}],
+                                                        "rememberDeviceDays": 30})
+    assert r.status_code == 200 and r.json()["trustedNetworks"] == [{"name": "hq", "cidrs": ["203.0.113.0/24"]}]
+    api.enrol_totp("pol-user")
+    b = api.begin("pol-user", context={"ip": "203.0.113.50"})
+    assert b.json() == {"status": "not_required", "reason": "trusted_network"}
+
+
+def test_groups_and_revoke_sessions_routes(api):
+    assert api.call("PUT", "/api/v1/admin/users/glass/groups", json={"groups": ["break-glass"]}).status_code == 401
+    r = api.admin("PUT", "/api/v1/admin/users/glass/groups", json={"groups": ["break-glass"]})
+    assert r.json() == {"userId": "glass", "groups": ["break-glass"]}
+    assert is_problem(api.admin("PUT", "/api/v1/admin/users/glass/groups", json={"groups": "x"}), 400, "invalid_request")
+    api.admin("PATCH", "/api/v1/admin/policy", json={"excludedGroups": ["break-glass"]})
+    assert api.begin("glass").json()["reason"] == "excluded_group"
+    assert api.call("POST", "/api/v1/admin/users/glass/revoke-sessions").status_code == 401
+    r = api.admin("POST", "/api/v1/admin/users/glass/revoke-sessions")
+    assert r.status_code == 200 and r.json()["sessionsRevokedAt"].endswith("Z")
+
+
+def test_idempotency_key_sends_one_sms(api):
+    phone = fresh_phone()
+    api.enrol_sms("idem-user", phone)
+    before = len(api.messages(phone))
+    headers = {"Idempotency-Key": "7f1c0b7e-retry-1"}
+    first = api.call("POST", "/api/v1/challenges", json={"userId": "idem-user"}, headers=dict(headers))
+    second = api.call("POST", "/api/v1/challenges", json={"userId": "idem-user"}, headers=dict(headers))
+    assert first.status_code == second.status_code == 201 and first.json() == second.json()
+    api.sms_code(phone, after=before)
+    reused = api.call("POST", "/api/v1/challenges", json={"userId": "idem-user", "method": "sms"}, headers=dict(headers))
+    assert is_problem(reused, 422, "idempotency_key_reused")
+    import time
+    time.sleep(3)  # longer than the queue host's idle polling interval: a second SMS would have arrived
+    assert len(api.messages(phone)) == before + 1
