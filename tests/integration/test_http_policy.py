@@ -32,6 +32,10 @@ def test_policy_get_patch_and_validation(api):
     api.enrol_totp("pol-user")
     b = api.begin("pol-user", context={"ip": "203.0.113.50"})
     assert b.json() == {"status": "not_required", "reason": "trusted_network"}
+    spoofed = api.call("POST", "/api/v1/challenges", json={"userId": "pol-user"},  # L6: headers are not the IP
+                       headers={"X-Forwarded-For": "203.0.113.50", "X-Real-IP": "203.0.113.50",
+                                "X-Client-IP": "203.0.113.50", "Forwarded": "for=203.0.113.50"})
+    assert spoofed.status_code == 201
 
 
 def test_groups_and_revoke_sessions_routes(api):
