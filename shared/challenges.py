@@ -192,7 +192,10 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
                 idem.add_record(tx, user_id, outcome, d.sealer, now, policy.code_ttl_seconds)
             use_bypass(d, profile, now, tx)
             return outcome
-        if decision != "challenge":
+        if decision != "challenge":  # a skipped second factor is a decision too: audit it
+            d.store.transact(Tx().create(audit_row(user_id, now, "mfa_skipped", "application",
+                                                   d.settings.audit_retention_days, reason=decision,
+                                                   ip=context.get("ip"), riskLevel=context.get("riskLevel"))))
             return 200, {"status": "not_required", "reason": decision}, {}
         if profile is None:
             raise NotEnrolled()

@@ -37,6 +37,9 @@ class TestRules:
         assert begin(deps, context={"ip": "203.0.113.7"}) == (200, {"status": "not_required", "reason": "trusted_network"})
         assert begin(deps, context={"ip": "2001:db8::1"})[1]["reason"] == "trusted_network"
         assert begin(deps, context={"ip": "198.51.100.7"})[0] == 201
+        skipped = [e for e in admin.audit_events(deps, "alice")["events"] if e["event"] == "mfa_skipped"]
+        assert sorted((e["reason"], e["ip"]) for e in skipped) == [("trusted_network", "2001:db8::1"),
+                                                                  ("trusted_network", "203.0.113.7")]  # D5
 
     def test_excluded_group_even_without_enrolment(self, deps):
         admin.patch_policy(deps, {"excludedGroups": ["break-glass"]}, "ops")
