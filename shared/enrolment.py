@@ -146,7 +146,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
     def attempt() -> None:
         now = d.clock.now()
         profile, proof, _ = _load(d, user_id, proof_id, None, now)
-        if profile is None or not profile.has_method(method):
+        if profile is None or not profile.can_challenge(method):  # includes a not yet activated hardware token
             raise NotFound()
         tx = Tx()
         _require_step_up(profile, proof, now, tx)

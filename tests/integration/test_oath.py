@@ -364,3 +364,10 @@ def test_http_body_limit_is_one_mebibyte_here(api):
     r = api.admin("POST", "/api/v1/admin/oath-tokens", data=big, headers=dict(CSV))
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
     assert api.admin("POST", "/api/v1/admin/oath-tokens", data=big[:oath.MAX_CSV_BYTES]).status_code == 201
+
+
+def test_a_token_not_yet_activated_can_be_removed(deps):
+    do_import(deps, row("hank@contoso.com", "SER-REMOVE"))
+    assert enrolment.get_user(deps, "hank@contoso.com")["methods"] == []
+    enrolment.delete_method(deps, "hank@contoso.com", "totp", {})  # no active method, so no step-up needed
+    assert profile(deps, "hank@contoso.com").totp == []
