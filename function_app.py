@@ -4,5 +4,10 @@ import azure.functions as func
 from functions import admin, challenges, enrolment, health, maintenance, oath, sms_sender
 
 app = func.FunctionApp()
-for blueprint in (enrolment.bp, challenges.bp, admin.bp, health.bp, sms_sender.bp, maintenance.bp, oath.bp):
-    app.register_functions(blueprint)
+app.register_functions(enrolment.bp)
+app.register_functions(challenges.bp)
+app.register_functions(admin.bp)
+app.register_functions(oath.bp)
+app.register_functions(health.bp)
+app.register_functions(sms_sender.bp)
+app.register_functions(maintenance.bp)
