@@ -105,6 +105,34 @@ param totpDigits int = 6
 @description('MFA_AUDIT_RETENTION_DAYS: audit rows older than this are purged by the hourly timer.')
 param auditRetentionDays int = 90
 
+@minValue(1)
+@maxValue(100)
+@description('MFA_SMS_PER_USER_PER_HOUR: SMS one user may be sent per clock hour.')
+param smsPerUserPerHour int = 10
+
+@minValue(1)
+@maxValue(100)
+@description('MFA_SMS_PER_PHONE_PER_HOUR: SMS one phone number may be sent per clock hour, across users.')
+param smsPerPhonePerHour int = 10
+
+@minValue(1)
+@maxValue(10000)
+@description('MFA_SMS_PER_IP_PER_HOUR: SMS per hour for one source IP (IPv6: per /64) asserted in context.ip.')
+param smsPerIpPerHour int = 50
+
+@minValue(1)
+@maxValue(100000)
+@description('MFA_SMS_PER_PREFIX_PER_HOUR: SMS per hour to one number prefix (country code + 3 digits).')
+param smsPerPrefixPerHour int = 200
+
+@minValue(1)
+@maxValue(10000000)
+@description('MFA_SMS_DAILY_BUDGET: SMS the whole service may send per UTC day.')
+param smsDailyBudget int = 10000
+
+@description('MFA_SMS_ALLOWED_COUNTRIES: * for every country, or ISO 3166 region codes such as US,CA,GB.')
+param smsAllowedCountries string = '*'
+
 @minLength(1)
 @maxLength(120)
 @description('MFA_ADMIN_ROLE: app role (value) the Entra ID principal must hold to use /api/v1/admin routes when adminAuthClientId is set.')
@@ -301,6 +329,12 @@ module functionApp 'modules/functionapp.bicep' = {
     totpAlgorithm: totpAlgorithm
     totpDigits: totpDigits
     auditRetentionDays: auditRetentionDays
+    smsPerUserPerHour: smsPerUserPerHour
+    smsPerPhonePerHour: smsPerPhonePerHour
+    smsPerIpPerHour: smsPerIpPerHour
+    smsPerPrefixPerHour: smsPerPrefixPerHour
+    smsDailyBudget: smsDailyBudget
+    smsAllowedCountries: smsAllowedCountries
     adminRole: adminRole
     acsSender: acsSender
     adminAuthClientId: adminAuthClientId

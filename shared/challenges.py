@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import device_tokens
+from . import device_tokens, limits
 from .audit import audit_row
 from .clock import iso
 from .crypto import codes_equal, derive_code
@@ -203,7 +203,11 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         chosen = method or profile.default_method or ("totp" if profile.totp else None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
-        fields = {"destination": profile.phone, "destination_masked": profile.phone_masked} if chosen == "sms" else {}
+        fields = {}
+        if chosen == "sms":
+            phone = d.sealer.open(profile.phone, phone_aad(user_id)).decode()
+            limits.consume_sms(d, user_id, phone, context.get("ip"))
+            fields = {"destination": profile.phone, "destination_masked": profile.phone_masked}
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
 
         def created(challenge_id: str) -> Outcome:

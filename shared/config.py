@@ -50,6 +50,12 @@ class Settings:
     totp_algorithm: str
     totp_digits: int
     audit_retention_days: int
+    sms_per_user_per_hour: int
+    sms_per_phone_per_hour: int
+    sms_per_ip_per_hour: int
+    sms_per_prefix_per_hour: int
+    sms_daily_budget: int
+    sms_allowed_countries: frozenset[str] | None  # None: every country
     admin_role: str
     acs_endpoint: str
     acs_access_key: str | None
@@ -75,6 +81,11 @@ BOUNDS: dict[str, tuple[str, int, int, int]] = {
     "fraud_block_days": ("MFA_FRAUD_BLOCK_DAYS", 90, 1, 3650),
     "totp_digits": ("MFA_TOTP_DIGITS", 6, 6, 8),
     "audit_retention_days": ("MFA_AUDIT_RETENTION_DAYS", 90, 1, 3650),
+    "sms_per_user_per_hour": ("MFA_SMS_PER_USER_PER_HOUR", 10, 1, 100),
+    "sms_per_phone_per_hour": ("MFA_SMS_PER_PHONE_PER_HOUR", 10, 1, 100),
+    "sms_per_ip_per_hour": ("MFA_SMS_PER_IP_PER_HOUR", 50, 1, 10000),
+    "sms_per_prefix_per_hour": ("MFA_SMS_PER_PREFIX_PER_HOUR", 200, 1, 100000),
+    "sms_daily_budget": ("MFA_SMS_DAILY_BUDGET", 10000, 1, 10000000),
 }
 
 
@@ -139,6 +150,19 @@ def _endpoint(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
+    import phonenumbers
+
+    raw = (_raw(env, "MFA_SMS_ALLOWED_COUNTRIES", "*") or "*").upper()
+    if raw == "*":
+        return None
+    regions = frozenset(part.strip() for part in raw.split(","))
+    if not regions or not regions <= phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("MFA_SMS_ALLOWED_COUNTRIES must be * or a comma-separated list of ISO 3166 region "
+                          "codes such as US,CA,GB")
+    return regions
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     in_azure = bool(env.get("WEBSITE_INSTANCE_ID"))
@@ -182,6 +206,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         queue_service_uri=queue_uri,
         storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
         platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
+        sms_allowed_countries=_countries(env),
         **ints,
     )
 

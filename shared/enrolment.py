@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import limits
 from .audit import audit_row
 from .challenges import (
     ENROL_SMS,
@@ -75,6 +76,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
         refuse_if_barred(profile, now)
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
+        limits.consume_sms(d, user_id, phone, None)
         ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, destination=d.sealer.seal(phone.encode(),
                            phone_aad(user_id)), destination_masked=mask(phone))
         return start(d, ch, tx, now, "enrolment_started", lambda _: (202, challenge_view(ch, now, created=True), {}),

@@ -68,6 +68,11 @@ class RiskBlocked(TwostepError):
     detail = "The sign-in risk is too high."
 
 
+class CountryNotAllowed(TwostepError):
+    status, code, title = 403, "country_not_allowed", "Country not allowed"
+    detail = "Sign-in codes are not sent to numbers in this country."
+
+
 class NotFound(TwostepError):
     status, code, title = 404, "not_found", "Not found"
     detail = "No such resource."

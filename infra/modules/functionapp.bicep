@@ -43,6 +43,12 @@ param fraudBlockDays int
 param totpAlgorithm string
 param totpDigits int
 param auditRetentionDays int
+param smsPerUserPerHour int
+param smsPerPhonePerHour int
+param smsPerIpPerHour int
+param smsPerPrefixPerHour int
+param smsDailyBudget int
+param smsAllowedCountries string
 param adminRole string
 param acsSender string
 
@@ -219,6 +225,30 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MFA_AUDIT_RETENTION_DAYS'
           value: string(auditRetentionDays)
+        }
+        {
+          name: 'MFA_SMS_PER_USER_PER_HOUR'
+          value: string(smsPerUserPerHour)
+        }
+        {
+          name: 'MFA_SMS_PER_PHONE_PER_HOUR'
+          value: string(smsPerPhonePerHour)
+        }
+        {
+          name: 'MFA_SMS_PER_IP_PER_HOUR'
+          value: string(smsPerIpPerHour)
+        }
+        {
+          name: 'MFA_SMS_PER_PREFIX_PER_HOUR'
+          value: string(smsPerPrefixPerHour)
+        }
+        {
+          name: 'MFA_SMS_DAILY_BUDGET'
+          value: string(smsDailyBudget)
+        }
+        {
+          name: 'MFA_SMS_ALLOWED_COUNTRIES'
+          value: smsAllowedCountries
         }
         {
           name: 'MFA_ADMIN_ROLE'

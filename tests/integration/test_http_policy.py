@@ -64,3 +64,12 @@ def test_idempotency_key_sends_one_sms(api):
     import time
     time.sleep(3)  # longer than the queue host's idle polling interval: a second SMS would have arrived
     assert len(api.messages(phone)) == before + 1
+
+
+def test_sms_limit_answers_429_with_retry_after(api):  # L5 over HTTP
+    phone = fresh_phone()
+    api.enrol_sms("limited", phone)  # one SMS of the ten this user may get this hour
+    statuses = [api.begin("limited").status_code for _ in range(10)]
+    assert statuses[:9] == [201] * 9
+    r = api.begin("limited")
+    assert is_problem(r, 429, "rate_limited") and 0 < int(r.headers["Retry-After"]) <= 3600
