@@ -137,7 +137,7 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
                 target.append((time.perf_counter() - start) * 1000)
                 break
             time.sleep(0.01)
-    print(f"  SMS begin    {pct(sms_begins)}")
+    print(f"  SMS enrol    {pct(sms_begins)}   (POST /users/{{id}}/phone: limits, challenge, enqueue)")
     print(f"  begin -> SMS at emulator, busy queue  {pct(to_emulator)}")
     print(f"  begin -> SMS at emulator, idle queue  {pct(idle)}")
     print("  (an idle queue host polls every 2 s at most: host.json maxPollingInterval)")
