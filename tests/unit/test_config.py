@@ -7,12 +7,13 @@ from shared.errors import ConfigError
 
 GOOD = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-    "MFA_HMAC_KEYS": "k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
-    "MFA_ENCRYPTION_KEYS": "k1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+    "MFA_HMAC_KEYS": "k1:" + "DOnqjsrh+XcIWz+yV1vrj9KXUbh1wxzf/bs17E5Sqh4=",
+    "MFA_ENCRYPTION_KEYS": "k1:" + "Q8rJgxdbuK+9TiW1wk136KkaP9236ws1yQMLPjjsA1A=",
     "MFA_OTP_HOST": "login.contoso.com",
     "ACS_ENDPOINT": "http://127.0.0.1:7072",
     "ACS_SENDER": "+18005550100",
 }
+KEY2 = "baFsO+RXrNNa8YNvvZd3zKnhgL6C7dWVaF5BR454ck4="  # sha256("twostep-test-hmac-2")
 
 
 def test_defaults():
@@ -70,8 +71,7 @@ def test_plain_http_acs_endpoint_only_on_loopback():
 
 
 def test_key_rotation_list_keeps_order():
-    s = load_settings({**GOOD, "MFA_HMAC_KEYS": GOOD["MFA_HMAC_KEYS"].replace("k1", "k2") + "," +
-                       GOOD["MFA_HMAC_KEYS"]})
+    s = load_settings({**GOOD, "MFA_HMAC_KEYS": "k2:" + KEY2 + "," + GOOD["MFA_HMAC_KEYS"]})
     assert [kid for kid, _ in s.hmac_keys] == ["k2", "k1"]
 
 
