@@ -23,7 +23,7 @@ from typing import Any
 from azure.data.tables import TableEntity
 
 from . import index_key
-from .audit import audit_row
+from .audit import audit_row, audit_view
 from .challenges import phone_aad, totp_aad
 from .clock import iso
 from .crypto import Sealer, sealed_key_id
@@ -31,7 +31,7 @@ from .deps import Deps
 from .errors import KeyNotListed, StoredDataUnreadable
 from .idempotency import PREFIX as IDEMPOTENCY_PREFIX
 from .idempotency import _aad as idempotency_aad
-from .ids import CHALLENGE_PREFIX, PROFILE_RK
+from .ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from .store import Entity, StaleWrite, Tx, retry_on_conflict
 from .validation import integer
 
@@ -205,7 +205,8 @@ def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
         "hmac": {"current": d.hmac_keys.current_id, "listed": list(d.hmac_keys.ids)},
         "scan": {"rowsScanned": scanned, "complete": token is None},
         "reseal": {"passInProgress": cursor is not None,
-                   "lastCompletedAt": iso(state.get("lastCompletedAt")) if state is not None else None},
+                   "lastCompletedAt": iso(state.get("lastCompletedAt")) if state is not None else None,
+                   "recentRuns": [audit_view(r) for r in d.store.query_prefix(index_key.PARTITION, AUDIT_PREFIX, 10)]},
     }
 
 

@@ -88,6 +88,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     after = reseal.status(d)
     assert after["encryption"]["remaining"] == {"e1": 0} and after["encryption"]["unlisted"] == {}
     assert after["reseal"]["passInProgress"] is False and after["reseal"]["lastCompletedAt"]
+    assert len(after["reseal"]["recentRuns"]) == len(runs) and after["reseal"]["recentRuns"][0]["actor"] == "ops"
 
     # Step 3: remove the old encryption key; SMS and TOTP sign-in still work.
     d = world["deps"](ENC_RETIRED)
