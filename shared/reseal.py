@@ -26,7 +26,7 @@ from . import index_key
 from .audit import audit_row, audit_view
 from .challenges import phone_aad, totp_aad
 from .clock import iso
-from .crypto import Sealer, sealed_key_id
+from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
 from .errors import KeyNotListed, StoredDataUnreadable
 from .idempotency import PREFIX as IDEMPOTENCY_PREFIX
@@ -85,13 +85,25 @@ def _specs(row: Entity) -> Iterator[Sealed]:
     return (s for s in SEALED if s.kind == kind and row.get(s.column) is not None)
 
 
+def _devices(value: Any) -> list[dict[str, Any]]:
+    """The TOTP device list of a profile, or StoredDataUnreadable (logged) when it is not one."""
+    try:
+        devices = json.loads(value)
+        if isinstance(devices, list) and all(isinstance(device, dict) for device in devices):
+            return devices
+    except (ValueError, TypeError):
+        pass
+    crypto_failure("malformed TOTP device list", None, "totp", "profile")
+    raise StoredDataUnreadable()
+
+
 def _tokens(spec: Sealed, value: Any) -> list[Any]:
     if not spec.devices:
         return [value]
     try:
-        return [device.get("secret") for device in json.loads(value)]
-    except (ValueError, TypeError, AttributeError):
-        return [None]  # counted as malformed; opening it in the sign-in path fails loudly too
+        return [device.get("secret") for device in _devices(value)]
+    except StoredDataUnreadable:
+        return [None]  # counted as malformed
 
 
 def key_ids(row: Entity) -> Iterator[str | None]:
@@ -117,7 +129,7 @@ def _resealed(sealer: Sealer, row: Entity) -> tuple[dict[str, Any], int]:
             if not sealer.is_current(value):
                 changes[spec.column], count = again(value), count + 1
             continue
-        devices = json.loads(value)
+        devices = _devices(value)
         stale = [d for d in devices if not sealer.is_current(d.get("secret"))]
         for device in stale:
             device["secret"] = again(device.get("secret"))

@@ -142,3 +142,16 @@ def test_each_run_is_audited_and_bounded(world):
     events = [r for r in d.store.query_prefix("~keys", "au|")]
     assert [e["event"] for e in events] == ["keys_resealed"] and events[0]["actor"] == "ops"
     assert json.loads(events[0]["detail"])["rowsScanned"] == 1
+
+
+def test_unreadable_values_are_counted_logged_and_skipped_not_a_crash(world, caplog):
+    d = world["deps"](ROTATED)
+    d.store.table.update_entity({"PartitionKey": "tina", "RowKey": PROFILE_RK, "totp": "{not json"}, mode="merge")
+    d.store.table.update_entity({"PartitionKey": "sam", "RowKey": PROFILE_RK, "phone": "e1:trunc"}, mode="merge")
+    with caplog.at_level("ERROR", logger="twostep.crypto"):
+        runs = reseal_until_done(d)
+    assert sum(r["rowsUnreadable"] for r in runs) == 2
+    assert {(r.purpose, r.rowKind) for r in caplog.records if getattr(r, "event", None) == "crypto_failure"} == {
+        ("totp", "profile"), ("phone", "profile")}
+    after = reseal.status(d)["encryption"]
+    assert after["malformed"] == 2 and after["remaining"] == {"e1": 0}
