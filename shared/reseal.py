@@ -15,6 +15,7 @@ that does not open is logged as a crypto failure, counted as `unreadable`, and l
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from .store import Entity, StaleWrite, Tx, retry_on_conflict
 from .validation import integer
 
 CURSOR_ROW = "reseal"
-DEFAULT_ROWS_PER_RUN, MAX_ROWS_PER_RUN = 500, 1000  # one page: a run ends well inside functionTimeout
+DEFAULT_ROWS_PER_RUN, MAX_ROWS_PER_RUN = 200, 1000  # one page of rows per run
+RUN_BUDGET_SECONDS = 15.0  # a run stops writing after this, well inside host.json's 30 s functionTimeout
 MAX_COUNTED_ROWS = 200_000  # GET /admin/keys reads at most this many rows (200 pages) per call
 
 
@@ -165,13 +167,22 @@ def _cursor(d: Deps) -> tuple[Entity | None, dict[str, str] | None]:
     return row, {"PartitionKey": row["nextPartitionKey"], "RowKey": row.get("nextRowKey") or ""}
 
 
-def run(d: Deps, max_rows: int, actor: str) -> dict[str, Any]:
-    """One bounded, resumable run of the re-encryption job."""
+def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict[str, Any]:
+    """One bounded, resumable run of the re-encryption job.
+
+    A run that is still writing after `budget_seconds` stops (after at least one write, so every run makes
+    progress) and leaves the cursor where it was: the next run reads the same page again and passes over
+    the rows already done without writing."""
     d.index_key  # noqa: B018 - make sure the index key exists (sealed) before counting it
     state, token = _cursor(d)
     rows, next_token = d.store.page(ROW_FILTER, ROW_PARAMS, max_rows, token)
-    resealed = unreadable = 0
+    deadline = time.monotonic() + budget_seconds
+    resealed = unreadable = scanned = 0
     for row in rows:
+        if resealed and time.monotonic() >= deadline:
+            next_token = token or {}  # stay on this page (an empty token is the table's start)
+            break
+        scanned += 1
         try:
             resealed += _reseal_row(d, row)
         except (KeyNotListed, StoredDataUnreadable):
@@ -182,7 +193,7 @@ def run(d: Deps, max_rows: int, actor: str) -> dict[str, Any]:
                          nextPartitionKey=(next_token or {}).get("PartitionKey", ""),
                          nextRowKey=(next_token or {}).get("RowKey", ""),
                          lastRunAt=now, lastCompletedAt=now if done else (state or {}).get("lastCompletedAt"))
-    summary = {"rowsScanned": len(rows), "valuesResealed": resealed, "rowsUnreadable": unreadable,
+    summary = {"rowsScanned": scanned, "valuesResealed": resealed, "rowsUnreadable": unreadable,
                "passComplete": done, "currentKeyId": d.sealer.keyring.current_id}
     tx = Tx().write_over(cursor, state)
     tx.create(audit_row(index_key.PARTITION, now, "keys_resealed", actor, d.settings.audit_retention_days,
@@ -223,6 +234,6 @@ def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
 
 
 def run_request(d: Deps, body: dict[str, Any], actor: str) -> dict[str, Any]:
-    """`POST /api/v1/admin/keys/reseal` with an optional `{"maxRows": 1-1000}` (default 500)."""
+    """`POST /api/v1/admin/keys/reseal` with an optional `{"maxRows": 1-1000}` (default 200)."""
     max_rows = integer(body, "maxRows", low=1, high=MAX_ROWS_PER_RUN, default=DEFAULT_ROWS_PER_RUN)
     return run(d, max_rows, actor)

@@ -155,3 +155,16 @@ def test_unreadable_values_are_counted_logged_and_skipped_not_a_crash(world, cap
         ("totp", "profile"), ("phone", "profile")}
     after = reseal.status(d)["encryption"]
     assert after["malformed"] == 2 and after["remaining"] == {"e1": 0}
+
+
+def test_a_run_out_of_time_stays_on_its_page_and_the_next_run_goes_on(world):
+    d = world["deps"](ROTATED)
+    remaining = reseal.status(d)["encryption"]["remaining"]["e1"]
+    first = reseal.run(d, 500, "ops", budget_seconds=0)
+    assert first["valuesResealed"] >= 1 and first["rowsScanned"] < 8 and not first["passComplete"]
+    runs = [first]
+    while not runs[-1]["passComplete"]:
+        runs.append(reseal.run(d, 500, "ops", budget_seconds=0))
+        assert len(runs) < 20
+    assert sum(r["valuesResealed"] for r in runs) == remaining
+    assert reseal.status(d)["encryption"]["remaining"] == {"e1": 0}
