@@ -143,8 +143,7 @@ class Sealer:
         try:
             return self._cipher(key_id, purpose, kind).decrypt(raw[:_NONCE], raw[_NONCE:], aad.encode())
         except InvalidTag:
-            crypto_failure("authentication tag does not verify (tampered, moved, or wrong key)", key_id, purpose,
-                           kind)
+            crypto_failure("authentication tag does not verify: tampered, moved or wrong key", key_id, purpose, kind)
             raise StoredDataUnreadable() from None
 
     def is_current(self, token: object) -> bool:
