@@ -206,16 +206,21 @@ def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_S
 
 
 def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
-    """How many sealed values remain under each key id other than the current one: one filtered scan of
-    the table (sealed columns only, 1000 rows a page), bounded by `max_rows`."""
-    ring = d.sealer.keyring
+    """How many sealed values remain under each encryption key id other than the current one, and how many
+    open SMS challenges under each older HMAC key id: one filtered scan of the table (the columns that
+    name a key only, 1000 rows a page), bounded by `max_rows`. Remembered-device tokens are not stored,
+    so they cannot be counted: they live at most the policy's rememberDeviceDays."""
+    ring, now = d.sealer.keyring, d.clock.now()
     found: Counter[str | None] = Counter()
+    open_sms: Counter[str] = Counter()  # open SMS challenges per HMAC key id: their codes need that key
     scanned, token = 0, None
     while scanned < max_rows:
         rows, token = d.store.page(ROW_FILTER, ROW_PARAMS, min(1000, max_rows - scanned), token,
-                                   select=["PartitionKey", "RowKey", *COLUMNS])
+                                   select=["PartitionKey", "RowKey", "keyId", "status", "expiresAt", *COLUMNS])
         scanned += len(rows)
         found.update(kid for row in rows for kid in key_ids(row))
+        open_sms.update(row["keyId"] for row in rows if row.get("keyId") and row.get("status") == "pending"
+                        and row.get("expiresAt") is not None and row["expiresAt"] > now)
         if token is None:
             break
     malformed = found.pop(None, 0)
@@ -225,7 +230,8 @@ def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
     return {
         "encryption": {"current": ring.current_id, "listed": list(ring.ids), "underCurrent": current,
                        "remaining": remaining, "unlisted": dict(found), "malformed": malformed},
-        "hmac": {"current": d.hmac_keys.current_id, "listed": list(d.hmac_keys.ids)},
+        "hmac": {"current": d.hmac_keys.current_id, "listed": list(d.hmac_keys.ids),
+                 "openChallenges": {kid: open_sms[kid] for kid in d.hmac_keys.ids[1:]}},
         "scan": {"rowsScanned": scanned, "complete": token is None},
         "reseal": {"passInProgress": cursor is not None,
                    "lastCompletedAt": iso(state.get("lastCompletedAt")) if state is not None else None,

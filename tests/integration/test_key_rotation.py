@@ -77,7 +77,8 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     d = world["deps"](ROTATED)
     before = reseal.status(d)
     assert before["encryption"]["current"] == "e2" and before["encryption"]["remaining"]["e1"] >= 6
-    assert before["scan"]["complete"] and before["hmac"] == {"current": "h2", "listed": ["h2", "h1"]}
+    assert before["scan"]["complete"] and before["hmac"] == {"current": "h2", "listed": ["h2", "h1"],
+                                                             "openChallenges": {"h1": 0}}
     # Remembered devices keep working across the HMAC rotation while the old key is listed.
     assert challenges.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[1] == {
         "status": "not_required", "reason": "remembered_device"}
@@ -99,8 +100,9 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     status, replay, _ = enrolment.enrol_totp(d, "pat", {}, idempotency_key="first-try")
     assert status == 201 and replay["secret"]  # the re-sealed idempotency reply still opens
 
-    # Step 4 (after challenges made with it have expired): remove the old HMAC key. Tokens it signed end.
+    # Step 4 (once no open challenge needs it): remove the old HMAC key. Device tokens it signed end.
     clock.advance(3600)
+    assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}
     d = world["deps"](ALL_RETIRED)
     assert challenges.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[0] == 201
     assert totp_signin(d, clock, world["secret"]) == "approved"
@@ -168,3 +170,15 @@ def test_a_run_out_of_time_stays_on_its_page_and_the_next_run_goes_on(world):
         assert len(runs) < 20
     assert sum(r["valuesResealed"] for r in runs) == remaining
     assert reseal.status(d)["encryption"]["remaining"] == {"e1": 0}
+
+
+def test_open_sms_challenges_under_the_old_hmac_key_are_counted_until_they_expire(world, clock):
+    old = world["deps"](OLD)
+    _, view, _ = enrolment.enrol_phone(old, "olly", {"phoneNumber": "+14255550134"})  # pending, under h1
+    d = world["deps"](ROTATED)
+    assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 1}
+    challenges.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})  # h1 still listed
+    assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}
+    enrolment.enrol_phone(old, "olga", {"phoneNumber": "+14255550135"})
+    clock.advance(300)
+    assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}  # expired: its code is no longer needed
