@@ -4,11 +4,12 @@ survive an HMAC rotation while the old key is listed."""
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import crypto, device_tokens
+from shared import crypto, device_tokens, reseal
 from shared.errors import KeyNotListed, Misconfigured, StoredDataUnreadable
 
 T0 = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
@@ -113,3 +114,31 @@ class TestDeviceTokensAcrossRotation:
                       f"{prefix}.{kid}.{payload}=.{mac}"):
             assert not device_tokens.is_valid(self.h1, other, "alice", T0, None, 30), other
         assert device_tokens.is_valid(self.h1, token, "alice", T0, None, 30)
+
+
+class TestResealCatalogue:
+    """Which rows hold sealed values, and what key ids they name (the counting of GET /admin/keys)."""
+
+    def test_every_sealed_column_is_found_by_row_kind(self):
+        sealer = crypto.Sealer(OLD)
+        profile = {"PartitionKey": "alice", "RowKey": "profile", "phone": sealer.seal(PHONE, AAD),
+                   "totp": '[{"secret": "e9:' + "A" * 40 + '"}, {"secret": "bad"}]'}
+        assert list(reseal.key_ids(profile)) == ["e1", "e9", None]
+        challenge = {"PartitionKey": "alice", "RowKey": "ch|x", "destination": "e1:" + "A" * 40, "pendingSecret": None}
+        assert list(reseal.key_ids(challenge)) == ["e1"]
+        assert list(reseal.key_ids({"PartitionKey": "alice", "RowKey": "au|1", "phone": "e1:" + "A" * 40})) == []
+        assert list(reseal.key_ids({"PartitionKey": "~keys", "RowKey": "index", "sealed": "e2:" + "A" * 40})) == ["e2"]
+
+    def test_reseal_moves_every_stale_value_and_keeps_current_ones(self):
+        old, new = crypto.Sealer(OLD), crypto.Sealer(NEW)
+        current = new.seal(b"s2", "twostep/totp/alice")
+        row = {"PartitionKey": "alice", "RowKey": "profile", "phone": old.seal(PHONE, AAD),
+               "totp": json.dumps([{"secret": old.seal(b"s1", "twostep/totp/alice"), "lastStep": 7},
+                                   {"secret": current, "lastStep": 9}])}
+        changes, count = reseal._resealed(new, row)
+        assert count == 2 and set(changes) == {"phone", "totp"}
+        assert new.is_current(changes["phone"]) and new.open(changes["phone"], AAD) == PHONE
+        devices = json.loads(changes["totp"])
+        assert [d["lastStep"] for d in devices] == [7, 9] and devices[1]["secret"] == current
+        assert new.open(devices[0]["secret"], "twostep/totp/alice") == b"s1"
+        assert reseal._resealed(new, {**row, **changes}) == ({}, 0)
