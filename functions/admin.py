@@ -1,7 +1,7 @@
 """Admin routes (auth level ADMIN: the host's master key; plus the admin app role under Entra ID)."""
 import azure.functions as func
 
-from shared import admin
+from shared import admin, reseal
 from shared.deps import get_deps
 from shared.validation import MAX_ADMIN_DOCUMENT_BYTES
 
@@ -73,3 +73,17 @@ def get_policy(req: func.HttpRequest) -> func.HttpResponse:
 def patch_policy(req: func.HttpRequest) -> func.HttpResponse:
     actor = _actor(req)
     return respond(200, admin.patch_policy(get_deps(), json_body(req, limit=MAX_ADMIN_DOCUMENT_BYTES), actor))
+
+
+@bp.route(route="v1/admin/keys", methods=["GET"], auth_level=ADMIN)
+@endpoint
+def key_status(req: func.HttpRequest) -> func.HttpResponse:
+    _actor(req)
+    return respond(200, reseal.status(get_deps()))
+
+
+@bp.route(route="v1/admin/keys/reseal", methods=["POST"], auth_level=ADMIN)
+@endpoint
+def reseal_keys(req: func.HttpRequest) -> func.HttpResponse:
+    actor = _actor(req)
+    return respond(200, reseal.run_request(get_deps(), json_body(req, required=False), actor))

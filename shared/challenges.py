@@ -205,7 +205,7 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             raise NotEnrolled()
         fields = {}
         if chosen == "sms":
-            phone = d.sealer.open(profile.phone, phone_aad(user_id)).decode()
+            phone = d.sealer.open(profile.phone, phone_aad(user_id), kind="profile").decode()
             limits.consume_sms(d, user_id, phone, context.get("ip"))
             fields = {"destination": profile.phone, "destination_masked": profile.phone_masked}
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
@@ -268,14 +268,14 @@ def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: dateti
     """Compare the code in constant time and, when right, apply what approval changes on the profile."""
     s = d.settings
     if ch.method == "sms":
-        expected = derive_code(d.hmac_keys.get(ch.key_id), ch.token, ch.digits)
+        expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
         if not codes_equal(expected, code):
             return False
         if ch.purpose == ENROL_SMS:
             profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
         return True
     if ch.purpose == ENROL_TOTP:
-        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id))
+        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
         step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=s.totp_algorithm)
         if step is None:
             return False
@@ -285,7 +285,7 @@ def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: dateti
                                        digits=ch.digits, period=30, last_step=step))
         return True
     for device in profile.totp:  # any of the user's devices, imported hardware tokens included
-        secret = d.sealer.open(device.secret, totp_aad(ch.user_id))
+        secret = d.sealer.open(device.secret, totp_aad(ch.user_id), kind="profile")
         step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
                                period=device.period)
         if step is not None and step > device.last_step:  # at or below the last accepted step: a replay

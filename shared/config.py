@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from .crypto import KEY_ID_RE
 from .errors import ConfigError
 
 KEYVAULT_PREFIX = "@Microsoft.KeyVault("
@@ -21,14 +22,14 @@ SMS_QUEUE = "sms-outbox"
 SMS_POISON_QUEUE = "sms-outbox-poison"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Keys shipped in local.settings.example.json; refused when running in Azure.
-EXAMPLE_KEYS = frozenset({
+# Compared by decoded bytes, so another spelling of the same key is refused too.
+EXAMPLE_KEYS = frozenset(base64.b64decode(k) for k in (
     "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg=",
     "57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=",
-})
+))
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
-_KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -121,25 +122,56 @@ def _int(env: Mapping[str, str], field: str) -> int:
     return value
 
 
+MAX_KEYS_PER_RING = 8
+_MIN_DISTINCT_BYTES = 16
+
+
+def _low_entropy(key: bytes) -> bool:
+    """Random key bytes have many distinct values and are not all printable text: 32 random bytes have
+    fewer than 16 distinct values with probability ~1e-16 and are all printable ASCII with ~1e-14, while
+    zero keys, repeated patterns and base64-encoded passphrases fail one of the two."""
+    return len(set(key)) < _MIN_DISTINCT_BYTES or all(0x20 <= b < 0x7F for b in key)
+
+
 def parse_keys(name: str, raw: str, in_azure: bool) -> tuple[tuple[str, bytes], ...]:
-    """`kid:base64key,kid:base64key`; the first key is current, the rest still verify (rotation)."""
+    """`kid:base64key,kid:base64key`; the first key is current, the rest still verify (rotation).
+
+    Each key id and key is matched whole, in its one canonical base64 spelling; messages name the setting
+    and the key id, never the key."""
     keys: list[tuple[str, bytes]] = []
-    for part in raw.split(","):
+    parts = raw.split(",")
+    if len(parts) > MAX_KEYS_PER_RING:
+        raise ConfigError(f"{name} lists more than {MAX_KEYS_PER_RING} keys: remove retired ones")
+    for part in parts:
         kid, sep, b64 = part.strip().partition(":")
-        if not sep or not _KID_RE.match(kid):
-            raise ConfigError(f"{name} must be a comma-separated list of keyid:base64key")
+        if not sep or not KEY_ID_RE.fullmatch(kid):
+            raise ConfigError(f"{name} must be a comma-separated list of keyid:base64key "
+                              "(key ids: 1-32 of A-Z a-z 0-9 _ -)")
         try:
             key = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(f"{name}: key '{kid}' is not valid base64") from None
+        if base64.b64encode(key).decode() != b64:
+            raise ConfigError(f"{name}: key '{kid}' is not valid base64 (not in its canonical spelling)")
         if not 32 <= len(key) <= 128:
             raise ConfigError(f"{name}: key '{kid}' must be 32 to 128 bytes of random data (base64)")
-        if in_azure and b64 in EXAMPLE_KEYS:
+        if in_azure and key in EXAMPLE_KEYS:
             raise ConfigError(f"{name}: key '{kid}' is the published local example key")
+        if _low_entropy(key):
+            raise ConfigError(f"{name}: key '{kid}' is not random data (too few distinct bytes, or text)")
         if kid in dict(keys):
             raise ConfigError(f"{name}: key id '{kid}' appears twice")
+        if key in dict(keys).values():
+            raise ConfigError(f"{name}: key '{kid}' repeats the key bytes of another key id")
         keys.append((kid, key))
     return tuple(keys)
+
+
+def _distinct_rings(hmac_keys: tuple[tuple[str, bytes], ...], encryption_keys: tuple[tuple[str, bytes], ...]) -> None:
+    shared = {kid for kid, key in encryption_keys if key in {k for _, k in hmac_keys}}
+    if shared:
+        raise ConfigError(f"MFA_ENCRYPTION_KEYS: key '{sorted(shared)[0]}' is also in MFA_HMAC_KEYS; "
+                          "each ring needs its own keys")
 
 
 def _endpoint(name: str, value: str) -> str:
@@ -189,9 +221,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if connection is None and not (table_uri and queue_uri):
         raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
                           f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
+    hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
+    encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
+    _distinct_rings(hmac_keys, encryption_keys)
     return Settings(
-        hmac_keys=parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure),
-        encryption_keys=parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure),
+        hmac_keys=hmac_keys,
+        encryption_keys=encryption_keys,
         otp_host=otp_host,
         totp_issuer=issuer,
         table_name=table,

@@ -50,8 +50,8 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
         return "skipped"
     if ch.delivery == "sent" and dequeue_count > 1:
         return "already_sent"  # the send succeeded but deleting the message did not
-    code = derive_code(d.hmac_keys.get(ch.key_id), ch.token, ch.digits)
-    phone = d.sealer.open(ch.destination, phone_aad(ch.user_id)).decode()
+    code = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
+    phone = d.sealer.open(ch.destination, phone_aad(ch.user_id), kind="challenge").decode()
     message_id = d.sms.send(phone, message_text(code, d.settings.otp_host), tag="twostep")
     log.info("sms accepted for %s (attempt %d)", mask(phone), dequeue_count)
     tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "sent"})

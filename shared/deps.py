@@ -11,6 +11,7 @@ from . import clients
 from .clock import Clock, SystemClock
 from .config import Settings, get_settings
 from .crypto import Keyring, Sealer
+from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
@@ -27,11 +28,16 @@ class Deps:
 
     @cached_property
     def hmac_keys(self) -> Keyring:
-        return Keyring(self.settings.hmac_keys)
+        return Keyring(self.settings.hmac_keys, "MFA_HMAC_KEYS")
 
     @cached_property
     def sealer(self) -> Sealer:
-        return Sealer(Keyring(self.settings.encryption_keys))
+        return Sealer(Keyring(self.settings.encryption_keys, "MFA_ENCRYPTION_KEYS"))
+
+    @cached_property
+    def index_key(self) -> bytes:
+        """The key of every lookup index and counter over personal data; no rotation changes it."""
+        return load_index_key(self.store, self.sealer)
 
     @cached_property
     def policies(self) -> PolicyStore:

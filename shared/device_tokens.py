@@ -1,11 +1,16 @@
 """Remembered-device tokens: signed with the HMAC key ring, bound to one user, expiring, and void when
-issued before the user's sessions were revoked. Nothing is stored per token."""
+issued before the user's sessions were revoked. Nothing is stored per token.
+
+A token names the HMAC key id that signed it, so it keeps working after a rotation for as long as that
+key stays listed in MFA_HMAC_KEYS; removing the key ends every token it signed (the user is simply
+challenged again)."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +18,7 @@ from .crypto import Keyring
 
 _LABEL = b"twostep/device-token/v1\x00"
 PREFIX = "dt1"
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _b64(data: bytes) -> str:
@@ -20,7 +26,14 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict unpadded base64url: one spelling per value (no padding, no stray characters, no non-zero
+    trailing bits), so a token cannot be re-spelled and still verify."""
+    if not _B64URL_RE.fullmatch(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data
 
 
 def _mac(key: bytes, message: str) -> bytes:

@@ -138,5 +138,16 @@ class Misconfigured(TwostepError):
     detail = "The service is not configured correctly; the operator has been told in the logs."
 
 
+class KeyNotListed(Misconfigured):
+    """A stored row names a key id the settings no longer list (retired too early): 503 `misconfigured`."""
+
+
+class StoredDataUnreadable(Misconfigured):
+    """A stored value is malformed or fails its integrity check (tampering, a moved value, a wrong key)."""
+
+    status, code, title = 503, "stored_data_unreadable", "Service unavailable"
+    detail = "Stored data could not be read; the operator has been told in the logs."
+
+
 class ConfigError(Exception):
     """Bad settings: the app refuses to run rather than run insecurely."""

@@ -56,7 +56,8 @@ class Idempotency:
             return None
         if row["fingerprint"] != self.fingerprint:
             raise IdempotencyKeyReused()
-        status, body, headers = json.loads(sealer.open(row["response"], _aad(user_id, self.row_key)))
+        sealed = sealer.open(row["response"], _aad(user_id, self.row_key), kind="idempotency")
+        status, body, headers = json.loads(sealed)
         return status, body, headers
 
     def add_record(self, tx: Tx, user_id: str, outcome: Any, sealer: Sealer, now: datetime, ttl_seconds: int) -> None:

@@ -46,14 +46,29 @@ class Tx:
         self.ops.append(("create", entity))
         return self
 
-    def replace(self, entity: Entity) -> Tx:
-        """Replace a row read earlier, only if it has not changed since (its ETag)."""
+    def _if_unchanged(self, entity: Entity, mode: UpdateMode) -> Tx:
         etag = entity.metadata["etag"] if hasattr(entity, "metadata") else None
         if etag is None:
-            raise ValueError("replace needs an entity read from the table")
-        self.ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": etag,
+            raise ValueError("a conditional update needs an entity read from the table")
+        self.ops.append(("update", entity, {"mode": mode, "etag": etag,
                                             "match_condition": MatchConditions.IfNotModified}))
         return self
+
+    def replace(self, entity: Entity) -> Tx:
+        """Replace a row read earlier, only if it has not changed since (its ETag)."""
+        return self._if_unchanged(entity, UpdateMode.REPLACE)
+
+    def write_over(self, entity: Entity, read: Entity | None) -> Tx:
+        """Create `entity` when `read` (the row as read before) was absent, else replace that row only if
+        it has not changed since: either way a concurrent writer makes the transaction fail."""
+        if read is None:
+            return self.create(entity)
+        entity._metadata = read.metadata
+        return self.replace(entity)
+
+    def merge_if_unchanged(self, entity: Entity) -> Tx:
+        """Merge properties into a row read earlier, only if it has not changed since (its ETag)."""
+        return self._if_unchanged(entity, UpdateMode.MERGE)
 
     def merge_existing(self, entity: Entity) -> Tx:
         """Merge properties into a row that must exist (If-Match: *); for non-deciding fields."""
@@ -145,6 +160,17 @@ class Store:
     def query(self, flt: str, params: dict[str, Any], select: list[str] | None = None) -> Iterator[Entity]:
         rows = self._with_table(lambda: list(self.table.query_entities(flt, parameters=params, select=select)))
         return iter(rows)
+
+    def page(self, flt: str, params: dict[str, Any], size: int, token: dict[str, str] | None,
+             select: list[str] | None = None) -> tuple[list[Entity], dict[str, str] | None]:
+        """One page (at most `size` rows) of a cross-partition query, resumed from the service's own
+        continuation token; returns the rows and the token of the next page (None at the end)."""
+        def read() -> tuple[list[Entity], dict[str, str] | None]:
+            pages = self.table.query_entities(flt, parameters=params, results_per_page=size,
+                                              select=select).by_page(continuation_token=token)
+            rows = list(next(pages, []))
+            return rows, pages.continuation_token
+        return self._with_table(read)
 
     def transact(self, tx: Tx) -> None:
         if not tx.ops:

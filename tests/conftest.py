@@ -23,8 +23,9 @@ from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
 from shared.sms import Outbox  # noqa: E402
 
-HMAC_KEY = "test1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 x 'A': test-only
-ENC_KEY = "test1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="  # 32 x 'B': test-only
+# Test-only keys: SHA-256 of a label, so they pass the random-key checks (32 x 'A' would not).
+HMAC_KEY = "test1:" + "DOnqjsrh+XcIWz+yV1vrj9KXUbh1wxzf/bs17E5Sqh4="  # sha256("twostep-test-hmac")
+ENC_KEY = "test1:" + "Q8rJgxdbuK+9TiW1wk136KkaP9236ws1yQMLPjjsA1A="  # sha256("twostep-test-enc")
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,22 @@
 """Configuration is validated: bad or missing key material, unresolved Key Vault references and
 out-of-bounds limits refuse to load (C2, L1, L2, B3 bounds)."""
+import base64
+import os
+
 import pytest
 
-from shared.config import load_settings
+from shared.config import load_settings, parse_keys
 from shared.errors import ConfigError
 
 GOOD = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-    "MFA_HMAC_KEYS": "k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
-    "MFA_ENCRYPTION_KEYS": "k1:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+    "MFA_HMAC_KEYS": "k1:" + "DOnqjsrh+XcIWz+yV1vrj9KXUbh1wxzf/bs17E5Sqh4=",
+    "MFA_ENCRYPTION_KEYS": "k1:" + "Q8rJgxdbuK+9TiW1wk136KkaP9236ws1yQMLPjjsA1A=",
     "MFA_OTP_HOST": "login.contoso.com",
     "ACS_ENDPOINT": "http://127.0.0.1:7072",
     "ACS_SENDER": "+18005550100",
 }
+KEY2 = "baFsO+RXrNNa8YNvvZd3zKnhgL6C7dWVaF5BR454ck4="  # sha256("twostep-test-hmac-2")
 
 
 def test_defaults():
@@ -70,8 +74,7 @@ def test_plain_http_acs_endpoint_only_on_loopback():
 
 
 def test_key_rotation_list_keeps_order():
-    s = load_settings({**GOOD, "MFA_HMAC_KEYS": GOOD["MFA_HMAC_KEYS"].replace("k1", "k2") + "," +
-                       GOOD["MFA_HMAC_KEYS"]})
+    s = load_settings({**GOOD, "MFA_HMAC_KEYS": "k2:" + KEY2 + "," + GOOD["MFA_HMAC_KEYS"]})
     assert [kid for kid, _ in s.hmac_keys] == ["k2", "k1"]
 
 
@@ -82,3 +85,52 @@ def test_storage_connection_is_required():
     s = load_settings({**env, "AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net",
                        "AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"})
     assert s.storage_connection_string is None
+
+
+class TestStrictKeys:
+    """Issue 13 point 3: each refusal names the setting and never the key."""
+
+    EXAMPLE = "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg="
+
+    def refused(self, name: str, value: str, match: str, **extra: str) -> None:
+        with pytest.raises(ConfigError, match=match) as raised:
+            load_settings({**GOOD, name: value, **extra})
+        assert name in str(raised.value)
+        for part in value.split(","):
+            assert part.partition(":")[2] not in str(raised.value)
+
+    def test_example_key_refused_by_its_bytes_in_any_spelling(self):
+        respelled = self.EXAMPLE[:-2] + "h="  # same 32 bytes: the last character's unused bits differ
+        assert base64.b64decode(respelled) == base64.b64decode(self.EXAMPLE)
+        self.refused("MFA_HMAC_KEYS", f"k1:{self.EXAMPLE}", "published local example key", WEBSITE_INSTANCE_ID="x")
+        self.refused("MFA_HMAC_KEYS", f"k1:{respelled}", "canonical spelling", WEBSITE_INSTANCE_ID="x")
+        with pytest.raises(ConfigError, match="published local example key"):
+            parse_keys("MFA_HMAC_KEYS", "k1:" + self.EXAMPLE, in_azure=True)
+
+    @pytest.mark.parametrize("raw", [bytes(32), b"\xff" * 64, bytes(range(8)) * 4,
+                                     b"correct horse battery staple!!!!"])
+    def test_zero_repeated_or_text_keys_are_refused(self, raw):
+        self.refused("MFA_ENCRYPTION_KEYS", "k1:" + base64.b64encode(raw).decode(), "not random data")
+
+    def test_random_keys_of_every_allowed_length_pass(self):
+        for length in (32, 48, 64, 128):
+            parse_keys("MFA_HMAC_KEYS", "k1:" + base64.b64encode(os.urandom(length)).decode(), in_azure=True)
+
+    def test_a_key_in_both_rings_is_refused(self):
+        self.refused("MFA_ENCRYPTION_KEYS", "e1:" + KEY2 + ",e0:" + GOOD["MFA_HMAC_KEYS"][3:], "also in MFA_HMAC_KEYS")
+
+    def test_duplicate_key_bytes_under_another_id_are_refused(self):
+        self.refused("MFA_HMAC_KEYS", f"k2:{KEY2},k1:{KEY2}", "repeats the key bytes")
+
+    def test_more_than_eight_keys_are_refused(self):
+        many = ",".join(f"k{i}:{base64.b64encode(os.urandom(32)).decode()}" for i in range(9))
+        self.refused("MFA_HMAC_KEYS", many, "more than 8 keys")
+        assert len(load_settings({**GOOD, "MFA_HMAC_KEYS": many.rsplit(",", 1)[0]}).hmac_keys) == 8
+
+    @pytest.mark.parametrize("kid", ["k1\n", "k1 x", "", "k" * 33, "k1\x00", "ké"])
+    def test_key_ids_are_matched_whole(self, kid):
+        self.refused("MFA_HMAC_KEYS", f"{kid}:{KEY2}", "keyid:base64key")
+
+    @pytest.mark.parametrize("spelling", [KEY2.rstrip("="), KEY2 + "\n=", " " + KEY2[:-1] + "\n", KEY2[:10] + "\n" + KEY2[10:]])
+    def test_key_base64_is_matched_whole(self, spelling):
+        self.refused("MFA_HMAC_KEYS", f"k2:{spelling}", "not valid base64")
