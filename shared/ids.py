@@ -7,7 +7,7 @@ is not a secret from the calling application; the 128-bit random part is what ma
 User ids are case-insensitive (C13): `Alice@Contoso.com` and `alice@contoso.com` name one user, so every
 route folds the id to lower case before it touches Storage and echoes the folded form. The grammar is
 ASCII only and is checked before folding, so `str.lower()` and `str.casefold()` give the same result;
-`lower()` is used because it is what the rest of the Microsoft identity stack does with UPNs.
+`lower()` is the plainer of the two.
 Every pattern is matched whole (`fullmatch`, C10): `$` would let a trailing newline through.
 """
 from __future__ import annotations
