@@ -29,6 +29,8 @@ lint: deps
 
 bench: deps
 	$(PY) tools/bench_flows.py
+	$(PY) tools/bench_policy.py
+	$(PY) tools/bench_purge.py
 
 clean:
 	rm -rf .azurite .pytest_cache

@@ -12,4 +12,6 @@ log = logging.getLogger("twostep.maintenance")
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False)
 def purge_expired(timer: func.TimerRequest) -> None:
-    log.info("purged %d expired rows", purge(get_deps()))
+    run = purge(get_deps())
+    log.info("purged %d expired rows (%d pages%s; %s)", run.deleted, run.pages, ", resumed" if run.resumed else "",
+             "scan complete" if run.complete else "time budget spent, the next run resumes")

@@ -148,7 +148,7 @@ def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[
     user_id = validate_user_id(user_id)
     groups = body.get("groups")
     if not isinstance(groups, list) or len(groups) > 100 or not all(
-            isinstance(g, str) and GROUP_RE.match(g) for g in groups):
+            isinstance(g, str) and GROUP_RE.fullmatch(g) for g in groups):
         raise InvalidRequest("groups must be a list of at most 100 group names (1-128 characters).", field="groups")
     groups = list(dict.fromkeys(groups))
 

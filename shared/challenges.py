@@ -7,7 +7,6 @@ ones count 50 failures.
 """
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from . import device_tokens, limits
 from .audit import audit_row
 from .clock import iso
+from .context import parse_context, risk_action
 from .crypto import codes_equal, derive_code
 from .deps import Deps
 from .errors import (
@@ -23,7 +23,6 @@ from .errors import (
     Conflict,
     Expired,
     IncorrectCode,
-    InvalidRequest,
     Locked,
     MaxAttemptsReached,
     NotEnrolled,
@@ -35,9 +34,9 @@ from .idempotency import Idempotency
 from .ids import PROFILE_RK, challenge_id_for, new_challenge_id, parse_challenge_id, random_token, validate_user_id
 from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .otp import match_totp_step
-from .policy import RISK_LEVELS, Policy, register_failure, register_success, retry_after
+from .policy import Policy, register_failure, register_success, retry_after
 from .store import Tx, retry_on_conflict
-from .validation import boolean, choice, otp_code, text
+from .validation import boolean, choice, otp_code
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
@@ -49,23 +48,6 @@ def phone_aad(user_id: str) -> str:
 
 def totp_aad(user_id: str) -> str:
     return f"twostep/totp/{user_id}"
-
-
-def parse_context(value: object) -> dict[str, Any]:
-    """The calling application's assertion about the sign-in (never a header the end user controls)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidRequest("context must be an object.")
-    ip = text(value, "ip", max_len=45)
-    if ip is not None:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise InvalidRequest("context.ip must be an IPv4 or IPv6 address.") from None
-    choice(value, "riskLevel", RISK_LEVELS)
-    text(value, "deviceToken", max_len=2048)
-    return value
 
 
 def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, **fields: Any) -> Challenge:
@@ -150,7 +132,7 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
     """
     if profile is not None and profile.is_blocked(now):
         return "user_blocked"
-    action = policy.risk[context.get("riskLevel") or "none"]
+    action = risk_action(policy, context)
     if action == "block":
         return "risk_blocked"
     if profile is not None and profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:

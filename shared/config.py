@@ -28,8 +28,8 @@ EXAMPLE_KEYS = frozenset(base64.b64decode(k) for k in (
     "57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=",
 ))
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
-_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_HOST_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
+_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if ints["totp_digits"] not in (6, 8):
         raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
     otp_host = _required(env, "MFA_OTP_HOST")
-    if not _HOST_RE.match(otp_host):
+    if not _HOST_RE.fullmatch(otp_host):
         raise ConfigError("MFA_OTP_HOST must be a bare host name such as login.contoso.com")
     algorithm = (_raw(env, "MFA_TOTP_ALGORITHM", "SHA1") or "SHA1").upper()
     if algorithm not in ("SHA1", "SHA256", "SHA512"):
@@ -213,7 +213,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if ":" in issuer or len(issuer) > 64:
         raise ConfigError("MFA_TOTP_ISSUER must be at most 64 characters with no ':'")
     table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
-    if not _TABLE_RE.match(table):
+    if not _TABLE_RE.fullmatch(table):
         raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
     connection = _raw(env, STORAGE_CONNECTION)
     table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")

@@ -23,6 +23,7 @@ from .challenges import (
     totp_aad,
 )
 from .clock import iso
+from .context import parse_context, refuse_if_risk_blocked
 from .deps import Deps
 from .errors import Conflict, NotFound, StepUpRequired
 from .idempotency import Idempotency
@@ -66,6 +67,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
     user_id = validate_user_id(user_id)
     phone = parse_e164(body.get("phoneNumber"))
     proof_id = text(body, "proofChallengeId", max_len=256)
+    context = parse_context(body.get("context"))
     idem = Idempotency.from_request(idempotency_key, f"phone/{user_id}", body)
 
     def attempt() -> Outcome:
@@ -74,9 +76,10 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
         if replay is not None:
             return replay
         refuse_if_barred(profile, now)
+        refuse_if_risk_blocked(d.policy(), context)
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
-        limits.consume_sms(d, user_id, phone, None)
+        limits.consume_sms(d, user_id, phone, context.get("ip"))
         ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, destination=d.sealer.seal(phone.encode(),
                            phone_aad(user_id)), destination_masked=mask(phone))
         return start(d, ch, tx, now, "enrolment_started", lambda _: (202, challenge_view(ch, now, created=True), {}),
@@ -88,6 +91,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
 def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
+    context = parse_context(body.get("context"))
     idem = Idempotency.from_request(idempotency_key, f"totp/{user_id}", body)
     s = d.settings
 
@@ -97,6 +101,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
         if replay is not None:
             return replay
         refuse_if_barred(profile, now)
+        refuse_if_risk_blocked(d.policy(), context)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
         tx = Tx()

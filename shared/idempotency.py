@@ -23,7 +23,7 @@ from .errors import InvalidRequest, TwostepError
 from .store import Tx
 
 PREFIX = "id|"
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 class IdempotencyKeyReused(TwostepError):
@@ -43,7 +43,7 @@ class Idempotency:
     def from_request(cls, key: str | None, route: str, body: dict[str, Any]) -> Idempotency | None:
         if key is None:
             return None
-        if not _KEY_RE.match(key):
+        if not _KEY_RE.fullmatch(key):
             raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.")
         digest = hashlib.sha256(f"{route}\x00{key}".encode()).digest()
         fingerprint = hashlib.sha256(f"{route}\x00{json.dumps(body, sort_keys=True)}".encode()).hexdigest()

@@ -76,7 +76,7 @@ from .audit import audit_row
 from .challenges import load_profile, totp_aad
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
-from .ids import PROFILE_RK, USER_ID_RE, random_token
+from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
 from .store import StaleWrite, Tx, retry_on_conflict
 
@@ -104,7 +104,7 @@ RESERVATION_GRACE = timedelta(hours=1)
 IMPORT_DEADLINE = timedelta(seconds=20)  # host.json functionTimeout is 30 s
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_BASE32 = re.compile(r"^[A-Z2-7]+$")
+_BASE32 = re.compile(r"[A-Z2-7]+")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def _invalid(errors: list[dict[str, Any]]) -> InvalidRequest:
 # -- parsing (pure) ------------------------------------------------------------------------------------------
 
 def _upn(value: str) -> str | None:
-    return None if USER_ID_RE.match(value) else "must be 1-128 characters of A-Z a-z 0-9 . _ @ + -"
+    return None if is_user_id(value) else "must be 1-128 characters of A-Z a-z 0-9 . _ @ + -"
 
 
 def _serial(value: str) -> str | None:
@@ -158,7 +158,7 @@ def parse_secret(value: str) -> tuple[bytes | None, str | None]:
     cleaned = value.replace(" ", "").upper().rstrip("=")
     if not cleaned:
         return None, "is required"
-    if not _BASE32.match(cleaned):
+    if not _BASE32.fullmatch(cleaned):
         return None, "must be base32 (A-Z, 2-7)"
     if len(cleaned) < MIN_SECRET_CHARS:
         return None, f"must be at least 128 bits ({MIN_SECRET_CHARS} base32 characters)"
@@ -210,7 +210,7 @@ def _parse_row(number: int, record: list[str], where: dict[str, int],
             errors.append(_error(number, column, problem))
     if len(errors) > found or secret is None or period is None:
         return None
-    return OathRow(row=number, upn=cell[UPN], serial=cell[SERIAL], secret=secret, period=period,
+    return OathRow(row=number, upn=fold_user_id(cell[UPN]), serial=cell[SERIAL], secret=secret, period=period,
                    manufacturer=cell[MANUFACTURER], model=cell[MODEL])
 
 

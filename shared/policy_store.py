@@ -1,7 +1,12 @@
 """Where the policy document lives: one row (partition `~policy`, which no user id can name), updated
 with its ETag, read through a short in-process cache so a sign-in rarely pays a round trip for it.
 
-A change made on one instance reaches the others within CACHE_SECONDS.
+A change made on one instance reaches the others within CACHE_SECONDS. The refresh is single-flight (P1):
+one thread per instance checks the row's ETag (a small query that leaves the document behind) while every
+other request keeps the cached policy; only a first load, with nothing cached, waits for it. The document
+is parsed, and its trusted networks merged into a `NetworkSet`, once per stored version: a policy at the
+documented maximum (195 x 2000 ranges) takes seconds to parse but a warm begin only a binary search
+(`tools/bench_policy.py` measures both).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,13 +63,28 @@ def _audit_value(key: str, value: Any) -> Any:
     return {"sha256": digest}
 
 
+_UNKNOWN = object()  # the version of a policy this instance wrote itself: the next refresh re-reads it
+
+
+@dataclass(frozen=True)
+class _Cached:
+    checked: float  # monotonic time of the last check against the stored row
+    version: object  # the row's ETag (None: no row, the defaults)
+    policy: Policy
+
+
+def _version(row: TableEntity | None) -> object:
+    return None if row is None else row.metadata["etag"]
+
+
 class PolicyStore:
     def __init__(self, store: Store, settings: Settings, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.settings = settings
         self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._cached: tuple[float, Policy] | None = None
+        self._lock = threading.Lock()  # guards _cached
+        self._refresh = threading.Lock()  # held by the one thread that refreshes
+        self._cached: _Cached | None = None
 
     def read(self) -> tuple[Policy, TableEntity | None]:
         """The stored policy, bypassing the cache."""
@@ -76,15 +97,44 @@ class PolicyStore:
             log.critical("stored policy is not valid under the current settings: %s", exc)
             raise Misconfigured() from None
 
-    def current(self) -> Policy:
-        now = self._monotonic()
+    def _fresh(self) -> _Cached | None:
         cached = self._cached
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        policy, _ = self.read()
+        if cached is not None and self._monotonic() - cached.checked < CACHE_SECONDS:
+            return cached
+        return None
+
+    def current(self) -> Policy:
+        """The policy in force: cached, refreshed by one thread at a time when CACHE_SECONDS have passed."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh.policy
+        stale = self._cached
+        if not self._refresh.acquire(blocking=stale is None):
+            return stale.policy  # another thread is refreshing: serve what we have
+        try:
+            fresh = self._fresh()  # refreshed while this thread waited (a first load)
+            if fresh is not None:
+                return fresh.policy
+            return self._reload(self._cached).policy
+        finally:
+            self._refresh.release()
+
+    def _reload(self, stale: _Cached | None) -> _Cached:
+        """Check the stored version; parse the document only when it is not the one cached."""
+        checked = self._monotonic()
+        if stale is not None and stale.version is not _UNKNOWN:
+            rows = list(self.store.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": POLICY_PK, "rk": POLICY_RK},
+                                         select=["RowKey"]))
+            if _version(rows[0] if rows else None) == stale.version:
+                return self._keep(_Cached(checked, stale.version, stale.policy))
+        policy, row = self.read()
+        policy.networks  # noqa: B018 - build the NetworkSet here, once per version, not in a request
+        return self._keep(_Cached(checked, _version(row), policy))
+
+    def _keep(self, cached: _Cached) -> _Cached:
         with self._lock:
-            self._cached = (now, policy)
-        return policy
+            self._cached = cached
+        return cached
 
     def patch(self, body: Any, actor: str, now: datetime) -> Policy:
         def attempt() -> Policy:
@@ -108,6 +158,6 @@ class PolicyStore:
             return new
 
         policy = retry_on_conflict(attempt)
-        with self._lock:
-            self._cached = (self._monotonic(), policy)
+        policy.networks  # noqa: B018 - built once, before a request needs it
+        self._keep(_Cached(self._monotonic(), _UNKNOWN, policy))
         return policy

@@ -172,6 +172,34 @@ class Store:
             return rows, pages.continuation_token
         return self._with_table(read)
 
+    def delete_unchanged(self, rows: list[Entity]) -> int:
+        """Delete rows of one partition read earlier, each only if unchanged since (its ETag): one
+        transaction, or row by row when one of them changed or vanished meanwhile. Returns how many
+        were deleted or already gone."""
+        def conditional(row: Entity) -> dict[str, Any]:
+            return {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+
+        def run() -> int:
+            try:
+                self.table.submit_transaction([("delete", row, conditional(row)) for row in rows])
+                return len(rows)
+            except TableTransactionError as exc:
+                if exc.status_code not in (404, 412):
+                    raise
+            done = 0
+            for row in rows:
+                try:
+                    self.table.delete_entity(row, **conditional(row))  # a missing row is not an error
+                    done += 1
+                except ResourceModifiedError:
+                    continue
+            return done
+        return self._with_table(run) if rows else 0
+
+    def upsert(self, entity: Entity) -> None:
+        """Write a row whatever it held (for bookkeeping that decides nothing, like the purge cursor)."""
+        self._with_table(lambda: self.table.upsert_entity(entity, mode=UpdateMode.REPLACE))
+
     def transact(self, tx: Tx) -> None:
         if not tx.ops:
             return

@@ -11,7 +11,7 @@ from .errors import InvalidRequest, PayloadTooLarge
 MAX_BODY_BYTES = 16 * 1024
 MAX_ADMIN_DOCUMENT_BYTES = 1024 * 1024  # policy documents with many trusted ranges
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-CODE_RE = re.compile(r"^[0-9]{6,8}$")
+CODE_RE = re.compile(r"[0-9]{6,8}")
 
 
 def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
@@ -77,6 +77,6 @@ def choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], required: 
 
 def otp_code(body: dict[str, Any]) -> str:
     code = body.get("code")
-    if not isinstance(code, str) or not CODE_RE.match(code):
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         raise InvalidRequest("code must be a string of 6 to 8 digits.")
     return code

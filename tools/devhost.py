@@ -89,7 +89,7 @@ def read_host_json(app_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-_TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$")
+_TIMESPAN = re.compile(r"(?:(?P<days>\d+)\.)?(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)")
 
 
 def parse_timespan(value: Any, default: float) -> float:
@@ -103,7 +103,7 @@ def parse_timespan(value: Any, default: float) -> float:
     text = str(value).strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         return float(text) / 1000.0
-    match = _TIMESPAN.match(text)
+    match = _TIMESPAN.fullmatch(text)
     if not match:
         raise ValueError(f"not a TimeSpan (hh:mm:ss) or milliseconds: {value!r}")
     days = int(match["days"] or 0)
@@ -428,6 +428,14 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-functions-key") or request.args.get("code")
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+
+
+def log_safe(text: str) -> str:
+    """`text` with control characters (and the backslash) escaped, so one request is one log line."""
+    return _UNPRINTABLE.sub(lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()):02x}", text)
+
+
 class HttpGateway:
     """WSGI app mapping requests onto HTTP-triggered functions."""
 
@@ -441,8 +449,8 @@ class HttpGateway:
         request = Request(environ)
         started = time.perf_counter()
         response = self.handle(request)
-        # Path only: the query string may carry a key in `code`.
-        ACCESS_LOG.info("%s %s %d %.0fms", request.method, request.path, response.status_code,
+        # Path only: the query string may carry a key in `code`. Escaped: a decoded %0A must not forge a line.
+        ACCESS_LOG.info("%s %s %d %.0fms", log_safe(request.method), log_safe(request.path), response.status_code,
                         _ms_since(started))
         return response(environ, start_response)
 
@@ -501,7 +509,7 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def log_error(self, format: str, *args: Any) -> None:
         message = format % args if args else format
-        LOG.warning("http: %s", re.sub(r"\?[^\s'\"]*", "?…", message))
+        LOG.warning("http: %s", log_safe(re.sub(r"\?[^\s'\"]*", "?…", message)))
 
 
 # --------------------------------------------------------------------------- queues
