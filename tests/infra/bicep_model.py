@@ -135,6 +135,16 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """`condition ? when_true : when_false` whose condition depends on a parameter: both branches stay
+    resolved (not frozen), so checks can look into each."""
+
+    condition: Any
+    when_true: Any
+    when_false: Any
+
+
+@dataclass(frozen=True)
 class Text:
     """A string with interpolations that stayed unresolved, e.g. 'https://${site.properties.x}'."""
 
@@ -335,6 +345,7 @@ class Instance:
             condition = self.resolve(operands.get("condition"))
             if isinstance(condition, bool):
                 return self.resolve(operands["true_value"] if condition else operands["false_value"])
+            return Choice(condition, self.resolve(operands["true_value"]), self.resolve(operands["false_value"]))
         return Call(kind, tuple((k, _freeze(self.resolve(v))) for k, v in operands.items()))
 
 
