@@ -364,6 +364,15 @@ def infra_from(texts: dict[str, str]) -> Infra:
     return Infra(parsed)
 
 
+def mutated(path: str, old: str, new: str) -> Infra:
+    """infra/ with `old` replaced by `new` in one file: the text must occur exactly once, so a mutation case
+    can never silently stop applying."""
+    sources = bicep_sources()
+    assert sources[path].count(old) == 1, f"mutation anchor not found once in {path}: {old!r}"
+    sources[path] = sources[path].replace(old, new)
+    return infra_from(sources)
+
+
 def param_of(value: Any) -> Param | None:
     """The main.bicep parameter behind a value: the value itself, or the argument of string(...)."""
     if isinstance(value, Param):

@@ -28,7 +28,7 @@ from tests.infra.bicep_model import (
     Text,
     bicep_sources,
     infra,
-    infra_from,
+    mutated,
     parsed_infra,
 )
 
@@ -526,9 +526,6 @@ MUTATIONS = [
 @pytest.mark.parametrize(("check", "path", "old", "new"), MUTATIONS,
                          ids=[f"{m[0]}-{m[1].split('/')[-1]}-{i}" for i, m in enumerate(MUTATIONS)])
 def test_check_fails_when_its_property_is_broken(check, path, old, new):
-    sources = bicep_sources()
-    assert sources[path].count(old) == 1, f"mutation anchor not found once in {path}: {old!r}"
-    sources[path] = sources[path].replace(old, new)
-    broken = infra_from(sources)
+    broken = mutated(path, old, new)
     with pytest.raises(AssertionError):
         CHECKS[check](broken)
