@@ -93,3 +93,21 @@ def test_deploy_doc_covers_every_parameter_and_every_operation():
         assert any(topic in h for h in headings), f"docs/deploy.md has no section on {topic}"
     for price_item in ("GB-s", "per million executions", "per 10,000 transactions", "per segment"):
         assert price_item in doc, f"the cost estimate should state the price it assumes for {price_item}"
+
+
+# Variables azd itself knows (set by azd or read by it), as opposed to ones main.parameters.json reads.
+AZD_BUILTINS = {"AZURE_LOCATION", "AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME", "AZURE_PRINCIPAL_ID"}
+
+
+def test_deploy_doc_sets_only_variables_the_parameters_file_reads_and_names_each():
+    doc = DEPLOY_DOC.read_text()
+    read = {AZD_VARIABLE.match(v).group(1) for v in values_of(AZD_PARAMETERS).values()
+            if isinstance(v, str) and AZD_VARIABLE.match(v)}
+    set_in_doc = set(re.findall(r"azd env set ([A-Z_]+) ", doc))
+    assert set_in_doc, "docs/deploy.md shows no azd env set"
+    assert set_in_doc <= read | AZD_BUILTINS, f"the doc sets variables nothing reads: {sorted(set_in_doc - read - AZD_BUILTINS)}"
+    undocumented = sorted(name for name in read - {"AZURE_ENV_NAME"} if f"`{name}`" not in doc and name not in set_in_doc)
+    assert not undocumented, f"docs/deploy.md does not name the azd variables {undocumented}"
+    for command in ("azd env new prod", "azd down --force", "azd env set KEY_VAULT_GENERATION 2",
+                    "azd hooks run postprovision", "/api/health", "X-MS-CLIENT-PRINCIPAL: $FORGED"):
+        assert command in doc, f"docs/deploy.md lacks the exact command {command!r}"
