@@ -79,6 +79,7 @@ param principalType string = 'User'
 @description('Key Vault generation: part of the vault name. After `azd down` the purge-protected vault keeps its name for 90 days; raise this by one to re-provision the environment at once (docs/deploy.md). Never change it on a running environment: a new vault means new keys.')
 param keyVaultGeneration int = 1
 
+@maxLength(90)
 @description('Resource group to create or reuse; empty = rg-<environmentName>.')
 param resourceGroupName string = ''
 

@@ -111,3 +111,29 @@ def test_deploy_doc_sets_only_variables_the_parameters_file_reads_and_names_each
     for command in ("azd env new prod", "azd down --force", "azd env set KEY_VAULT_GENERATION 2",
                     "azd hooks run postprovision", "/api/health", "X-MS-CLIENT-PRINCIPAL: $FORGED"):
         assert command in doc, f"docs/deploy.md lacks the exact command {command!r}"
+
+
+def test_funcignore_keeps_the_azd_environment_out_of_the_package():
+    """.azure/ holds each environment's settings (and azd's state): never part of the deployed app."""
+    lines = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()}
+    assert ".azure" in lines
+
+
+def test_every_main_parameter_is_bounded():
+    """Point 6: strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
+    value the code would refuse (or a resource name would not fit) fails at validation, not at start-up."""
+    loose = []
+    for name, param in main_params().items():
+        kind = param.spec["type"]
+        if param.decorator("allowed"):
+            continue
+        if kind == "string" and param.decorator("max_length") is None:
+            loose.append(name)
+        if kind == "int" and (param.decorator("min_value") is None or param.decorator("max_value") is None):
+            loose.append(name)
+    assert not loose, f"parameters without bounds: {loose}"
+    params = main_params()
+    # Where the code has a bound of its own, the parameter's is the same (shared/config.py).
+    assert (params["tableName"].decorator("min_length"), params["tableName"].decorator("max_length")) == (3, 63)
+    assert params["totpIssuer"].decorator("max_length") == 64
+    assert params["otpHost"].decorator("max_length") == 253
