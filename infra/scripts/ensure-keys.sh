@@ -24,6 +24,8 @@ VAULT_NAME="${VAULT_NAME:-${AZURE_KEY_VAULT_NAME:-}}"
 VAULT_NAME="${VAULT_NAME:?VAULT_NAME (or azd output AZURE_KEY_VAULT_NAME) is required}"
 RESOURCE_GROUP="${RESOURCE_GROUP:-${AZURE_RESOURCE_GROUP:-}}"
 FUNCTION_APP_NAME="${FUNCTION_APP_NAME:-${AZURE_FUNCTION_APP_NAME:-}}"
+# azd's subscription, which need not be the az CLI's default one.
+SUBSCRIPTION="${SUBSCRIPTION:-${AZURE_SUBSCRIPTION_ID:-}}"
 RESTART="${RESTART:-auto}"
 SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys}"
 KEY_BYTES="${KEY_BYTES:-32}"
@@ -129,7 +131,10 @@ if [[ -z "$RESOURCE_GROUP" || -z "$FUNCTION_APP_NAME" ]]; then
        "AZURE_FUNCTION_APP_NAME) are required; restart it yourself so its Key Vault references resolve" >&2
   exit 1
 fi
-if ! retry az functionapp restart --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP_NAME" --output none; then
+subscription=()
+[[ -n "$SUBSCRIPTION" ]] && subscription=(--subscription "$SUBSCRIPTION")
+if ! retry az functionapp restart "${subscription[@]}" --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP_NAME" \
+    --output none; then
   echo "the keys exist but $FUNCTION_APP_NAME was not restarted: run again with RESTART=always" >&2
   exit 1
 fi

@@ -31,7 +31,9 @@ def take_failure(budget: Path) -> bool:
 
 def restart(state: Path, args: list[str]) -> int:
     group, app = option(args, "--resource-group"), option(args, "--name")
-    if (group, app) != (os.environ.get("FAKE_RG", "rg-test"), os.environ.get("FAKE_APP", "func-test")):
+    subscription = option(args, "--subscription") or os.environ.get("FAKE_DEFAULT_SUBSCRIPTION", "default-sub")
+    if (group, app, subscription) != (os.environ.get("FAKE_RG", "rg-test"), os.environ.get("FAKE_APP", "func-test"),
+                                      os.environ.get("FAKE_SUBSCRIPTION", "default-sub")):
         print("fake az: (ResourceNotFound)", file=sys.stderr)
         return 3
     if take_failure(state / "fail_restarts"):

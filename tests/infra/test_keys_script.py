@@ -132,6 +132,13 @@ def test_without_the_app_name_the_keys_are_made_and_the_hook_says_to_restart(vau
     assert all(vault.secret(name) for name in NAMES)
 
 
+def test_the_restart_targets_azds_subscription_not_the_cli_default(vault):
+    """The app lives in the azd environment's subscription (AZURE_SUBSCRIPTION_ID); az may default to another."""
+    done = run_script(vault, AZURE_SUBSCRIPTION_ID="sub-of-azd", FAKE_SUBSCRIPTION="sub-of-azd")
+    assert done.returncode == 0, done.stderr
+    assert vault.restarts() == [f"{RESOURCE_GROUP}/{APP_NAME}"]
+
+
 def test_explicit_names_override_the_azd_outputs(vault):
     done = run_script(vault, AZURE_KEY_VAULT_NAME="kv-elsewhere", VAULT_NAME="kv-test")
     assert done.returncode == 0, done.stderr
