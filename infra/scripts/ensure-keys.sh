@@ -131,10 +131,11 @@ if [[ -z "$RESOURCE_GROUP" || -z "$FUNCTION_APP_NAME" ]]; then
        "AZURE_FUNCTION_APP_NAME) are required; restart it yourself so its Key Vault references resolve" >&2
   exit 1
 fi
-subscription=()
-[[ -n "$SUBSCRIPTION" ]] && subscription=(--subscription "$SUBSCRIPTION")
-if ! retry az functionapp restart "${subscription[@]}" --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP_NAME" \
-    --output none; then
+target=(--resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP_NAME")
+if [[ -n "$SUBSCRIPTION" ]]; then
+  target+=(--subscription "$SUBSCRIPTION")
+fi
+if ! retry az functionapp restart "${target[@]}" --output none; then
   echo "the keys exist but $FUNCTION_APP_NAME was not restarted: run again with RESTART=always" >&2
   exit 1
 fi
