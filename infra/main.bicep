@@ -1,7 +1,8 @@
 // twostep: everything the Function App needs, in one resource group.
 //
-//   azd up
-//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json
+//   azd up                                   (infra/main.parameters.json: azd fills ${AZURE_ENV_NAME}, ...)
+//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.azcli.parameters.json \
+//     -p environmentName=<name> principalId=$(az ad signed-in-user show --query id -o tsv)
 //
 // Written for the offline checks in tests/infra (pycep-parser and checkov read it): no registry modules,
 // child resources declared top-level with `parent:`, no user-defined types, no spread, no filtered loops.
@@ -12,13 +13,73 @@ targetScope = 'subscription'
 // Where and what
 
 @minLength(1)
-@maxLength(16)
-@description('Short name of this instance; resource names and the resource group (rg-<name>) derive from it. Letters, digits and hyphens.')
+@maxLength(32)
+@description('Name of this instance (azd: the environment name, AZURE_ENV_NAME); the resource group (rg-<name>) and every resource name derive from it, so two environments in one subscription never share a resource. Letters, digits and hyphens.')
 param environmentName string = 'twostep'
 
-@description('Region for every regional resource (Flex Consumption must be offered there: az functionapp list-flexconsumption-locations). Defaults to the deployment location (-l).')
+// The regions that offer Flex Consumption (az functionapp list-flexconsumption-locations -o tsv). A region
+// outside this list fails at validation, before anything is created; add one here when Azure adds it.
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'japanwest'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'switzerlandnorth'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+@description('Region for every regional resource; only regions that offer Flex Consumption are allowed (azd: AZURE_LOCATION). Defaults to the deployment location (-l).')
 param location string = deployment().location
 
+@maxLength(36)
+@description('Object id of the identity that deploys (azd: AZURE_PRINCIPAL_ID, the signed-in user). It gets Key Vault Secrets Officer on the vault so that the postprovision hook (infra/scripts/ensure-keys.sh) can create the app keys as that identity. Empty: no role; run the hook as someone who holds the role.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+@description('What principalId is: User for a person, ServicePrincipal for a pipeline (azd: AZURE_PRINCIPAL_TYPE).')
+param principalType string = 'User'
+
+@minValue(1)
+@maxValue(99)
+@description('Key Vault generation: part of the vault name. After `azd down` the purge-protected vault keeps its name for 90 days; raise this by one to re-provision the environment at once (docs/deploy.md). Never change it on a running environment: a new vault means new keys.')
+param keyVaultGeneration int = 1
+
+@maxLength(90)
 @description('Resource group to create or reuse; empty = rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -130,6 +191,8 @@ param smsPerPrefixPerHour int = 200
 @description('MFA_SMS_DAILY_BUDGET: SMS the whole service may send per UTC day.')
 param smsDailyBudget int = 10000
 
+@minLength(1)
+@maxLength(1000)
 @description('MFA_SMS_ALLOWED_COUNTRIES: * for every country, or ISO 3166 region codes such as US,CA,GB.')
 param smsAllowedCountries string = '*'
 
@@ -146,12 +209,31 @@ param adminRole string = 'Twostep.Admin'
 @description('ACS_SENDER: the E.164 phone number (or approved alphanumeric sender ID) that SMS go out from. It must be acquired on the Communication Services resource this template creates (docs/deploy.md). Required.')
 param acsSender string
 
-@description('Where Communication Services keeps its data at rest (e.g. United States, Europe, UK, Australia).')
+@allowed([
+  'Africa'
+  'Asia Pacific'
+  'Australia'
+  'Brazil'
+  'Canada'
+  'Europe'
+  'France'
+  'Germany'
+  'India'
+  'Japan'
+  'Korea'
+  'Norway'
+  'Switzerland'
+  'UAE'
+  'UK'
+  'United States'
+])
+@description('Where Communication Services keeps its data at rest.')
 param acsDataLocation string = 'United States'
 
 // ---------------------------------------------------------------------------------------------------------
 // Admin routes: platform Entra ID authentication (App Service authentication, "Easy Auth")
 
+@minLength(0)
 @maxLength(36)
 @description('Client (application) ID of the Entra ID app registration that defines the admin app role. Empty: admin routes are protected by the host master key only. Set: every admin call also needs a token for api://<this id> from a principal holding adminRole (docs/deploy.md).')
 param adminAuthClientId string = ''
@@ -172,17 +254,17 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption: memory per instance (MB).')
 param instanceMemoryMB int = 2048
 
-@description('Run the deployment script that creates the HMAC and encryption keys in Key Vault when (and only when) they are missing. Set false only where policy forbids the script\'s temporary storage account, and run infra/scripts/ensure-keys.sh yourself (docs/deploy.md).')
-param createKeysInDeployment bool = true
-
+@maxLength(254)
 @description('E-mail address for alerts; empty = alerts fire into an action group without receivers (add one later).')
 param alertEmail string = ''
 
 @minValue(1)
-@description('SMS volume alert: fire when more SMS than this are sent within one hour.')
+@maxValue(10000000)
+@description('SMS volume alert: fire when more SMS than this are sent successfully within one hour.')
 param smsAlertThresholdPerHour int = 500
 
 @minValue(1)
+@maxValue(100000)
 @description('Failure alert: fire when more failed executions (exceptions, 5xx) than this occur within 15 minutes.')
 param failureAlertThreshold int = 5
 
@@ -245,6 +327,7 @@ module storage 'modules/storage.bicep' = {
     tableName: tableName
     queueNames: smsQueueNames
     deploymentContainerName: deploymentContainerName
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -252,25 +335,21 @@ module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: 'kv-${resourceToken}'
+    name: 'kv-${resourceToken}-${keyVaultGeneration}'
     location: location
     tags: tags
     workspaceId: monitoring.outputs.workspaceId
   }
 }
 
-module keys 'modules/keys.bicep' = if (createKeysInDeployment) {
-  name: 'keys'
+// The deploying identity may create the app keys (postprovision hook); nothing else holds that right.
+module deployerAccess 'modules/deployer.bicep' = if (!empty(principalId)) {
+  name: 'deployer-access'
   scope: rg
   params: {
-    vaultName: keyVault.outputs.name
-    identityName: 'id-${environmentName}-keys-${resourceToken}'
-    location: location
-    tags: tags
-    secretNames: [
-      hmacKeysSecretName
-      encryptionKeysSecretName
-    ]
+    principalId: principalId
+    principalType: principalType
+    keyVaultName: keyVault.outputs.name
   }
 }
 
@@ -281,6 +360,7 @@ module communication 'modules/communication.bicep' = {
     name: 'acs-${environmentName}-${resourceToken}'
     tags: tags
     dataLocation: acsDataLocation
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -341,7 +421,6 @@ module functionApp 'modules/functionapp.bicep' = {
   }
   dependsOn: [
     roles
-    keys
   ]
 }
 

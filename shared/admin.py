@@ -27,22 +27,29 @@ KEY_ACTOR = "admin-key"
 def admin_actor(headers: Mapping[str, str], settings: Settings) -> str:
     """The operator behind an admin call, for the audit record.
 
-    With App Service authentication on, the platform strips client-sent `X-MS-CLIENT-PRINCIPAL*` headers
-    and injects its own; the principal must hold the admin app role. Without it, the host's master key
-    (checked by the host, auth level ADMIN) is the only credential and the actor is the key itself.
+    With App Service authentication on (`WEBSITE_AUTH_ENABLED`, set by the platform), the platform strips
+    client-sent `X-MS-CLIENT-PRINCIPAL*` headers and injects its own; the principal must be an Entra ID one
+    holding the admin app role. Without it, the host's master key (checked by the host, auth level ADMIN)
+    is the only credential, the actor is the key itself and a principal header is never read: anyone could
+    have sent it. `MFA_ADMIN_ENTRA_REQUIRED` (set by the template when Entra protection is configured) turns
+    "platform authentication is off" from a fallback into a refusal, so a platform that did not switch it
+    on fails closed instead of leaving the admin routes behind the master key alone.
     """
     if not settings.platform_auth_enabled:
+        if settings.admin_entra_required:
+            raise Forbidden("Admin routes require Entra ID sign-in, which is not active on this app.")
         return KEY_ACTOR
     raw = headers.get("x-ms-client-principal")
     if not raw:
         raise Forbidden("An Entra ID principal with the admin role is required.")
     try:
-        principal = json.loads(base64.b64decode(raw))
+        principal = json.loads(base64.b64decode(raw, validate=True))
         claims = principal.get("claims") or []
         roles = {c.get("val") for c in claims if isinstance(c, dict) and c.get("typ") in ROLE_CLAIMS}
+        provider = principal.get("auth_typ")
     except (binascii.Error, ValueError, AttributeError, TypeError):
         raise Forbidden() from None
-    if settings.admin_role not in roles:
+    if provider != "aad" or settings.admin_role not in roles:
         raise Forbidden("The principal does not hold the admin role.")
     name = headers.get("x-ms-client-principal-name") or headers.get("x-ms-client-principal-id") or "entra-principal"
     return name[:256]

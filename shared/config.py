@@ -67,6 +67,7 @@ class Settings:
     queue_service_uri: str | None
     storage_client_id: str | None
     platform_auth_enabled: bool
+    admin_entra_required: bool  # MFA_ADMIN_ENTRA_REQUIRED: refuse admin calls unless platform auth is active
 
 
 # (setting, default, minimum, maximum) for every bounded integer.
@@ -182,6 +183,14 @@ def _endpoint(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """`true` or `false` (any case), unset = false; anything else is refused rather than guessed."""
+    raw = (_raw(env, name, "false") or "false").lower()
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false")
+    return raw == "true"
+
+
 def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
     import phonenumbers
 
@@ -241,6 +250,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         queue_service_uri=queue_uri,
         storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
         platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
+        admin_entra_required=_flag(env, "MFA_ADMIN_ENTRA_REQUIRED"),
         sms_allowed_countries=_countries(env),
         **ints,
     )

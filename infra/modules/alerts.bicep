@@ -121,7 +121,8 @@ resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = {
   }
 }
 
-// SMS actually sent, counted by Communication Services itself (APIRequestSMS, operation SMSMessageSent).
+// SMS actually sent, counted by Communication Services itself (APIRequestSMS, operation SMSMessageSent), and
+// only the accepted ones (StatusCodeClass 2xx): refused sends (4xx, 5xx) cost nothing and must not trip it.
 resource smsVolumeAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   name: 'alert-${namePrefix}-sms-volume'
   location: 'global'
@@ -149,6 +150,13 @@ resource smsVolumeAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
               operator: 'Include'
               values: [
                 'SMSMessageSent'
+              ]
+            }
+            {
+              name: 'StatusCodeClass'
+              operator: 'Include'
+              values: [
+                '2xx'
               ]
             }
           ]

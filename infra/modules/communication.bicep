@@ -8,6 +8,9 @@ param tags object
 @description('Where the resource stores data at rest.')
 param dataLocation string
 
+@description('Log Analytics workspace for the SMS operational log.')
+param workspaceId string
+
 resource communication 'Microsoft.Communication/communicationServices@2025-05-01' = {
   name: name
   location: 'global'
@@ -15,6 +18,21 @@ resource communication 'Microsoft.Communication/communicationServices@2025-05-01
   properties: {
     dataLocation: dataLocation
     disableLocalAuth: true
+  }
+}
+
+// Every SMS request and delivery report (who was sent what, when, with which result) to Log Analytics.
+resource smsLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'sms-to-log-analytics'
+  scope: communication
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'SMSOperational'
+        enabled: true
+      }
+    ]
   }
 }
 

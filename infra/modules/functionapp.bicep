@@ -255,6 +255,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: adminRole
         }
         {
+          // With Entra protection configured the app refuses admin calls unless the platform's authentication
+          // is really active (WEBSITE_AUTH_ENABLED): fail closed rather than fall back to the master key alone.
+          name: 'MFA_ADMIN_ENTRA_REQUIRED'
+          value: adminAuthEnabled ? 'true' : 'false'
+        }
+        {
           name: 'ACS_ENDPOINT'
           value: 'https://${communication.properties.hostName}'
         }
@@ -290,12 +296,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 // Admin routes (DESIGN.md): auth level ADMIN (master key) always; with adminAuthClientId set, App Service
 // authentication validates Entra ID tokens for api://<client id>, strips any client-sent X-MS-CLIENT-PRINCIPAL
 // headers and injects the caller's principal; the platform sets WEBSITE_AUTH_ENABLED=true and the app then
-// requires the MFA_ADMIN_ROLE app role on admin routes. Anonymous requests are allowed through because
-// applications authenticate with function keys, which the Functions host checks.
+// requires the MFA_ADMIN_ROLE app role on admin routes (MFA_ADMIN_ENTRA_REQUIRED makes it refuse them if the
+// platform does not). Anonymous requests are allowed through because applications authenticate with function
+// keys, which the Functions host checks. With adminAuthClientId empty the resource only switches platform
+// authentication off: no provider with an empty client id, no half-filled settings (and turning Entra off
+// later really turns it off, which leaving the resource out would not).
+// checkov treats every Microsoft.Web/sites/config resource as the site's 'web' config; most skips below are
+// checks that read properties that only exist there (or on the site), so they cannot pass on authsettingsV2.
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  // checkov treats every Microsoft.Web/sites/config resource as the site's 'web' config; these checks read
-  // properties that only exist there (or on the site), so they cannot pass on the authsettingsV2 resource:
-  // checkov:skip=CKV_AZURE_13:Checks the legacy v1 'authsettings' (properties.enabled); this is the v2 resource, switched by platform.enabled (CKV_AZURE_56 passes).
+  // checkov:skip=CKV_AZURE_13:Checks the legacy v1 'authsettings' (properties.enabled); this is the v2 resource, switched by platform.enabled.
+  // checkov:skip=CKV_AZURE_56:Platform authentication is on exactly when adminAuthClientId is set (a conditional properties object, which checkov cannot evaluate); applications authenticate with function keys, so it cannot be on unconditionally. tests/infra/test_bicep.py (check_admin_auth) asserts both branches.
   // checkov:skip=CKV_AZURE_63:HTTP logging is a 'web' config property (file-system logs, not on Flex Consumption); requests are logged to Application Insights.
   // checkov:skip=CKV_AZURE_65:Detailed error logging is a 'web' config property (file-system logs, not on Flex Consumption); errors go to Application Insights.
   // checkov:skip=CKV_AZURE_66:Failed request tracing is a 'web' config property (file-system logs, not on Flex Consumption); failures go to Application Insights.
@@ -304,9 +314,9 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:publicNetworkAccess is a site property (skipped there with its reason), not an authsettingsV2 property.
   parent: site
   name: 'authsettingsV2'
-  properties: {
+  properties: adminAuthEnabled ? {
     platform: {
-      enabled: adminAuthEnabled
+      enabled: true
       runtimeVersion: '~1'
     }
     globalValidation: {
@@ -315,7 +325,7 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     }
     identityProviders: {
       azureActiveDirectory: {
-        enabled: adminAuthEnabled
+        enabled: true
         registration: {
           clientId: adminAuthClientId
           openIdIssuer: 'https://sts.windows.net/${tenant().tenantId}/v2.0'
@@ -342,6 +352,28 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
         convention: 'NoProxy'
       }
     }
+  } : {
+    platform: {
+      enabled: false
+    }
+  }
+}
+
+// Basic (user name + password) publishing credentials off for both endpoints: deployments authenticate with
+// Entra ID (azd / az use the signed-in identity), so no long-lived password can publish code to the app.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

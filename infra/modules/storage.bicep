@@ -14,6 +14,25 @@ param queueNames array
 @description('Blob container Flex Consumption deploys the app package to.')
 param deploymentContainerName string
 
+@description('Log Analytics workspace for the table and queue logs.')
+param workspaceId string
+
+// Every read, write and delete on the state table and the SMS queues, with the caller's identity.
+var storageLogs = [
+  {
+    category: 'StorageRead'
+    enabled: true
+  }
+  {
+    category: 'StorageWrite'
+    enabled: true
+  }
+  {
+    category: 'StorageDelete'
+    enabled: true
+  }
+]
+
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration reaches host storage over the public endpoint; a default-deny firewall would cut the Functions host off. Access is Entra ID only (allowSharedKeyAccess false) with data-plane RBAC.
   // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: public network access is needed without VNet integration; shared keys are disabled so only RBAC-authorised identities get in.
@@ -76,6 +95,24 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storageAccount
   name: 'default'
+}
+
+resource tableLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'table-to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'queue-to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
 }
 
 resource stateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {

@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Ensure the twostep key secrets exist in Key Vault; never replace one that exists.
 #
-# Runs as the deployment script of infra/modules/keys.bicep (Azure CLI container, signed in as the script's
-# managed identity), or by hand with an identity holding "Key Vault Secrets Officer" on the vault:
+# Runs as azd's postprovision hook (azure.yaml), signed in as the deploying user, who holds "Key Vault
+# Secrets Officer" on the vault (main.bicep principalId, modules/deployer.bicep). azd passes the deployment's
+# outputs as environment variables; by hand, with any identity holding that role:
 #
-#   VAULT_NAME=kv-xxxx bash infra/scripts/ensure-keys.sh
+#   VAULT_NAME=kv-xxxx RESOURCE_GROUP=rg-xxxx FUNCTION_APP_NAME=func-xxxx bash infra/scripts/ensure-keys.sh
 #
 # For each name in SECRET_NAMES:
 #   - the secret exists            -> left untouched (its value is never read);
 #   - the secret is soft-deleted   -> recovered (the old keys still decrypt the stored TOTP secrets);
 #   - the secret does not exist    -> created as "k<yyyymmdd>:<base64 of KEY_BYTES random bytes>".
 # The key is generated here and handed to az through a private temporary file: it never appears in an
-# argument list, in the output, in the deployment history or in the script log.
+# argument list, in the output, in the deployment history or in the hook's log.
+#
+# When a secret was created or recovered the Function App is restarted (RESTART=auto, the default): an app
+# that booted before its Key Vault references could resolve would otherwise keep them unresolved for up to
+# 24 hours. RESTART=always restarts anyway (e.g. after a run whose restart failed), RESTART=never skips it.
 set -euo pipefail
 umask 077
 
-VAULT_NAME="${VAULT_NAME:?VAULT_NAME is required}"
+VAULT_NAME="${VAULT_NAME:-${AZURE_KEY_VAULT_NAME:-}}"
+VAULT_NAME="${VAULT_NAME:?VAULT_NAME (or azd output AZURE_KEY_VAULT_NAME) is required}"
+RESOURCE_GROUP="${RESOURCE_GROUP:-${AZURE_RESOURCE_GROUP:-}}"
+FUNCTION_APP_NAME="${FUNCTION_APP_NAME:-${AZURE_FUNCTION_APP_NAME:-}}"
+# azd's subscription, which need not be the az CLI's default one.
+SUBSCRIPTION="${SUBSCRIPTION:-${AZURE_SUBSCRIPTION_ID:-}}"
+RESTART="${RESTART:-auto}"
 SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys}"
 KEY_BYTES="${KEY_BYTES:-32}"
 # Role assignments made in the same deployment can take minutes to reach Key Vault: retry meanwhile.
@@ -25,6 +36,10 @@ CONTENT_TYPE="twostep keys: keyid:base64key[,keyid:base64key...]; first is curre
 
 if ! [[ "$KEY_BYTES" =~ ^[0-9]+$ ]] || (( KEY_BYTES < 32 || KEY_BYTES > 128 )); then
   echo "KEY_BYTES must be between 32 and 128" >&2
+  exit 2
+fi
+if [[ ! "$RESTART" =~ ^(auto|always|never)$ ]]; then
+  echo "RESTART must be auto, always or never" >&2
   exit 2
 fi
 
@@ -106,7 +121,22 @@ for name in $SECRET_NAMES; do
 done
 
 echo "key secrets in $VAULT_NAME: kept [${kept[*]-}] recovered [${recovered[*]-}] created [${created[*]-}]"
-if [[ -n "${AZ_SCRIPTS_OUTPUT_PATH:-}" ]]; then
-  printf '{"kept": "%s", "recovered": "%s", "created": "%s"}\n' \
-    "${kept[*]-}" "${recovered[*]-}" "${created[*]-}" > "$AZ_SCRIPTS_OUTPUT_PATH"
+
+changed=$(( ${#created[@]} + ${#recovered[@]} ))
+if [[ "$RESTART" == "never" ]] || [[ "$RESTART" == "auto" && "$changed" -eq 0 ]]; then
+  exit 0
 fi
+if [[ -z "$RESOURCE_GROUP" || -z "$FUNCTION_APP_NAME" ]]; then
+  echo "cannot restart the app: RESOURCE_GROUP and FUNCTION_APP_NAME (azd: AZURE_RESOURCE_GROUP," \
+       "AZURE_FUNCTION_APP_NAME) are required; restart it yourself so its Key Vault references resolve" >&2
+  exit 1
+fi
+target=(--resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP_NAME")
+if [[ -n "$SUBSCRIPTION" ]]; then
+  target+=(--subscription "$SUBSCRIPTION")
+fi
+if ! retry az functionapp restart "${target[@]}" --output none; then
+  echo "the keys exist but $FUNCTION_APP_NAME was not restarted: run again with RESTART=always" >&2
+  exit 1
+fi
+echo "restarted $FUNCTION_APP_NAME so its Key Vault references resolve"

@@ -135,6 +135,16 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """`condition ? when_true : when_false` whose condition depends on a parameter: both branches stay
+    resolved (not frozen), so checks can look into each."""
+
+    condition: Any
+    when_true: Any
+    when_false: Any
+
+
+@dataclass(frozen=True)
 class Text:
     """A string with interpolations that stayed unresolved, e.g. 'https://${site.properties.x}'."""
 
@@ -335,6 +345,7 @@ class Instance:
             condition = self.resolve(operands.get("condition"))
             if isinstance(condition, bool):
                 return self.resolve(operands["true_value"] if condition else operands["false_value"])
+            return Choice(condition, self.resolve(operands["true_value"]), self.resolve(operands["false_value"]))
         return Call(kind, tuple((k, _freeze(self.resolve(v))) for k, v in operands.items()))
 
 
@@ -351,6 +362,15 @@ def infra_from(texts: dict[str, str]) -> Infra:
     parsed = {name: data for name, data in parsed_infra().items() if name in texts}
     parsed.update(parse_texts(changed))
     return Infra(parsed)
+
+
+def mutated(path: str, old: str, new: str) -> Infra:
+    """infra/ with `old` replaced by `new` in one file: the text must occur exactly once, so a mutation case
+    can never silently stop applying."""
+    sources = bicep_sources()
+    assert sources[path].count(old) == 1, f"mutation anchor not found once in {path}: {old!r}"
+    sources[path] = sources[path].replace(old, new)
+    return infra_from(sources)
 
 
 def param_of(value: Any) -> Param | None:

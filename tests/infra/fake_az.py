@@ -1,9 +1,11 @@
-"""A stand-in for the `az keyvault secret` commands infra/scripts/ensure-keys.sh uses, backed by a folder.
+"""A stand-in for the `az` commands infra/scripts/ensure-keys.sh uses (`keyvault secret`, `functionapp
+restart`), backed by a folder.
 
 FAKE_KV_DIR/secrets/<name> holds the current value, FAKE_KV_DIR/deleted/<name> a soft-deleted secret,
 FAKE_KV_DIR/calls.log one JSON line per invocation (the argument list), FAKE_KV_DIR/fail_lists the number
 of list calls still to fail (simulates a role assignment that has not reached Key Vault yet). Like the real
-CLI, `secret set` prints the secret, value included, unless --output none is given.
+CLI, `secret set` prints the secret, value included, unless --output none is given. `functionapp restart`
+appends "<group>/<app>" to FAKE_KV_DIR/restarts.log (FAKE_KV_DIR/fail_restarts: restarts still to fail).
 """
 from __future__ import annotations
 
@@ -19,6 +21,29 @@ def option(args: list[str], name: str) -> str | None:
     return None
 
 
+def take_failure(budget: Path) -> bool:
+    """True (and one fewer to come) while the file holds a positive count."""
+    if budget.exists() and int(budget.read_text()) > 0:
+        budget.write_text(str(int(budget.read_text()) - 1))
+        return True
+    return False
+
+
+def restart(state: Path, args: list[str]) -> int:
+    group, app = option(args, "--resource-group"), option(args, "--name")
+    subscription = option(args, "--subscription") or os.environ.get("FAKE_DEFAULT_SUBSCRIPTION", "default-sub")
+    if (group, app, subscription) != (os.environ.get("FAKE_RG", "rg-test"), os.environ.get("FAKE_APP", "func-test"),
+                                      os.environ.get("FAKE_SUBSCRIPTION", "default-sub")):
+        print("fake az: (ResourceNotFound)", file=sys.stderr)
+        return 3
+    if take_failure(state / "fail_restarts"):
+        print("fake az: (Conflict) operation in progress", file=sys.stderr)
+        return 1
+    with open(state / "restarts.log", "a") as log:
+        log.write(f"{group}/{app}\n")
+    return 0
+
+
 def main(args: list[str]) -> int:
     state = Path(os.environ["FAKE_KV_DIR"])
     secrets, deleted = state / "secrets", state / "deleted"
@@ -26,6 +51,8 @@ def main(args: list[str]) -> int:
     deleted.mkdir(parents=True, exist_ok=True)
     with open(state / "calls.log", "a") as log:
         log.write(json.dumps(args) + "\n")
+    if args[:2] == ["functionapp", "restart"]:
+        return restart(state, args)
     if args[:2] != ["keyvault", "secret"] or len(args) < 3:
         print(f"fake az: unsupported command {args}", file=sys.stderr)
         return 2
@@ -34,9 +61,7 @@ def main(args: list[str]) -> int:
         return 1
     command, name = args[2], option(args, "--name")
     if command in ("list", "list-deleted"):
-        budget = state / "fail_lists"
-        if budget.exists() and int(budget.read_text()) > 0:
-            budget.write_text(str(int(budget.read_text()) - 1))
+        if take_failure(state / "fail_lists"):
             print("fake az: (Forbidden) caller is not authorized", file=sys.stderr)
             return 1
         folder = secrets if command == "list" else deleted

@@ -1,4 +1,5 @@
-"""Run infra/scripts/ensure-keys.sh against a fake Key Vault (tests/infra/fake_az.py on PATH as `az`)."""
+"""Run infra/scripts/ensure-keys.sh against a fake Key Vault and Function App (tests/infra/fake_az.py on PATH
+as `az`), with the environment azd gives a postprovision hook: the deployment's outputs."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "scripts" / "ensure-keys.sh"
 FAKE_AZ = Path(__file__).with_name("fake_az.py")
 VAULT_NAME = "kv-test"
+RESOURCE_GROUP = "rg-test"
+APP_NAME = "func-test"
 
 
 @dataclass
@@ -38,6 +41,13 @@ class Vault:
     def fail_next_lists(self, count: int) -> None:
         (self.folder / "fail_lists").write_text(str(count))
 
+    def fail_next_restarts(self, count: int) -> None:
+        (self.folder / "fail_restarts").write_text(str(count))
+
+    def restarts(self) -> list[str]:
+        log = self.folder / "restarts.log"
+        return log.read_text().split() if log.exists() else []
+
 
 def vault_folder(path: Path) -> Vault:
     (path / "bin").mkdir(parents=True, exist_ok=True)
@@ -52,9 +62,13 @@ def run_script(vault: Vault, **env: str) -> subprocess.CompletedProcess[str]:
         "PATH": f"{vault.folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "FAKE_KV_DIR": str(vault.folder),
         "FAKE_KV_NAME": VAULT_NAME,
-        "VAULT_NAME": VAULT_NAME,
+        "FAKE_RG": RESOURCE_GROUP,
+        "FAKE_APP": APP_NAME,
+        # What azd exports to hooks: the outputs of infra/main.bicep.
+        "AZURE_KEY_VAULT_NAME": VAULT_NAME,
+        "AZURE_RESOURCE_GROUP": RESOURCE_GROUP,
+        "AZURE_FUNCTION_APP_NAME": APP_NAME,
         "RETRY_DELAY": "0",
-        "AZ_SCRIPTS_OUTPUT_PATH": str(vault.folder / "outputs.json"),
         **env,
     }
     return subprocess.run(["bash", str(SCRIPT)], env=full_env, capture_output=True, text=True, timeout=60,

@@ -1,4 +1,5 @@
-"""I1-I3 (and the Flex Consumption, admin-auth and alert wiring) asserted on the parsed Bicep.
+"""I1-I3 (and the Flex Consumption, admin-auth, publishing, environment, diagnostics and alert wiring)
+asserted on the parsed Bicep.
 
 Each requirement is a `check_*` function over a parsed `Infra`. The tests run it on infra/ as it is (it
 must pass) and on copies with one property broken (it must fail), so every check is shown to bite.
@@ -18,6 +19,7 @@ from tests.infra.bicep_model import (
     MAIN,
     Access,
     Call,
+    Choice,
     Infra,
     Instance,
     Param,
@@ -26,7 +28,7 @@ from tests.infra.bicep_model import (
     Text,
     bicep_sources,
     infra,
-    infra_from,
+    mutated,
     parsed_infra,
 )
 
@@ -209,8 +211,9 @@ def check_app_identity_roles(inf: Infra) -> None:
         ("Communication and Email Service Owner", "Microsoft.Communication/communicationServices"),
         ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
     }, f"the app identity's roles changed: {sorted(roles)}"
-    others = {(a["role"], a["scope"]) for a in role_assignments(inf) if str(a["principal"]) != principal}
-    assert others == {("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults")}, f"other roles: {others}"
+    others = {(a["role"], a["scope"], a["principal"]) for a in role_assignments(inf) if str(a["principal"]) != principal}
+    assert others == {("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults", Param("principalId", {}))}, (
+        f"only the deploying principal may write secrets: {others}")
     roles_module = inf.instance("modules/roles.bicep")
     for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault"),
                                   ("communication", "communication")):
@@ -266,16 +269,21 @@ def check_admin_auth(inf: Infra) -> None:
     client_id = Param("adminAuthClientId", {})
     enabled = Call("not", (("value", Call("empty", (("value", client_id),))),))
     props = auth["properties"]
-    assert props["platform"]["enabled"] == enabled, "platform auth must follow adminAuthClientId"
-    aad = props["identityProviders"]["azureActiveDirectory"]
-    assert aad["enabled"] == enabled and aad["registration"]["clientId"] == client_id
+    assert isinstance(props, Choice) and props.condition == enabled, "auth settings must follow adminAuthClientId"
+    assert props.when_false == {"platform": {"enabled": False}}, "Entra off: platform auth off, nothing half-filled"
+    on = props.when_true
+    assert on["platform"]["enabled"] is True
+    aad = on["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] is True and aad["registration"]["clientId"] == client_id
     issuer = aad["registration"]["openIdIssuer"]
     assert issuer.startswith("https://sts.windows.net/${tenant().tenantId}/"), "tokens from this tenant only"
     audiences = aad["validation"]["allowedAudiences"]
     assert Text("api://${adminAuthClientId}", ("api://", client_id)) in audiences
     # Function keys must keep working for applications: the platform must not demand a sign-in.
-    assert props["globalValidation"] == {"requireAuthentication": False, "unauthenticatedClientAction": "AllowAnonymous"}
-    assert props["httpSettings"]["requireHttps"] is True
+    assert on["globalValidation"] == {"requireAuthentication": False, "unauthenticatedClientAction": "AllowAnonymous"}
+    assert on["httpSettings"]["requireHttps"] is True
+    # The app fails closed when Entra protection is configured but the platform's authentication is not on.
+    assert app_settings(inf)["MFA_ADMIN_ENTRA_REQUIRED"] == Choice(enabled, "true", "false")
     role = app_settings(inf)["MFA_ADMIN_ROLE"]
     example = {k: v for k, v in code_facts.example_settings().items() if k != "MFA_ADMIN_ROLE"}
     _, defaults = code_facts.recorded_settings(example)
@@ -304,8 +312,9 @@ def check_alerts(inf: Infra) -> None:
     metric_alerts = [body(alerts, s)["properties"] for s in alerts.template.resources_of_type("Microsoft.Insights/metricAlerts")]
     sms = [m for m in metric_alerts for c in m["criteria"]["allOf"]
            if c["metricName"] == "APIRequestSMS" and c["metricNamespace"] == "Microsoft.Communication/CommunicationServices"
-           and {"name": "Operation", "operator": "Include", "values": ["SMSMessageSent"]} in c["dimensions"]]
-    assert len(sms) == 1, "an alert on the SMS volume counted by Communication Services"
+           and {"name": "Operation", "operator": "Include", "values": ["SMSMessageSent"]} in c["dimensions"]
+           and {"name": "StatusCodeClass", "operator": "Include", "values": ["2xx"]} in c["dimensions"]]
+    assert len(sms) == 1, "an alert on the SMS volume counted by Communication Services, successful sends only"
     assert sms[0]["scopes"][0].text() == "communication.id" and sms[0]["windowSize"] == "PT1H"
     for alert in (*queries.values(), *metric_alerts):
         assert alert["enabled"] is True
@@ -317,6 +326,92 @@ def check_alerts(inf: Infra) -> None:
     assert existing_name(alerts, "appInsights") == module_output(inf, "monitoring", "appInsightsName")
 
 
+def check_publishing_credentials(inf: Infra) -> None:
+    """Point 4: basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
+    fa = app(inf)
+    found = {}
+    for symbol in fa.template.resources_of_type("Microsoft.Web/sites/basicPublishingCredentialsPolicies"):
+        policy = body(fa, symbol)
+        assert policy["parent"] == Symbol(fa.template.path, "resource", "site"), symbol
+        found[policy["name"]] = policy["properties"]
+    assert found == {"ftp": {"allow": False}, "scm": {"allow": False}}, found
+
+
+def mentions(value: Any, param: str) -> bool:
+    """Whether a resolved value is computed from main.bicep parameter `param`."""
+    if isinstance(value, Param):
+        return value.name == param
+    if isinstance(value, Text):
+        return any(mentions(p, param) for p in value.parts)
+    if isinstance(value, Call):
+        return any(mentions(v, param) for _, v in value.args)
+    if isinstance(value, tuple | list):
+        return any(mentions(v, param) for v in value)
+    return False
+
+
+def check_environments(inf: Infra) -> None:
+    """Point 1: every named resource derives its name from environmentName (directly or through the
+    resource token), so two azd environments in one subscription never share a resource; child and
+    extension resources live under such a parent."""
+    main = inf.main
+    token = main.symbol("resourceToken")
+    assert isinstance(token, Call) and mentions(token, "environmentName") and mentions(token, "location")
+    assert "subscription" in str(token), "the token must include the subscription"
+    rg = main.symbol("rgName")
+    assert isinstance(rg, Choice) and mentions(rg.when_true, "environmentName"), "rg-<environmentName> by default"
+    unscoped = 0
+    for instance in all_instances(inf):
+        for symbol, resource in instance.template.resources.items():
+            config = Template.body(resource)
+            if resource.get("existing") or "parent" in config or "scope" in config:
+                continue
+            if resource["type"] == "Microsoft.Resources/resourceGroups":
+                continue
+            name = instance.resolve(config["name"])
+            assert mentions(name, "environmentName"), f"{instance.template.path}:{symbol} name {name!r} is shared"
+            unscoped += 1
+    assert unscoped >= 10
+    location = main.template.params["location"]
+    decorators = {d["type"]: d.get("argument") for d in location.get("decorators") or []}
+    assert decorators["metadata"] == {"azd": {"type": "location"}}, "azd offers only the allowed regions"
+    assert {"swedencentral", "eastus", "westeurope"} <= set(decorators["allowed"])
+    assert not {"westindia", "chinanorth", "usgovvirginia"} & set(decorators["allowed"]), "no Flex Consumption there"
+
+
+def check_vault_reprovision(inf: Infra) -> None:
+    """Point 3: the vault name carries keyVaultGeneration, so after `azd down` (which leaves the
+    purge-protected vault soft-deleted under its name for 90 days) a new generation deploys at once."""
+    vault = inf.instance("modules/keyvault.bicep")
+    assert Template.body(vault.template.resources["vault"])["name"] == "name"
+    name = vault.symbol("name")
+    assert isinstance(name, Text) and mentions(name, "keyVaultGeneration") and mentions(name, "environmentName")
+    generation = inf.main.symbol("keyVaultGeneration")
+    assert generation.default == 1 and generation.decorator("max_value") <= 99
+    # 'kv-' + 13-character token + '-' + at most two digits: within Key Vault's 24 characters.
+    assert name.raw == "kv-${resourceToken}-${keyVaultGeneration}"
+
+
+def check_diagnostics(inf: Infra) -> None:
+    """Point 6: storage (table, queue), ACS SMS and Key Vault logs go to the one Log Analytics workspace."""
+    workspace = module_output(inf, "monitoring", "workspaceId")
+    found = {}
+    for instance in all_instances(inf):
+        for symbol in instance.template.resources_of_type("Microsoft.Insights/diagnosticSettings"):
+            setting = body(instance, symbol)
+            scope = instance.template.resources[Template.body(instance.template.resources[symbol])["scope"]]
+            props = setting["properties"]
+            assert props["workspaceId"] == workspace, f"{symbol}: logs must go to the workspace"
+            logs = {log.get("category") or log.get("categoryGroup") for log in props["logs"] if log["enabled"] is True}
+            found[scope["type"]] = logs
+    assert found == {
+        "Microsoft.Storage/storageAccounts/tableServices": {"StorageRead", "StorageWrite", "StorageDelete"},
+        "Microsoft.Storage/storageAccounts/queueServices": {"StorageRead", "StorageWrite", "StorageDelete"},
+        "Microsoft.Communication/communicationServices": {"SMSOperational"},
+        "Microsoft.KeyVault/vaults": {"audit"},
+    }, found
+
+
 CHECKS: dict[str, Callable[[Infra], None]] = {
     "I1": check_i1_function_app,
     "flex": check_flex_consumption,
@@ -325,6 +420,10 @@ CHECKS: dict[str, Callable[[Infra], None]] = {
     "I3": check_i3_secrets,
     "admin": check_admin_auth,
     "alerts": check_alerts,
+    "publishing": check_publishing_credentials,
+    "environments": check_environments,
+    "vault": check_vault_reprovision,
+    "diagnostics": check_diagnostics,
 }
 
 
@@ -401,18 +500,32 @@ MUTATIONS = [
     ("I3", "modules/monitoring.bicep", "DisableLocalAuth: true", "DisableLocalAuth: false"),
     ("admin", "modules/functionapp.bicep", "unauthenticatedClientAction: 'AllowAnonymous'",
      "unauthenticatedClientAction: 'RedirectToLoginPage'"),
-    ("admin", "modules/functionapp.bicep", "enabled: adminAuthEnabled\n      runtimeVersion", "enabled: false\n      runtimeVersion"),
+    ("admin", "modules/functionapp.bicep", "properties: adminAuthEnabled ? {", "properties: true ? {"),
+    ("admin", "modules/functionapp.bicep", "  } : {\n    platform: {\n      enabled: false\n    }\n  }",
+     "  } : {\n    platform: {\n      enabled: false\n    }\n    identityProviders: {}\n  }"),
+    ("admin", "modules/functionapp.bicep", "value: adminAuthEnabled ? 'true' : 'false'", "value: 'false'"),
     ("alerts", "modules/alerts.bicep", "var poisonFunctionName = 'sms_delivery_failed'", "var poisonFunctionName = 'send_sms'"),
     ("alerts", "modules/alerts.bicep", "metricName: 'APIRequestSMS'", "metricName: 'APIRequestChat'"),
+    ("alerts", "modules/alerts.bicep", "                '2xx'", "                '4xx'"),
+    ("publishing", "modules/functionapp.bicep", "name: 'scm'\n  properties: {\n    allow: false",
+     "name: 'scm'\n  properties: {\n    allow: true"),
+    ("publishing", "modules/functionapp.bicep", "name: 'ftp'\n", "name: 'ftp2'\n"),
+    ("environments", "main.bicep", "var functionAppName = 'func-${environmentName}-${resourceToken}'",
+     "var functionAppName = 'func-twostep'"),
+    ("environments", "main.bicep", "var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))",
+     "var resourceToken = toLower(uniqueString(subscription().id, location))"),
+    ("environments", "modules/alerts.bicep", "name: 'alert-${namePrefix}-sms-poison'", "name: 'alert-sms-poison'"),
+    ("environments", "main.bicep", "@metadata({\n  azd: {\n    type: 'location'", "@metadata({\n  azd: {\n    type: 'string'"),
+    ("vault", "main.bicep", "name: 'kv-${resourceToken}-${keyVaultGeneration}'", "name: 'kv-${resourceToken}'"),
+    ("diagnostics", "modules/storage.bicep", "    category: 'StorageWrite'\n", "    category: 'Transaction'\n"),
+    ("diagnostics", "modules/communication.bicep", "category: 'SMSOperational'", "category: 'ChatOperational'"),
+    ("diagnostics", "modules/storage.bicep", "  scope: queueService\n", "  scope: blobService\n"),
 ]
 
 
 @pytest.mark.parametrize(("check", "path", "old", "new"), MUTATIONS,
                          ids=[f"{m[0]}-{m[1].split('/')[-1]}-{i}" for i, m in enumerate(MUTATIONS)])
 def test_check_fails_when_its_property_is_broken(check, path, old, new):
-    sources = bicep_sources()
-    assert sources[path].count(old) == 1, f"mutation anchor not found once in {path}: {old!r}"
-    sources[path] = sources[path].replace(old, new)
-    broken = infra_from(sources)
+    broken = mutated(path, old, new)
     with pytest.raises(AssertionError):
         CHECKS[check](broken)

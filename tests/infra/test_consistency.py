@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra import code_facts
-from tests.infra.bicep_model import Access, Call, Instance, Param, Text, infra
+from tests.infra.bicep_model import Access, Call, Choice, Instance, Param, Text, infra
 from tests.infra.keys_script import run_script, vault_folder
 
 # Set by the platform itself, never by infra or the example file.
@@ -82,6 +82,12 @@ def evaluate(value: Any, params: dict[str, Any]) -> Any:
     if isinstance(value, Call) and value.name == "string":
         inner = evaluate(value.arg("value"), params)
         return str(inner).lower() if isinstance(inner, bool) else str(inner)
+    if isinstance(value, Choice):
+        return evaluate(value.when_true if evaluate(value.condition, params) else value.when_false, params)
+    if isinstance(value, Call) and value.name == "not":
+        return not evaluate(value.arg("value"), params)
+    if isinstance(value, Call) and value.name == "empty":
+        return len(evaluate(value.arg("value"), params)) == 0
     if isinstance(value, Call) and value.name in ("min", "max"):
         numbers = [evaluate(v, params) for _, v in value.args]
         return min(numbers) if value.name == "min" else max(numbers)
@@ -102,6 +108,8 @@ def params_in(value: Any) -> set[Param]:
         return set().union(*(params_in(v) for _, v in value.args))
     if isinstance(value, Text):
         return set().union(*(params_in(p) for p in value.parts))
+    if isinstance(value, Choice):
+        return params_in(value.condition) | params_in(value.when_true) | params_in(value.when_false)
     return set()
 
 
@@ -233,6 +241,16 @@ def test_i5_every_allowed_parameter_value_is_accepted_by_the_app(keys_vault):
                     f"{param.name}={candidate!r} (feeds {name}) is allowed by infra but refused by the app: {settings}")
                 checked += 1
     assert checked >= 30, f"only {checked} parameter values checked"
+
+
+@pytest.mark.parametrize(("client_id", "required"), [("", False), ("6f1c2b9e-3a4d-4e5f-8a7b-9c0d1e2f3a4b", True)])
+def test_entra_protection_in_infra_makes_the_app_require_it(keys_vault, client_id, required):
+    """Point 5: adminAuthClientId set -> MFA_ADMIN_ENTRA_REQUIRED=true, which the app reads as "refuse admin
+    calls unless platform authentication is active"; empty -> false."""
+    env = azure_environment(keys_vault, adminAuthClientId=client_id)
+    _, settings = code_facts.recorded_settings(env)
+    assert not isinstance(settings, Exception), settings
+    assert settings.admin_entra_required is required
 
 
 def test_local_settings_example_lists_the_same_settings():

@@ -6,8 +6,11 @@ import re
 
 from tests.infra.bicep_model import INFRA, ROOT, Param, infra
 
-PARAMETERS_FILE = INFRA / "main.parameters.json"
+AZD_PARAMETERS = INFRA / "main.parameters.json"  # azd reads main.parameters.json next to main.bicep
+AZ_PARAMETERS = INFRA / "main.azcli.parameters.json"  # for az deployment sub create (no substitution)
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+# ${NAME} or ${NAME=default}: azd fills these from the environment (.azure/<env>/.env) before deploying.
+AZD_VARIABLE = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(?:=([^}]*))?\}$")
 
 
 def main_params() -> dict[str, Param]:
@@ -15,26 +18,55 @@ def main_params() -> dict[str, Param]:
     return {name: main.symbol(name) for name in main.template.params}
 
 
-def test_parameters_file_sets_only_main_parameters_with_allowed_values():
-    values = json.loads(PARAMETERS_FILE.read_text())["parameters"]
-    params = main_params()
-    assert set(values) <= set(params), f"unknown parameters: {sorted(set(values) - set(params))}"
+def check_value(name: str, value, param: Param) -> None:
+    expected_type = {"string": str, "int": int, "bool": bool}[param.spec["type"]]
+    assert isinstance(value, expected_type), f"{name} should be {param.spec['type']}"
+    if param.decorator("allowed"):
+        assert value in param.decorator("allowed"), name
+    if isinstance(value, int):
+        low, high = param.decorator("min_value"), param.decorator("max_value")
+        assert (low is None or value >= low) and (high is None or value <= high), name
+    if isinstance(value, str):
+        low, high = param.decorator("min_length"), param.decorator("max_length")
+        assert (low is None or len(value) >= low) and (high is None or len(value) <= high), name
+
+
+def values_of(path) -> dict:
+    values = json.loads(path.read_text())["parameters"]
+    unknown = set(values) - set(main_params())
+    assert not unknown, f"{path.name}: unknown parameters {sorted(unknown)}"
     for name, entry in values.items():
         assert set(entry) == {"value"}, f"{name}: plain values only (no Key Vault references or secrets)"
-        value, param = entry["value"], params[name]
-        expected_type = {"string": str, "int": int, "bool": bool}[param.spec["type"]]
-        assert isinstance(value, expected_type), f"{name} should be {param.spec['type']}"
-        if param.decorator("allowed"):
-            assert value in param.decorator("allowed"), name
-        if isinstance(value, int):
-            low, high = param.decorator("min_value"), param.decorator("max_value")
-            assert (low is None or value >= low) and (high is None or value <= high), name
-        if isinstance(value, str):
-            low, high = param.decorator("min_length"), param.decorator("max_length")
-            assert (low is None or len(value) >= low) and (high is None or len(value) <= high), name
-            assert "${" not in value, f"{name}: az deployment does not substitute variables"
+    return {name: entry["value"] for name, entry in values.items()}
+
+
+def test_az_parameters_file_sets_only_main_parameters_with_allowed_values():
+    params = main_params()
+    for name, value in values_of(AZ_PARAMETERS).items():
+        check_value(name, value, params[name])
+        assert not (isinstance(value, str) and "${" in value), f"{name}: az deployment does not substitute variables"
     required = {name for name, param in params.items() if not param.has_default}
     assert required == {"otpHost", "acsSender"}, "only operator facts may be required (both tools prompt)"
+
+
+def test_azd_parameters_come_from_the_azd_environment():
+    """Point 1: azd's own variables name the environment, region and deploying principal, so `azd env new`
+    gives a separate resource group and separate resources; a variable's default obeys the parameter."""
+    params = main_params()
+    values = values_of(AZD_PARAMETERS)
+    assert values["environmentName"] == "${AZURE_ENV_NAME}"
+    assert values["location"] == "${AZURE_LOCATION}"
+    assert values["principalId"] == "${AZURE_PRINCIPAL_ID}"
+    for name, value in values.items():
+        match = AZD_VARIABLE.match(value) if isinstance(value, str) else None
+        if not match:
+            check_value(name, value, params[name])
+            continue
+        default = match.group(2)
+        if default is not None:
+            typed = int(default) if params[name].spec["type"] == "int" else default
+            check_value(name, typed, params[name])
+    assert not {"otpHost", "acsSender"} & set(values), "azd prompts for these and keeps them per environment"
 
 
 def test_azure_yaml_deploys_this_app_to_the_function_app_infra_creates():
@@ -55,8 +87,53 @@ def test_deploy_doc_covers_every_parameter_and_every_operation():
     for name in main_params():
         assert f"`{name}`" in doc, f"docs/deploy.md does not document parameter {name}"
     headings = [h.lower() for h in re.findall(r"^#+ (.+)$", doc, re.M)]
-    for topic in ("prerequisites", "deploy command", "what gets created", "function key", "admin role",
-                  "rotate the keys", "poison queue", "cost per million"):
+    for topic in ("prerequisites", "first deploy", "second environment", "azd down", "after the first deploy",
+                  "what gets created", "function key", "admin role", "rotate the keys", "poison queue",
+                  "cost per million"):
         assert any(topic in h for h in headings), f"docs/deploy.md has no section on {topic}"
     for price_item in ("GB-s", "per million executions", "per 10,000 transactions", "per segment"):
         assert price_item in doc, f"the cost estimate should state the price it assumes for {price_item}"
+
+
+# Variables azd itself knows (set by azd or read by it), as opposed to ones main.parameters.json reads.
+AZD_BUILTINS = {"AZURE_LOCATION", "AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME", "AZURE_PRINCIPAL_ID"}
+
+
+def test_deploy_doc_sets_only_variables_the_parameters_file_reads_and_names_each():
+    doc = DEPLOY_DOC.read_text()
+    read = {AZD_VARIABLE.match(v).group(1) for v in values_of(AZD_PARAMETERS).values()
+            if isinstance(v, str) and AZD_VARIABLE.match(v)}
+    set_in_doc = set(re.findall(r"azd env set ([A-Z_]+) ", doc))
+    assert set_in_doc, "docs/deploy.md shows no azd env set"
+    assert set_in_doc <= read | AZD_BUILTINS, f"the doc sets variables nothing reads: {sorted(set_in_doc - read - AZD_BUILTINS)}"
+    undocumented = sorted(name for name in read - {"AZURE_ENV_NAME"} if f"`{name}`" not in doc and name not in set_in_doc)
+    assert not undocumented, f"docs/deploy.md does not name the azd variables {undocumented}"
+    for command in ("azd env new prod", "azd down --force", "azd env set KEY_VAULT_GENERATION 2",
+                    "azd hooks run postprovision", "/api/health", "X-MS-CLIENT-PRINCIPAL: $FORGED"):
+        assert command in doc, f"docs/deploy.md lacks the exact command {command!r}"
+
+
+def test_funcignore_keeps_the_azd_environment_out_of_the_package():
+    """.azure/ holds each environment's settings (and azd's state): never part of the deployed app."""
+    lines = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()}
+    assert ".azure" in lines
+
+
+def test_every_main_parameter_is_bounded():
+    """Point 6: strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
+    value the code would refuse (or a resource name would not fit) fails at validation, not at start-up."""
+    loose = []
+    for name, param in main_params().items():
+        kind = param.spec["type"]
+        if param.decorator("allowed"):
+            continue
+        if kind == "string" and param.decorator("max_length") is None:
+            loose.append(name)
+        if kind == "int" and (param.decorator("min_value") is None or param.decorator("max_value") is None):
+            loose.append(name)
+    assert not loose, f"parameters without bounds: {loose}"
+    params = main_params()
+    # Where the code has a bound of its own, the parameter's is the same (shared/config.py).
+    assert (params["tableName"].decorator("min_length"), params["tableName"].decorator("max_length")) == (3, 63)
+    assert params["totpIssuer"].decorator("max_length") == 64
+    assert params["otpHost"].decorator("max_length") == 253

@@ -1,15 +1,17 @@
-"""I3: the HMAC / encryption keys are generated at deployment, inside infra/scripts/ensure-keys.sh, and a
-redeploy never replaces them. The script runs here against a fake `az` (tests/infra/fake_az.py) that keeps
-the vault in a folder and logs every call."""
+"""I3: the HMAC / encryption keys are created after provisioning by infra/scripts/ensure-keys.sh, azd's
+postprovision hook, signed in as the deploying user; a re-provision never replaces them, and the app is
+restarted when a key was created so its Key Vault references resolve. The script runs here against a fake
+`az` (tests/infra/fake_az.py) that keeps the vault in a folder and logs every call."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from shared.config import parse_keys
-from tests.infra.bicep_model import Template, infra
-from tests.infra.keys_script import SCRIPT, run_script, vault_folder
+from tests.infra.bicep_model import ROOT, Param, infra, mutated
+from tests.infra.keys_script import APP_NAME, RESOURCE_GROUP, SCRIPT, run_script, vault_folder
 
 NAMES = ("mfa-hmac-keys", "mfa-encryption-keys")
 
@@ -20,11 +22,8 @@ def vault(tmp_path):
 
 
 def leaked(vault, done, values) -> list[str]:
-    """Every place a key value must never appear: output, error output, az arguments, script outputs."""
+    """Every place a key value must never appear: output, error output (the hook's log), az arguments."""
     places = {"stdout": done.stdout, "stderr": done.stderr, "az arguments": json.dumps(vault.calls())}
-    outputs = vault.folder / "outputs.json"
-    if outputs.exists():
-        places["outputs"] = outputs.read_text()
     return [f"{value[:6]}... in {place}" for value in values for place, text in places.items()
             if value.split(":", 1)[1] in text]
 
@@ -39,7 +38,8 @@ def test_i3_creates_missing_keys_in_the_format_the_app_reads(vault):
         assert len(key) == 32 and kid.startswith("k")
     assert values[0] != values[1], "the HMAC and encryption keys must differ"
     assert not leaked(vault, done, values)
-    assert json.loads((vault.folder / "outputs.json").read_text())["created"] == " ".join(NAMES)
+    assert "created [mfa-hmac-keys mfa-encryption-keys]" in done.stdout
+    assert vault.restarts() == [f"{RESOURCE_GROUP}/{APP_NAME}"], "the app must restart once the keys exist"
 
 
 def test_i3_a_redeploy_never_replaces_existing_keys(vault):
@@ -52,6 +52,7 @@ def test_i3_a_redeploy_never_replaces_existing_keys(vault):
     assert len(vault.versions_written()) == writes, "the second run wrote a new secret version"
     assert [c[2] for c in vault.calls()[calls:]] == ["list"], "a redeploy only lists secret names"
     assert "kept [mfa-hmac-keys mfa-encryption-keys]" in done.stdout
+    assert len(vault.restarts()) == 1, "nothing changed: no restart"
 
 
 def test_i3_only_the_missing_key_is_created_and_the_existing_one_is_never_read(vault):
@@ -62,8 +63,10 @@ def test_i3_only_the_missing_key_is_created_and_the_existing_one_is_never_read(v
     assert vault.secret("mfa-hmac-keys") == existing
     assert vault.secret("mfa-encryption-keys") is not None
     assert vault.versions_written() == ["mfa-encryption-keys"]
-    assert all(call[2] in ("list", "list-deleted", "set") for call in vault.calls())
+    secret_calls = [call for call in vault.calls() if call[:2] == ["keyvault", "secret"]]
+    assert all(call[2] in ("list", "list-deleted", "set") for call in secret_calls)
     assert not any(call[2] == "show" for call in vault.calls()), "the script must not read secret values"
+    assert len(vault.restarts()) == 1
 
 
 def test_i3_a_soft_deleted_key_is_recovered_not_replaced(vault):
@@ -74,6 +77,7 @@ def test_i3_a_soft_deleted_key_is_recovered_not_replaced(vault):
     assert vault.secret("mfa-encryption-keys") == old
     assert vault.versions_written() == ["mfa-hmac-keys"]
     assert "recovered [mfa-encryption-keys]" in done.stdout
+    assert len(vault.restarts()) == 1
 
 
 def test_i3_waits_for_the_role_assignment_to_reach_key_vault(vault):
@@ -95,21 +99,117 @@ def test_i3_refuses_key_sizes_the_app_would_refuse(vault, key_bytes):
     assert run_script(vault, KEY_BYTES=key_bytes).returncode == 2
 
 
-def test_i3_the_deployment_runs_this_script_for_the_secrets_the_app_references():
-    keys = infra().instance("modules/keys.bicep")
-    script = Template.body(keys.template.resources["ensureKeys"])
-    assert script["kind"] == "AzureCLI"
-    loaded = script["properties"]["scriptContent"]["function"]
-    assert loaded["type"] == "load_text_content"
-    assert (SCRIPT.parent.parent / "modules" / loaded["parameters"]["file_path"]).resolve() == SCRIPT
-    env = {e["name"]: keys.resolve(e["value"]) for e in keys.resolve(script["properties"]["environmentVariables"])}
-    assert set(env) == {"VAULT_NAME", "SECRET_NAMES"}, "no key material may be passed to the script"
-    secret_names = keys.symbol("secretNames")
+@pytest.mark.parametrize("restart", ["sometimes", "yes", "ALWAYS"])
+def test_refuses_an_unknown_restart_mode(vault, restart):
+    assert run_script(vault, RESTART=restart).returncode == 2
+    assert not vault.calls()
+
+
+def test_restart_always_restarts_without_changes_and_never_skips_it(vault):
+    assert run_script(vault, RESTART="never").returncode == 0
+    assert vault.restarts() == [] and all(vault.secret(name) for name in NAMES)
+    assert run_script(vault, RESTART="always").returncode == 0
+    assert vault.restarts() == [f"{RESOURCE_GROUP}/{APP_NAME}"]
+
+
+def test_a_failed_restart_fails_the_hook_and_restart_always_finishes_the_job(vault):
+    vault.fail_next_restarts(2)
+    assert run_script(vault).returncode == 0, "a transient restart failure is retried"
+    assert len(vault.restarts()) == 1
+    other = vault_folder(vault.folder / "other")
+    other.fail_next_restarts(100)
+    done = run_script(other, RETRIES="3")
+    assert done.returncode == 1 and "run again with RESTART=always" in done.stderr
+    assert all(other.secret(name) for name in NAMES), "the keys stay created"
+    other.fail_next_restarts(0)
+    assert run_script(other).returncode == 0 and other.restarts() == [], "auto: nothing changed any more"
+    assert run_script(other, RESTART="always").returncode == 0 and len(other.restarts()) == 1
+
+
+def test_without_the_app_name_the_keys_are_made_and_the_hook_says_to_restart(vault):
+    done = run_script(vault, AZURE_FUNCTION_APP_NAME="")
+    assert done.returncode == 1 and "restart it yourself" in done.stderr
+    assert all(vault.secret(name) for name in NAMES)
+
+
+def test_the_restart_targets_azds_subscription_not_the_cli_default(vault):
+    """The app lives in the azd environment's subscription (AZURE_SUBSCRIPTION_ID); az may default to another."""
+    done = run_script(vault, AZURE_SUBSCRIPTION_ID="sub-of-azd", FAKE_SUBSCRIPTION="sub-of-azd")
+    assert done.returncode == 0, done.stderr
+    assert vault.restarts() == [f"{RESOURCE_GROUP}/{APP_NAME}"]
+
+
+def test_explicit_names_override_the_azd_outputs(vault):
+    done = run_script(vault, AZURE_KEY_VAULT_NAME="kv-elsewhere", VAULT_NAME="kv-test")
+    assert done.returncode == 0, done.stderr
+
+
+def hook(text: str) -> dict[str, str]:
+    """The postprovision hook's settings for each platform in azure.yaml (a flat reading: no YAML library)."""
+    block = re.search(r"^hooks:\n  postprovision:\n((?:    .*\n)+)", text, re.M)
+    assert block, "azure.yaml needs a postprovision hook"
+    platforms: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in block.group(1).splitlines():
+        if re.fullmatch(r"    (\w+):", line):
+            current = platforms.setdefault(line.strip()[:-1], {})
+        else:
+            key, _, value = line.strip().partition(": ")
+            current[key] = value
+    return platforms
+
+
+def test_i3_azd_runs_this_script_after_provisioning_and_stops_on_failure():
+    platforms = hook((ROOT / "azure.yaml").read_text())
+    assert set(platforms) == {"posix", "windows"}
+    for settings in platforms.values():
+        assert settings["run"] == f"bash {SCRIPT.relative_to(ROOT).as_posix()}"
+        assert settings["continueOnError"] == "false", "a failed key hook must fail azd up"
+        assert settings["interactive"] == "false"
+
+
+def test_i3_the_hook_reads_outputs_main_bicep_declares_for_the_secrets_the_app_references():
+    outputs = infra().main.template.outputs
+    script = SCRIPT.read_text()
+    for name in ("AZURE_KEY_VAULT_NAME", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_NAME"):
+        assert f"${{{name}" in script and name in outputs, name
+    default_names = re.search(r'SECRET_NAMES="\$\{SECRET_NAMES:-([^}]*)\}"', script).group(1).split()
     app_settings = infra().instance("modules/functionapp.bicep")
     referenced = {app_settings.symbol("hmacKeysSecretName"), app_settings.symbol("encryptionKeysSecretName")}
-    assert set(secret_names) == referenced == set(NAMES)
-    assert script["properties"]["cleanupPreference"] == "Always"
-    # A separate identity, the only one allowed to write secrets; the app's own identity only reads them.
-    identity = keys.resolve(script["identity"])
-    assert identity["type"] == "UserAssigned"
-    assert list(identity["userAssignedIdentities"]) == ["${scriptIdentity.id}"]
+    assert set(default_names) == referenced == set(NAMES)
+
+
+def check_keys_by_deployer(inf) -> None:
+    """No deployment script and no standing identity that can write secrets: Key Vault Secrets Officer is
+    held only by the deploying principal (main.bicep principalId), on the vault, and only when it is given."""
+    for instance in [inf.main, *(inf.main.module_instance(m) for m in inf.main.template.modules)]:
+        assert not instance.template.resources_of_type("Microsoft.Resources/deploymentScripts"), instance.template.path
+        assert not instance.template.resources_of_type("Microsoft.ContainerInstance/containerGroups")
+    (deployer,) = inf.module_instances("modules/deployer.bicep")
+    module = inf.main.template.modules[deployer.via]
+    condition = inf.main.resolve(module["config"]["condition"])
+    assert str(condition) == str(inf.main.resolve({"operator": {"type": "not", "operands": {
+        "bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "principalId"}}}}}}))
+    (assignment,) = deployer.template.resources_of_type("Microsoft.Authorization/roleAssignments").values()
+    props = deployer.resolve(assignment["config"]["properties"])
+    assert props["principalId"] == Param("principalId", {}) and props["principalType"] == Param("principalType", {})
+    assert props["roleDefinitionId"].arg("resource_name_1") == "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+    assert assignment["config"]["scope"] == "vault"
+    assert deployer.resolve(deployer.template.resources["vault"]["config"]["name"]) == \
+        inf.main.follow(inf.main.symbol("keyVault"), ("outputs", "name"))
+
+
+def test_i3_keys_are_written_only_by_the_deploying_principal():
+    check_keys_by_deployer(infra())
+
+
+@pytest.mark.parametrize(("path", "old", "new"), [
+    ("modules/deployer.bicep", "principalId: principalId\n", "principalId: '00000000-0000-0000-0000-000000000000'\n"),
+    ("modules/deployer.bicep", "var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'",
+     "var keyVaultSecretsOfficer = '00482a5a-887f-4fb3-b363-3b7fe8e74483'"),
+    ("main.bicep", "= if (!empty(principalId)) {", "= {"),
+])
+def test_the_deployer_check_fails_when_broken(path, old, new):
+    broken = mutated(path, old, new)
+    with pytest.raises((AssertionError, KeyError, ValueError)):
+        check_keys_by_deployer(broken)
