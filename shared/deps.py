@@ -10,7 +10,7 @@ from typing import Any
 from . import clients
 from .clock import Clock, SystemClock
 from .config import Settings, get_settings
-from .crypto import Keyring, Sealer
+from .crypto import Keyring, Sealer, blind_index
 from .policy import Policy
 from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
@@ -28,6 +28,11 @@ class Deps:
     @cached_property
     def hmac_keys(self) -> Keyring:
         return Keyring(self.settings.hmac_keys)
+
+    def index(self, kind: str, value: str) -> str:
+        """The keyed index of a value derived from personal data (D6), for row keys and fingerprints.
+        Every such index goes through here, so moving them to a dedicated key is this one line."""
+        return blind_index(self.hmac_keys.current, kind, value)
 
     @cached_property
     def sealer(self) -> Sealer:
