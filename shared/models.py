@@ -66,6 +66,7 @@ class Profile:
     consecutive_failures: int = 0  # since the last success or admin unblock; windows and locks do not clear it
     lock_count: int = 0  # timed locks since then: each lasts twice as long as the one before
     totp_last_at: int = -1  # start (Unix seconds) of the newest TOTP time step accepted from any device
+    # (stored as a DateTime: a Unix time passes the SDK's Int32 in 2038)
     locked_until: datetime | None = None
     blocked_until: datetime | None = None
     bypass_rk: str | None = None
@@ -113,7 +114,7 @@ class Profile:
             "totp": json.dumps([d.to_json() for d in self.totp]), "defaultMethod": self.default_method,
             "failures": self.failures, "failureWindowStart": self.failure_window_start,
             "consecutiveFailures": self.consecutive_failures, "lockCount": self.lock_count,
-            "totpLastAt": self.totp_last_at,
+            "totpLastAt": datetime.fromtimestamp(self.totp_last_at, timezone.utc) if self.totp_last_at >= 0 else None,
             "lockedUntil": self.locked_until, "blockedUntil": self.blocked_until,
             "bypassRk": self.bypass_rk, "bypassExpiresAt": self.bypass_expires_at,
             "groups": json.dumps(self.groups) if self.groups else None, "sessionsRevokedAt": self.sessions_revoked_at,
@@ -128,7 +129,7 @@ class Profile:
             default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
             failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
             consecutive_failures=e.get("consecutiveFailures", 0), lock_count=e.get("lockCount", 0),
-            totp_last_at=e.get("totpLastAt", -1),
+            totp_last_at=int(e["totpLastAt"].timestamp()) if e.get("totpLastAt") else -1,
             blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
             bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
             sessions_revoked_at=e.get("sessionsRevokedAt"), row=e,
