@@ -177,18 +177,12 @@ def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Rep
     return outcome(ch)
 
 
-def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, policy: Policy,
-                   context: dict[str, Any], now: datetime) -> Outcome:
+def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime) -> Outcome:
     """A repeat of the begin that spent a bypass answers `bypass` again only for that very bypass, and
-    only while nothing the present would refuse holds: a block, a risk block, a lock."""
-    if replay.kind != BYPASS or profile is None:
+    never for a user blocked or locked since (the caller has checked the risk action)."""
+    if profile is None:
         raise IdempotentResultGone()
-    if profile.is_blocked(now):
-        raise UserBlocked()
-    if policy.risk[context.get("riskLevel") or "none"] == "block":
-        raise RiskBlocked()
-    if profile.is_locked(now):
-        raise locked_error(profile, now)
+    refuse_if_barred(profile, now)
     row = d.store.get(user_id, replay.ref)
     if row is None or row.get("status") != "used":
         raise IdempotentResultGone()
@@ -254,10 +248,14 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         now = d.clock.now()
         policy = d.policy()
         profile, _, replay = load_with_replay(d, user_id, idem, now)
-        if replay is not None and replay.kind == CHALLENGE:
-            return replay_challenge(d, user_id, profile, replay, now, created)
-        if replay is not None:
-            return _replay_bypass(d, user_id, profile, replay, policy, context, now)
+        if replay is not None:  # what a new request would refuse, a repeat refuses too
+            if profile is not None and profile.is_blocked(now):
+                raise UserBlocked()
+            if policy.risk[context.get("riskLevel") or "none"] == "block":
+                raise RiskBlocked()
+            if replay.kind == CHALLENGE:
+                return replay_challenge(d, user_id, profile, replay, now, created)
+            return _replay_bypass(d, user_id, profile, replay, now)
         decision = evaluate(policy, profile, context, now, lambda: device_tokens.is_valid(
             d.hmac_keys, context["deviceToken"], user_id, now, profile.sessions_revoked_at if profile else None,
             policy.remember_device_days))

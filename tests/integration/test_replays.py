@@ -30,6 +30,12 @@ def idempotency_rows(deps, user="alice"):
     return deps.store.query_prefix(user, PREFIX)
 
 
+def block_medium_risk(deps):
+    admin.patch_policy(deps, {"risk": {"none": "allow_skip", "low": "allow_skip", "medium": "block",
+                                       "high": "block"}}, "ops")
+    deps.policies._cached = None
+
+
 def lock(deps, user="alice"):
     for _ in range(deps.policy().lockout_threshold // 5 + 1):
         _, ch, _ = challenges.begin(deps, {"userId": user, "method": "sms"})
@@ -74,6 +80,13 @@ class TestChallengeReplays:
             begin(deps, "k1", method="sms")
         assert err.value.status == 409 and err.value.code == "idempotency_result_gone"
 
+    def test_replay_for_a_risk_level_blocked_since_is_refused(self, deps):
+        enrol_sms(deps, phone=PHONE)
+        assert begin(deps, "k1", context={"riskLevel": "medium"})[0] == 201
+        block_medium_risk(deps)
+        with pytest.raises(RiskBlocked):
+            begin(deps, "k1", context={"riskLevel": "medium"})
+
     def test_replay_whose_challenge_is_gone_is_a_problem(self, deps):
         enrol_sms(deps, phone=PHONE)
         _, first, _ = begin(deps, "k1", method="sms")
@@ -117,9 +130,7 @@ class TestBypassReplays:
         enrol_sms(deps, phone=PHONE)
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket 1"}, "ops")
         assert begin(deps, "k1", context={"riskLevel": "medium"})[1]["reason"] == "bypass"
-        admin.patch_policy(deps, {"risk": {"none": "allow_skip", "low": "allow_skip", "medium": "block",
-                                           "high": "block"}}, "ops")
-        deps.policies._cached = None
+        block_medium_risk(deps)
         with pytest.raises(RiskBlocked):
             begin(deps, "k1", context={"riskLevel": "medium"})
         assert begin(deps, "k2")[0] == 201
