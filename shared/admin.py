@@ -16,7 +16,7 @@ from .deps import Deps
 from .errors import Forbidden, InvalidRequest, NotFound
 from .ids import AUDIT_PREFIX, BYPASS_PREFIX, PROFILE_RK, random_token, validate_user_id
 from .models import Bypass, Profile
-from .policy import GROUP_RE
+from .policy import GROUP_RE, clear_failures
 from .store import Tx, retry_on_conflict
 from .validation import integer, text
 
@@ -123,15 +123,15 @@ def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
 
 
 def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
-    """Clear a fraud block and a lockout (and the failure count that led to it)."""
+    """Clear a fraud block and a lockout, with every failure count and the lock doubling (L7)."""
     user_id = validate_user_id(user_id)
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
         profile = _profile(d, user_id)
         was = {"blockedUntil": iso(profile.blocked_until), "lockedUntil": iso(profile.locked_until)}
-        profile.blocked_until = profile.locked_until = profile.failure_window_start = None
-        profile.failures = 0
+        profile.blocked_until = profile.locked_until = None
+        clear_failures(profile)
         tx = Tx().replace(profile.to_entity())
         tx.create(audit_row(user_id, now, "user_unblocked", actor, d.settings.audit_retention_days, **was))
         d.store.transact(tx)

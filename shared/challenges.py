@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import device_tokens, limits
-from .audit import audit_row
+from .audit import audit_row, record_refusal
 from .clock import iso
 from .context import parse_context, risk_action
 from .crypto import codes_equal, derive_code
@@ -27,19 +27,33 @@ from .errors import (
     MaxAttemptsReached,
     NotEnrolled,
     NotFound,
+    RateLimited,
     RiskBlocked,
+    StepUpRequired,
+    TwostepError,
     UserBlocked,
 )
-from .idempotency import Idempotency
-from .ids import PROFILE_RK, challenge_id_for, new_challenge_id, parse_challenge_id, random_token, validate_user_id
+from .idempotency import BYPASS, CHALLENGE, Idempotency, IdempotentResultGone, Replay
+from .ids import (
+    CHALLENGE_PREFIX,
+    PROFILE_RK,
+    challenge_id_for,
+    new_challenge_id,
+    parse_challenge_id,
+    random_token,
+    validate_user_id,
+)
 from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .otp import match_totp_step
-from .policy import Policy, register_failure, register_success, retry_after
-from .store import Tx, retry_on_conflict
+from .policy import Policy, locked_error, register_failure, register_success, retry_after
+from .store import StaleWrite, Tx, retry_on_conflict
 from .validation import boolean, choice, otp_code
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
+REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired)  # audited, coalesced (D7)
+TX_MAX_OPS = 100  # an entity-group transaction's limit
+REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
 def phone_aad(user_id: str) -> str:
@@ -50,14 +64,31 @@ def totp_aad(user_id: str) -> str:
     return f"twostep/totp/{user_id}"
 
 
-def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, **fields: Any) -> Challenge:
+def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, profile: Profile | None,
+                  **fields: Any) -> Challenge:
+    """An enrolment challenge is bound to the methods the user had when it started (E1)."""
     s, policy = d.settings, d.policy()
     _, row_key = new_challenge_id(user_id)
     digits = s.code_digits if method == "sms" else s.totp_digits
+    tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
                      expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
                      key_id=d.hmac_keys.current_id if method == "sms" else None, digits=digits,
-                     delivery="queued" if method == "sms" else None, **fields)
+                     delivery="queued" if method == "sms" else None, methods_tag=tag, **fields)
+
+
+def _methods_tag(profile: Profile | None, user_id: str, now: datetime) -> str:
+    return (profile or Profile(user_id=user_id, created_at=now)).methods_tag()
+
+
+def superseded(ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+    """Whether the state a pending challenge was issued under is gone (E1): an enrolment whose user's
+    methods changed since it started, or a sign-in code for a phone or app no longer enrolled."""
+    if ch.purpose != SIGNIN:
+        return ch.methods_tag is not None and ch.methods_tag != _methods_tag(profile, ch.user_id, now)
+    if ch.method == "sms":
+        return profile is None or ch.destination != profile.phone
+    return profile is None or not profile.totp
 
 
 def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[str, Any]:
@@ -76,17 +107,18 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
     return view
 
 
-def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Callable[[str], Outcome],
+def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Callable[[Challenge], Outcome],
           idem: Idempotency | None = None, **detail: Any) -> Outcome:
     """Write a new challenge (with its audit event, the idempotency record and whatever else `tx` holds)
-    and queue its SMS; `outcome` builds the response from the new challenge id."""
+    and queue its SMS; `outcome` builds the response from the new challenge (a replay rebuilds it the
+    same way from the challenge as it is then)."""
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
-    result = outcome(challenge_id)
+    result = outcome(ch)
     tx.create(ch.to_entity())
     tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
-        idem.add_record(tx, ch.user_id, result, d.sealer, now, d.policy().code_ttl_seconds)
+        idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
     d.store.transact(tx)
     if ch.method == "sms":
         d.outbox.put(challenge_id, d.policy().code_ttl_seconds)
@@ -94,18 +126,58 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
 
 
 def load_with_replay(d: Deps, user_id: str, idem: Idempotency | None, now: datetime,
-                     extra: tuple[str, ...] = ()) -> tuple[Profile | None, dict[str, Any], Outcome | None]:
-    """The user's profile (and any `extra` rows) in one query, plus the stored outcome of a repeated
-    Idempotency-Key."""
+                     extra: tuple[str, ...] = ()) -> tuple[Profile | None, dict[str, Any], Replay | None]:
+    """The user's profile (and any `extra` rows) in one query, plus what the first request with a
+    repeated Idempotency-Key created."""
     keys = [PROFILE_RK, *extra] + ([idem.row_key] if idem else [])
     if len(keys) == 1:
         row = d.store.get(user_id, PROFILE_RK)
         rows = {PROFILE_RK: row} if row is not None else {}
     else:
         rows = d.store.get_many(user_id, keys)
-    replay = idem.replay(rows.get(idem.row_key), d.sealer, user_id, now) if idem else None
+    replay = idem.replay(rows.get(idem.row_key), now) if idem else None
     profile = Profile.from_entity(rows[PROFILE_RK]) if PROFILE_RK in rows else None
     return profile, rows, replay
+
+
+def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime,
+                     outcome: Callable[[Challenge], Outcome]) -> Outcome:
+    """Answer a repeated request from the challenge the first one created, as it is now (R1): only
+    while that challenge is pending and still valid for the user's methods, and never for a user now
+    blocked or locked. An SMS still `queued` after `REQUEUE_AFTER` is queued again (the first enqueue
+    may never have happened); sooner, the first message is most likely still on its way, and a second
+    one taken at the same moment could send the code twice."""
+    refuse_if_barred(profile, now)
+    row = d.store.get(user_id, replay.ref) if replay.kind == CHALLENGE else None
+    if row is None or now >= row["purgeAfter"]:
+        raise IdempotentResultGone()
+    ch = Challenge.from_entity(row)
+    if ch.effective_status(now) != "pending" or superseded(ch, profile, now):
+        raise IdempotentResultGone()
+    if ch.method == "sms" and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
+        d.outbox.put(challenge_id_for(user_id, ch.row_key), retry_after(ch.expires_at, now))
+    return outcome(ch)
+
+
+def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime) -> Outcome:
+    """A repeat of the begin that spent a bypass answers `bypass` again only for that very bypass, and
+    never for a user blocked or locked since (the caller has checked the risk action)."""
+    if profile is None:
+        raise IdempotentResultGone()
+    refuse_if_barred(profile, now)
+    row = d.store.get(user_id, replay.ref)
+    if row is None or row.get("status") != "used":
+        raise IdempotentResultGone()
+    return 200, {"status": "not_required", "reason": "bypass"}, {}
+
+
+def audited_refusals(d: Deps, user_id: str, action: str, fn: Callable[[], Any]) -> Any:
+    """Run `fn`; a refusal it raises is audited (coalesced per minute) before it reaches the caller."""
+    try:
+        return fn()
+    except REFUSALS as exc:
+        record_refusal(d.store, user_id, d.clock.now(), action, exc.code, d.settings.audit_retention_days)
+        raise
 
 
 def load_profile(d: Deps, user_id: str) -> Profile | None:
@@ -119,7 +191,7 @@ def refuse_if_barred(profile: Profile | None, now: datetime) -> None:
     if profile.is_blocked(now):
         raise UserBlocked()
     if profile.is_locked(now):
-        raise Locked(retry_after=retry_after(profile.locked_until, now))
+        raise locked_error(profile, now)
 
 
 def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], now: datetime,
@@ -152,14 +224,20 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
     user_id = validate_user_id(body.get("userId"))
     method = choice(body, "method", ("sms", "totp"))
     context = parse_context(body.get("context"))
-    idem = Idempotency.from_request(idempotency_key, "begin", body)
+    idem = Idempotency.from_request(d.index, idempotency_key, "begin", body)
 
     def attempt() -> Outcome:
         now = d.clock.now()
         policy = d.policy()
         profile, _, replay = load_with_replay(d, user_id, idem, now)
-        if replay is not None:
-            return replay
+        if replay is not None:  # what a new request would refuse, a repeat refuses too
+            if profile is not None and profile.is_blocked(now):
+                raise UserBlocked()
+            if risk_action(policy, context) == "block":
+                raise RiskBlocked()
+            if replay.kind == CHALLENGE:
+                return replay_challenge(d, user_id, profile, replay, now, created)
+            return _replay_bypass(d, user_id, profile, replay, now)
         decision = evaluate(policy, profile, context, now, lambda: device_tokens.is_valid(
             d.hmac_keys, context["deviceToken"], user_id, now, profile.sessions_revoked_at if profile else None,
             policy.remember_device_days))
@@ -171,7 +249,7 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             outcome: Outcome = (200, {"status": "not_required", "reason": "bypass"}, {})
             tx = Tx()
             if idem is not None:
-                idem.add_record(tx, user_id, outcome, d.sealer, now, policy.code_ttl_seconds)
+                idem.add_record(tx, user_id, Replay(BYPASS, profile.bypass_rk), now, policy.code_ttl_seconds)
             use_bypass(d, profile, now, tx)
             return outcome
         if decision != "challenge":  # a skipped second factor is a decision too: audit it
@@ -190,14 +268,14 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             phone = d.sealer.open(profile.phone, phone_aad(user_id), kind="profile").decode()
             limits.consume_sms(d, user_id, phone, context.get("ip"))
             fields = {"destination": profile.phone, "destination_masked": profile.phone_masked}
-        ch = new_challenge(d, user_id, SIGNIN, chosen, now, **fields)
-
-        def created(challenge_id: str) -> Outcome:
-            return 201, challenge_view(ch, now, created=True), {"Location": f"/api/v1/challenges/{challenge_id}"}
-
+        ch = new_challenge(d, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
-    return retry_on_conflict(attempt)
+    def created(ch: Challenge) -> Outcome:
+        location = f"/api/v1/challenges/{challenge_id_for(ch.user_id, ch.row_key)}"
+        return 201, challenge_view(ch, d.clock.now(), created=True), {"Location": location}
+
+    return audited_refusals(d, user_id, "begin", lambda: retry_on_conflict(attempt))
 
 
 def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:
@@ -265,16 +343,58 @@ def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: dateti
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
         profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret, algorithm=s.totp_algorithm,
                                        digits=ch.digits, period=30, last_step=step))
+        profile.totp_last_at = max(profile.totp_last_at, step * 30)
         return True
     for device in profile.totp:  # any of the user's devices, imported hardware tokens included
         secret = d.sealer.open(device.secret, totp_aad(ch.user_id), kind="profile")
         step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
                                period=device.period)
-        if step is not None and step > device.last_step:  # at or below the last accepted step: a replay
+        # A replay: at or below this device's last accepted step, or a time step no newer than the last
+        # one the user signed in with from any device (two devices may share a secret) (C11).
+        if step is not None and step > device.last_step and step * device.period > profile.totp_last_at:
             device.last_step = step
+            profile.totp_last_at = step * device.period
             device.active = True  # a hardware token becomes an active method with its first good code
             return True
     return False
+
+
+def pending_challenges(d: Deps, user_id: str, method: str, now: datetime) -> list[Challenge]:
+    """The user's pending, unexpired challenges of one method (one query)."""
+    flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and status eq @status and method eq @method"
+    params = {"pk": user_id, "lo": CHALLENGE_PREFIX, "hi": CHALLENGE_PREFIX[:-1] + chr(ord(CHALLENGE_PREFIX[-1]) + 1),
+              "status": "pending", "method": method}
+    return [Challenge.from_entity(r) for r in d.store.query(flt, params) if r["expiresAt"] > now]
+
+
+def cancel_challenges(d: Deps, tx: Tx, pending: list[Challenge]) -> None:
+    """Cancel challenges voided by the change `tx` makes (E1). As many as fit go into `tx`, so that they
+    fall with the change; `tx` is committed here and any rest follows in further batches. A batch
+    that loses a race with a verify is skipped: verify refuses a superseded challenge by itself."""
+    for ch in pending:
+        ch.status = "canceled"
+    room = max(TX_MAX_OPS - len(tx.ops), 0)
+    for ch in pending[:room]:
+        tx.replace(ch.to_entity())
+    d.store.transact(tx)
+    rest = pending[room:]
+    for i in range(0, len(rest), TX_MAX_OPS):
+        batch = Tx()
+        for ch in rest[i:i + TX_MAX_OPS]:
+            batch.replace(ch.to_entity())
+        try:
+            d.store.transact(batch)
+        except StaleWrite:
+            continue
+
+
+def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
+    ch.status = "canceled"
+    d.store.transact(Tx().replace(ch.to_entity()).create(audit_row(
+        ch.user_id, now, "challenge_canceled", "system", d.settings.audit_retention_days,
+        challengeId=challenge_id_for(ch.user_id, ch.row_key), method=ch.method, purpose=ch.purpose,
+        reason="methods_changed")))
+    raise Canceled()
 
 
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -285,12 +405,19 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         now = d.clock.now()
         ch, profile = _load_pair(d, challenge_id, now)
         ensure_usable(ch, now)
-        refuse_if_barred(profile, now)
+        try:
+            refuse_if_barred(profile, now)
+        except TwostepError as exc:  # a verify while locked (or blocked) is audited, coalesced (D7)
+            record_refusal(d.store, ch.user_id, now, "verify", exc.code, d.settings.audit_retention_days)
+            raise
+        if superseded(ch, profile, now):
+            _refuse_superseded(d, ch, now)
         tx = Tx()
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
         retention = d.settings.audit_retention_days
         cid = challenge_id_for(ch.user_id, ch.row_key)
+        replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         if _check_code(d, ch, profile, code, now):
             register_success(profile)
             profile.pick_default()
@@ -299,7 +426,11 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             _write_pair(tx, ch, profile)
             tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
                                 method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None))
-            d.store.transact(tx)
+            if replaced_phone:  # the old number's pending codes die with it (E1)
+                cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
+                                          if p.row_key != ch.row_key and p.destination == replaced_phone])
+            else:
+                d.store.transact(tx)
             result = {"status": "approved", "userId": ch.user_id, "method": ch.method}
             if days > 0:
                 token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
@@ -317,7 +448,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
                                 lockedUntil=iso(profile.locked_until)))
         d.store.transact(tx)
         if locked:
-            raise Locked(retry_after=retry_after(profile.locked_until, now))
+            raise locked_error(profile, now)
         raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
 
     return retry_on_conflict(attempt)

@@ -14,11 +14,15 @@ from .challenges import (
     ENROL_TOTP,
     SIGNIN,
     Outcome,
+    audited_refusals,
+    cancel_challenges,
     challenge_view,
     load_with_replay,
     new_challenge,
+    pending_challenges,
     phone_aad,
     refuse_if_barred,
+    replay_challenge,
     start,
     totp_aad,
 )
@@ -26,7 +30,7 @@ from .clock import iso
 from .context import parse_context, refuse_if_risk_blocked
 from .deps import Deps
 from .errors import Conflict, NotFound, StepUpRequired
-from .idempotency import Idempotency
+from .idempotency import Idempotency, IdempotentResultGone, Replay
 from .ids import PROFILE_RK, parse_challenge_id, validate_user_id
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
@@ -38,7 +42,7 @@ PROOF_WINDOW = timedelta(minutes=5)
 
 
 def _load(d: Deps, user_id: str, proof_id: str | None, idem: Idempotency | None, now: datetime,
-          ) -> tuple[Profile | None, Challenge | None, Outcome | None]:
+          ) -> tuple[Profile | None, Challenge | None, Replay | None]:
     """The profile, the proof challenge (if one is named) and any replay, in one round trip."""
     proof_rk = None
     if proof_id is not None:
@@ -68,57 +72,60 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
     phone = parse_e164(body.get("phoneNumber"))
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
-    idem = Idempotency.from_request(idempotency_key, f"phone/{user_id}", body)
+    idem = Idempotency.from_request(d.index, idempotency_key, f"phone/{user_id}", body)
 
     def attempt() -> Outcome:
         now = d.clock.now()
         profile, proof, replay = _load(d, user_id, proof_id, idem, now)
         if replay is not None:
-            return replay
+            return replay_challenge(d, user_id, profile, replay, now, created)
         refuse_if_barred(profile, now)
         refuse_if_risk_blocked(d.policy(), context)
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
         limits.consume_sms(d, user_id, phone, context.get("ip"))
-        ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, destination=d.sealer.seal(phone.encode(),
-                           phone_aad(user_id)), destination_masked=mask(phone))
-        return start(d, ch, tx, now, "enrolment_started", lambda _: (202, challenge_view(ch, now, created=True), {}),
-                     idem)
+        ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, profile, destination=d.sealer.seal(
+                           phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
+        return start(d, ch, tx, now, "enrolment_started", created, idem)
 
-    return retry_on_conflict(attempt)
+    def created(ch: Challenge) -> Outcome:
+        return 202, challenge_view(ch, d.clock.now(), created=True), {}
+
+    return audited_refusals(d, user_id, "enrol_phone", lambda: retry_on_conflict(attempt))
 
 
 def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
-    idem = Idempotency.from_request(idempotency_key, f"totp/{user_id}", body)
+    idem = Idempotency.from_request(d.index, idempotency_key, f"totp/{user_id}", body)
     s = d.settings
 
     def attempt() -> Outcome:
         now = d.clock.now()
         profile, proof, replay = _load(d, user_id, proof_id, idem, now)
-        if replay is not None:
-            return replay
+        if replay is not None:  # the secret again only while that enrolment is pending and still current
+            return replay_challenge(d, user_id, profile, replay, now, created)
         refuse_if_barred(profile, now)
         refuse_if_risk_blocked(d.policy(), context)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
-        secret = new_totp_secret()
-        ch = new_challenge(d, user_id, ENROL_TOTP, "totp", now,
-                           pending_secret=d.sealer.seal(secret, totp_aad(user_id)))
-
-        def created(_: str) -> Outcome:
-            view = challenge_view(ch, now, created=True)
-            view["secret"] = b32(secret)
-            view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
-            return 201, view, {}
-
+        ch = new_challenge(d, user_id, ENROL_TOTP, "totp", now, profile,
+                           pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
         return start(d, ch, tx, now, "enrolment_started", created, idem)
 
-    return retry_on_conflict(attempt)
+    def created(ch: Challenge) -> Outcome:
+        if ch.pending_secret is None:
+            raise IdempotentResultGone()
+        secret = d.sealer.open(ch.pending_secret, totp_aad(user_id))
+        view = challenge_view(ch, d.clock.now(), created=True)
+        view["secret"] = b32(secret)
+        view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
+        return 201, view, {}
+
+    return audited_refusals(d, user_id, "enrol_totp", lambda: retry_on_conflict(attempt))
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
@@ -162,9 +169,10 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         else:
             profile.totp = []
         profile.pick_default()
+        pending = pending_challenges(d, user_id, method, now)  # they die with the method (E1)
         tx.replace(profile.to_entity())
         tx.create(audit_row(user_id, now, "method_removed", "application", d.settings.audit_retention_days,
-                            method=method))
-        d.store.transact(tx)
+                            method=method, challengesCanceled=len(pending) or None))
+        cancel_challenges(d, tx, pending)
 
-    retry_on_conflict(attempt)
+    audited_refusals(d, user_id, "delete_method", lambda: retry_on_conflict(attempt))

@@ -1,34 +1,51 @@
-"""`Idempotency-Key` for the POSTs that create a challenge: a repeat within the code lifetime returns the
-first response and sends no second SMS.
+"""`Idempotency-Key` for the POSTs that create a challenge: a repeat within the code lifetime answers
+from what the first request created, as it is now, and sends no second SMS.
 
 The record lives in the user's partition and is created in the same transaction as the challenge, so
 two concurrent requests with one key cannot both create one: the loser's transaction fails, it re-reads,
-and replays the winner's response. The stored response is sealed (the TOTP enrolment response carries
-the secret). A repeat with a different body is refused rather than answered with the wrong response.
+and replays the winner's. The record stores a reference to what was created (a challenge or the bypass
+spent), never the response: a replay rebuilds the answer from current state (R1), so it cannot hand out
+a secret of an authenticator that is active by now, or a `not_required` the present would not give.
+Row key and fingerprint are keyed indexes (D6): the body of a phone enrolment holds a phone number.
+A repeat with a different body is refused rather than answered with the wrong response.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
+import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from azure.data.tables import TableEntity
 
-from .crypto import Sealer
 from .errors import InvalidRequest, TwostepError
 from .store import Tx
 
 PREFIX = "id|"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+CHALLENGE, BYPASS = "challenge", "bypass"  # what a record can point to
 
 
 class IdempotencyKeyReused(TwostepError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
     detail = "This Idempotency-Key was used with a different request."
+
+
+class IdempotentResultGone(TwostepError):
+    status, code, title = 409, "idempotency_result_gone", "Result no longer available"
+    detail = ("What the first request with this Idempotency-Key created is no longer usable; "
+              "send a new request with a new key.")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the first request with this key created: `kind` (CHALLENGE or BYPASS) and its row key."""
+
+    kind: str
+    ref: str
 
 
 @dataclass
@@ -40,38 +57,34 @@ class Idempotency:
     lapsed: TableEntity | None = None
 
     @classmethod
-    def from_request(cls, key: str | None, route: str, body: dict[str, Any]) -> Idempotency | None:
+    def from_request(cls, index: Callable[[str, str], str], key: str | None, route: str,
+                     body: dict[str, Any]) -> Idempotency | None:
+        """`index` is the service's keyed index (`Deps.index`)."""
         if key is None:
             return None
         if not _KEY_RE.fullmatch(key):
             raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters.")
-        digest = hashlib.sha256(f"{route}\x00{key}".encode()).digest()
-        fingerprint = hashlib.sha256(f"{route}\x00{json.dumps(body, sort_keys=True)}".encode()).hexdigest()
-        return cls(PREFIX + base64.urlsafe_b64encode(digest[:24]).decode(), fingerprint)
+        return cls(PREFIX + index("idempotency-key", f"{route}\x00{key}"),
+                   index("idempotency-request", f"{route}\x00{json.dumps(body, sort_keys=True)}"))
 
-    def replay(self, row: TableEntity | None, sealer: Sealer, user_id: str, now: datetime) -> Any:
-        """The stored outcome for a repeat, or None when this key is new (or its record has lapsed)."""
+    def replay(self, row: TableEntity | None, now: datetime) -> Replay | None:
+        """What the first request created, or None when this key is new (or its record has lapsed)."""
         self.lapsed = row if row is not None and now >= row["purgeAfter"] else None
         if row is None or self.lapsed is not None:
             return None
-        if row["fingerprint"] != self.fingerprint:
+        if not hmac.compare_digest(row["fingerprint"], self.fingerprint):
             raise IdempotencyKeyReused()
-        sealed = sealer.open(row["response"], _aad(user_id, self.row_key), kind="idempotency")
-        status, body, headers = json.loads(sealed)
-        return status, body, headers
+        if row.get("kind") not in (CHALLENGE, BYPASS):  # a record of the earlier sealed-response format
+            raise IdempotentResultGone()
+        return Replay(row["kind"], row["ref"])
 
-    def add_record(self, tx: Tx, user_id: str, outcome: Any, sealer: Sealer, now: datetime, ttl_seconds: int) -> None:
-        """Add the record to the transaction that creates the outcome: a create, or a conditional
+    def add_record(self, tx: Tx, user_id: str, created: Replay, now: datetime, ttl_seconds: int) -> None:
+        """Add the record to the transaction that creates `created`: a create, or a conditional
         replace of a lapsed record, so two concurrent first requests cannot both succeed."""
-        sealed = sealer.seal(json.dumps(list(outcome)).encode(), _aad(user_id, self.row_key))
         entity = TableEntity(PartitionKey=user_id, RowKey=self.row_key, fingerprint=self.fingerprint,
-                             response=sealed, purgeAfter=now + timedelta(seconds=ttl_seconds))
+                             kind=created.kind, ref=created.ref, purgeAfter=now + timedelta(seconds=ttl_seconds))
         if self.lapsed is None:
             tx.create(entity)
         else:
             entity._metadata = self.lapsed.metadata
             tx.replace(entity)
-
-
-def _aad(user_id: str, row_key: str) -> str:
-    return f"twostep/idempotency/{user_id}/{row_key}"

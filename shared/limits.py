@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 import phonenumbers
 from azure.data.tables import TableEntity
 
-from .crypto import blind_index
 from .deps import Deps
 from .errors import CountryNotAllowed, RateLimited
 from .policy import retry_after
@@ -62,7 +61,7 @@ def counters(d: Deps, now: datetime, user_id: str, e164: str, ip: str | None) ->
     h = f"{hour:%H}"
     out = [
         Counter("user", f"{h}|user|{user_id}", s.sms_per_user_per_hour, hour_end),
-        Counter("phone", f"{h}|phone|{blind_index(d.index_key, 'phone', e164)}", s.sms_per_phone_per_hour,
+        Counter("phone", f"{h}|phone|{d.index('phone', e164)}", s.sms_per_phone_per_hour,
                 hour_end),
         Counter("prefix", f"{h}|prefix|{prefix}", s.sms_per_prefix_per_hour, hour_end),
         Counter("budget", "day|budget", s.sms_daily_budget, day_end),

@@ -6,9 +6,10 @@ its user's profile. Each model keeps the row it was read from, so a write can ca
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from azure.data.tables import TableEntity
@@ -16,6 +17,8 @@ from azure.data.tables import TableEntity
 from .ids import BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 
 MAX_TOTP_DEVICES = 5
+MAX_CONSECUTIVE_FAILURES = 100  # L7 (NIST 800-63B-4 3.2.2): past this, locked until an admin unblocks
+LOCKED_FOR_GOOD = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)  # `lockedUntil` of that lock
 CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
 
 
@@ -58,8 +61,12 @@ class Profile:
     phone_masked: str | None = None
     totp: list[TotpDevice] = field(default_factory=list)
     default_method: str | None = None
-    failures: int = 0
+    failures: int = 0  # failures in the current reset window: what triggers the next timed lock
     failure_window_start: datetime | None = None
+    consecutive_failures: int = 0  # since the last success or admin unblock; windows and locks do not clear it
+    lock_count: int = 0  # timed locks since then: each lasts twice as long as the one before
+    totp_last_at: int = -1  # start (Unix seconds) of the newest TOTP time step accepted from any device
+    # (stored as a DateTime: a Unix time passes the SDK's Int32 in 2038)
     locked_until: datetime | None = None
     blocked_until: datetime | None = None
     bypass_rk: str | None = None
@@ -89,6 +96,12 @@ class Profile:
         if self.default_method not in methods:
             self.default_method = methods[0] if methods else None
 
+    def methods_tag(self) -> str:
+        """A short digest of the enrolled methods: it changes whenever a method is added, activated,
+        replaced or removed, so a challenge can be bound to the enrolment state it was issued under."""
+        state = json.dumps([self.phone, [(d.id, d.active) for d in self.totp]])
+        return hashlib.sha256(state.encode()).hexdigest()[:16]
+
     def is_blocked(self, now: datetime) -> bool:
         return self.blocked_until is not None and self.blocked_until > now
 
@@ -100,6 +113,8 @@ class Profile:
             "createdAt": self.created_at, "phone": self.phone, "phoneMasked": self.phone_masked,
             "totp": json.dumps([d.to_json() for d in self.totp]), "defaultMethod": self.default_method,
             "failures": self.failures, "failureWindowStart": self.failure_window_start,
+            "consecutiveFailures": self.consecutive_failures, "lockCount": self.lock_count,
+            "totpLastAt": datetime.fromtimestamp(self.totp_last_at, timezone.utc) if self.totp_last_at >= 0 else None,
             "lockedUntil": self.locked_until, "blockedUntil": self.blocked_until,
             "bypassRk": self.bypass_rk, "bypassExpiresAt": self.bypass_expires_at,
             "groups": json.dumps(self.groups) if self.groups else None, "sessionsRevokedAt": self.sessions_revoked_at,
@@ -113,6 +128,8 @@ class Profile:
             totp=[TotpDevice.from_json(d) for d in json.loads(e.get("totp") or "[]")],
             default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
             failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
+            consecutive_failures=e.get("consecutiveFailures", 0), lock_count=e.get("lockCount", 0),
+            totp_last_at=int(e["totpLastAt"].timestamp()) if e.get("totpLastAt") else -1,
             blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
             bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
             sessions_revoked_at=e.get("sessionsRevokedAt"), row=e,
@@ -138,6 +155,7 @@ class Challenge:
     pending_secret: str | None = None  # sealed TOTP secret being enrolled
     approved_at: datetime | None = None
     proof_used_at: datetime | None = None
+    methods_tag: str | None = None  # enrolment: the user's Profile.methods_tag() when it started
     row: TableEntity | None = None
 
     @property
@@ -160,7 +178,7 @@ class Challenge:
             "keyId": self.key_id, "digits": self.digits, "destination": self.destination,
             "destinationMasked": self.destination_masked, "delivery": self.delivery,
             "pendingSecret": self.pending_secret, "approvedAt": self.approved_at,
-            "proofUsedAt": self.proof_used_at,
+            "proofUsedAt": self.proof_used_at, "methodsTag": self.methods_tag,
         })
 
     @classmethod
@@ -172,7 +190,7 @@ class Challenge:
             digits=e.get("digits", 6), destination=e.get("destination"),
             destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
             pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
-            proof_used_at=e.get("proofUsedAt"), row=e,
+            proof_used_at=e.get("proofUsedAt"), methods_tag=e.get("methodsTag"), row=e,
         )
 
 

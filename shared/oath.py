@@ -59,6 +59,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hmac
 import io
 import logging
 import re
@@ -336,6 +337,7 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
             errors.append(_error(r.row, SERIAL, "is reserved by an import that is still running"))
         else:
             stale[r.serial_key] = entry
+    errors += _secrets_held(d, users, profiles)
     for upn, user_rows in users.items():
         existing = len(profiles[upn].totp) if profiles[upn] is not None else 0
         for r in user_rows[max(MAX_TOTP_DEVICES - existing, 0):]:
@@ -344,6 +346,20 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
     if errors:
         raise _invalid(errors)
     return _Checked(profiles=profiles, stale=stale)
+
+
+def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, Profile | None]
+                  ) -> list[dict[str, Any]]:
+    """Rows whose secret their user already holds, on a device or on an earlier row (C11): two devices
+    with one secret would let one code sign in twice."""
+    errors = []
+    for upn, user_rows in users.items():
+        held = [d.sealer.open(dev.secret, totp_aad(upn)) for dev in (profiles[upn].totp if profiles[upn] else [])]
+        for r in user_rows:
+            if any(hmac.compare_digest(r.secret, secret) for secret in held):
+                errors.append(_error(r.row, SECRET, "the user already holds a token with this secret"))
+            held.append(r.secret)
+    return errors
 
 
 def _index_entity(r: OathRow, import_id: str, now: datetime, stale: TableEntity | None) -> TableEntity:

@@ -14,8 +14,8 @@ from functools import cached_property
 from typing import Any
 
 from .config import BOUNDS, Settings
-from .errors import InvalidRequest
-from .models import Profile
+from .errors import InvalidRequest, Locked
+from .models import LOCKED_FOR_GOOD, MAX_CONSECUTIVE_FAILURES, Profile
 from .networks import NetworkSet
 
 RISK_LEVELS = ("none", "low", "medium", "high")
@@ -169,19 +169,30 @@ def from_doc(doc: dict[str, Any], settings: Settings) -> Policy:
 
 # ---- lockout: pure decisions about a user's state at an instant ----
 
+MAX_LOCK = timedelta(hours=24)  # the doubling stops here; the consecutive cap ends it
+
+
 def register_failure(profile: Profile, now: datetime, policy: Policy) -> bool:
     """Count one failed verify across all of the user's challenges; True when it locks the user.
 
-    Failures older than the reset window no longer count. Reaching the threshold locks the user for
-    the lock period and starts a fresh count for after it.
+    Two counts (L7, NIST 800-63B-4 3.2.2). `failures` throttles: `threshold` failures within the reset
+    window lock the user for `lockMinutes`, doubled with each lock (at most `MAX_LOCK`). The consecutive
+    count is what bounds guessing: neither the window nor a lock clears it, only a success or an admin
+    unblock, and at `MAX_CONSECUTIVE_FAILURES` the user stays locked until an admin acts.
     """
+    profile.consecutive_failures += 1
+    if profile.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+        profile.locked_until = LOCKED_FOR_GOOD
+        return True
     window = timedelta(minutes=policy.lockout_reset_minutes)
     if profile.failure_window_start is None or now - profile.failure_window_start >= window:
         profile.failures = 0
         profile.failure_window_start = now
     profile.failures += 1
     if profile.failures >= policy.lockout_threshold:
-        profile.locked_until = now + timedelta(minutes=policy.lockout_minutes)
+        period = timedelta(minutes=policy.lockout_minutes) * 2 ** min(profile.lock_count, 16)
+        profile.locked_until = now + min(period, MAX_LOCK)
+        profile.lock_count += 1
         profile.failures = 0
         profile.failure_window_start = None
         return True
@@ -189,9 +200,21 @@ def register_failure(profile: Profile, now: datetime, policy: Policy) -> bool:
 
 
 def register_success(profile: Profile) -> None:
-    profile.failures = 0
+    clear_failures(profile)
+
+
+def clear_failures(profile: Profile) -> None:
+    """What a success or an admin unblock resets: every failure count and the lock doubling."""
+    profile.failures = profile.consecutive_failures = profile.lock_count = 0
     profile.failure_window_start = None
 
 
 def retry_after(until: datetime, now: datetime) -> int:
     return max(int((until - now).total_seconds() + 0.999), 1)
+
+
+def locked_error(profile: Profile, now: datetime) -> Locked:
+    """429 `locked`; `Retry-After` only for a lock that ends by itself."""
+    if profile.locked_until is None or profile.locked_until >= LOCKED_FOR_GOOD:
+        return Locked("Too many failed attempts; the user is locked until an administrator unblocks them.")
+    return Locked(retry_after=retry_after(profile.locked_until, now))

@@ -1,9 +1,11 @@
 """Re-encryption: re-seal every sealed value under the current encryption key, and count what remains
 under each other key id, so an operator knows when an old key can leave MFA_ENCRYPTION_KEYS.
 
-Sealed values (AES-GCM, `kid:base64`) live in four kinds of row, listed in SEALED below: the profile
+Sealed values (AES-GCM, `kid:base64`) live in three kinds of row, listed in SEALED below: the profile
 (phone number; each TOTP device's secret inside the `totp` JSON), a challenge (SMS destination; the
-pending TOTP secret of an enrolment), an idempotency record (the stored response) and the index key row.
+pending TOTP secret of an enrolment) and the index key row. (Idempotency records hold only a reference
+to what a request created; records of the earlier sealed-response format lapse within the code lifetime
+and are never opened again.)
 A new sealed column must be added there, or the job would not move it off an old key.
 
 A run reads one page of those rows (the service's own continuation token, kept in the cursor row
@@ -30,8 +32,6 @@ from .clock import iso
 from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
 from .errors import KeyNotListed, StoredDataUnreadable
-from .idempotency import PREFIX as IDEMPOTENCY_PREFIX
-from .idempotency import _aad as idempotency_aad
 from .ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from .store import Entity, StaleWrite, Tx, retry_on_conflict
 from .validation import integer
@@ -57,16 +57,14 @@ SEALED = (
     Sealed("profile", "totp", lambda pk, rk: totp_aad(pk), devices=True),
     Sealed("challenge", "destination", lambda pk, rk: phone_aad(pk)),
     Sealed("challenge", "pendingSecret", lambda pk, rk: totp_aad(pk)),
-    Sealed("idempotency", "response", idempotency_aad),
     Sealed("index key", index_key.FIELD, lambda pk, rk: index_key.AAD),
 )
 COLUMNS = sorted({s.column for s in SEALED})
 # The rows that can hold a sealed value; the service filters, so other rows (audit, counters) never travel.
 # (The SDK substitutes @names only between spaces.)
-ROW_FILTER = ("RowKey eq @profile or ( RowKey ge @ch and RowKey lt @chEnd ) or ( RowKey ge @id and RowKey lt @idEnd )"
+ROW_FILTER = ("RowKey eq @profile or ( RowKey ge @ch and RowKey lt @chEnd )"
               " or ( PartitionKey eq @keys and RowKey eq @index )")
 ROW_PARAMS = {"profile": PROFILE_RK, "ch": CHALLENGE_PREFIX, "chEnd": CHALLENGE_PREFIX[:-1] + "}",
-              "id": IDEMPOTENCY_PREFIX, "idEnd": IDEMPOTENCY_PREFIX[:-1] + "}",
               "keys": index_key.PARTITION, "index": index_key.ROW}
 
 
@@ -77,8 +75,6 @@ def row_kind(pk: str, rk: str) -> str | None:
         return "profile"
     if rk.startswith(CHALLENGE_PREFIX):
         return "challenge"
-    if rk.startswith(IDEMPOTENCY_PREFIX):
-        return "idempotency"
     return None
 
 

@@ -73,3 +73,21 @@ def test_sms_limit_answers_429_with_retry_after(api):  # L5 over HTTP
     assert statuses[:9] == [201] * 9
     r = api.begin("limited")
     assert is_problem(r, 429, "rate_limited") and 0 < int(r.headers["Retry-After"]) <= 3600
+
+
+def test_replay_of_an_approved_challenge_is_409_and_refusals_are_audited(api):  # R1, D7 over HTTP
+    phone = fresh_phone()
+    api.enrol_sms("replayed", phone)
+    before = len(api.messages(phone))
+    headers = {"Idempotency-Key": "replay-after-approval"}
+    first = api.call("POST", "/api/v1/challenges", json={"userId": "replayed"}, headers=dict(headers)).json()
+    code = api.sms_code(phone, after=before)
+    assert api.call("POST", f"/api/v1/challenges/{first['challengeId']}/verify", json={"code": code}).status_code == 200
+    again = api.call("POST", "/api/v1/challenges", json={"userId": "replayed"}, headers=dict(headers))
+    assert is_problem(again, 409, "idempotency_result_gone")
+    for _ in range(2):
+        assert is_problem(api.begin("replayed", context={"riskLevel": "high"}), 403, "risk_blocked")
+    events = api.admin("GET", "/api/v1/admin/users/replayed/audit").json()["events"]
+    refused = [e for e in events if e["event"] == "request_refused"]
+    assert {(e["action"], e["code"]) for e in refused} == {("begin", "risk_blocked")}
+    assert sum(e["count"] for e in refused) == 2 and len(refused) <= 2  # one row a minute (the two may straddle one)

@@ -1,0 +1,94 @@
+"""Challenges do not outlive the state they were issued under (E1), against Azurite with an injected
+clock: removing or replacing a method cancels its pending challenges, a code for a phone no longer
+enrolled cannot approve, and an enrolment cannot complete once the user's methods changed under it."""
+from __future__ import annotations
+
+import pytest
+
+from shared import admin, challenges, enrolment
+from shared.errors import Canceled
+from shared.ids import PROFILE_RK
+from shared.models import Profile
+from shared.otp import totp
+from tests.helpers import secret_bytes, sms_code_for
+from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
+
+OLD, NEW = "+14255550171", "+14255550172"
+
+
+def begin(deps, user="alice", **body):
+    return challenges.begin(deps, {"userId": user, **body})[1]
+
+
+def status(deps, ch):
+    return challenges.get(deps, ch["challengeId"])["status"]
+
+
+def events(deps, user="alice"):
+    return admin.audit_events(deps, user)["events"]
+
+
+def test_removing_a_method_cancels_its_pending_challenges(deps, clock):
+    enrol_sms(deps, phone=OLD)
+    enrol_app(deps, clock, proof=approved_signin(deps))
+    sms1, sms2, app = begin(deps, method="sms"), begin(deps, method="sms"), begin(deps, method="totp")
+    enrolment.delete_method(deps, "alice", "sms", {"proofChallengeId": approved_signin(deps)})
+    assert status(deps, sms1) == status(deps, sms2) == "canceled"
+    assert status(deps, app) == "pending"  # another method's challenge is not touched
+    with pytest.raises(Canceled):
+        challenges.verify(deps, sms1["challengeId"], {"code": sms_code_for(deps, sms1["challengeId"])})
+    removed = next(e for e in events(deps) if e["event"] == "method_removed")
+    assert removed["challengesCanceled"] == 2
+
+
+def test_replacing_the_phone_cancels_the_old_numbers_challenges(make_deps):
+    deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="100")
+    enrol_sms(deps, phone=OLD)
+    pending = begin(deps, method="sms")
+    _, new, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": NEW, "proofChallengeId": approved_signin(deps)})
+    assert status(deps, pending) == "pending"  # until the new number is proven
+    challenges.verify(deps, new["challengeId"], {"code": sms_code_for(deps, new["challengeId"])})
+    assert status(deps, pending) == "canceled"
+    with pytest.raises(Canceled):
+        challenges.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
+    fresh = begin(deps, method="sms")  # the new number works
+    assert challenges.verify(deps, fresh["challengeId"], {"code": sms_code_for(deps, fresh["challengeId"])})[
+        "status"] == "approved"
+
+
+def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
+    """Even when the cancellation missed it (a challenge created while the phone was being replaced)."""
+    enrol_sms(deps, phone=OLD)
+    pending = begin(deps, method="sms")
+    profile = Profile.from_entity(deps.store.get("alice", PROFILE_RK))
+    profile.phone = deps.sealer.seal(NEW.encode(), challenges.phone_aad("alice"))
+    deps.store.table.update_entity(profile.to_entity())  # a phone change that canceled nothing
+    with pytest.raises(Canceled):
+        challenges.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
+    assert status(deps, pending) == "canceled"
+    assert any(e["event"] == "challenge_canceled" and e["reason"] == "methods_changed" for e in events(deps))
+
+
+def test_enrolment_started_without_step_up_cannot_complete_after_a_method_is_added(deps, clock):
+    _, app, _ = enrolment.enrol_totp(deps, "carol", {})  # carol has no method: no step-up needed
+    enrol_sms(deps, "carol", OLD)  # meanwhile a phone becomes active
+    with pytest.raises(Canceled):
+        challenges.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})
+    assert enrolment.get_user(deps, "carol")["methods"] == [{"type": "sms", "destination": "+1*******71"}]
+    assert status(deps, app) == "canceled"
+
+
+def test_phone_enrolment_is_void_after_another_method_is_activated(deps, clock):
+    _, phone, _ = enrolment.enrol_phone(deps, "dave", {"phoneNumber": OLD})
+    enrol_app(deps, clock, "dave")
+    with pytest.raises(Canceled):
+        challenges.verify(deps, phone["challengeId"], {"code": sms_code_for(deps, phone["challengeId"])})
+    assert [m["type"] for m in enrolment.get_user(deps, "dave")["methods"]] == ["totp"]
+
+
+def test_an_unchanged_enrolment_still_completes(deps, clock):
+    enrol_sms(deps, phone=OLD)
+    _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
+    begin(deps, method="sms")  # sign-ins and failures do not change the methods
+    assert challenges.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})[
+        "status"] == "approved"
