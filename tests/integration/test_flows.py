@@ -341,14 +341,3 @@ def test_purge_removes_rows_past_retention(deps, clock):
     purge(deps)
     assert admin.audit_events(deps, "alice")["events"] == []
 
-
-def test_verify_compares_with_compare_digest(deps, monkeypatch):  # C5
-    import hmac
-
-    from shared import crypto
-
-    calls = []
-    real = hmac.compare_digest
-    monkeypatch.setattr(crypto.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
-    enrol_sms(deps)
-    assert calls
