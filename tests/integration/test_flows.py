@@ -293,12 +293,6 @@ class TestEnrolmentAndFraud:
         assert enrolment.get_user(deps, "alice")["methods"] == [{"type": "totp"}]
         assert enrolment.get_user(deps, "alice")["defaultMethod"] == "totp"
 
-    def test_proof_of_another_user_is_refused(self, deps, clock):
-        enrol_sms(deps, "alice")
-        enrol_sms(deps, "bob", "+14255550124")
-        with pytest.raises(StepUpRequired):
-            enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps, "bob")})
-
     def test_fraud_report_blocks_and_unblock_restores(self, deps):
         enrol_sms(deps)
         _, ch = begin(deps)
