@@ -3,7 +3,6 @@ the end-to-end flows, keys (B1), problem+json errors (D2) and hostile input (D4)
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -184,12 +183,3 @@ class TestHostileInput:  # D2, D4
     def test_unknown_method_type_is_not_found(self, api):
         assert is_problem(api.call("DELETE", "/api/v1/users/jack/methods/voice"), 404, "not_found")
 
-
-def test_sms_latency_is_reported(api, capsys):
-    """Not an assertion on time: prints begin-to-emulator latency for the closing note / benchmarks."""
-    phone = fresh_phone()
-    api.enrol_sms("kate", phone)
-    start = time.monotonic()
-    assert api.begin("kate").status_code == 201
-    api.sms_code(phone, after=1)
-    print(f"begin-challenge to SMS emulator: {(time.monotonic() - start) * 1000:.0f} ms")
