@@ -48,6 +48,7 @@ def test_a_token_built_to_the_format_is_valid_and_each_boundary_holds():
     assert valid(token)
     assert valid(token, now=T0 + timedelta(days=14) - MS)
     assert not valid(token, now=T0 + timedelta(days=14))  # expiry exactly
+    assert not valid(token, now=T0 + timedelta(days=14), days=30)  # even when the period has grown since
     assert valid(token, now=T0 + timedelta(days=3) - MS, days=3)
     assert not valid(token, now=T0 + timedelta(days=3), days=3)  # the policy's period shortened since issue
     assert valid(token, days=1) and not valid(token, days=0) and not valid(token, days=-1)
@@ -87,3 +88,5 @@ def test_an_older_key_still_verifies_after_rotation():
 def test_each_token_is_unique(user):
     tokens = {device_tokens.issue(KEYS, user, T0, 14)[0] for _ in range(20)}
     assert len(tokens) == 20 and all(valid(t, user=user) for t in tokens)
+    nonces = {json.loads(base64.urlsafe_b64decode(t.split(".")[2] + "==="))["n"] for t in tokens}
+    assert len(nonces) == 20 and {len(n) for n in nonces} == {16}  # 64 random bits each

@@ -25,7 +25,8 @@ def test_stored_layout():
                                                                                            "au|")
 
 
-@pytest.mark.parametrize("user", ["a", "alice@contoso.com", "A" * 128, "x.y"])
+@pytest.mark.parametrize("user", ["alice@contoso.com", "A" * 128, "x.y", "abW",  # "abW" encodes to "YWJX"
+                                  *("abcdefghij"[:n] for n in range(1, 11))])  # every padding length
 def test_challenge_id_round_trip(user):
     challenge_id, row_key = ids.new_challenge_id(user)
     encoded, token = challenge_id.rsplit(".", 1)
@@ -53,6 +54,7 @@ TOKEN = "A" * 22
     f"a.{TOKEN}", f"{'QU' * 87}.{TOKEN}",  # encoded part of 1 and of 174 characters
     f"{enc('al ice')}.{TOKEN}", f"{enc('é')}.{TOKEN}", f"{enc('')}x.{TOKEN}", f"al=ce.{TOKEN}",
     f"{enc('alice')}.{TOKEN}/x", f"../{enc('alice')}.{TOKEN}",
+    f"QQ==.{TOKEN}", f"QQ!!.{TOKEN}",  # would decode to "A": the grammar check must refuse them first
 ])
 def test_malformed_challenge_ids_are_not_found(cid):
     with pytest.raises(NotFound):
