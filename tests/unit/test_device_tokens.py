@@ -52,6 +52,7 @@ def test_a_token_built_to_the_format_is_valid_and_each_boundary_holds():
     assert valid(token, now=T0 + timedelta(days=3) - MS, days=3)
     assert not valid(token, now=T0 + timedelta(days=3), days=3)  # the policy's period shortened since issue
     assert valid(token, days=1) and not valid(token, days=0) and not valid(token, days=-1)
+    assert not valid(token, now=T0 - MS, days=0)  # off means off, whatever the clock says
     assert valid(token, revoked=T0 - MS)
     assert not valid(token, revoked=T0)  # issued at the revocation instant: void
     assert not valid(token, revoked=T0 + MS)
