@@ -71,21 +71,26 @@ def copy_tree(dest: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
 
 
-def run_module(work: Path, module: str, tests: tuple[str, ...], budget: float) -> bool:
-    """Run mutmut over one module; False when its budget ran out (the rest stays untested)."""
+def run_module(work: Path, module: str, tests: tuple[str, ...], budget: float) -> str:
+    """Run mutmut over one module: "done", "budget ran out" (the rest stays untested), or why it failed
+    (e.g. the unit tests fail without any mutant)."""
     runner = f"{PYTHON} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
     cmd = [str(MUTMUT), "run", "--paths-to-mutate", module, "--tests-dir", "tests/unit", "--runner", runner,
            "--simple-output", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        proc.wait(timeout=budget)
-        return True
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
-        shutil.copy(ROOT / module, work / module)  # never leave a mutant in place for the next module
-        return False
+    log_path = work / "mutmut.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            shutil.copy(ROOT / module, work / module)  # never leave a mutant in place for the next module
+            return "budget ran out"
+    if code & 1:  # mutmut's "fatal error" bit
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        return "FAILED: " + " | ".join(tail)
+    return "done"
 
 
 def results(work: Path) -> dict[str, dict[str, list[int]]]:
@@ -118,8 +123,7 @@ def main() -> int:
         for module, (_, tests) in modules.items():
             t0 = time.monotonic()
             finished[module] = run_module(work, module, tests, args.budget)
-            print(f"  {module}: {time.monotonic() - t0:.0f} s{'' if finished[module] else ' (budget ran out)'}",
-                  file=sys.stderr)
+            print(f"  {module}: {time.monotonic() - t0:.0f} s, {finished[module]}", file=sys.stderr)
         found = results(work)
         lines = [f"{'module':<26}{'mutants':>8}{'killed':>8}{'survived':>9}{'timeout':>8}{'untested':>9}  score"]
         survivors: list[str] = []
@@ -139,7 +143,7 @@ def main() -> int:
         Path(args.out).write_text("# Surviving mutants of the last `make mutate` (see docs/testing.md)\n\n"
                                   + ("\n".join(survivors) if survivors else "None.\n"))
         print(f"survivors written to {args.out}")
-        return 2 if survivors else 0
+        return 2 if survivors or any(state.startswith("FAILED") for state in finished.values()) else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
