@@ -126,6 +126,7 @@ class DevHost:
     def stop(self) -> None:
         azurite_tool.stop_process(self.process)
         self.log.close()
+        self.clock_file.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from shared import challenges, crypto, enrolment
 from shared.errors import IncorrectCode
 from shared.otp import totp
 from tests.helpers import other_code, secret_bytes, sms_code_for
+from tests.integration.test_flows import enrol_sms
 
 PHONE = "+14255550131"
 
@@ -38,17 +39,12 @@ def compared(calls, expected: str, submitted: str) -> bool:
     return any({a, b} == {expected, submitted} for a, b in calls)
 
 
-def enrol_sms(deps):
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
-    challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
-
-
 def sms_signin(deps) -> str:
     return challenges.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
 
 
 def test_sms_forced_true_approves_a_wrong_code(deps, force):
-    enrol_sms(deps)
+    enrol_sms(deps, "alice", PHONE)
     cid = sms_signin(deps)
     wrong = other_code(sms_code_for(deps, cid))
     calls = force(True)
@@ -57,7 +53,7 @@ def test_sms_forced_true_approves_a_wrong_code(deps, force):
 
 
 def test_sms_forced_false_refuses_the_right_code(deps, force):
-    enrol_sms(deps)
+    enrol_sms(deps, "alice", PHONE)
     cid = sms_signin(deps)
     right = sms_code_for(deps, cid)
     calls = force(False)

@@ -14,6 +14,7 @@ from shared.errors import IncorrectCode, RateLimited
 from shared.otp import totp
 from shared.sms import outbox_message
 from tests.helpers import other_code, secret_bytes, sms_code_for
+from tests.integration.test_flows import approved_signin
 
 PHONE = "+14255550171"
 
@@ -59,17 +60,11 @@ def test_no_code_number_or_secret_in_any_log_record(deps, clock, caplog):  # D1
     with pytest.raises(IncorrectCode):
         challenges.verify(deps, cid, {"code": other_code(code)})
     challenges.verify(deps, cid, {"code": code})
-    _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved(deps)})
+    _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
     text = caplog.text + " ".join(str(r.args) for r in caplog.records)
     assert caplog.records, "nothing was logged: the test would prove nothing"
     for secret in (code, other_code(code), PHONE, PHONE[1:], PHONE[2:], app["secret"]):
         assert secret not in text, secret
-
-
-def approved(deps) -> str:
-    cid = signin(deps, method="sms")
-    challenges.verify(deps, cid, {"code": sms_code_for(deps, cid)})
-    return cid
 
 
 def test_a_remembered_device_serves_only_its_own_user(deps, clock):  # policy: remembered devices

@@ -12,6 +12,7 @@ from shared.errors import AlreadyUsed, IncorrectCode, StepUpRequired, TwostepErr
 from shared.ids import PROFILE_RK, parse_challenge_id
 from shared.store import StaleWrite
 from tests.helpers import other_code, sms_code_for
+from tests.integration.test_flows import enrol_sms
 
 PHONE = "+14255550161"
 
@@ -69,8 +70,7 @@ def lost_then_reread(trace) -> bool:
 
 @pytest.fixture
 def alice(deps):
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
-    challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
+    enrol_sms(deps, "alice", PHONE)
     return "alice"
 
 

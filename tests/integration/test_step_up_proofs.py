@@ -8,27 +8,13 @@ import pytest
 
 from shared import admin, challenges, enrolment
 from shared.errors import StepUpRequired
-from tests.helpers import sms_code_for
+from tests.integration.test_flows import approved_signin, enrol_sms
 
 ALICE_PHONE, BOB_PHONE, NEW_PHONE = "+14255550151", "+14255550152", "+14255550153"
 
 
-def enrol_sms(deps, user: str, phone: str) -> str:
-    """Enrol a phone; the id of its (approved) enrolment challenge."""
-    _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
-    assert challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})[
-        "status"] == "approved"
-    return view["challengeId"]
-
-
 def signin(deps, user: str = "alice") -> str:
     return challenges.begin(deps, {"userId": user, "method": "sms"})[1]["challengeId"]
-
-
-def approved_signin(deps, user: str = "alice") -> str:
-    cid = signin(deps, user)
-    assert challenges.verify(deps, cid, {"code": sms_code_for(deps, cid)})["status"] == "approved"
-    return cid
 
 
 def enrolment_proof(deps, clock, enrol_cid):
@@ -88,7 +74,7 @@ def state(deps) -> tuple:
 @pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("make_proof", PROOFS, ids=lambda f: f.__name__)
 def test_refused_as_proof(deps, clock, make_proof, change):
-    enrol_cid = enrol_sms(deps, "alice", ALICE_PHONE)
+    enrol_cid = enrol_sms(deps, "alice", ALICE_PHONE)["challengeId"]  # approved, of purpose enrol_sms
     proof = make_proof(deps, clock, enrol_cid)
     before = state(deps)
     with pytest.raises(StepUpRequired):
