@@ -7,9 +7,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-# Set by the platform on every App Service / Functions instance in Azure (never by twostep's settings).
-AZURE_MARKERS = ("WEBSITE_SITE_NAME", "WEBSITE_INSTANCE_ID")
-
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -53,7 +50,8 @@ _test_clock: Clock | None = None
 
 
 def running_in_azure(environ: Mapping[str, str]) -> bool:
-    return any(environ.get(name) for name in AZURE_MARKERS)
+    """Set by the platform on every App Service / Functions instance (never by twostep's settings)."""
+    return bool(environ.get("WEBSITE_SITE_NAME") or environ.get("WEBSITE_INSTANCE_ID"))
 
 
 def install_test_clock(clock: Clock, environ: Mapping[str, str] = os.environ) -> None:
