@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 AZURITE := tools/node_modules/.bin/azurite
 
-.PHONY: run test lint bench clean deps
+.PHONY: run test lint bench clean deps mutate mutate-deps
 
 deps: $(VENV)/.installed $(AZURITE)
 
@@ -31,6 +31,18 @@ bench: deps
 	$(PY) tools/bench_flows.py
 	$(PY) tools/bench_policy.py
 	$(PY) tools/bench_purge.py
+
+# Mutation testing of the pure decision modules against their unit tests (~5 min; not part of `make test`).
+# Prints killed/survived per module; survivors go to docs/mutation-survivors.txt (see docs/testing.md).
+mutate: deps mutate-deps
+	$(PY) tools/mutate.py
+
+mutate-deps: .venv-mutate/.installed
+
+.venv-mutate/.installed: requirements-mutate.txt
+	test -x .venv-mutate/bin/python || $(PYTHON) -m venv .venv-mutate
+	.venv-mutate/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-mutate.txt
+	touch $@
 
 clean:
 	rm -rf .azurite .pytest_cache

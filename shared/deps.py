@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from . import clients
-from .clock import Clock, SystemClock
+from .clock import Clock, process_clock
 from .config import Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
 from .index_key import load_or_create as load_index_key
@@ -60,7 +60,7 @@ class Deps:
 
 def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None) -> Deps:
     return Deps(settings=settings, store=Store(clients.table_client(settings, counter)),
-                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or SystemClock())
+                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or process_clock())
 
 
 _lock = threading.Lock()

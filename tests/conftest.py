@@ -110,7 +110,10 @@ class DevHost:
         self.port = azurite_tool.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="devhost-", suffix=".log")[1])
-        full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
+        # The host's clock: real time while this file is empty; a test pins it (api_client.HostClock).
+        self.clock_file = Path(tempfile.mkstemp(prefix="devhost-clock-")[1])
+        full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY,
+                    "DEVHOST_CLOCK_FILE": str(self.clock_file)}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "devhost.py"), "--app-dir", str(ROOT), "--port", str(self.port)],
@@ -124,6 +127,7 @@ class DevHost:
     def stop(self) -> None:
         azurite_tool.stop_process(self.process)
         self.log.close()
+        self.clock_file.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -798,6 +798,16 @@ def load_app(app_dir: Path) -> Any:
     return app
 
 
+def install_test_clock(path: str) -> None:
+    """DEVHOST_CLOCK_FILE (tests only): the app's clock reads the instant from that file, through the app's
+    `shared.clock.install_test_clock`, which refuses when the process runs in Azure."""
+    try:
+        clock = importlib.import_module("shared.clock")
+        clock.install_test_clock(clock.FileClock(path))
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        raise DevHostError(f"DEVHOST_CLOCK_FILE: {exc}") from exc
+
+
 def run_check(spec: str) -> None:
     """Run the MODULE:CALLABLE configuration check; any exception becomes ConfigCheckError."""
     module_name, _, attr = spec.partition(":")
@@ -847,6 +857,8 @@ class DevHost:
         self.host_json = read_host_json(self.app_dir)
         self.prefix = route_prefix(self.host_json)
         app = load_app(self.app_dir)
+        if os.environ.get("DEVHOST_CLOCK_FILE"):
+            install_test_clock(os.environ["DEVHOST_CLOCK_FILE"])
         for fn in app.get_functions():
             info = FunctionInfo.from_function(fn)
             self._check_signature(info)

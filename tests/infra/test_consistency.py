@@ -21,7 +21,11 @@ from tests.infra.keys_script import run_script, vault_folder
 PLATFORM_SETTINGS = {
     "WEBSITE_INSTANCE_ID": "set by App Service on every instance; the app uses it to know it runs in Azure",
     "WEBSITE_AUTH_ENABLED": "set by App Service when authentication (authsettingsV2) is on",
+    "WEBSITE_SITE_NAME": "set by App Service on every instance; with WEBSITE_INSTANCE_ID it makes shared/clock.py "
+                         "refuse a test clock",
 }
+# Test-only settings need no entry: DEVHOST_CLOCK_FILE (and the DEVHOST_* keys) are read by tools/devhost.py
+# alone, which the code scan does not cover; shared/clock.py refuses the clock it installs in Azure.
 # Local development only: in Azure they are replaced by managed-identity settings.
 LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "Azurite connection string; Azure uses the identity-based AzureWebJobsStorage__*",

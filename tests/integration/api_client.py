@@ -4,7 +4,10 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import requests
 
@@ -20,10 +23,37 @@ def fresh_phone() -> str:
     return f"+142555501{next(_numbers) % 100:02d}"
 
 
+class HostClock:
+    """The dev host's clock (its DEVHOST_CLOCK_FILE): real time until pinned; pinned, it moves only when the
+    test moves it, so no TOTP code depends on where the wall clock falls within a step."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pin(self, at: datetime | None = None) -> datetime:
+        """Stop the host's clock at `at` (default: the start of the current minute, a step boundary for
+        both 30 s and 60 s tokens)."""
+        at = at or datetime.fromtimestamp(time.time() // 60 * 60, tz=timezone.utc)
+        self.path.write_text(repr(at.timestamp()))
+        return at
+
+    def now(self) -> datetime:
+        text = self.path.read_text().strip()
+        assert text, "pin the dev host's clock (HostClock.pin) before computing a TOTP code for it"
+        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+
+    def advance(self, seconds: float) -> datetime:
+        return self.pin(self.now() + timedelta(seconds=seconds))
+
+    def release(self) -> None:
+        self.path.write_text("")
+
+
 class Api:
-    def __init__(self, base: str, emulator_url: str) -> None:
+    def __init__(self, base: str, emulator_url: str, clock: HostClock | None = None) -> None:
         self.base = base
         self.sms_url = emulator_url
+        self.clock = clock
         self.http = requests.Session()
 
     def call(self, method: str, path: str, key: str | None = FUNCTION_KEY, **kwargs) -> requests.Response:
@@ -66,6 +96,11 @@ class Api:
         assert v.status_code == 200, v.text
         return r.json()
 
+    def totp(self, secret: bytes, steps: int = 0, period: int = 30) -> str:
+        """The code `steps` steps from the host's pinned instant."""
+        assert self.clock is not None, "TOTP over HTTP needs the host's clock: use pinned_api()"
+        return totp(secret, self.clock.now() + timedelta(seconds=steps * period), period=period)
+
     def enrol_totp(self, user: str) -> bytes:
         """Enrol an app, answering with the previous step's code (one step of drift back is accepted), so
         a sign-in right after can use the current step without being refused as a replay."""
@@ -73,9 +108,20 @@ class Api:
         assert r.status_code == 201, r.text
         secret = secret_bytes(r.json()["secret"])
         v = self.call("POST", f"/api/v1/challenges/{r.json()['challengeId']}/verify",
-                      json={"code": totp(secret, datetime.now(timezone.utc) - timedelta(seconds=30))})
+                      json={"code": self.totp(secret, steps=-1)})
         assert v.status_code == 200, v.text
         return secret
 
     def begin(self, user: str, **body) -> requests.Response:
         return self.call("POST", "/api/v1/challenges", json={"userId": user, **body})
+
+
+@contextmanager
+def pinned_api(host, emulator_url: str) -> Iterator[Api]:
+    """An Api for a conftest DevHost whose clock is pinned for the duration (released after)."""
+    api = Api(host.url, emulator_url, HostClock(host.clock_file))
+    api.clock.pin()
+    try:
+        yield api
+    finally:
+        api.clock.release()

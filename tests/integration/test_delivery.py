@@ -7,6 +7,7 @@ import json
 
 import pytest
 import requests
+from azure.core.exceptions import HttpResponseError
 
 from shared import challenges, enrolment
 from shared.delivery import deliver, mark_failed
@@ -88,11 +89,16 @@ def test_per_recipient_failure_raises_and_poison_marks_failed(deps, sms):  # Q4,
 
 def test_provider_outage_raises(deps, sms):  # Q3 (the host retries what raises)
     requests.put(f"{sms.url}/faults", json={"status": 503}, timeout=5)
-    enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
     _, body = take_message(deps)
-    with pytest.raises(Exception):  # noqa: B017 - any exception makes the host retry
+    with pytest.raises((DeliveryFailed, HttpResponseError)) as err:  # a provider error, not a crash of ours
         deliver(deps, body)
+    assert isinstance(err.value, DeliveryFailed) or err.value.status_code == 503
     assert received(sms) == []
+    assert challenges.get(deps, view["challengeId"])["delivery"] == "queued"  # not sent, not given up
+    requests.delete(f"{sms.url}/faults", timeout=5)
+    assert deliver(deps, body, 2) == "sent"  # the host's retry after the outage delivers the same code
+    assert received(sms)[0]["message"].endswith("#" + sms_code_for(deps, view["challengeId"]))
 
 
 def test_malformed_messages_are_dropped_not_retried(deps):

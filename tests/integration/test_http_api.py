@@ -3,19 +3,19 @@ the end-to-end flows, keys (B1), problem+json errors (D2) and hostile input (D4)
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
 
-from shared.otp import totp
 from tests.conftest import MASTER_KEY
-from tests.integration.api_client import Api, fresh_phone
+from tests.integration.api_client import Api, fresh_phone, pinned_api
 
 
 @pytest.fixture(scope="module")
-def api(devhost, emulator) -> Api:
-    return Api(devhost.url, emulator.url)
+def api(devhost, emulator) -> Iterator[Api]:
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 def is_problem(r, status: int, code: str) -> bool:
@@ -76,7 +76,7 @@ def test_fraud_report_then_unblock(api):
     assert r.status_code == 200 and r.json()["status"] == "blocked"
     assert is_problem(api.begin("erin"), 403, "user_blocked")
     v = api.call("POST", f"/api/v1/challenges/{ch['challengeId']}/verify",
-                 json={"code": totp(secret, datetime.now(timezone.utc))})
+                 json={"code": api.totp(secret)})
     assert is_problem(v, 410, "canceled")
     assert api.admin("POST", "/api/v1/admin/users/erin/unblock").status_code == 200
     assert api.begin("erin").status_code == 201
@@ -115,8 +115,11 @@ class TestKeys:  # B1
                           400, "invalid_request")
         assert is_problem(api.admin("POST", "/api/v1/admin/users/nobody/bypass", json={"seconds": 60, "reason": "x"}),
                           404, "not_found")
+        api.clock.advance(1)  # the audit lists newest first: give each event its own second
         assert api.admin("POST", "/api/v1/admin/users/gina/bypass", json={"seconds": 60, "reason": "y"}).status_code == 201
+        api.clock.advance(1)
         assert api.admin("DELETE", "/api/v1/admin/users/gina/bypass").status_code == 204
+        api.clock.advance(1)
         assert api.begin("gina").status_code == 201
         events = [e["event"] for e in api.admin("GET", "/api/v1/admin/users/gina/audit").json()["events"]]
         assert events[:2] == ["challenge_created", "bypass_revoked"]  # newest first
@@ -185,11 +188,14 @@ class TestHostileInput:  # D2, D4
         assert is_problem(api.call("DELETE", "/api/v1/users/jack/methods/voice"), 404, "not_found")
 
 
-def test_sms_latency_is_reported(api, capsys):
-    """Not an assertion on time: prints begin-to-emulator latency for the closing note / benchmarks."""
-    phone = fresh_phone()
-    api.enrol_sms("kate", phone)
-    start = time.monotonic()
-    assert api.begin("kate").status_code == 201
-    api.sms_code(phone, after=1)
-    print(f"begin-challenge to SMS emulator: {(time.monotonic() - start) * 1000:.0f} ms")
+
+def test_the_host_runs_on_the_pinned_clock(api):
+    """What makes every TOTP test over HTTP deterministic: the host decides at the pinned instant."""
+    api.clock.pin(datetime(2031, 1, 1, tzinfo=timezone.utc))
+    try:
+        r = api.call("POST", "/api/v1/users/pinned-user/totp", json={})
+        assert r.status_code == 201 and r.json()["expiresAt"] == "2031-01-01T00:05:00Z"
+        api.clock.advance(300)
+        assert api.call("GET", f"/api/v1/challenges/{r.json()['challengeId']}").json()["status"] == "expired"
+    finally:
+        api.clock.pin()

@@ -3,21 +3,22 @@ bypass use from 20 concurrent begins (B2), and no lost failure count from 50 con
 (L3). Each relies on ETag-conditional writes: without them these tests fail."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 
 import azurite as azurite_tool
 import pytest
 from azure.data.tables import TableClient
 
-from shared.otp import totp
 from tests.conftest import app_env
-from tests.integration.api_client import Api
+from tests.helpers import other_code
+from tests.integration.api_client import Api, pinned_api
 
 
 @pytest.fixture(scope="module")
-def api(devhost, emulator) -> Api:
-    return Api(devhost.url, emulator.url)
+def api(devhost, emulator) -> Iterator[Api]:
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 def parallel(n: int, fn) -> list:
@@ -28,7 +29,7 @@ def parallel(n: int, fn) -> list:
 def test_twenty_concurrent_right_answers_approve_once(api):  # C3
     secret = api.enrol_totp("race-verify")
     cid = api.begin("race-verify").json()["challengeId"]
-    code = totp(secret, datetime.now(timezone.utc))
+    code = api.totp(secret)
     results = parallel(20, lambda _: api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": code}))
     statuses = sorted(r.status_code for r in results)
     assert statuses.count(200) == 1, statuses
@@ -54,16 +55,17 @@ def stress(start_devhost, emulator):
     at 100), on an Azurite of its own: two hosts on one queue would take each other's messages."""
     store = azurite_tool.start_azurite(*(azurite_tool.free_port() for _ in range(3)))
     env = app_env(store, emulator, MFA_TABLE_NAME="stress", MFA_MAX_ATTEMPTS="10", MFA_LOCKOUT_THRESHOLD="100")
-    yield start_devhost(env), env
+    with pinned_api(start_devhost(env), emulator.url) as api:
+        yield api, env
     store.stop()
 
 
-def test_fifty_concurrent_wrong_guesses_count_fifty(stress, emulator):  # L3
-    host, env = stress
-    api = Api(host.url, emulator.url)
+def test_fifty_concurrent_wrong_guesses_count_fifty(stress):  # L3
+    api, env = stress
     secret = api.enrol_totp("race-fail")
-    now = datetime.now(timezone.utc)
-    wrong = "000000" if totp(secret, now) != "000000" else "111111"
+    # The clock is pinned: the window is this step and the enrolment's (a replay), so only this step's
+    # code could approve.
+    wrong = other_code(api.totp(secret))
     cids = [api.begin("race-fail").json()["challengeId"] for _ in range(5)]
     results = parallel(50, lambda i: api.call("POST", f"/api/v1/challenges/{cids[i % 5]}/verify", json={"code": wrong}))
     assert sorted({r.status_code for r in results}) == [403], [r.text for r in results if r.status_code != 403]

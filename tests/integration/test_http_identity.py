@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterator
 
 import pytest
 
-from shared.otp import totp
 from tests.helpers import secret_bytes
-from tests.integration.api_client import Api
+from tests.integration.api_client import Api, pinned_api
 from tests.integration.test_oath import CSV, new_secret, row, upload
 
 
 @pytest.fixture(scope="module")
-def api(devhost, emulator) -> Api:
-    return Api(devhost.url, emulator.url)
+def api(devhost, emulator) -> Iterator[Api]:
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 def unique(prefix: str) -> str:
@@ -61,7 +61,7 @@ class TestWholeMatch:  # C10
         user = unique("whole")
         secret = api.enrol_totp(user)
         ch = api.begin(user).json()
-        code = totp(secret, datetime.now(timezone.utc))
+        code = api.totp(secret)
         r = api.call("POST", f"/api/v1/challenges/{ch['challengeId']}/verify", json={"code": code + tail})
         assert r.status_code == 400 and problem_code(r) == "invalid_request", r.text
         got = api.call("GET", f"/api/v1/challenges/{ch['challengeId']}").json()
@@ -108,9 +108,8 @@ class TestCaseInsensitiveIds:  # C13
         assert r.status_code == 201
         assert f"{base.lower()}%40contoso.com" in r.json()["otpauthUri"]  # the label is the stored id
         secret = secret_bytes(r.json()["secret"])
-        from datetime import timedelta
         v = api.call("POST", f"/api/v1/challenges/{r.json()['challengeId']}/verify",
-                     json={"code": totp(secret, datetime.now(timezone.utc) - timedelta(seconds=30))})
+                     json={"code": api.totp(secret, steps=-1)})
         assert v.status_code == 200 and v.json()["userId"] == lower
         for spelling in (upper, lower, f"{base}@contoso.COM"):
             got = api.call("GET", f"/api/v1/users/{spelling}")
@@ -120,12 +119,13 @@ class TestCaseInsensitiveIds:  # C13
         assert ch.json()["challengeId"].split(".")[0] == \
             base64.urlsafe_b64encode(lower.encode()).decode().rstrip("=")
         ok = api.call("POST", f"/api/v1/challenges/{ch.json()['challengeId']}/verify",
-                      json={"code": totp(secret, datetime.now(timezone.utc))})
+                      json={"code": api.totp(secret)})
         assert ok.status_code == 200 and ok.json()["userId"] == lower
         # a second app for the "other" spelling is a change to this user: it needs a step-up
         assert api.call("POST", f"/api/v1/users/{upper}/totp", json={}).json()["code"] == "step_up_required"
         bp = api.admin("POST", f"/api/v1/admin/users/{upper}/bypass", json={"seconds": 60, "reason": "case"})
         assert bp.status_code == 201 and bp.json()["userId"] == lower
+        api.clock.advance(1)  # the audit lists newest first: give the bypass use its own second
         assert api.begin(f"{base}@contoso.com").json() == {"status": "not_required", "reason": "bypass"}
         events = api.admin("GET", f"/api/v1/admin/users/{upper}/audit").json()["events"]
         assert events[0]["event"] == "bypass_used"
@@ -143,7 +143,7 @@ class TestCaseInsensitiveIds:  # C13
         ch = api.begin(f"{base.upper()}@CONTOSO.COM", method="totp")
         assert ch.status_code == 201, ch.text
         v = api.call("POST", f"/api/v1/challenges/{ch.json()['challengeId']}/verify",
-                     json={"code": totp(secret_bytes(secret), datetime.now(timezone.utc), period=60)})
+                     json={"code": api.totp(secret_bytes(secret), period=60)})
         assert v.status_code == 200 and v.json()["userId"] == lower
 
     def test_two_rows_for_case_variants_count_as_one_user(self, api):

@@ -2,16 +2,19 @@
 stored value that does not open answers a 503 problem (never a 500) with the operator's log line."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from azure.data.tables import TableClient, UpdateMode
 
-from tests.integration.api_client import Api, fresh_phone
+from tests.integration.api_client import Api, fresh_phone, pinned_api
 from tests.integration.test_http_api import is_problem
 
 
 @pytest.fixture(scope="module")
-def api(devhost, emulator) -> Api:
-    return Api(devhost.url, emulator.url)
+def api(devhost, emulator) -> Iterator[Api]:
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 def test_key_routes_are_admin_only(api):

@@ -5,7 +5,7 @@ import azurite as azurite_tool
 import pytest
 
 from tests.conftest import app_env
-from tests.integration.api_client import Api, fresh_phone
+from tests.integration.api_client import fresh_phone, pinned_api
 from tests.integration.test_http_api import is_problem
 
 
@@ -14,7 +14,8 @@ def api(start_devhost, emulator):
     """A host of its own (own Azurite): policy changes here must not leak into other modules' hosts."""
     store = azurite_tool.start_azurite(*(azurite_tool.free_port() for _ in range(3)))
     host = start_devhost(app_env(store, emulator, MFA_TABLE_NAME="policyapi"))
-    yield Api(host.url, emulator.url)
+    with pinned_api(host, emulator.url) as api:
+        yield api
     store.stop()
 
 

@@ -7,21 +7,21 @@ import json
 import re
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
 
 import azurite as azurite_tool
 import pytest
 import requests
 from azure.storage.queue import QueueClient
 
-from shared.otp import totp
 from tests.conftest import app_env
-from tests.integration.api_client import Api, fresh_phone
+from tests.integration.api_client import Api, HostClock, fresh_phone, pinned_api
 
 
 @pytest.fixture(scope="module")
-def api(devhost, emulator) -> Api:
-    return Api(devhost.url, emulator.url)
+def api(devhost, emulator) -> Iterator[Api]:
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 @pytest.fixture
@@ -83,18 +83,19 @@ def test_storage_down_answers_503_and_recovers(start_devhost, emulator):  # D3
     store = azurite_tool.start_azurite(*ports, location=location)
     try:
         host = start_devhost(app_env(store, emulator, MFA_TABLE_NAME="outage"))
-        api = Api(host.url, emulator.url)
+        api = Api(host.url, emulator.url, HostClock(host.clock_file))
+        api.clock.pin()
         secret = api.enrol_totp("outage")
         cid = api.begin("outage").json()["challengeId"]
         store.stop()
         for _ in range(3):
-            r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": totp(secret, datetime.now(timezone.utc))})
+            r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": api.totp(secret)})
             assert r.status_code == 503 and r.json()["code"] == "unavailable" and r.headers.get("Retry-After")
         assert api.begin("outage").status_code == 503
         assert api.call("GET", "/api/health", key=None).status_code == 503
         store = azurite_tool.start_azurite(*ports, location=location)
         assert api.call("GET", "/api/health", key=None).status_code == 200
-        r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": totp(secret, datetime.now(timezone.utc))})
+        r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": api.totp(secret)})
         assert r.status_code == 200, r.text
     finally:
         store.stop()

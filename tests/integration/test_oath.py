@@ -7,7 +7,7 @@ import base64
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from azure.data.tables import TableEntity
@@ -315,9 +315,10 @@ class TestReassignment:
 
 @pytest.fixture(scope="module")
 def api(devhost, emulator):
-    from tests.integration.api_client import Api
+    from tests.integration.api_client import pinned_api
 
-    return Api(devhost.url, emulator.url)
+    with pinned_api(devhost, emulator.url) as api:
+        yield api
 
 
 CSV = {"Content-Type": "text/csv"}
@@ -335,7 +336,7 @@ def test_http_function_key_is_refused_and_master_key_imports(api, devhost):
     assert api.call("GET", f"/api/v1/users/{upn}").json()["methods"] == []
     ch = api.begin(upn, method="totp").json()
     v = api.call("POST", f"/api/v1/challenges/{ch['challengeId']}/verify",
-                 json={"code": totp(secret_bytes(secret), datetime.now(timezone.utc), period=60)})
+                 json={"code": api.totp(secret_bytes(secret), period=60)})
     assert v.status_code == 200 and v.json()["status"] == "approved"
     assert api.call("GET", f"/api/v1/users/{upn}").json()["methods"] == [{"type": "totp"}]
     again = api.admin("POST", "/api/v1/admin/oath-tokens", data=body)  # any content type

@@ -54,3 +54,24 @@ def test_sealed_values_open_only_for_their_owner_and_key():
     retired = crypto.Sealer(crypto.Keyring((("k3", b"p" * 32),)))
     with pytest.raises(Misconfigured):
         retired.open(token, "twostep/phone/alice")
+
+
+def test_sms_code_known_answer():
+    """The sender re-derives the code from the challenge id, possibly in a newer deployment: the derivation
+    is a fixed format (HMAC-SHA256 over label and id, first 64 bits mod 10^digits)."""
+    mac = hmac.new(KEY, b"twostep/sms-code/v1\x00" + b"ch-token-1", "sha256").digest()
+    value = int.from_bytes(mac[:8], "big")
+    assert crypto.derive_code(KEY, "ch-token-1", 6) == str(value % 10**6).zfill(6)
+    assert crypto.derive_code(KEY, "ch-token-1", 8) == str(value % 10**8).zfill(8)
+
+
+def test_blind_index_known_answer_and_separation():
+    """Stored lookup keys (e.g. the per-phone limit rows) must not change across deployments."""
+    import base64
+
+    mac = hmac.new(KEY, b"twostep/index/v1\x00phone\x00+14255550123", "sha256").digest()
+    assert crypto.blind_index(KEY, "phone", "+14255550123") == base64.urlsafe_b64encode(mac[:18]).decode()
+    assert len(crypto.blind_index(KEY, "phone", "+14255550123")) == 24
+    assert crypto.blind_index(KEY, "phone", "+14255550124") != crypto.blind_index(KEY, "phone", "+14255550123")
+    assert crypto.blind_index(KEY, "serial", "+14255550123") != crypto.blind_index(KEY, "phone", "+14255550123")
+    assert crypto.blind_index(b"j" * 32, "phone", "+14255550123") != crypto.blind_index(KEY, "phone", "+14255550123")

@@ -80,3 +80,18 @@ def test_provisioning_uri_names_issuer_account_and_parameters():
     assert uri.startswith("otpauth://totp/twostep:alice%40contoso.com?")
     assert "secret=" + otp.b32(SEEDS["SHA1"]) in uri
     assert "issuer=twostep" in uri
+
+
+def test_secrets_are_exactly_160_bits():  # README: 160-bit secrets
+    assert {len(otp.new_totp_secret()) for _ in range(20)} == {20}
+
+
+def test_base32_keeps_every_alphabet_character_and_drops_only_padding():
+    assert otp.b32(bytes(19) + b"\x17") == "A" * 31 + "X"  # 0x17: the last five bits name "X"
+    assert otp.b32(b"\xff") == "74"  # "74======" without its padding
+    assert otp.b32(bytes(4) + b"\x1f") == "AAAAAAA7"
+
+
+def test_the_default_period_is_30_seconds():
+    assert (otp.time_step(_at(29)), otp.time_step(_at(30)), otp.time_step(_at(59)), otp.time_step(_at(60))) == (
+        0, 1, 1, 2)

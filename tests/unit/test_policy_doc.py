@@ -78,9 +78,16 @@ def test_network_set_matches_ipv4_ipv6_and_mapped_addresses():
 
 
 def test_network_set_scales_to_azure_limits():
-    cidrs = [f"10.{i // 256}.{i % 256}.0/24" for i in range(195 * 2000 // 10)]
-    nets = NetworkSet(cidrs)
-    assert "10.0.5.1" in nets and "11.0.0.1" not in nets
+    """195 locations x 2000 ranges, none adjacent to the next (every other /24), so nothing merges: each
+    of the 390,000 ranges stays its own interval and the gaps between them stay outside."""
+    def net(i: int, gap: int = 0) -> str:
+        return f"{10 + i // 32768}.{i // 128 % 256}.{i % 128 * 2 + gap}"
+    count = 195 * 2000
+    nets = NetworkSet(f"{net(i)}.0/24" for i in range(count))
+    for i in [*range(0, count, 997), count - 1]:
+        assert f"{net(i)}.0" in nets and f"{net(i)}.255" in nets
+        assert f"{net(i, gap=1)}.0" not in nets and f"{net(i, gap=1)}.255" not in nets
+    assert "9.255.255.255" not in nets and f"{net(count)}.0" not in nets
 
 
 def profile(**kw) -> Profile:

@@ -1,0 +1,152 @@
+"""Mutation testing of the pure decision modules (`make mutate`): mutmut 2.5.1 (.venv-mutate, pinned in
+requirements-mutate.txt) over a throwaway copy of the tree, each module against its fast unit tests only and
+within a time budget of its own, so the worktree is never left mutated and the run stays bounded.
+
+Prints a table (killed / survived / timed out / untested per module) and writes every surviving mutant's
+diff to docs/mutation-survivors.txt. Exit status 0 when no mutant survived, 2 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTMUT = ROOT / ".venv-mutate" / "bin" / "mutmut"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+# module -> (functions to mutate, or None for the whole module; the unit tests that must kill its mutants)
+MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
+    "shared/policy.py": (("register_failure", "register_success", "retry_after"),
+                         ("tests/unit/test_policy.py", "tests/unit/test_lockout_counting.py")),
+    "shared/otp.py": (None, ("tests/unit/test_otp.py",)),
+    "shared/crypto.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
+    "shared/limits.py": (("_ip_key", "counters"), ("tests/unit/test_limits_pure.py",)),
+    "shared/validation.py": (None, ("tests/unit/test_validation.py",)),
+    "shared/ids.py": (None, ("tests/unit/test_ids.py",)),
+    "shared/device_tokens.py": (None, ("tests/unit/test_device_tokens.py",)),
+    "shared/networks.py": (None, ("tests/unit/test_networks.py",)),
+}
+STATUS = {"ok_killed": "killed", "bad_survived": "survived", "bad_timeout": "timeout",
+          "ok_suspicious": "killed", "skipped": "skipped", "untested": "untested"}
+
+CONFIG = '''"""Written by tools/mutate.py: mutate only the listed line ranges (0-based, end exclusive)."""
+RANGES = {ranges!r}
+
+
+def pre_mutation(context):
+    spans = RANGES.get(context.filename.replace("\\\\", "/"))
+    if spans is not None and not any(lo <= context.current_line_index < hi for lo, hi in spans):
+        context.skip = True
+'''
+
+
+def line_ranges(path: Path, functions: tuple[str, ...] | None) -> list[tuple[int, int]] | None:
+    """0-based line ranges of the named top-level functions (None: the whole module)."""
+    if functions is None:
+        return None
+    tree = ast.parse(path.read_text())
+    spans = [(node.lineno - 1, node.end_lineno) for node in tree.body
+             if isinstance(node, ast.FunctionDef) and node.name in functions]
+    missing = set(functions) - {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if missing:
+        raise SystemExit(f"{path}: no function {', '.join(sorted(missing))} (update MODULES in tools/mutate.py)")
+    return spans
+
+
+def copy_tree(dest: Path) -> None:
+    for name in ("shared", "tests"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "tools").mkdir()
+    for py in (ROOT / "tools").glob("*.py"):
+        shutil.copy(py, dest / "tools" / py.name)
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+
+
+def run_module(work: Path, module: str, tests: tuple[str, ...], budget: float) -> str:
+    """Run mutmut over one module: "done", "budget ran out" (the rest stays untested), or why it failed
+    (e.g. the unit tests fail without any mutant)."""
+    runner = f"{PYTHON} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+    cmd = [str(MUTMUT), "run", "--paths-to-mutate", module, "--tests-dir", "tests/unit", "--runner", runner,
+           "--simple-output", "--no-progress"]
+    log_path = work / "mutmut.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            shutil.copy(ROOT / module, work / module)  # never leave a mutant in place for the next module
+            return "budget ran out"
+    if code & 1:  # mutmut's "fatal error" bit
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        return "FAILED: " + " | ".join(tail)
+    return "done"
+
+
+def results(work: Path) -> dict[str, dict[str, list[int]]]:
+    """module -> status -> mutant ids, from mutmut's cache."""
+    db = sqlite3.connect(work / ".mutmut-cache")
+    rows = db.execute("SELECT s.filename, m.status, m.id FROM mutant m JOIN line l ON m.line = l.id "
+                      "JOIN sourcefile s ON l.sourcefile = s.id").fetchall()
+    out: dict[str, dict[str, list[int]]] = {}
+    for filename, status, mutant_id in rows:
+        out.setdefault(filename, {}).setdefault(STATUS.get(status, status), []).append(mutant_id)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=180, help="seconds per module (default 180)")
+    parser.add_argument("--only", action="append", help="a module path from MODULES (repeatable)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "mutation-survivors.txt"))
+    args = parser.parse_args()
+    if not MUTMUT.exists():
+        raise SystemExit("mutmut is not installed: make mutate-deps")
+    modules = {m: MODULES[m] for m in (args.only or MODULES)}
+    work = Path(tempfile.mkdtemp(prefix="twostep-mutate-"))
+    try:
+        copy_tree(work)
+        ranges = {m: line_ranges(work / m, fns) for m, (fns, _) in modules.items()}
+        (work / "mutmut_config.py").write_text(CONFIG.format(ranges={m: r for m, r in ranges.items() if r}))
+        finished = {}
+        started = time.monotonic()
+        for module, (_, tests) in modules.items():
+            t0 = time.monotonic()
+            finished[module] = run_module(work, module, tests, args.budget)
+            print(f"  {module}: {time.monotonic() - t0:.0f} s, {finished[module]}", file=sys.stderr)
+        found = results(work)
+        lines = [f"{'module':<26}{'mutants':>8}{'killed':>8}{'survived':>9}{'timeout':>8}{'untested':>9}  score"]
+        survivors: list[str] = []
+        for module in modules:
+            by = found.get(module, {})
+            counts = {k: len(by.get(k, [])) for k in ("killed", "survived", "timeout", "untested")}
+            tested = counts["killed"] + counts["survived"] + counts["timeout"]
+            score = f"{100 * (counts['killed'] + counts['timeout']) / tested:.1f}%" if tested else "-"
+            lines.append(f"{module:<26}{sum(counts.values()):>8}{counts['killed']:>8}{counts['survived']:>9}"
+                         f"{counts['timeout']:>8}{counts['untested']:>9}  {score}")
+            for mutant_id in sorted(by.get("survived", [])):
+                diff = subprocess.run([str(MUTMUT), "show", str(mutant_id)], cwd=work, capture_output=True,
+                                      text=True).stdout.strip()
+                survivors.append(f"### {module} mutant {mutant_id}\n{diff}\n")
+        lines.append(f"total time {time.monotonic() - started:.0f} s")
+        print("\n".join(lines))
+        Path(args.out).write_text("# Surviving mutants of the last `make mutate` (see docs/testing.md)\n\n"
+                                  + ("\n".join(survivors) if survivors else "None.\n"))
+        print(f"survivors written to {args.out}")
+        return 2 if survivors or any(state.startswith("FAILED") for state in finished.values()) else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
