@@ -138,6 +138,8 @@ class Challenge:
     pending_secret: str | None = None  # sealed TOTP secret being enrolled
     approved_at: datetime | None = None
     proof_used_at: datetime | None = None
+    sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
+    sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
     row: TableEntity | None = None
 
     @property
@@ -160,7 +162,8 @@ class Challenge:
             "keyId": self.key_id, "digits": self.digits, "destination": self.destination,
             "destinationMasked": self.destination_masked, "delivery": self.delivery,
             "pendingSecret": self.pending_secret, "approvedAt": self.approved_at,
-            "proofUsedAt": self.proof_used_at,
+            "proofUsedAt": self.proof_used_at, "smsAttempt": self.sms_attempt or None,
+            "smsAttemptAt": self.sms_attempt_at,
         })
 
     @classmethod
@@ -172,7 +175,8 @@ class Challenge:
             digits=e.get("digits", 6), destination=e.get("destination"),
             destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
             pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
-            proof_used_at=e.get("proofUsedAt"), row=e,
+            proof_used_at=e.get("proofUsedAt"), sms_attempt=e.get("smsAttempt", 0),
+            sms_attempt_at=e.get("smsAttemptAt"), row=e,
         )
 
 
