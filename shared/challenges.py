@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import device_tokens, limits
+from . import device_tokens, limits, redrive
 from .audit import audit_row
 from .clock import iso
 from .crypto import codes_equal, derive_code
@@ -105,9 +105,11 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
         idem.add_record(tx, ch.user_id, result, d.sealer, now, d.policy().code_ttl_seconds)
-    d.store.transact(tx)
     if ch.method == "sms":
-        d.outbox.put(challenge_id, d.policy().code_ttl_seconds)
+        redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
+    d.store.transact(tx)
+    if ch.method == "sms":  # committed: a failed enqueue is re-driven, so the answer stays 201
+        redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return result
 
 
