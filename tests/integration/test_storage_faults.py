@@ -23,7 +23,9 @@ from shared import challenges, clients, enrolment, redrive
 from shared.delivery import deliver
 from shared.errors import StorageUnavailable
 from shared.sms import Outbox
+from tests.conftest import app_env
 from tests.helpers import sms_code_for
+from tests.integration.api_client import Api, fresh_phone
 
 PHONE = "+14255550143"
 
@@ -184,3 +186,28 @@ def take(d) -> bytes:
     assert len(msgs) == 1, [m.content for m in msgs]
     raw.delete_message(msgs[0])
     return base64.b64decode(msgs[0].content)
+
+
+def test_through_the_dev_host_queue_down_begin_is_201_and_the_timer_delivers(start_devhost, azurite,
+                                                                              emulator):  # Q5
+    with faultproxy.FaultProxy(azurite.queue_port) as queue:
+        conn = azurite_tool.connection_string(azurite.blob_port, queue.port, azurite.table_port)
+        host = start_devhost(app_env(azurite, emulator, AzureWebJobsStorage=conn, MFA_TABLE_NAME="queuedown"))
+        api = Api(host.url, emulator.url)
+        phone = fresh_phone()
+        api.enrol_sms("qdown", phone)
+        before = len(api.messages(phone))
+        queue.set_mode("refuse")
+        started = time.monotonic()
+        r = api.begin("qdown", method="sms")
+        answered_in = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        assert answered_in < clients.CALL_BOUND  # today ~19 s, then 503
+        cid = r.json()["challengeId"]
+        assert api.call("GET", f"/api/v1/challenges/{cid}").json()["delivery"] == "queued"
+        time.sleep(1)
+        queue.set_mode("pass")
+        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)  # the 15 s timer re-drove it
+        code = api.sms_code(phone, after=before)
+        assert api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": code}).status_code == 200
+        assert len(api.messages(phone)) == before + 1
