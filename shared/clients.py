@@ -9,16 +9,21 @@ hard way:
   hence the ~19 s answers while the queue was down): it gets an explicit short LinearRetry;
 - a read timeout is per socket read, so a response that trickles a byte at a time never trips it: each
   try also has a whole-exchange deadline after which its socket is shut down.
+And since a request makes several calls, each HTTP request runs under a Storage budget
+(`request_budget`, set by functions/http.py's guard): a call that would start or run past it fails at
+once, so a request whose every call is slow-but-answering still ends well inside the functionTimeout.
 """
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
-from azure.core.exceptions import AzureError, ServiceResponseTimeoutError
+from azure.core.exceptions import AzureError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
@@ -33,13 +38,30 @@ EXCHANGE_DEADLINE = 4.0  # seconds for one whole try (send + response + body), w
 RETRIES = 1  # one retry per call; the caller gets 503 and retries itself
 BACKOFF = 0.2  # seconds before the retry
 # Worst case per call: (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF = 8.2 s; a request stops at its first
-# failed call, so even a begin or verify whose every call is slow-but-answering ends inside
-# host.json's 30 s functionTimeout.
+# failed call, and all its calls together stay inside REQUEST_BUDGET (host.json functionTimeout: 30 s).
+REQUEST_BUDGET = 20.0
 CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests check calls end inside it
 TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
 OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
 
 _in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
+_budget = threading.local()  # .ends: time.monotonic() by which this thread's HTTP request must be done
+
+
+@contextlib.contextmanager
+def request_budget(seconds: float = REQUEST_BUDGET) -> Iterator[None]:
+    """Bound the Storage time of everything this thread does inside the block (one HTTP request)."""
+    outer = getattr(_budget, "ends", None)
+    _budget.ends = time.monotonic() + seconds if outer is None else min(outer, time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _budget.ends = outer
+
+
+def _remaining() -> float | None:
+    ends = getattr(_budget, "ends", None)
+    return None if ends is None else ends - time.monotonic()
 
 
 class _TrackedHTTPConnection(HTTPConnection):
@@ -92,21 +114,26 @@ class DeadlineTransport(RequestsTransport):
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("stream", False)  # read the body inside the deadline, not later
+        deadline, remaining = self.deadline, _remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise ServiceRequestTimeoutError("the request's Storage budget is spent")
+            deadline = min(deadline, remaining)
         me, fired = threading.get_ident(), threading.Event()
-        timer = threading.Timer(self.deadline, _abort, args=(me, fired))
+        timer = threading.Timer(deadline, _abort, args=(me, fired))
         timer.daemon = True
         timer.start()
         try:
             response = super().send(request, **kwargs)
         except AzureError:
             if fired.is_set():
-                raise ServiceResponseTimeoutError(f"no complete response within {self.deadline} s") from None
+                raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s") from None
             raise
         finally:
             timer.cancel()
             _in_flight.pop(me, None)
         if fired.is_set():  # whatever arrived before the cut is partial: never parse it
-            raise ServiceResponseTimeoutError(f"no complete response within {self.deadline} s")
+            raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s")
         return response
 
 

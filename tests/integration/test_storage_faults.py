@@ -94,6 +94,21 @@ def test_a_call_that_hangs_mid_response_is_abandoned_within_the_bound(pdeps, pro
     assert isinstance(exc, StorageUnavailable)
 
 
+def test_a_request_whose_every_call_is_slow_ends_inside_its_storage_budget(pdeps, proxies):  # Q5
+    table, _ = proxies
+    enrol(pdeps)
+    table.set_mode("slow", delay=1.5)  # every Table call answers, 1.5 s late: no timeout ever trips
+
+    def begin_with_budget() -> None:
+        with clients.request_budget(3):
+            challenges.begin(pdeps, {"userId": "alice", "method": "sms"})  # five Table calls: 7.5 s
+
+    finished, exc = ends_within(begin_with_budget, 3 + 2)
+    table.set_mode("pass")
+    assert finished, "the begin ran past its Storage budget"
+    assert isinstance(exc, StorageUnavailable)
+
+
 def test_begin_with_the_queue_down_answers_201_fast_and_the_sweeper_delivers(pdeps, proxies, sms, clock):  # Q5
     _, queue = proxies
     enrol(pdeps)
