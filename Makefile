@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 AZURITE := tools/node_modules/.bin/azurite
 
-.PHONY: run test lint bench clean deps mutate mutate-deps
+.PHONY: run test lint bench soak clean deps mutate mutate-deps
 
 deps: $(VENV)/.installed $(AZURITE)
 
@@ -26,6 +26,9 @@ test: deps
 
 lint: deps
 	$(PY) -m ruff check .
+
+soak: deps
+	$(PY) tools/soak.py
 
 bench: deps
 	$(PY) tools/bench_flows.py

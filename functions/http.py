@@ -10,6 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.clients import request_budget
 from shared.errors import ConfigError, Misconfigured, TwostepError
 from shared.validation import MAX_BODY_BYTES, parse_json_body
 
@@ -46,7 +47,8 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
     @functools.wraps(fn)
     def guarded(req: func.HttpRequest) -> func.HttpResponse:
         try:
-            return fn(req)
+            with request_budget():  # all Storage calls of this request end inside functionTimeout (Q5)
+                return fn(req)
         except TwostepError as error:
             return problem(error)
         except ConfigError as error:

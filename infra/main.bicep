@@ -281,9 +281,11 @@ var functionAppName = 'func-${environmentName}-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
 // The queues the code uses (shared/config.py SMS_QUEUE, SMS_POISON_QUEUE; functions/sms_sender.py triggers).
+// MFA_SMS_QUEUE names the outbox for the app; the poison queue is always '<outbox>-poison'.
+var smsQueueName = 'sms-outbox'
 var smsQueueNames = [
-  'sms-outbox'
-  'sms-outbox-poison'
+  smsQueueName
+  '${smsQueueName}-poison'
 ]
 
 // Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
@@ -397,6 +399,7 @@ module functionApp 'modules/functionapp.bicep' = {
     otpHost: otpHost
     totpIssuer: totpIssuer
     tableName: tableName
+    smsQueueName: smsQueueName
     codeTtlSeconds: codeTtlSeconds
     codeDigits: codeDigits
     maxAttempts: maxAttempts

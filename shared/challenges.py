@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import device_tokens, limits
+from . import device_tokens, limits, redrive
 from .audit import audit_row, record_refusal
 from .clock import iso
 from .context import parse_context, risk_action
@@ -119,9 +119,11 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
         idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
-    d.store.transact(tx)
     if ch.method == "sms":
-        d.outbox.put(challenge_id, d.policy().code_ttl_seconds)
+        redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
+    d.store.transact(tx)
+    if ch.method == "sms":  # committed: a failed enqueue is re-driven, so the answer stays 201
+        redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return result
 
 
@@ -155,7 +157,7 @@ def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Rep
     if ch.effective_status(now) != "pending" or superseded(ch, profile, now):
         raise IdempotentResultGone()
     if ch.method == "sms" and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
-        d.outbox.put(challenge_id_for(user_id, ch.row_key), retry_after(ch.expires_at, now))
+        redrive.enqueue(d, challenge_id_for(user_id, ch.row_key), retry_after(ch.expires_at, now))
     return outcome(ch)
 
 

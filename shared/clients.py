@@ -1,29 +1,144 @@
 """Azure SDK clients built from settings: connection string locally (Azurite), managed identity in Azure.
 
-Short timeouts and few SDK retries: a caller waiting for a sign-in should get a fast 503 when Storage is
-down, and the queue host (not the SDK) owns SMS retries.
+Every Storage call is bounded (Q5): a caller waiting for a sign-in gets a fast 503 when Storage is down,
+and the queue host (not the SDK) owns SMS retries. Three things make the bound hold, each learnt the
+hard way:
+- the transport carries the timeouts itself: the SDKs apply `connection_timeout`/`read_timeout` only to a
+  transport they build, so a transport passed in kept requests' 300 s defaults;
+- the queue SDK ignores `retry_backoff_factor` (its ExponentialRetry waits 15 s before the first retry,
+  hence the ~19 s answers while the queue was down): it gets an explicit short LinearRetry;
+- a read timeout is per socket read, so a response that trickles a byte at a time never trips it: each
+  try also has a whole-exchange deadline after which its socket is shut down.
+And since a request makes several calls, each HTTP request runs under a Storage budget
+(`request_budget`, set by functions/http.py's guard): a call that would start or run past it fails at
+once, so a request whose every call is slow-but-answering still ends well inside the functionTimeout.
 """
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
+from azure.core.exceptions import AzureError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .config import SMS_QUEUE, Settings
 
-TIMEOUTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 10, "retry_total": 1,
-                            "retry_backoff_factor": 0.2}
+CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Storage
+READ_TIMEOUT = 3.0  # seconds of silence tolerated while waiting for a response
+EXCHANGE_DEADLINE = 4.0  # seconds for one whole try (send + response + body), whatever trickles
+RETRIES = 1  # one retry per call; the caller gets 503 and retries itself
+BACKOFF = 0.2  # seconds before the retry
+# Worst case per call: (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF = 8.2 s; a request stops at its first
+# failed call, and all its calls together stay inside REQUEST_BUDGET (host.json functionTimeout: 30 s).
+REQUEST_BUDGET = 20.0
+CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests check calls end inside it
+TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
+OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
+
+_in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
+_budget = threading.local()  # .ends: time.monotonic() by which this thread's HTTP request must be done
+
+
+@contextlib.contextmanager
+def request_budget(seconds: float = REQUEST_BUDGET) -> Iterator[None]:
+    """Bound the Storage time of everything this thread does inside the block (one HTTP request)."""
+    outer = getattr(_budget, "ends", None)
+    _budget.ends = time.monotonic() + seconds if outer is None else min(outer, time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _budget.ends = outer
+
+
+def _remaining() -> float | None:
+    ends = getattr(_budget, "ends", None)
+    return None if ends is None else ends - time.monotonic()
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _in_flight[threading.get_ident()] = self
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _in_flight[threading.get_ident()] = self
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+def _abort(thread_id: int, fired: threading.Event) -> None:
+    """Shut the socket of `thread_id`'s request: its blocked read returns at once and the try fails."""
+    fired.set()
+    conn = _in_flight.get(thread_id)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class DeadlineTransport(RequestsTransport):
+    """RequestsTransport with bounded connect/read timeouts and a deadline on each whole exchange."""
+
+    def __init__(self, deadline: float = EXCHANGE_DEADLINE) -> None:
+        session = requests.Session()
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        super().__init__(session=session, session_owner=False, connection_timeout=CONNECT_TIMEOUT,
+                         read_timeout=READ_TIMEOUT)
+        self.deadline = deadline
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("stream", False)  # read the body inside the deadline, not later
+        deadline, remaining = self.deadline, _remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise ServiceRequestTimeoutError("the request's Storage budget is spent")
+            deadline = min(deadline, remaining)
+        me, fired = threading.get_ident(), threading.Event()
+        timer = threading.Timer(deadline, _abort, args=(me, fired))
+        timer.daemon = True
+        timer.start()
+        try:
+            response = super().send(request, **kwargs)
+        except AzureError:
+            if fired.is_set():
+                raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s") from None
+            raise
+        finally:
+            timer.cancel()
+            _in_flight.pop(me, None)
+        if fired.is_set():  # whatever arrived before the cut is partial: never parse it
+            raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s")
+        return response
 
 
 def _transport() -> RequestsTransport:
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return DeadlineTransport()
 
 
 def _credential(client_id: str | None) -> Any:
@@ -48,7 +163,7 @@ def _hooks(counter: RequestCounter | None) -> dict[str, Any]:
 
 
 def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
-    kwargs = {**TIMEOUTS, "transport": _transport(), **_hooks(counter)}
+    kwargs = {**TABLE_RETRY, "transport": _transport(), **_hooks(counter)}
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
     else:
@@ -59,8 +174,8 @@ def table_client(settings: Settings, counter: RequestCounter | None = None) -> A
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
-    kwargs = {**TIMEOUTS, "transport": _transport(), **_hooks(counter),
-              "message_encode_policy": TextBase64EncodePolicy()}
+    kwargs = {"transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
+              "retry_policy": LinearRetry(backoff=BACKOFF, random_jitter_range=0.1, retry_total=RETRIES)}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue, **kwargs)
     return QueueClient(settings.queue_service_uri, queue, credential=_credential(settings.storage_client_id),

@@ -18,8 +18,12 @@ from .crypto import KEY_ID_RE
 from .errors import ConfigError
 
 KEYVAULT_PREFIX = "@Microsoft.KeyVault("
-SMS_QUEUE = "sms-outbox"
-SMS_POISON_QUEUE = "sms-outbox-poison"
+# The SMS outbox queue. MFA_SMS_QUEUE (optional, read when the app is indexed, since trigger bindings are
+# fixed then) lets two deployments, or the test suite's dev hosts, share one storage account without
+# taking each other's messages; load_settings checks its grammar.
+SMS_QUEUE = os.environ.get("MFA_SMS_QUEUE") or "sms-outbox"
+SMS_POISON_QUEUE = f"{SMS_QUEUE}-poison"
+_QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Keys shipped in local.settings.example.json; refused when running in Azure.
 # Compared by decoded bytes, so another spelling of the same key is refused too.
@@ -212,6 +216,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")
     if ints["totp_digits"] not in (6, 8):
         raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
+    if not _QUEUE_RE.fullmatch(env.get("MFA_SMS_QUEUE") or SMS_QUEUE):
+        raise ConfigError("MFA_SMS_QUEUE must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
+                          "with a letter or digit")
     otp_host = _required(env, "MFA_OTP_HOST")
     if not _HOST_RE.fullmatch(otp_host):
         raise ConfigError("MFA_OTP_HOST must be a bare host name such as login.contoso.com")

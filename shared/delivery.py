@@ -1,12 +1,22 @@
 """The SMS sender's logic, run by the queue trigger.
 
-It re-reads the challenge (the message only names it), sends nothing for one no longer pending,
-re-derives the same code on every retry, and raises on any failure so the host retries; after the
-host's maxDequeueCount the poison handler marks the delivery failed.
+It re-reads the challenge (the message only names it), sends nothing for one no longer pending or whose
+delivery is already settled (`sent`/`failed`: a duplicate message from a replay or the sweeper is a
+no-op), re-derives the same code on every retry, and raises on any failure so the host retries; after
+the host's maxDequeueCount the poison handler marks the delivery failed.
+
+At most one SMS per challenge per send attempt the provider accepted: every send of attempt n carries the
+same repeatability pair (a UUID keyed from the challenge and n, and the time attempt n began), so when a
+send succeeded but recording `sent` failed, the retry is dropped by ACS (and by the emulator). Only a
+provider refusal (`successful: false`) starts a new attempt, recorded on the challenge before raising.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import uuid
+from datetime import datetime
 
 from .audit import audit_row
 from .challenges import phone_aad
@@ -16,10 +26,23 @@ from .errors import NotFound
 from .ids import parse_challenge_id
 from .models import Challenge
 from .phone import mask
-from .sms import message_text, parse_outbox_message
-from .store import Tx
+from .sms import DeliveryFailed, message_text, parse_outbox_message
+from .store import StaleWrite, Tx
 
 log = logging.getLogger("twostep.delivery")
+_REPEAT_LABEL = b"twostep/sms-repeatability\x00"
+SETTLED = ("sent", "failed")
+
+
+def repeatability_id(key: bytes, ch: Challenge, attempt: int) -> str:
+    """A UUID stable for (challenge, attempt), keyed so it reveals nothing about the user."""
+    mac = hmac.new(key, _REPEAT_LABEL + f"{ch.token}|{attempt}".encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=mac[:16], version=4))
+
+
+def send_attempt(ch: Challenge) -> tuple[int, datetime]:
+    """The current send attempt of a challenge and when it began (attempt 0 begins at creation)."""
+    return ch.sms_attempt, ch.sms_attempt_at or ch.created_at
 
 
 def _load(d: Deps, body: bytes) -> Challenge | None:
@@ -48,17 +71,34 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
     if ch.method != "sms" or ch.effective_status(now) != "pending":
         log.info("challenge is %s; nothing sent", ch.effective_status(now))
         return "skipped"
-    if ch.delivery == "sent" and dequeue_count > 1:
-        return "already_sent"  # the send succeeded but deleting the message did not
-    code = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
+    if ch.delivery in SETTLED:
+        log.info("delivery already %s; nothing sent", ch.delivery)
+        return "already_" + ch.delivery  # a repeated message, or the send succeeded but deleting it did not
+    key = d.hmac_keys.get(ch.key_id, "sms-code", "challenge")
+    code = derive_code(key, ch.token, ch.digits)
     phone = d.sealer.open(ch.destination, phone_aad(ch.user_id), kind="challenge").decode()
-    message_id = d.sms.send(phone, message_text(code, d.settings.otp_host), tag="twostep")
-    log.info("sms accepted for %s (attempt %d)", mask(phone), dequeue_count)
+    attempt, began = send_attempt(ch)
+    try:
+        message_id = d.sms.send(phone, message_text(code, d.settings.otp_host), tag="twostep",
+                                request_id=repeatability_id(key, ch, attempt), first_sent=began)
+    except DeliveryFailed:
+        _next_attempt(d, ch, attempt, now)
+        raise
+    log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
     tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "sent"})
     tx.create(audit_row(ch.user_id, now, "sms_sent", "system", d.settings.audit_retention_days,
                         destination=ch.destination_masked, providerMessageId=message_id, attempt=dequeue_count))
     d.store.transact(tx)
     return "sent"
+
+
+def _next_attempt(d: Deps, ch: Challenge, attempt: int, now: datetime) -> None:
+    """The provider refused this attempt: the next try is a new request (a repeat would get the refusal)."""
+    ch.sms_attempt, ch.sms_attempt_at = attempt + 1, now
+    try:
+        d.store.transact(Tx().replace(ch.to_entity()))
+    except StaleWrite:
+        pass  # changed meanwhile (e.g. sent by a duplicate message): the next try re-reads it
 
 
 def mark_failed(d: Deps, body: bytes) -> str:
@@ -67,7 +107,10 @@ def mark_failed(d: Deps, body: bytes) -> str:
     if ch is None:
         return "dropped"
     now = d.clock.now()
-    tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "failed"})
+    if ch.delivery in SETTLED:  # a duplicate message failed after another one was delivered
+        return "already_" + ch.delivery
+    ch.delivery = "failed"
+    tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile is not overwritten
     tx.create(audit_row(ch.user_id, now, "sms_failed", "system", d.settings.audit_retention_days,
                         destination=ch.destination_masked))
     d.store.transact(tx)

@@ -119,7 +119,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
     def created(ch: Challenge) -> Outcome:
         if ch.pending_secret is None:
             raise IdempotentResultGone()
-        secret = d.sealer.open(ch.pending_secret, totp_aad(user_id))
+        secret = d.sealer.open(ch.pending_secret, totp_aad(user_id), kind="challenge")
         view = challenge_view(ch, d.clock.now(), created=True)
         view["secret"] = b32(secret)
         view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)

@@ -156,6 +156,8 @@ class Challenge:
     approved_at: datetime | None = None
     proof_used_at: datetime | None = None
     methods_tag: str | None = None  # enrolment: the user's Profile.methods_tag() when it started
+    sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
+    sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
     row: TableEntity | None = None
 
     @property
@@ -179,6 +181,7 @@ class Challenge:
             "destinationMasked": self.destination_masked, "delivery": self.delivery,
             "pendingSecret": self.pending_secret, "approvedAt": self.approved_at,
             "proofUsedAt": self.proof_used_at, "methodsTag": self.methods_tag,
+            "smsAttempt": self.sms_attempt or None, "smsAttemptAt": self.sms_attempt_at,
         })
 
     @classmethod
@@ -190,7 +193,8 @@ class Challenge:
             digits=e.get("digits", 6), destination=e.get("destination"),
             destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
             pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
-            proof_used_at=e.get("proofUsedAt"), methods_tag=e.get("methodsTag"), row=e,
+            proof_used_at=e.get("proofUsedAt"), methods_tag=e.get("methodsTag"),
+            sms_attempt=e.get("smsAttempt", 0), sms_attempt_at=e.get("smsAttemptAt"), row=e,
         )
 
 

@@ -354,7 +354,8 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     with one secret would let one code sign in twice."""
     errors = []
     for upn, user_rows in users.items():
-        held = [d.sealer.open(dev.secret, totp_aad(upn)) for dev in (profiles[upn].totp if profiles[upn] else [])]
+        devices = profiles[upn].totp if profiles[upn] else []
+        held = [d.sealer.open(dev.secret, totp_aad(upn), kind="profile") for dev in devices]
         for r in user_rows:
             if any(hmac.compare_digest(r.secret, secret) for secret in held):
                 errors.append(_error(r.row, SECRET, "the user already holds a token with this secret"))

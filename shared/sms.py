@@ -1,19 +1,30 @@
 """The SMS pipeline's pieces: the outbox message (names a challenge, never a code), the message text,
-and the gateway that sends through azure-communication-sms and checks each recipient's result."""
+and the gateway that sends through azure-communication-sms and checks each recipient's result.
+
+Every send carries the repeatability pair ACS uses to drop a repeated request (`repeatabilityRequestId`,
+a UUID, and `repeatabilityFirstSent`, the RFC 1123 time of the first try). SmsClient.send in
+azure-communication-sms 1.1.0 draws a fresh uuid4 and the current time on every call, so a retry would
+look new and be sent (and billed) again; the gateway therefore builds the request itself with a stable
+pair and hands it to the client's generated operation (pinned SDK; the emulator test sees the ids).
+"""
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from .clients import OUTBOX_PUT_TIMEOUTS
 from .errors import StorageUnavailable
 from .store import StaleWrite, _storage_call
 
 log = logging.getLogger("twostep.sms")
 OUTBOX_VERSION = 1
+_UTC = timezone.utc
 
 
 class DeliveryFailed(Exception):
@@ -45,15 +56,22 @@ class Outbox:
     def put(self, challenge_id: str, ttl_seconds: int) -> None:
         def send() -> None:
             try:
-                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds)
+                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds,
+                                        **OUTBOX_PUT_TIMEOUTS)
             except ResourceNotFoundError:  # locally the queue is created on first use
                 with contextlib.suppress(ResourceExistsError):  # created by a concurrent caller
                     self.queue.create_queue()
-                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds)
+                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds,
+                                        **OUTBOX_PUT_TIMEOUTS)
         try:
             _storage_call(send)
         except StaleWrite:
             raise StorageUnavailable() from None
+
+
+def first_sent_header(moment: datetime) -> str:
+    """`repeatabilityFirstSent` in the RFC 1123 form ACS expects ('Tue, 01 Dec 2026 21:30:00 GMT')."""
+    return format_datetime(moment.astimezone(_UTC), usegmt=True)
 
 
 class SmsGateway:
@@ -61,10 +79,17 @@ class SmsGateway:
         self.client = client
         self.sender = sender
 
-    def send(self, to: str, text: str, tag: str) -> str:
-        results = self.client.send(from_=self.sender, to=[to], message=text, enable_delivery_report=True,
-                                   tag=tag)
-        result = results[0]
+    def send(self, to: str, text: str, tag: str, request_id: str, first_sent: datetime) -> str:
+        """Send one SMS; a repeat with the same `request_id`/`first_sent` is dropped by the provider."""
+        from azure.communication.sms._generated.models import SendMessageRequest, SmsRecipient, SmsSendOptions
+
+        request = SendMessageRequest(
+            from_property=self.sender,
+            sms_recipients=[SmsRecipient(to=to, repeatability_request_id=request_id,
+                                         repeatability_first_sent=first_sent_header(first_sent))],
+            message=text, sms_send_options=SmsSendOptions(enable_delivery_report=True, tag=tag))
+        response = self.client._sms_service_client.sms.send(request)  # noqa: SLF001 - see the module doc
+        result = response.value[0]
         if not result.successful:
             raise DeliveryFailed(f"provider refused the recipient (HTTP {result.http_status_code})")
         return result.message_id

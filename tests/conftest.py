@@ -112,8 +112,11 @@ class DevHost:
         self.log_path = Path(tempfile.mkstemp(prefix="devhost-", suffix=".log")[1])
         # The host's clock: real time while this file is empty; a test pins it (api_client.HostClock).
         self.clock_file = Path(tempfile.mkstemp(prefix="devhost-clock-")[1])
+        # An SMS queue of its own: every host polls the one Azurite, and a host that took another host's
+        # message would find no such challenge in its table and drop it.
+        self.sms_queue = env.get("MFA_SMS_QUEUE") or f"sms-outbox-{self.port}"
         full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY,
-                    "DEVHOST_CLOCK_FILE": str(self.clock_file)}
+                    "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "devhost.py"), "--app-dir", str(ROOT), "--port", str(self.port)],

@@ -47,8 +47,11 @@ ACCESS_LOG = logging.getLogger("devhost.access")
 DEFAULT_FUNCTION_KEY = "local-function-key"
 DEFAULT_MASTER_KEY = "local-master-key"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
-# Messages being processed stay invisible this long; the functionTimeout is far shorter.
-PROCESSING_VISIBILITY_SECONDS = 600
+# Messages being processed stay invisible for host.json's functionTimeout plus this margin (the host ends
+# a function by then), so a message whose failure could not be handed back (Storage down at that moment)
+# reappears after about a minute, not after the 10 minutes the Functions host uses, which outlast a code.
+PROCESSING_MARGIN_SECONDS = 30
+DEFAULT_FUNCTION_TIMEOUT = 300.0
 MIN_POLL_SECONDS = 0.1
 
 
@@ -119,6 +122,7 @@ class QueueOptions:
     visibility_timeout: float = 0.0
     max_polling_interval: float = 60.0
     message_encoding: str = "base64"
+    processing_visibility: float = DEFAULT_FUNCTION_TIMEOUT + PROCESSING_MARGIN_SECONDS
 
     @classmethod
     def from_host_json(cls, host_json: dict[str, Any]) -> QueueOptions:
@@ -134,6 +138,8 @@ class QueueOptions:
             visibility_timeout=parse_timespan(cfg.get("visibilityTimeout"), 0.0),
             max_polling_interval=max(MIN_POLL_SECONDS, parse_timespan(cfg.get("maxPollingInterval"), 60.0)),
             message_encoding=encoding,
+            processing_visibility=parse_timespan(host_json.get("functionTimeout"), DEFAULT_FUNCTION_TIMEOUT)
+            + PROCESSING_MARGIN_SECONDS,
         )
 
 
@@ -623,7 +629,7 @@ class QueueListener:
     def poll_once(self) -> int:
         """Receive one batch and process it concurrently; returns how many messages there were."""
         pages = self.client.receive_messages(
-            messages_per_page=self.options.batch_size, visibility_timeout=PROCESSING_VISIBILITY_SECONDS
+            messages_per_page=self.options.batch_size, visibility_timeout=math.ceil(self.options.processing_visibility)
         ).by_page()
         page = next(pages, None)
         batch = list(page) if page is not None else []

@@ -17,8 +17,17 @@ Endpoints:
     GET    /health                       200
 
 While a fault ``status`` is set, every ``POST /sms`` answers that status before any other check and
-records nothing. Message text is never logged (it carries one-time codes); the request log line holds
-only method, path (without query) and status.
+records nothing.
+
+Repeatability, as ACS does it: a recipient sent with ``repeatabilityRequestId`` (a UUID) and
+``repeatabilityFirstSent`` (an RFC 1123 date) that repeats an accepted one within REPEATABILITY_WINDOW
+answers the first result again (same messageId, ``repeatabilityResult: "accepted"``) and records no
+second message; the same id with another first-sent time is ``rejected`` (400 for that recipient).
+A refused recipient is not remembered, so its next attempt can go through. ``GET /messages`` entries
+carry the ``repeatabilityRequestId`` they were sent with.
+
+Message text is never logged (it carries one-time codes); the request log line holds only method, path
+(without query) and status.
 
 Run: ``python tools/sms_emulator.py [--host 127.0.0.1] [--port 7072]``; the access key comes from
 ``SMS_EMULATOR_ACCESS_KEY`` (default: the local-only key that local.settings.example.json gives the app).
@@ -61,6 +70,7 @@ SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 MAX_BODY_BYTES = 64 * 1024
 FAULT_STATUSES = (503, 429)
+REPEATABILITY_WINDOW = timedelta(minutes=30)
 
 _AUTH_RE = re.compile(r"^HMAC-SHA256 SignedHeaders=(?P<headers>[^&]+)&Signature=(?P<signature>.+)$")
 _RFC1123_RE = re.compile(
@@ -119,6 +129,24 @@ class EmulatorState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _messages: list[dict[str, str]] = field(default_factory=list)
     _faults: Faults = field(default_factory=Faults)
+    _repeats: dict[str, tuple[str, datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    def first_result(self, request_id: str, first_sent: str, now: datetime) -> dict[str, Any] | None:
+        """The remembered result of an accepted send with this id inside the window, else None."""
+        with self._lock:
+            for key in [k for k, (_, at, _) in self._repeats.items() if now - at > REPEATABILITY_WINDOW]:
+                del self._repeats[key]
+            seen = self._repeats.get(request_id)
+        if seen is None:
+            return None
+        if seen[0] != first_sent:
+            return {"httpStatusCode": 400, "repeatabilityResult": "rejected", "successful": False,
+                    "messageId": None, "errorMessage": "repeatabilityFirstSent differs from the first request."}
+        return seen[2]
+
+    def remember(self, request_id: str, first_sent: str, now: datetime, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._repeats.setdefault(request_id, (first_sent, now, result))
 
     def record(self, message: dict[str, str]) -> None:
         with self._lock:
@@ -131,6 +159,7 @@ class EmulatorState:
     def clear_messages(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._repeats.clear()
 
     @property
     def faults(self) -> Faults:
@@ -230,8 +259,22 @@ def is_text(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def parse_send_request(body: bytes) -> tuple[str, str, list[str]]:
-    """Return (from, message, recipients) from an ACS send body, or raise a 400 ApiError."""
+def _repeatability(recipient: dict[str, Any]) -> tuple[str, str] | None:
+    request_id, first_sent = recipient.get("repeatabilityRequestId"), recipient.get("repeatabilityFirstSent")
+    if request_id is None and first_sent is None:
+        return None
+    try:
+        uuid.UUID(str(request_id))
+        parsedate_to_datetime(str(first_sent))
+    except (ValueError, TypeError):
+        raise bad_request("repeatabilityRequestId must be a UUID and repeatabilityFirstSent an RFC 1123 date,"
+                          " sent together.") from None
+    return str(request_id).lower(), str(first_sent)
+
+
+def parse_send_request(body: bytes) -> tuple[str, str, list[tuple[str, tuple[str, str] | None]]]:
+    """Return (from, message, [(to, (requestId, firstSent) or None)]) from an ACS send body, or raise a
+    400 ApiError."""
     payload = parse_json_object(body)
     sender, message, recipients = payload.get("from"), payload.get("message"), payload.get("smsRecipients")
     if not is_text(sender):
@@ -242,7 +285,7 @@ def parse_send_request(body: bytes) -> tuple[str, str, list[str]]:
         raise bad_request("'smsRecipients' must be a non-empty list.")
     if not all(isinstance(r, dict) and is_text(r.get("to")) for r in recipients):
         raise bad_request("Each entry of 'smsRecipients' must be an object with 'to'.")
-    return sender, message, [r["to"] for r in recipients]
+    return sender, message, [(r["to"], _repeatability(r)) for r in recipients]
 
 
 def parse_faults(body: bytes) -> Faults:
@@ -333,11 +376,20 @@ class SmsEmulatorApp:
             raise bad_request(f"Unsupported api-version; this emulator speaks {API_VERSION}.")
         sender, message, recipients = parse_send_request(body)
         fail = faults.fail_recipients
-        results = [recipient_result(to, to in fail) for to in recipients]
-        received_at = iso_utc(utc_now())
-        for to in recipients:
-            if to not in fail:
-                self.state.record({"to": to, "from": sender, "message": message, "receivedAt": received_at})
+        now = utc_now()
+        results = []
+        for to, repeat in recipients:
+            first = self.state.first_result(*repeat, now) if repeat else None
+            if first is not None:
+                results.append({**first, "to": to})  # a repeat: the first answer, no second message
+                continue
+            result = recipient_result(to, to in fail)
+            results.append(result)
+            if result["successful"]:
+                self.state.record({"to": to, "from": sender, "message": message, "receivedAt": iso_utc(now),
+                                   "repeatabilityRequestId": repeat[0] if repeat else None})
+                if repeat:
+                    self.state.remember(*repeat, now, result)
         return json_response({"value": results}, status=202, headers=self._echo_request_id(request))
 
     @staticmethod

@@ -31,6 +31,8 @@ param instanceMemoryMB int
 param otpHost string
 param totpIssuer string
 param tableName string
+@description('MFA_SMS_QUEUE: the SMS outbox queue (its poison queue is this name plus -poison).')
+param smsQueueName string
 param codeTtlSeconds int
 param codeDigits int
 param maxAttempts int
@@ -176,6 +178,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MFA_TABLE_NAME'
           value: tableName
+        }
+        {
+          name: 'MFA_SMS_QUEUE'
+          value: smsQueueName
         }
         {
           name: 'MFA_CODE_TTL_SECONDS'

@@ -1,16 +1,19 @@
 """The SMS sender through the real azure-communication-sms SDK to the local emulator (Q1, Q2, Q4, D1 for
-queue messages), driven in-process with an injected clock."""
+queue messages; Q5: at most one SMS per accepted attempt), driven in-process with an injected clock."""
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
 from shared import challenges, enrolment
-from shared.delivery import deliver, mark_failed
+from shared.delivery import deliver, mark_failed, repeatability_id, send_attempt
+from shared.ids import parse_challenge_id
+from shared.models import Challenge
 from shared.sms import DeliveryFailed
 from tests.helpers import sms_code_for
 
@@ -50,18 +53,57 @@ def test_message_is_base64_names_only_the_challenge_and_expires_with_the_code(de
     assert 0 < ttl <= deps.settings.code_ttl_seconds
 
 
-def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):  # Q2
+def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):  # Q2, Q5
     _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
     _, body = take_message(deps)
     assert deliver(deps, body, 1) == "sent"
     deps.store.table.update_entity({"PartitionKey": "alice", "RowKey": "ch|" + view["challengeId"].split(".")[1],
                                     "delivery": "queued"})  # as if the first send was not recorded
-    assert deliver(deps, body, 2) == "sent"
+    assert deliver(deps, body, 2) == "sent"  # the retry sends again, with the same repeatability pair...
     texts = [m["message"] for m in received(sms)]
     code = sms_code_for(deps, view["challengeId"])
-    assert texts == [f"Your sign-in code is {code}. Don't share it.\n\n@login.example.test #{code}"] * 2
+    assert texts == [f"Your sign-in code is {code}. Don't share it.\n\n@login.example.test #{code}"]  # ...so one SMS
     assert challenges.get(deps, view["challengeId"])["delivery"] == "sent"
     assert len(texts[0]) <= 160 and texts[0].isascii() and "http" not in texts[0]
+
+
+def test_every_send_carries_a_stable_keyed_repeatability_uuid(deps, sms):  # Q5
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    deliver(deps, body)
+    [message] = received(sms)
+    request_id = message["repeatabilityRequestId"]
+    assert str(uuid.UUID(request_id)) == request_id
+    user_id, row_key = parse_challenge_id(view["challengeId"])
+    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    assert request_id == repeatability_id(deps.hmac_keys.get(ch.key_id), ch, 0)
+    assert send_attempt(ch) == (0, ch.created_at)
+    assert ch.token not in request_id and view["challengeId"] not in request_id
+
+
+def test_a_duplicate_message_sends_nothing_once_delivery_is_settled(deps, sms):  # Q5
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    assert deliver(deps, body, 1) == "sent"
+    assert deliver(deps, body, 1) == "already_sent"  # e.g. an idempotent replay enqueued it again
+    assert mark_failed(deps, body) == "already_sent"  # a duplicate that ended in poison changes nothing
+    assert challenges.get(deps, view["challengeId"])["delivery"] == "sent"
+    assert len(received(sms)) == 1
+
+
+def test_a_refused_attempt_makes_the_next_try_a_new_request(deps, sms, clock):  # Q5
+    requests.put(f"{sms.url}/faults", json={"status": None, "failRecipients": [PHONE]}, timeout=5)
+    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    _, body = take_message(deps)
+    with pytest.raises(DeliveryFailed):
+        deliver(deps, body, 1)
+    user_id, row_key = parse_challenge_id(view["challengeId"])
+    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    assert send_attempt(ch) == (1, clock.now())
+    requests.delete(f"{sms.url}/faults", timeout=5)
+    assert deliver(deps, body, 2) == "sent"
+    [message] = received(sms)
+    assert message["repeatabilityRequestId"] == repeatability_id(deps.hmac_keys.get(ch.key_id), ch, 1)
 
 
 def test_no_send_for_a_challenge_no_longer_pending(deps, sms, clock):  # Q2

@@ -174,6 +174,14 @@ def test_queue_options_defaults_and_host_json() -> None:
     fixture = json.loads((FIXTURE_APP / "host.json").read_text(encoding="utf-8"))
     assert devhost.QueueOptions.from_host_json(fixture) == devhost.QueueOptions(4, 3, 0.0, 1.0, "base64")
     assert devhost.route_prefix({}) == "api"
+
+
+def test_processing_visibility_follows_the_function_timeout_not_ten_minutes() -> None:  # Q5
+    app_host_json = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    options = devhost.QueueOptions.from_host_json(app_host_json)
+    assert options.processing_visibility == 30 + devhost.PROCESSING_MARGIN_SECONDS
+    assert options.processing_visibility < 60 * 5  # a stuck message reappears inside the default code lifetime
+    assert devhost.QueueOptions.from_host_json({}).processing_visibility == 300 + devhost.PROCESSING_MARGIN_SECONDS
     assert devhost.route_prefix({"extensions": {"http": {"routePrefix": ""}}}) == ""
 
 

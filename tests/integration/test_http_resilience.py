@@ -1,5 +1,5 @@
 """Delivery and failure paths through the dev host: provider failures end in the poison queue with
-delivery `failed` (Q3, Q4), a redelivered message sends the same code (Q2), Storage down means 503 and
+delivery `failed` (Q3, Q4), a repeated message sends no second SMS (Q2, Q5), Storage down means 503 and
 recovery (D3), and nothing secret reaches the logs (D1)."""
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def faults(emulator):
 
 @pytest.mark.parametrize("fault", [{"status": 503}, {"status": None, "failRecipients": "PHONE"}])
 def test_failing_provider_ends_in_poison_with_delivery_failed(api, devhost, faults, fault):  # Q3, Q4
-    moved = "failed 5 times, reaching MaxDequeueCount of 5; moving it to queue 'sms-outbox-poison'"
+    moved = f"failed 5 times, reaching MaxDequeueCount of 5; moving it to queue '{devhost.sms_queue}-poison'"
     moved_before = devhost.logs().count(moved)
     phone = fresh_phone()
     if fault.get("failRecipients"):
@@ -48,17 +48,23 @@ def test_failing_provider_ends_in_poison_with_delivery_failed(api, devhost, faul
     assert "sms_failed" in events
 
 
-def test_redelivered_message_sends_the_same_code(api, base_env):  # Q2
+def test_a_repeated_message_sends_no_second_sms(api, devhost, base_env):  # Q2, Q5
     phone = fresh_phone()
     before = len(api.messages(phone))
     body = api.call("POST", "/api/v1/users/redeliver/phone", json={"phoneNumber": phone}).json()
     first = api.sms_code(phone, after=before)
-    q = QueueClient.from_connection_string(base_env["AzureWebJobsStorage"], "sms-outbox")
+    api.wait_for(f"/api/v1/challenges/{body['challengeId']}", "delivery", "sent")
+    settled = devhost.logs().count(": already_sent")
+    q = QueueClient.from_connection_string(base_env["AzureWebJobsStorage"], devhost.sms_queue)
     from azure.storage.queue import TextBase64EncodePolicy
     q._message_encode_policy = TextBase64EncodePolicy()
     q.send_message(json.dumps({"v": 1, "challengeId": body["challengeId"]}))  # the same message again
-    second = api.sms_code(phone, after=before + 1)
-    assert first == second
+    deadline = time.monotonic() + 20
+    while devhost.logs().count(": already_sent") == settled and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert devhost.logs().count(": already_sent") == settled + 1  # the sender saw it and sent nothing
+    assert len(api.messages(phone)) == before + 1
+    assert api.sms_code(phone, after=before) == first
 
 
 def test_nothing_secret_in_the_logs(api, devhost):  # D1

@@ -10,7 +10,8 @@ from flows import counted_deps, measure  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 
 EXPECTED = {
-    "sms.begin": 5,    # read profile; read + count the SMS limits (2); insert challenge + audit (1); enqueue
+    "sms.begin": 6,    # read profile; read + count the SMS limits (2); due marker (Q5); insert challenge + audit
+                       # (1); enqueue
     "sms.send": 2,     # read challenge; record delivery + audit (one transaction)
     "sms.verify": 2,   # read challenge + profile (one query); update both + audit (one transaction)
     "totp.begin": 2,

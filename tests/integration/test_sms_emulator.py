@@ -313,3 +313,50 @@ def test_command_line_refuses_a_non_loopback_host() -> None:
 
     assert result.returncode != 0
     assert "loopback" in result.stderr
+
+
+def test_a_repeated_request_id_answers_the_first_result_and_records_once(emulator: object) -> None:  # Q5
+    from shared.sms import SmsGateway, first_sent_header
+
+    gateway = SmsGateway(client(emulator), SENDER)
+    first_sent = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+    request_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    first = gateway.send(ALICE, CODE_TEXT, "t", request_id, first_sent)
+    again = gateway.send(ALICE, CODE_TEXT, "t", request_id, first_sent)
+    assert again == first
+    other_id = "1f8fad5b-d9cb-469f-a165-70867728950e"
+    assert gateway.send(ALICE, CODE_TEXT, "t", other_id, first_sent) != first
+    assert [m["repeatabilityRequestId"] for m in messages(emulator)] == [request_id, other_id]
+    assert first_sent_header(first_sent) == "Tue, 01 Dec 2026 21:30:00 GMT"
+
+
+def test_same_request_id_with_another_first_sent_is_rejected(emulator: object) -> None:  # Q5
+    from shared.sms import DeliveryFailed, SmsGateway
+
+    gateway = SmsGateway(client(emulator), SENDER)
+    request_id = "2f8fad5b-d9cb-469f-a165-70867728950e"
+    gateway.send(ALICE, CODE_TEXT, "t", request_id, datetime(2026, 12, 1, 21, 30, tzinfo=UTC))
+    with pytest.raises(DeliveryFailed):
+        gateway.send(ALICE, CODE_TEXT, "t", request_id, datetime(2026, 12, 1, 21, 31, tzinfo=UTC))
+    assert len(messages(emulator)) == 1
+
+
+def test_a_refused_recipient_is_not_remembered(emulator: object) -> None:  # Q5
+    from shared.sms import DeliveryFailed, SmsGateway
+
+    gateway = SmsGateway(client(emulator), SENDER)
+    request_id, first_sent = "3f8fad5b-d9cb-469f-a165-70867728950e", datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+    set_faults(emulator, fail=[ALICE])
+    with pytest.raises(DeliveryFailed):
+        gateway.send(ALICE, CODE_TEXT, "t", request_id, first_sent)
+    set_faults(emulator)
+    assert gateway.send(ALICE, CODE_TEXT, "t", request_id, first_sent)
+    assert len(messages(emulator)) == 1
+
+
+def test_malformed_repeatability_fields_are_400(emulator: object) -> None:  # Q5
+    body = json.dumps({"from": SENDER, "message": CODE_TEXT, "smsRecipients": [
+        {"to": ALICE, "repeatabilityRequestId": "not-a-uuid", "repeatabilityFirstSent": "yesterday"}]}).encode()
+    response = raw_post(emulator, body, signed_headers(emulator.url, body))
+    assert response.status_code == 400
+    assert messages(emulator) == []

@@ -64,3 +64,19 @@ class TestEntraAdminRole:
         headers = {"x-ms-client-principal": principal("Twostep.Admin"),
                    "x-ms-client-principal-name": "ops@contoso.com"}
         assert admin_actor(headers, self.settings) == "ops@contoso.com"
+
+
+def test_every_endpoint_runs_under_a_storage_budget_inside_the_function_timeout():  # Q5
+    from shared import clients
+
+    seen: list[float | None] = []
+
+    @endpoint
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        seen.append(clients._remaining())
+        return func.HttpResponse(status_code=204)
+
+    assert clients._remaining() is None
+    handler(func.HttpRequest("GET", "/api/x", body=b""))
+    assert seen[0] is not None and 0 < seen[0] <= clients.REQUEST_BUDGET < 30  # host.json functionTimeout
+    assert clients._remaining() is None  # cleared after the request

@@ -1,0 +1,228 @@
+"""Storage faults through a fault-injecting TCP proxy in front of Azurite (tools/faultproxy.py), in
+process with an injected clock (Q5, issue 12):
+- a Table or Queue call that stalls mid-response, or trickles, is abandoned inside the configured bound;
+- an SMS challenge committed while the queue is down answers 201 and is re-driven by the sweeper once the
+  queue is back, or marked `failed` when its code expired first; a message stuck invisible is re-sent.
+
+The bound checks below are liveness limits derived from the configured timeouts (a hang would take the
+300 s transport default), not speed measurements.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import azurite as azurite_tool
+import faultproxy
+import pytest
+import requests
+from azure.storage.queue import QueueClient
+
+from shared import challenges, clients, enrolment, redrive
+from shared.delivery import deliver
+from shared.errors import StorageUnavailable
+from shared.sms import Outbox
+from tests.conftest import app_env
+from tests.helpers import sms_code_for
+from tests.integration.api_client import Api, fresh_phone
+
+PHONE = "+14255550143"
+
+
+@pytest.fixture(scope="module")
+def proxies(azurite):
+    table, queue = faultproxy.FaultProxy(azurite.table_port), faultproxy.FaultProxy(azurite.queue_port)
+    yield table, queue
+    table.close()
+    queue.close()
+
+
+@pytest.fixture
+def pdeps(make_deps, azurite, proxies):
+    """Service deps whose Table and Queue traffic goes through the proxies."""
+    table, queue = proxies
+    table.set_mode("pass")
+    queue.set_mode("pass")
+    conn = azurite_tool.connection_string(azurite.blob_port, queue.port, table.port)
+    d = make_deps(AzureWebJobsStorage=conn)
+    d.outbox = Outbox(clients.queue_client(d.settings, queue=d.outbox.queue.queue_name))
+    d.outbox.queue.create_queue()
+    d.store.get("warm", "up")  # creates the table before any fault
+    yield d
+    table.set_mode("pass")
+    queue.set_mode("pass")
+
+
+@pytest.fixture
+def sms(emulator):
+    requests.delete(f"{emulator.url}/messages", timeout=5)
+    yield emulator
+
+
+def received(emulator):
+    return requests.get(f"{emulator.url}/messages", params={"to": PHONE}, timeout=5).json()
+
+
+def ends_within(fn, bound: float):
+    """Run fn in a thread; return (finished within bound, exception raised or None)."""
+    out: dict[str, BaseException | None] = {"exc": None}
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            out["exc"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(bound)
+    return not worker.is_alive(), out["exc"]
+
+
+@pytest.mark.parametrize("side", ["table", "queue"])
+@pytest.mark.parametrize("fault", [{"mode": "stall", "stall_after": 20},
+                                   {"mode": "slow", "delay": 0.5, "slow_chunk": 8}])
+def test_a_call_that_hangs_mid_response_is_abandoned_within_the_bound(pdeps, proxies, side, fault):  # Q5
+    table, queue = proxies
+    proxy, call = ((table, lambda: pdeps.store.get("alice", "profile")) if side == "table"
+                   else (queue, lambda: pdeps.outbox.put("x.y", 60)))
+    proxy.set_mode(**fault)
+    finished, exc = ends_within(call, clients.CALL_BOUND + 2)
+    proxy.set_mode("pass")
+    assert finished, f"{side} call still running after {clients.CALL_BOUND + 2} s"
+    assert isinstance(exc, StorageUnavailable)
+
+
+def test_a_request_whose_every_call_is_slow_ends_inside_its_storage_budget(pdeps, proxies):  # Q5
+    table, _ = proxies
+    enrol(pdeps)
+    table.set_mode("slow", delay=1.5)  # every Table call answers, 1.5 s late: no timeout ever trips
+
+    def begin_with_budget() -> None:
+        with clients.request_budget(3):
+            challenges.begin(pdeps, {"userId": "alice", "method": "sms"})  # five Table calls: 7.5 s
+
+    finished, exc = ends_within(begin_with_budget, 3 + 2)
+    table.set_mode("pass")
+    assert finished, "the begin ran past its Storage budget"
+    assert isinstance(exc, StorageUnavailable)
+
+
+def test_begin_with_the_queue_down_answers_201_fast_and_the_sweeper_delivers(pdeps, proxies, sms, clock):  # Q5
+    _, queue = proxies
+    enrol(pdeps)
+    queue.set_mode("refuse")
+    started = time.monotonic()
+    status, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    answered_in = time.monotonic() - started
+    assert status == 201 and answered_in < clients.CALL_BOUND
+    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "queued"
+    assert redrive.sweep(pdeps) == {}  # too young to look stuck
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    assert redrive.sweep(pdeps) == {"wait": 1}  # still due, but the queue is down: kept for the next run
+    queue.set_mode("pass")
+    assert redrive.sweep(pdeps) == {"redrive": 1}
+    assert deliver(pdeps, take(pdeps)) == "sent"
+    [message] = received(sms)
+    assert f"#{sms_code_for(pdeps, view['challengeId'])}" in message["message"]
+    assert redrive.sweep(pdeps) == {"done": 1}  # delivered: the marker goes
+    assert redrive.sweep(pdeps) == {}
+
+
+def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms, clock):  # Q5
+    _, queue = proxies
+    enrol(pdeps)
+    queue.set_mode("refuse")
+    _, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    clock.advance(pdeps.settings.code_ttl_seconds)
+    queue.set_mode("pass")
+    assert redrive.sweep(pdeps) == {"failed": 1}
+    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "failed"
+    events = [r["event"] for r in pdeps.store.query_prefix("alice", "au|")]
+    assert "sms_failed" in events
+    assert redrive.sweep(pdeps) == {}
+    assert received(sms) == []
+
+
+def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, sms, clock):  # Q5
+    enrol(pdeps)
+    _, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    raw = raw_queue(pdeps)
+    assert len(raw.receive_messages(visibility_timeout=600).__next__().content) > 0  # hidden for 10 min
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    assert redrive.sweep(pdeps) == {"redrive": 1}
+    assert redrive.sweep(pdeps) == {"wait": 1}  # re-driven a moment ago: no second fresh message
+    body = take(pdeps)
+    assert deliver(pdeps, body) == "sent"
+    assert deliver(pdeps, body) == "already_sent"
+    assert len(received(sms)) == 1
+    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "sent"
+
+
+def test_a_marker_whose_challenge_never_committed_is_dropped(pdeps, clock):  # Q5
+    enrol(pdeps)
+    ch = challenges.new_challenge(pdeps, "alice", challenges.SIGNIN, "sms", clock.now(), None)
+    redrive.note_due(pdeps, ch)  # as if the challenge transaction then failed
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    assert redrive.sweep(pdeps) == {"missing": 1}
+    assert redrive.sweep(pdeps) == {}
+
+
+def test_begin_answers_503_and_leaves_no_marker_when_the_table_is_down(pdeps, proxies, clock):  # Q5
+    table, _ = proxies
+    enrol(pdeps)
+    table.set_mode("refuse")
+    with pytest.raises(StorageUnavailable):
+        challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    table.set_mode("pass")
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    assert redrive.sweep(pdeps) == {}
+
+
+def enrol(d) -> dict:
+    _, view, _ = enrolment.enrol_phone(d, "alice", {"phoneNumber": PHONE})
+    body = take(d)
+    deliver(d, body)
+    challenges.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})
+    requests.delete(f"{d.settings.acs_endpoint}/messages", timeout=5)
+    assert redrive.sweep(d, d.clock.now() + redrive.REDRIVE_AFTER) == {"done": 1}  # the enrolment's marker
+    return view
+
+
+def raw_queue(d) -> QueueClient:
+    return QueueClient.from_connection_string(d.settings.storage_connection_string, d.outbox.queue.queue_name)
+
+
+def take(d) -> bytes:
+    """The one visible outbox message, received and deleted as the host would after running the sender."""
+    raw = raw_queue(d)
+    msgs = list(raw.receive_messages(max_messages=32, visibility_timeout=5))
+    assert len(msgs) == 1, [m.content for m in msgs]
+    raw.delete_message(msgs[0])
+    return base64.b64decode(msgs[0].content)
+
+
+def test_through_the_dev_host_queue_down_begin_is_201_and_the_timer_delivers(start_devhost, azurite,
+                                                                              emulator):  # Q5
+    with faultproxy.FaultProxy(azurite.queue_port) as queue:
+        conn = azurite_tool.connection_string(azurite.blob_port, queue.port, azurite.table_port)
+        host = start_devhost(app_env(azurite, emulator, AzureWebJobsStorage=conn, MFA_TABLE_NAME="queuedown"))
+        api = Api(host.url, emulator.url)
+        phone = fresh_phone()
+        api.enrol_sms("qdown", phone)
+        before = len(api.messages(phone))
+        queue.set_mode("refuse")
+        started = time.monotonic()
+        r = api.begin("qdown", method="sms")
+        answered_in = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        assert answered_in < clients.CALL_BOUND  # today ~19 s, then 503
+        cid = r.json()["challengeId"]
+        assert api.call("GET", f"/api/v1/challenges/{cid}").json()["delivery"] == "queued"
+        time.sleep(1)
+        queue.set_mode("pass")
+        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)  # the 15 s timer re-drove it
+        code = api.sms_code(phone, after=before)
+        assert api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": code}).status_code == 200
+        assert len(api.messages(phone)) == before + 1
