@@ -9,8 +9,9 @@ from typing import Any
 
 from . import clients
 from .clock import Clock, process_clock
-from .config import Settings, get_settings
+from .config import EVENTS_QUEUE, Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
+from .events import EventPublisher
 from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
@@ -25,6 +26,7 @@ class Deps:
     outbox: Outbox
     clock: Clock
     sms_factory: Any = None
+    events: EventPublisher | None = None
 
     @cached_property
     def hmac_keys(self) -> Keyring:
@@ -58,9 +60,13 @@ class Deps:
         return SmsGateway(client, self.settings.acs_sender)
 
 
-def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None) -> Deps:
-    return Deps(settings=settings, store=Store(clients.table_client(settings, counter)),
-                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or process_clock())
+def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None,
+               events_queue: str = EVENTS_QUEUE) -> Deps:
+    """The collaborators; committed audit rows are published as security events on `events_queue`."""
+    events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host)
+    return Deps(settings=settings, store=Store(clients.table_client(settings, counter), events.committed),
+                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or process_clock(),
+                events=events)
 
 
 _lock = threading.Lock()

@@ -105,9 +105,11 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
 
 
 class Store:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, after_commit: Callable[[list[Entity]], None] | None = None) -> None:
         self.table = table
         self._table_ready = False
+        # Called with the rows a transaction created, once it has committed (security events, N1).
+        self.after_commit = after_commit
 
     # The table is provisioned by infra/ in Azure; locally it is created on first use.
     def _with_table(self, fn: Callable[[], T]) -> T:
@@ -204,6 +206,8 @@ class Store:
         if not tx.ops:
             return
         self._with_table(lambda: self.table.submit_transaction(tx.ops))
+        if self.after_commit is not None:
+            self.after_commit([op[1] for op in tx.ops if op[0] == "create"])
 
     def ping(self) -> None:
         self._with_table(lambda: list(self.table.query_entities("PartitionKey eq @pk", parameters={"pk": "~"},
