@@ -420,14 +420,17 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         retention = d.settings.audit_retention_days
         cid = challenge_id_for(ch.user_id, ch.row_key)
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
+        inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
         if _check_code(d, ch, profile, code, now):
+            activated = any(device.active and device.id in inactive for device in profile.totp)
             register_success(profile)
             profile.pick_default()
             ch.status, ch.approved_at = "approved", now
             days = d.policy().remember_device_days if remember and ch.purpose == SIGNIN else 0
             _write_pair(tx, ch, profile)
             tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
-                                method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None))
+                                method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None,
+                                activated=activated or None))
             if replaced_phone:  # the old number's pending codes die with it (E1)
                 cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
                                           if p.row_key != ch.row_key and p.destination == replaced_phone])

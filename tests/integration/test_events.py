@@ -19,6 +19,7 @@ from standardwebhooks import Webhook
 
 from shared import admin, challenges, clients, events
 from shared.config import load_settings
+from shared.otp import totp
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone, pinned_api
@@ -57,6 +58,19 @@ class TestQueue:
         _, ch = begin(deps, "fay", method="sms")
         challenges.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
         assert queued_events(deps.events.queue) == []
+
+    def test_a_hardware_token_activated_by_its_first_code_is_an_event(self, deps, clock):
+        from tests.integration.test_oath import do_import, new_secret, row, sign_in
+
+        secret = new_secret()
+        do_import(deps, row("hw-evt@contoso.com", "7654321", secret, 60))
+        key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        sign_in(deps, "hw-evt@contoso.com", totp(key, clock.now(), period=60))
+        clock.advance(60)
+        sign_in(deps, "hw-evt@contoso.com", totp(key, clock.now(), period=60))  # already active: no event
+        queued = queued_events(deps.events.queue)
+        assert [e["type"] for e in queued] == ["com.twostep.oathtokens.imported", "com.twostep.method.activated"]
+        assert secret not in json.dumps(queued)
 
     def test_a_queue_failure_after_commit_keeps_the_decision_and_is_logged(self, make_deps, azurite, base_env,
                                                                              caplog):
