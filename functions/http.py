@@ -10,7 +10,9 @@ from typing import Any
 
 import azure.functions as func
 
+from shared import admin
 from shared.clients import request_budget
+from shared.deps import get_deps
 from shared.errors import ConfigError, Misconfigured, TwostepError
 from shared.validation import MAX_BODY_BYTES, parse_json_body
 
@@ -59,6 +61,11 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
             return problem(TwostepError())
 
     return guarded
+
+
+def admin_actor(req: func.HttpRequest) -> str:
+    """Who is calling an admin route (the Entra ID principal, or the master key's holder)."""
+    return admin.admin_actor(req.headers, get_deps().settings)
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:

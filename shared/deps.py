@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from . import clients
 from .clock import Clock, process_clock
@@ -24,7 +23,6 @@ class Deps:
     store: Store
     outbox: Outbox
     clock: Clock
-    sms_factory: Any = None
 
     @cached_property
     def hmac_keys(self) -> Keyring:
@@ -54,7 +52,7 @@ class Deps:
 
     @cached_property
     def sms(self) -> SmsGateway:
-        client = self.sms_factory() if self.sms_factory else clients.sms_client(self.settings)
+        client = clients.sms_client(self.settings)
         return SmsGateway(client, self.settings.acs_sender)
 
 

@@ -38,11 +38,6 @@ class InvalidRequest(TwostepError):
     detail = "The request is malformed."
 
 
-class Unauthorized(TwostepError):
-    status, code, title = 401, "unauthorized", "Unauthorized"
-    detail = "Credentials are missing or not valid for this route."
-
-
 class Forbidden(TwostepError):
     status, code, title = 403, "forbidden", "Forbidden"
     detail = "The caller may not use this route."
@@ -111,11 +106,6 @@ class Canceled(TwostepError):
 class PayloadTooLarge(TwostepError):
     status, code, title = 413, "payload_too_large", "Payload too large"
     detail = "The request body is too large."
-
-
-class UnsupportedMediaType(TwostepError):
-    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
-    detail = "The request body must be JSON."
 
 
 class Locked(TwostepError):

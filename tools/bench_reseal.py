@@ -25,11 +25,11 @@ import azurite  # noqa: E402
 from shared import reseal  # noqa: E402
 from shared.audit import audit_row  # noqa: E402
 from shared.challenges import phone_aad, totp_aad  # noqa: E402
-from shared.clock import FixedClock  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
 from shared.models import Profile, TotpDevice  # noqa: E402
 from shared.store import Tx  # noqa: E402
+from tests.clocks import FixedClock  # noqa: E402
 
 
 def key() -> str:
