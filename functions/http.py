@@ -30,9 +30,7 @@ def respond(status: int, body: Any = None, headers: dict[str, str] | None = None
 
 
 def problem(error: TwostepError) -> func.HttpResponse:
-    headers = dict(_NO_STORE)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
+    headers = {**_NO_STORE, **error.headers()}
     return func.HttpResponse(json.dumps(error.problem()), status_code=error.status, mimetype=PROBLEM,
                              headers=headers)
 

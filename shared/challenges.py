@@ -11,17 +11,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import device_tokens, limits, redrive
+from . import device_tokens, redrive
 from .audit import audit_row, record_refusal
 from .clock import iso
 from .context import parse_context, risk_action
-from .crypto import codes_equal, derive_code
 from .deps import Deps
 from .errors import (
     AlreadyUsed,
     Canceled,
-    Conflict,
     Expired,
+    IdempotentResultGone,
     IncorrectCode,
     Locked,
     MaxAttemptsReached,
@@ -33,48 +32,36 @@ from .errors import (
     TwostepError,
     UserBlocked,
 )
-from .idempotency import BYPASS, CHALLENGE, Idempotency, IdempotentResultGone, Replay
+from .idempotency import BYPASS, CHALLENGE, Idempotency, Replay
 from .ids import (
     CHALLENGE_PREFIX,
     PROFILE_RK,
     challenge_id_for,
     new_challenge_id,
     parse_challenge_id,
-    random_token,
     validate_user_id,
 )
-from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
-from .otp import match_totp_step
+from .methods import ENROL_SMS, METHODS, SIGNIN
+from .models import Challenge, Profile
 from .policy import Policy, locked_error, register_failure, register_success, retry_after
 from .store import StaleWrite, Tx, retry_on_conflict
 from .validation import boolean, choice, otp_code
 
-SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
 REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired)  # audited, coalesced (D7)
 TX_MAX_OPS = 100  # an entity-group transaction's limit
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
-def phone_aad(user_id: str) -> str:
-    return f"twostep/phone/{user_id}"
-
-
-def totp_aad(user_id: str) -> str:
-    return f"twostep/totp/{user_id}"
-
-
 def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, profile: Profile | None,
                   **fields: Any) -> Challenge:
     """An enrolment challenge is bound to the methods the user had when it started (E1)."""
-    s, policy = d.settings, d.policy()
+    policy = d.policy()
     _, row_key = new_challenge_id(user_id)
-    digits = s.code_digits if method == "sms" else s.totp_digits
     tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
                      expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
-                     key_id=d.hmac_keys.current_id if method == "sms" else None, digits=digits,
-                     delivery="queued" if method == "sms" else None, methods_tag=tag, **fields)
+                     methods_tag=tag, **METHODS[method].challenge_fields(d), **fields)
 
 
 def _methods_tag(profile: Profile | None, user_id: str, now: datetime) -> str:
@@ -86,9 +73,7 @@ def superseded(ch: Challenge, profile: Profile | None, now: datetime) -> bool:
     methods changed since it started, or a sign-in code for a phone or app no longer enrolled."""
     if ch.purpose != SIGNIN:
         return ch.methods_tag is not None and ch.methods_tag != _methods_tag(profile, ch.user_id, now)
-    if ch.method == "sms":
-        return profile is None or ch.destination != profile.phone
-    return profile is None or not profile.totp
+    return not METHODS[ch.method].still_enrolled(ch, profile)
 
 
 def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[str, Any]:
@@ -99,11 +84,7 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
         "expiresAt": iso(ch.expires_at),
         "attemptsRemaining": ch.attempts_remaining(),
     }
-    if ch.method == "sms":
-        if created:
-            view["destination"] = ch.destination_masked
-        else:
-            view["delivery"] = ch.delivery
+    view.update(METHODS[ch.method].view_fields(ch, created))
     return view
 
 
@@ -119,10 +100,11 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
         idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
-    if ch.method == "sms":
+    delivered = METHODS[ch.method].delivered
+    if delivered:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
     d.store.transact(tx)
-    if ch.method == "sms":  # committed: a failed enqueue is re-driven, so the answer stays 201
+    if delivered:  # committed: a failed enqueue is re-driven, so the answer stays 201
         redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return result
 
@@ -156,7 +138,7 @@ def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Rep
     ch = Challenge.from_entity(row)
     if ch.effective_status(now) != "pending" or superseded(ch, profile, now):
         raise IdempotentResultGone()
-    if ch.method == "sms" and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
+    if METHODS[ch.method].delivered and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
         redrive.enqueue(d, challenge_id_for(user_id, ch.row_key), retry_after(ch.expires_at, now))
     return outcome(ch)
 
@@ -224,7 +206,7 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
 
 def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(body.get("userId"))
-    method = choice(body, "method", ("sms", "totp"))
+    method = choice(body, "method", tuple(METHODS))
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, "begin", body)
 
@@ -262,14 +244,10 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if profile is None:
             raise NotEnrolled()
         refuse_if_barred(profile, now)
-        chosen = method or profile.default_method or ("totp" if profile.totp else None)
+        chosen = method or profile.default_method or next(iter(profile.provisioned_methods()), None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
-        fields = {}
-        if chosen == "sms":
-            phone = d.sealer.open(profile.phone, phone_aad(user_id), kind="profile").decode()
-            limits.consume_sms(d, user_id, phone, context.get("ip"))
-            fields = {"destination": profile.phone, "destination_masked": profile.phone_masked}
+        fields = METHODS[chosen].prepare(d, profile, context)
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
@@ -327,38 +305,13 @@ def ensure_usable(ch: Challenge, now: datetime) -> None:
 
 
 def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> bool:
-    """Compare the code in constant time and, when right, apply what approval changes on the profile."""
-    s = d.settings
-    if ch.method == "sms":
-        expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
-        if not codes_equal(expected, code):
-            return False
-        if ch.purpose == ENROL_SMS:
-            profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
-        return True
-    if ch.purpose == ENROL_TOTP:
-        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
-        step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=s.totp_algorithm)
-        if step is None:
-            return False
-        if len(profile.totp) >= MAX_TOTP_DEVICES:
-            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
-        profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret, algorithm=s.totp_algorithm,
-                                       digits=ch.digits, period=30, last_step=step))
-        profile.totp_last_at = max(profile.totp_last_at, step * 30)
-        return True
-    for device in profile.totp:  # any of the user's devices, imported hardware tokens included
-        secret = d.sealer.open(device.secret, totp_aad(ch.user_id), kind="profile")
-        step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
-                               period=device.period)
-        # A replay: at or below this device's last accepted step, or a time step no newer than the last
-        # one the user signed in with from any device (two devices may share a secret) (C11).
-        if step is not None and step > device.last_step and step * device.period > profile.totp_last_at:
-            device.last_step = step
-            profile.totp_last_at = step * device.period
-            device.active = True  # a hardware token becomes an active method with its first good code
-            return True
-    return False
+    """Ask the challenge's method to check the code and, when right, apply what approval changes."""
+    method = METHODS[ch.method]
+    proof = method.check(d, ch, profile, code, now)
+    if proof is None:
+        return False
+    method.approve(d, ch, profile, proof)
+    return True
 
 
 def pending_challenges(d: Deps, user_id: str, method: str, now: datetime) -> list[Challenge]:

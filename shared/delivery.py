@@ -18,12 +18,13 @@ import logging
 import uuid
 from datetime import datetime
 
+from .aad import phone_aad
 from .audit import audit_row
-from .challenges import phone_aad
 from .crypto import derive_code
 from .deps import Deps
 from .errors import NotFound
 from .ids import parse_challenge_id
+from .methods import delivers
 from .models import Challenge
 from .phone import mask
 from .sms import DeliveryFailed, message_text, parse_outbox_message
@@ -68,7 +69,7 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
     if ch is None:
         return "dropped"
     now = d.clock.now()
-    if ch.method != "sms" or ch.effective_status(now) != "pending":
+    if not delivers(ch.method) or ch.effective_status(now) != "pending":
         log.info("challenge is %s; nothing sent", ch.effective_status(now))
         return "skipped"
     if ch.delivery in SETTLED:

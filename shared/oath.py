@@ -73,8 +73,9 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.data.tables import TableEntity
 
+from .aad import totp_aad
 from .audit import audit_row
-from .challenges import load_profile, totp_aad
+from .challenges import load_profile
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token

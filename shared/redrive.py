@@ -25,6 +25,7 @@ from .audit import audit_row
 from .deps import Deps
 from .errors import NotFound, StorageUnavailable
 from .ids import challenge_id_for, parse_challenge_id
+from .methods import delivers
 from .models import Challenge
 from .store import StaleWrite, Tx
 
@@ -62,7 +63,7 @@ def enqueue(d: Deps, challenge_id: str, ttl_seconds: int) -> bool:
 
 def _settle(d: Deps, ch: Challenge, now: datetime) -> str:
     """What the sweeper does with one due challenge: 'done', 'wait', 'redrive' or 'failed'."""
-    if ch.method != "sms" or ch.delivery != "queued" or ch.status != "pending":
+    if not delivers(ch.method) or ch.delivery != "queued" or ch.status != "pending":
         return "done"
     if now >= ch.expires_at:
         return "failed"

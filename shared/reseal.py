@@ -26,8 +26,8 @@ from typing import Any
 from azure.data.tables import TableEntity
 
 from . import index_key
+from .aad import phone_aad, totp_aad
 from .audit import audit_row, audit_view
-from .challenges import phone_aad, totp_aad
 from .clock import iso
 from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
