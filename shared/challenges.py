@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import device_tokens, redrive
-from .audit import audit_row, record_refusal
 from .clock import iso
 from .context import parse_context, risk_action
 from .deps import Deps
@@ -96,7 +95,7 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
     result = outcome(ch)
     tx.create(ch.to_entity())
-    tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, event, "application",
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
         idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
@@ -160,7 +159,7 @@ def audited_refusals(d: Deps, user_id: str, action: str, fn: Callable[[], Any]) 
     try:
         return fn()
     except REFUSALS as exc:
-        record_refusal(d.store, user_id, d.clock.now(), action, exc.code, d.settings.audit_retention_days)
+        d.refusal(user_id, d.clock.now(), action, exc.code)
         raise
 
 
@@ -237,8 +236,7 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             use_bypass(d, profile, now, tx)
             return outcome
         if decision != "challenge":  # a skipped second factor is a decision too: audit it
-            d.store.transact(Tx().create(audit_row(user_id, now, "mfa_skipped", "application",
-                                                   d.settings.audit_retention_days, reason=decision,
+            d.store.transact(Tx().create(d.audit(user_id, now, "mfa_skipped", "application", reason=decision,
                                                    ip=context.get("ip"), riskLevel=context.get("riskLevel"))))
             return 200, {"status": "not_required", "reason": decision}, {}
         if profile is None:
@@ -264,7 +262,7 @@ def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:
     profile.bypass_rk = profile.bypass_expires_at = None
     tx.replace(profile.to_entity())
     tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
-    tx.create(audit_row(profile.user_id, now, "bypass_used", "application", d.settings.audit_retention_days,
+    tx.create(d.audit(profile.user_id, now, "bypass_used", "application",
                         bypassId=bypass_rk.split("|", 1)[1]))
     d.store.transact(tx)
 
@@ -345,8 +343,8 @@ def cancel_challenges(d: Deps, tx: Tx, pending: list[Challenge]) -> None:
 
 def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
     ch.status = "canceled"
-    d.store.transact(Tx().replace(ch.to_entity()).create(audit_row(
-        ch.user_id, now, "challenge_canceled", "system", d.settings.audit_retention_days,
+    d.store.transact(Tx().replace(ch.to_entity()).create(d.audit(
+        ch.user_id, now, "challenge_canceled", "system",
         challengeId=challenge_id_for(ch.user_id, ch.row_key), method=ch.method, purpose=ch.purpose,
         reason="methods_changed")))
     raise Canceled()
@@ -363,14 +361,13 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             refuse_if_barred(profile, now)
         except TwostepError as exc:  # a verify while locked (or blocked) is audited, coalesced (D7)
-            record_refusal(d.store, ch.user_id, now, "verify", exc.code, d.settings.audit_retention_days)
+            d.refusal(ch.user_id, now, "verify", exc.code)
             raise
         if superseded(ch, profile, now):
             _refuse_superseded(d, ch, now)
         tx = Tx()
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
-        retention = d.settings.audit_retention_days
         cid = challenge_id_for(ch.user_id, ch.row_key)
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         if _check_code(d, ch, profile, code, now):
@@ -379,7 +376,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             ch.status, ch.approved_at = "approved", now
             days = d.policy().remember_device_days if remember and ch.purpose == SIGNIN else 0
             _write_pair(tx, ch, profile)
-            tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
+            tx.create(d.audit(ch.user_id, now, "verify_approved", "application", challengeId=cid,
                                 method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None))
             if replaced_phone:  # the old number's pending codes die with it (E1)
                 cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
@@ -396,10 +393,10 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             ch.status = "max_attempts_reached"
         locked = register_failure(profile, now, d.policy())
         _write_pair(tx, ch, profile)
-        tx.create(audit_row(ch.user_id, now, "verify_failed", "application", retention, challengeId=cid,
+        tx.create(d.audit(ch.user_id, now, "verify_failed", "application", challengeId=cid,
                             method=ch.method, attemptsRemaining=ch.attempts_remaining()))
         if locked:
-            tx.create(audit_row(ch.user_id, now, "user_locked", "system", retention,
+            tx.create(d.audit(ch.user_id, now, "user_locked", "system",
                                 lockedUntil=iso(profile.locked_until)))
         d.store.transact(tx)
         if locked:
@@ -430,7 +427,7 @@ def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
         profile.blocked_until = now + timedelta(days=d.policy().fraud_block_days)
         tx = Tx()
         _write_pair(tx, ch, profile)
-        tx.create(audit_row(ch.user_id, now, "fraud_reported", "user", d.settings.audit_retention_days,
+        tx.create(d.audit(ch.user_id, now, "fraud_reported", "user",
                             challengeId=challenge_id_for(ch.user_id, ch.row_key),
                             blockedUntil=iso(profile.blocked_until)))
         d.store.transact(tx)

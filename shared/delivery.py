@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime
 
 from .aad import phone_aad
-from .audit import audit_row
 from .crypto import derive_code
 from .deps import Deps
 from .errors import NotFound
@@ -87,7 +86,7 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
         raise
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
     tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "sent"})
-    tx.create(audit_row(ch.user_id, now, "sms_sent", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_sent", "system",
                         destination=ch.destination_masked, providerMessageId=message_id, attempt=dequeue_count))
     d.store.transact(tx)
     return "sent"
@@ -112,7 +111,7 @@ def mark_failed(d: Deps, body: bytes) -> str:
         return "already_" + ch.delivery
     ch.delivery = "failed"
     tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile is not overwritten
-    tx.create(audit_row(ch.user_id, now, "sms_failed", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
                         destination=ch.destination_masked))
     d.store.transact(tx)
     log.warning("sms delivery failed for good for %s", ch.destination_masked)

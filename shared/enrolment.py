@@ -9,7 +9,6 @@ from typing import Any
 
 from . import limits
 from .aad import phone_aad, totp_aad
-from .audit import audit_row
 from .challenges import (
     Outcome,
     audited_refusals,
@@ -161,7 +160,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         profile.pick_default()
         pending = pending_challenges(d, user_id, method, now)  # they die with the method (E1)
         tx.replace(profile.to_entity())
-        tx.create(audit_row(user_id, now, "method_removed", "application", d.settings.audit_retention_days,
+        tx.create(d.audit(user_id, now, "method_removed", "application",
                             method=method, challengesCanceled=len(pending) or None))
         cancel_challenges(d, tx, pending)
 

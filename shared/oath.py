@@ -74,7 +74,6 @@ from azure.core import MatchConditions
 from azure.data.tables import TableEntity
 
 from .aad import totp_aad
-from .audit import audit_row
 from .challenges import load_profile
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
@@ -444,7 +443,7 @@ def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: Profile | No
         else:
             profile.totp.extend(devices)
             tx.replace(profile.to_entity())
-        tx.create(audit_row(upn, now, "oath_tokens_imported", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(upn, now, "oath_tokens_imported", actor,
                             importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
         d.store.transact(tx)
 
@@ -472,7 +471,7 @@ def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, ac
             tx.ops.append(("delete", row, {"match_condition": MatchConditions.IfNotModified}))
         else:
             tx.replace(profile.to_entity())
-        tx.create(audit_row(upn, now, "oath_tokens_import_reverted", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(upn, now, "oath_tokens_import_reverted", actor,
                             importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
         d.store.transact(tx)
 

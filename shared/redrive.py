@@ -21,7 +21,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from .audit import audit_row
 from .deps import Deps
 from .errors import NotFound, StorageUnavailable
 from .ids import challenge_id_for, parse_challenge_id
@@ -75,7 +74,7 @@ def _settle(d: Deps, ch: Challenge, now: datetime) -> str:
 def _mark_expired_undelivered(d: Deps, ch: Challenge, now: datetime) -> None:
     ch.delivery = "failed"
     tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile wins
-    tx.create(audit_row(ch.user_id, now, "sms_failed", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
                         destination=ch.destination_masked, reason="not delivered within the code lifetime"))
     d.store.transact(tx)
 

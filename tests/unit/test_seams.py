@@ -10,7 +10,7 @@ AZURE_IMPORT = re.compile(r"^\s*(from azure[.\w]* import|import azure)", re.M)
 METHOD_BRANCH = re.compile(r"""method\s*(==|!=)\s*["']|method\s+(not\s+)?in\s*\(\s*["']""")
 # The SDK edge: the store itself, the clients it is built from, the queue and SMS gateways. The rest
 # are modules that still build TableEntity rows by hand; this list may only shrink (issue 8, point 1).
-AZURE_ALLOWED = {"store.py", "clients.py", "sms.py"}
+AZURE_ALLOWED = {"store/table.py", "clients.py", "sms.py"}
 AZURE_NOT_YET_MOVED = {"audit.py", "idempotency.py", "index_key.py", "limits.py", "models.py", "oath.py",
                        "policy_store.py", "purge.py", "reseal.py"}
 
@@ -21,6 +21,7 @@ def _modules() -> dict[str, str]:
 
 def test_only_the_store_edge_imports_the_azure_sdk():
     importing = {name for name, text in _modules().items() if AZURE_IMPORT.search(text)}
+    assert "store/table.py" in importing  # the walk does reach into the store package
     assert importing - AZURE_ALLOWED - AZURE_NOT_YET_MOVED == set()
     assert AZURE_NOT_YET_MOVED <= importing, "a module no longer imports azure: drop it from the list"
 
