@@ -40,7 +40,7 @@ def running_in_azure(environ: Mapping[str, str]) -> bool:
 
 
 def install_test_clock(clock: Clock, environ: Mapping[str, str] = os.environ) -> None:
-    """Make `clock` the process's clock (tools/devhost.py only). Refused in Azure: there, time is the
+    """Make `clock` the process's clock (tools/devhost/ only). Refused in Azure: there, time is the
     system clock and nothing a deployment sets can change it."""
     global _test_clock
     if running_in_azure(environ):

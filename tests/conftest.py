@@ -119,7 +119,7 @@ class DevHost:
                     "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "devhost.py"), "--app-dir", str(ROOT), "--port", str(self.port)],
+            [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(self.port)],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(self.port, timeout=60, process=self.process)
 

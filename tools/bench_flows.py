@@ -66,7 +66,7 @@ def main() -> int:
     emulator = sms_emulator.start_in_thread(port=0)
     env = env_for(store, emulator.url)
     port = azurite.free_port()
-    host = subprocess.Popen([sys.executable, "tools/devhost.py", "--port", str(port)], cwd=ROOT,
+    host = subprocess.Popen([sys.executable, "tools/devhost", "--port", str(port)], cwd=ROOT,
                             env={**os.environ, **env, "DEVHOST_FUNCTION_KEY": FKEY}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

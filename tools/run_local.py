@@ -65,7 +65,7 @@ def main() -> int:
         children.append(store.process)
         children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT)]))
         azurite.wait_for_port(SMS_PORT, process=children[-1])
-        children.append(start([PY, "tools/devhost.py", "--port", str(FUNCTIONS_PORT),
+        children.append(start([PY, "tools/devhost", "--port", str(FUNCTIONS_PORT),
                                "--check", "shared.config:get_settings"]))
         azurite.wait_for_port(FUNCTIONS_PORT, timeout=60, process=children[-1])
         banner()

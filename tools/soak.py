@@ -136,7 +136,7 @@ class Soak:
                "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
         self.log = open(tempfile.mkstemp(prefix="soak-devhost-", suffix=".log")[1], "wb")  # noqa: SIM115
         self.host = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "devhost.py"), "--app-dir", str(ROOT), "--port", str(port)],
+            [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(port, timeout=60, process=self.host)
         self.base = f"http://127.0.0.1:{port}"

@@ -24,7 +24,7 @@ PLATFORM_SETTINGS = {
     "WEBSITE_SITE_NAME": "set by App Service on every instance; with WEBSITE_INSTANCE_ID it makes shared/clock.py "
                          "refuse a test clock",
 }
-# Test-only settings need no entry: DEVHOST_CLOCK_FILE (and the DEVHOST_* keys) are read by tools/devhost.py
+# Test-only settings need no entry: DEVHOST_CLOCK_FILE (and the DEVHOST_* keys) are read by tools/devhost/
 # alone, which the code scan does not cover; shared/clock.py refuses the clock it installs in Azure.
 # Local development only: in Azure they are replaced by managed-identity settings.
 LOCAL_ONLY_SETTINGS = {

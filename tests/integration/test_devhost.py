@@ -1,4 +1,4 @@
-"""The development host (tools/devhost.py) serving tests/fixtures/devhost_app against a real Azurite.
+"""The development host (tools/devhost/) serving tests/fixtures/devhost_app against a real Azurite.
 
 The host runs as a subprocess, as a developer runs it, so these tests see its real exit codes, its
 stderr (access log, tracebacks) and its signal handling. The fixture app's queue and timer functions
@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import devhost  # the tools/devhost/ package: tests/conftest.py puts tools/ on sys.path
 import pytest
 import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -45,7 +46,6 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 azurite = _load("twostep_tools_azurite", ROOT / "tools" / "azurite.py")
-devhost = _load("twostep_tools_devhost", ROOT / "tools" / "devhost.py")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
@@ -89,7 +89,7 @@ class RunningHost:
 
 
 def devhost_command(app_dir: Path, port: int, *extra: str) -> list[str]:
-    script = str(ROOT / "tools" / "devhost.py")
+    script = str(ROOT / "tools" / "devhost")
     return [sys.executable, script, "--app-dir", str(app_dir), "--port", str(port), *extra]
 
 

@@ -1,4 +1,4 @@
-"""The test clock (tools/devhost.py's DEVHOST_CLOCK_FILE): honoured only when installed, refused and
+"""The test clock (tools/devhost/'s DEVHOST_CLOCK_FILE): honoured only when installed, refused and
 ignored in Azure, where the system clock alone decides."""
 from datetime import datetime, timedelta, timezone
 
