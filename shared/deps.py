@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from . import clients
+from .audit import audit_row, record_refusal
 from .clock import Clock, process_clock
 from .config import Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
@@ -15,7 +17,7 @@ from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
-from .store import Store
+from .store import Entity, Store
 
 
 @dataclass
@@ -24,7 +26,14 @@ class Deps:
     store: Store
     outbox: Outbox
     clock: Clock
-    sms_factory: Any = None
+
+    def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
+        """An audit row to add to the decision's transaction; the retention is set here, once."""
+        return audit_row(user_id, now, event, actor, self.settings.audit_retention_days, **detail)
+
+    def refusal(self, user_id: str, now: datetime, action: str, code: str) -> None:
+        """Count a refused request (D7), with the same retention as every other audit event."""
+        record_refusal(self.store, user_id, now, action, code, self.settings.audit_retention_days)
 
     @cached_property
     def hmac_keys(self) -> Keyring:
@@ -54,7 +63,7 @@ class Deps:
 
     @cached_property
     def sms(self) -> SmsGateway:
-        client = self.sms_factory() if self.sms_factory else clients.sms_client(self.settings)
+        client = clients.sms_client(self.settings)
         return SmsGateway(client, self.settings.acs_sender)
 
 
