@@ -1,10 +1,11 @@
-"""GET /api/health: anonymous; says whether settings are valid and Storage answers (no details)."""
+"""GET /api/health: anonymous; says whether settings are valid and Storage answers (no details).
+A failing check is a problem+json 503 like every other error, with `config` and `storage` added."""
 import azure.functions as func
 
 from shared.deps import get_deps
-from shared.errors import ConfigError, TwostepError
+from shared.errors import ConfigError, StorageUnavailable, TwostepError
 
-from .http import respond
+from .http import problem, respond
 
 bp = func.Blueprint()
 
@@ -14,7 +15,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         get_deps().store.ping()
     except ConfigError:
-        return respond(503, {"status": "unavailable", "config": "invalid", "storage": "unknown"})
+        return problem(StorageUnavailable(config="invalid", storage="unknown"))
     except TwostepError:
-        return respond(503, {"status": "unavailable", "config": "ok", "storage": "unreachable"})
+        return problem(StorageUnavailable(config="ok", storage="unreachable"))
     return respond(200, {"status": "ok", "config": "ok", "storage": "ok"})

@@ -10,7 +10,9 @@ from typing import Any
 
 import azure.functions as func
 
+from shared import admin
 from shared.clients import request_budget
+from shared.deps import get_deps
 from shared.errors import ConfigError, Misconfigured, TwostepError
 from shared.validation import MAX_BODY_BYTES, parse_json_body
 
@@ -28,9 +30,7 @@ def respond(status: int, body: Any = None, headers: dict[str, str] | None = None
 
 
 def problem(error: TwostepError) -> func.HttpResponse:
-    headers = dict(_NO_STORE)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
+    headers = {**_NO_STORE, **error.headers()}
     return func.HttpResponse(json.dumps(error.problem()), status_code=error.status, mimetype=PROBLEM,
                              headers=headers)
 
@@ -59,6 +59,11 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
             return problem(TwostepError())
 
     return guarded
+
+
+def admin_actor(req: func.HttpRequest) -> str:
+    """Who is calling an admin route (the Entra ID principal, or the master key's holder)."""
+    return admin.admin_actor(req.headers, get_deps().settings)
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:

@@ -1,20 +1,16 @@
 """Admin route: import hardware OATH tokens from Azure MFA's CSV upload format (auth level ADMIN)."""
 import azure.functions as func
 
-from shared import admin, oath
+from shared import oath
 from shared.deps import get_deps
 
-from .http import endpoint, respond
+from .http import admin_actor, endpoint, respond
 
 bp = func.Blueprint()
-
-
-def _actor(req: func.HttpRequest) -> str:
-    return admin.admin_actor(req.headers, get_deps().settings)
 
 
 @bp.route(route="v1/admin/oath-tokens", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @endpoint
 def import_oath_tokens(req: func.HttpRequest) -> func.HttpResponse:
-    actor = _actor(req)  # the CSV body may be up to 1 MiB: shared.oath checks its size, not json_body
+    actor = admin_actor(req)  # the CSV body may be up to 1 MiB: shared.oath checks its size, not json_body
     return respond(201, oath.import_tokens(get_deps(), req.get_body(), actor))

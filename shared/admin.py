@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from .audit import audit_row, audit_view
+from .audit import audit_view
 from .clock import iso
 from .config import Settings
 from .deps import Deps
@@ -81,7 +81,7 @@ def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> di
                         purge_after=now + timedelta(days=s.audit_retention_days))
         profile.bypass_rk, profile.bypass_expires_at = bypass.row_key, bypass.expires_at
         tx.replace(profile.to_entity()).create(bypass.to_entity())
-        tx.create(audit_row(user_id, now, "bypass_created", actor, s.audit_retention_days,
+        tx.create(d.audit(user_id, now, "bypass_created", actor,
                             bypassId=bypass.bypass_id, expiresAt=iso(bypass.expires_at), reason=reason))
         d.store.transact(tx)
         return {"bypassId": bypass.bypass_id, "userId": user_id, "expiresAt": iso(bypass.expires_at)}
@@ -115,7 +115,7 @@ def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
         tx = Tx().replace(profile.to_entity())
         tx.merge_existing({"PartitionKey": user_id, "RowKey": bypass_rk, "status": "revoked", "revokedAt": now,
                            "revokedBy": actor})
-        tx.create(audit_row(user_id, now, "bypass_revoked", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(user_id, now, "bypass_revoked", actor,
                             bypassId=bypass_rk[len(BYPASS_PREFIX):]))
         d.store.transact(tx)
 
@@ -133,7 +133,7 @@ def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
         profile.blocked_until = profile.locked_until = None
         clear_failures(profile)
         tx = Tx().replace(profile.to_entity())
-        tx.create(audit_row(user_id, now, "user_unblocked", actor, d.settings.audit_retention_days, **was))
+        tx.create(d.audit(user_id, now, "user_unblocked", actor,  **was))
         d.store.transact(tx)
         return {"userId": user_id, "blockedUntil": None, "lockedUntil": None}
 
@@ -165,7 +165,7 @@ def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[
         profile = Profile.from_entity(row) if row is not None else Profile(user_id=user_id, created_at=now)
         old, profile.groups = profile.groups, groups
         tx = Tx().replace(profile.to_entity()) if row is not None else Tx().create(profile.to_entity())
-        tx.create(audit_row(user_id, now, "groups_changed", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(user_id, now, "groups_changed", actor,
                             old=old, new=groups))
         d.store.transact(tx)
         return {"userId": user_id, "groups": groups}
@@ -182,7 +182,7 @@ def revoke_sessions(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
         profile = _profile(d, user_id)
         profile.sessions_revoked_at = now
         tx = Tx().replace(profile.to_entity())
-        tx.create(audit_row(user_id, now, "sessions_revoked", actor, d.settings.audit_retention_days))
+        tx.create(d.audit(user_id, now, "sessions_revoked", actor))
         d.store.transact(tx)
         return {"userId": user_id, "sessionsRevokedAt": iso(now)}
 

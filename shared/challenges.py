@@ -11,17 +11,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import device_tokens, limits, redrive
-from .audit import audit_row, record_refusal
+from . import device_tokens, redrive
 from .clock import iso
 from .context import parse_context, risk_action
-from .crypto import codes_equal, derive_code
 from .deps import Deps
 from .errors import (
     AlreadyUsed,
     Canceled,
-    Conflict,
     Expired,
+    IdempotentResultGone,
     IncorrectCode,
     Locked,
     MaxAttemptsReached,
@@ -33,48 +31,36 @@ from .errors import (
     TwostepError,
     UserBlocked,
 )
-from .idempotency import BYPASS, CHALLENGE, Idempotency, IdempotentResultGone, Replay
+from .idempotency import BYPASS, CHALLENGE, Idempotency, Replay
 from .ids import (
     CHALLENGE_PREFIX,
     PROFILE_RK,
     challenge_id_for,
     new_challenge_id,
     parse_challenge_id,
-    random_token,
     validate_user_id,
 )
-from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
-from .otp import match_totp_step
+from .methods import ENROL_SMS, METHODS, SIGNIN
+from .models import Challenge, Profile
 from .policy import Policy, locked_error, register_failure, register_success, retry_after
 from .store import StaleWrite, Tx, retry_on_conflict
 from .validation import boolean, choice, otp_code
 
-SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
 REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired)  # audited, coalesced (D7)
 TX_MAX_OPS = 100  # an entity-group transaction's limit
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
-def phone_aad(user_id: str) -> str:
-    return f"twostep/phone/{user_id}"
-
-
-def totp_aad(user_id: str) -> str:
-    return f"twostep/totp/{user_id}"
-
-
 def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, profile: Profile | None,
                   **fields: Any) -> Challenge:
     """An enrolment challenge is bound to the methods the user had when it started (E1)."""
-    s, policy = d.settings, d.policy()
+    policy = d.policy()
     _, row_key = new_challenge_id(user_id)
-    digits = s.code_digits if method == "sms" else s.totp_digits
     tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
                      expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
-                     key_id=d.hmac_keys.current_id if method == "sms" else None, digits=digits,
-                     delivery="queued" if method == "sms" else None, methods_tag=tag, **fields)
+                     methods_tag=tag, **METHODS[method].challenge_fields(d), **fields)
 
 
 def _methods_tag(profile: Profile | None, user_id: str, now: datetime) -> str:
@@ -86,9 +72,7 @@ def superseded(ch: Challenge, profile: Profile | None, now: datetime) -> bool:
     methods changed since it started, or a sign-in code for a phone or app no longer enrolled."""
     if ch.purpose != SIGNIN:
         return ch.methods_tag is not None and ch.methods_tag != _methods_tag(profile, ch.user_id, now)
-    if ch.method == "sms":
-        return profile is None or ch.destination != profile.phone
-    return profile is None or not profile.totp
+    return not METHODS[ch.method].still_enrolled(ch, profile)
 
 
 def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[str, Any]:
@@ -99,11 +83,7 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
         "expiresAt": iso(ch.expires_at),
         "attemptsRemaining": ch.attempts_remaining(),
     }
-    if ch.method == "sms":
-        if created:
-            view["destination"] = ch.destination_masked
-        else:
-            view["delivery"] = ch.delivery
+    view.update(METHODS[ch.method].view_fields(ch, created))
     return view
 
 
@@ -115,14 +95,15 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
     result = outcome(ch)
     tx.create(ch.to_entity())
-    tx.create(audit_row(ch.user_id, now, event, "application", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, event, "application",
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
         idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
-    if ch.method == "sms":
+    delivered = METHODS[ch.method].delivered
+    if delivered:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
     d.store.transact(tx)
-    if ch.method == "sms":  # committed: a failed enqueue is re-driven, so the answer stays 201
+    if delivered:  # committed: a failed enqueue is re-driven, so the answer stays 201
         redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return result
 
@@ -156,7 +137,7 @@ def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Rep
     ch = Challenge.from_entity(row)
     if ch.effective_status(now) != "pending" or superseded(ch, profile, now):
         raise IdempotentResultGone()
-    if ch.method == "sms" and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
+    if METHODS[ch.method].delivered and ch.delivery == "queued" and now - ch.created_at >= REQUEUE_AFTER:
         redrive.enqueue(d, challenge_id_for(user_id, ch.row_key), retry_after(ch.expires_at, now))
     return outcome(ch)
 
@@ -178,7 +159,7 @@ def audited_refusals(d: Deps, user_id: str, action: str, fn: Callable[[], Any]) 
     try:
         return fn()
     except REFUSALS as exc:
-        record_refusal(d.store, user_id, d.clock.now(), action, exc.code, d.settings.audit_retention_days)
+        d.refusal(user_id, d.clock.now(), action, exc.code)
         raise
 
 
@@ -224,7 +205,7 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
 
 def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
     user_id = validate_user_id(body.get("userId"))
-    method = choice(body, "method", ("sms", "totp"))
+    method = choice(body, "method", tuple(METHODS))
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, "begin", body)
 
@@ -255,21 +236,16 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             use_bypass(d, profile, now, tx)
             return outcome
         if decision != "challenge":  # a skipped second factor is a decision too: audit it
-            d.store.transact(Tx().create(audit_row(user_id, now, "mfa_skipped", "application",
-                                                   d.settings.audit_retention_days, reason=decision,
+            d.store.transact(Tx().create(d.audit(user_id, now, "mfa_skipped", "application", reason=decision,
                                                    ip=context.get("ip"), riskLevel=context.get("riskLevel"))))
             return 200, {"status": "not_required", "reason": decision}, {}
         if profile is None:
             raise NotEnrolled()
         refuse_if_barred(profile, now)
-        chosen = method or profile.default_method or ("totp" if profile.totp else None)
+        chosen = method or profile.default_method or next(iter(profile.provisioned_methods()), None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
-        fields = {}
-        if chosen == "sms":
-            phone = d.sealer.open(profile.phone, phone_aad(user_id), kind="profile").decode()
-            limits.consume_sms(d, user_id, phone, context.get("ip"))
-            fields = {"destination": profile.phone, "destination_masked": profile.phone_masked}
+        fields = METHODS[chosen].prepare(d, profile, context)
         ch = new_challenge(d, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
@@ -286,7 +262,7 @@ def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:
     profile.bypass_rk = profile.bypass_expires_at = None
     tx.replace(profile.to_entity())
     tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
-    tx.create(audit_row(profile.user_id, now, "bypass_used", "application", d.settings.audit_retention_days,
+    tx.create(d.audit(profile.user_id, now, "bypass_used", "application",
                         bypassId=bypass_rk.split("|", 1)[1]))
     d.store.transact(tx)
 
@@ -327,38 +303,13 @@ def ensure_usable(ch: Challenge, now: datetime) -> None:
 
 
 def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> bool:
-    """Compare the code in constant time and, when right, apply what approval changes on the profile."""
-    s = d.settings
-    if ch.method == "sms":
-        expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
-        if not codes_equal(expected, code):
-            return False
-        if ch.purpose == ENROL_SMS:
-            profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
-        return True
-    if ch.purpose == ENROL_TOTP:
-        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
-        step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=s.totp_algorithm)
-        if step is None:
-            return False
-        if len(profile.totp) >= MAX_TOTP_DEVICES:
-            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
-        profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret, algorithm=s.totp_algorithm,
-                                       digits=ch.digits, period=30, last_step=step))
-        profile.totp_last_at = max(profile.totp_last_at, step * 30)
-        return True
-    for device in profile.totp:  # any of the user's devices, imported hardware tokens included
-        secret = d.sealer.open(device.secret, totp_aad(ch.user_id), kind="profile")
-        step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
-                               period=device.period)
-        # A replay: at or below this device's last accepted step, or a time step no newer than the last
-        # one the user signed in with from any device (two devices may share a secret) (C11).
-        if step is not None and step > device.last_step and step * device.period > profile.totp_last_at:
-            device.last_step = step
-            profile.totp_last_at = step * device.period
-            device.active = True  # a hardware token becomes an active method with its first good code
-            return True
-    return False
+    """Ask the challenge's method to check the code and, when right, apply what approval changes."""
+    method = METHODS[ch.method]
+    proof = method.check(d, ch, profile, code, now)
+    if proof is None:
+        return False
+    method.approve(d, ch, profile, proof)
+    return True
 
 
 def pending_challenges(d: Deps, user_id: str, method: str, now: datetime) -> list[Challenge]:
@@ -392,8 +343,8 @@ def cancel_challenges(d: Deps, tx: Tx, pending: list[Challenge]) -> None:
 
 def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
     ch.status = "canceled"
-    d.store.transact(Tx().replace(ch.to_entity()).create(audit_row(
-        ch.user_id, now, "challenge_canceled", "system", d.settings.audit_retention_days,
+    d.store.transact(Tx().replace(ch.to_entity()).create(d.audit(
+        ch.user_id, now, "challenge_canceled", "system",
         challengeId=challenge_id_for(ch.user_id, ch.row_key), method=ch.method, purpose=ch.purpose,
         reason="methods_changed")))
     raise Canceled()
@@ -410,14 +361,13 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             refuse_if_barred(profile, now)
         except TwostepError as exc:  # a verify while locked (or blocked) is audited, coalesced (D7)
-            record_refusal(d.store, ch.user_id, now, "verify", exc.code, d.settings.audit_retention_days)
+            d.refusal(ch.user_id, now, "verify", exc.code)
             raise
         if superseded(ch, profile, now):
             _refuse_superseded(d, ch, now)
         tx = Tx()
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
-        retention = d.settings.audit_retention_days
         cid = challenge_id_for(ch.user_id, ch.row_key)
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
@@ -428,9 +378,9 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             ch.status, ch.approved_at = "approved", now
             days = d.policy().remember_device_days if remember and ch.purpose == SIGNIN else 0
             _write_pair(tx, ch, profile)
-            tx.create(audit_row(ch.user_id, now, "verify_approved", "application", retention, challengeId=cid,
-                                method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None,
-                                activated=activated or None))
+            tx.create(d.audit(ch.user_id, now, "verify_approved", "application", challengeId=cid,
+                              method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None,
+                              activated=activated or None))
             if replaced_phone:  # the old number's pending codes die with it (E1)
                 cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
                                           if p.row_key != ch.row_key and p.destination == replaced_phone])
@@ -446,10 +396,10 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             ch.status = "max_attempts_reached"
         locked = register_failure(profile, now, d.policy())
         _write_pair(tx, ch, profile)
-        tx.create(audit_row(ch.user_id, now, "verify_failed", "application", retention, challengeId=cid,
+        tx.create(d.audit(ch.user_id, now, "verify_failed", "application", challengeId=cid,
                             method=ch.method, attemptsRemaining=ch.attempts_remaining()))
         if locked:
-            tx.create(audit_row(ch.user_id, now, "user_locked", "system", retention,
+            tx.create(d.audit(ch.user_id, now, "user_locked", "system",
                                 lockedUntil=iso(profile.locked_until)))
         d.store.transact(tx)
         if locked:
@@ -480,7 +430,7 @@ def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
         profile.blocked_until = now + timedelta(days=d.policy().fraud_block_days)
         tx = Tx()
         _write_pair(tx, ch, profile)
-        tx.create(audit_row(ch.user_id, now, "fraud_reported", "user", d.settings.audit_retention_days,
+        tx.create(d.audit(ch.user_id, now, "fraud_reported", "user",
                             challengeId=challenge_id_for(ch.user_id, ch.row_key),
                             blockedUntil=iso(profile.blocked_until)))
         d.store.transact(tx)

@@ -17,21 +17,6 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
-class FixedClock:
-    """A clock for tests: set or advance it explicitly."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        from datetime import timedelta
-
-        self.at = self.at + timedelta(seconds=seconds)
-
-
 class FileClock:
     """Test-only (the dev host's DEVHOST_CLOCK_FILE): the instant written in a file as Unix seconds, re-read
     on every call, so a test pins the host's clock and moves it step by step; an empty file means real time."""

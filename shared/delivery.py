@@ -18,12 +18,12 @@ import logging
 import uuid
 from datetime import datetime
 
-from .audit import audit_row
-from .challenges import phone_aad
+from .aad import phone_aad
 from .crypto import derive_code
 from .deps import Deps
 from .errors import NotFound
 from .ids import parse_challenge_id
+from .methods import delivers
 from .models import Challenge
 from .phone import mask
 from .sms import DeliveryFailed, message_text, parse_outbox_message
@@ -68,7 +68,7 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
     if ch is None:
         return "dropped"
     now = d.clock.now()
-    if ch.method != "sms" or ch.effective_status(now) != "pending":
+    if not delivers(ch.method) or ch.effective_status(now) != "pending":
         log.info("challenge is %s; nothing sent", ch.effective_status(now))
         return "skipped"
     if ch.delivery in SETTLED:
@@ -86,7 +86,7 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
         raise
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
     tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "sent"})
-    tx.create(audit_row(ch.user_id, now, "sms_sent", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_sent", "system",
                         destination=ch.destination_masked, providerMessageId=message_id, attempt=dequeue_count))
     d.store.transact(tx)
     return "sent"
@@ -111,7 +111,7 @@ def mark_failed(d: Deps, body: bytes) -> str:
         return "already_" + ch.delivery
     ch.delivery = "failed"
     tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile is not overwritten
-    tx.create(audit_row(ch.user_id, now, "sms_failed", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
                         destination=ch.destination_masked))
     d.store.transact(tx)
     log.warning("sms delivery failed for good for %s", ch.destination_masked)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from . import clients
+from .audit import audit_row, record_refusal
 from .clock import Clock, process_clock
 from .config import EVENTS_QUEUE, Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
@@ -16,7 +18,7 @@ from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
-from .store import Store
+from .store import Entity, Store
 
 
 @dataclass
@@ -25,8 +27,15 @@ class Deps:
     store: Store
     outbox: Outbox
     clock: Clock
-    sms_factory: Any = None
-    events: EventPublisher | None = None
+    events: EventPublisher | None = None  # security events (N1), fed by the store's after-commit hook
+
+    def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
+        """An audit row to add to the decision's transaction; the retention is set here, once."""
+        return audit_row(user_id, now, event, actor, self.settings.audit_retention_days, **detail)
+
+    def refusal(self, user_id: str, now: datetime, action: str, code: str) -> None:
+        """Count a refused request (D7), with the same retention as every other audit event."""
+        record_refusal(self.store, user_id, now, action, code, self.settings.audit_retention_days)
 
     @cached_property
     def hmac_keys(self) -> Keyring:
@@ -56,7 +65,7 @@ class Deps:
 
     @cached_property
     def sms(self) -> SmsGateway:
-        client = self.sms_factory() if self.sms_factory else clients.sms_client(self.settings)
+        client = clients.sms_client(self.settings)
         return SmsGateway(client, self.settings.acs_sender)
 
 
@@ -64,9 +73,10 @@ def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.
                events_queue: str = EVENTS_QUEUE) -> Deps:
     """The collaborators; committed audit rows are published as security events on `events_queue`."""
     events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host)
-    return Deps(settings=settings, store=Store(clients.table_client(settings, counter), events.committed),
-                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or process_clock(),
-                events=events)
+    store = Store(clients.table_client(settings, counter))
+    store.after_commit.append(events.committed)
+    return Deps(settings=settings, store=store, outbox=Outbox(clients.queue_client(settings, counter)),
+                clock=clock or process_clock(), events=events)
 
 
 _lock = threading.Lock()

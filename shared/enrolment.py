@@ -8,11 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import limits
-from .audit import audit_row
+from .aad import phone_aad, totp_aad
 from .challenges import (
-    ENROL_SMS,
-    ENROL_TOTP,
-    SIGNIN,
     Outcome,
     audited_refusals,
     cancel_challenges,
@@ -20,18 +17,17 @@ from .challenges import (
     load_with_replay,
     new_challenge,
     pending_challenges,
-    phone_aad,
     refuse_if_barred,
     replay_challenge,
     start,
-    totp_aad,
 )
 from .clock import iso
 from .context import parse_context, refuse_if_risk_blocked
 from .deps import Deps
-from .errors import Conflict, NotFound, StepUpRequired
-from .idempotency import Idempotency, IdempotentResultGone, Replay
+from .errors import Conflict, IdempotentResultGone, NotFound, StepUpRequired
+from .idempotency import Idempotency, Replay
 from .ids import PROFILE_RK, parse_challenge_id, validate_user_id
+from .methods import ENROL_SMS, ENROL_TOTP, METHODS, SIGNIN
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
 from .phone import mask, parse_e164
@@ -129,11 +125,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
-    methods: list[dict[str, Any]] = []
-    if profile.phone:
-        methods.append({"type": "sms", "destination": profile.phone_masked})
-    if any(dev.active for dev in profile.totp):
-        methods.append({"type": "totp"})
+    methods = [entry for m in METHODS.values() if (entry := m.enrolled_view(profile)) is not None]
     return {
         "userId": profile.user_id,
         "methods": methods,
@@ -153,7 +145,7 @@ def get_user(d: Deps, user_id: str) -> dict[str, Any]:
 
 def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> None:
     user_id = validate_user_id(user_id)
-    if method not in ("sms", "totp"):
+    if method not in METHODS:
         raise NotFound()
     proof_id = text(body, "proofChallengeId", max_len=256)
 
@@ -164,14 +156,11 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
             raise NotFound()
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
-        if method == "sms":
-            profile.phone = profile.phone_masked = None
-        else:
-            profile.totp = []
+        METHODS[method].remove(profile)
         profile.pick_default()
         pending = pending_challenges(d, user_id, method, now)  # they die with the method (E1)
         tx.replace(profile.to_entity())
-        tx.create(audit_row(user_id, now, "method_removed", "application", d.settings.audit_retention_days,
+        tx.create(d.audit(user_id, now, "method_removed", "application",
                             method=method, challengesCanceled=len(pending) or None))
         cancel_challenges(d, tx, pending)
 

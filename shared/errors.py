@@ -1,7 +1,9 @@
 """One error hierarchy. Each class declares its HTTP status and stable problem `code` (authlib style).
 
-Triggers map any TwostepError to an RFC 9457 problem+json body; `detail` is always a generic, safe
-sentence, never exception text from a library.
+Triggers map any TwostepError to an RFC 9457 problem+json body plus its own `headers()` (Retry-After);
+`detail` is always a generic, safe sentence, never exception text from a library. Errors are grouped
+as a client groups them: every 410 is a `ChallengeGone` (start a new sign-in), every 503 a
+`StorageUnavailable` or `Misconfigured` (retry later / call the operator).
 """
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ class TwostepError(Exception):
         self.retry_after = retry_after
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """The response headers this problem carries (RFC 9110 Retry-After on a 429 or 503 that ends)."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
     def problem(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": f"urn:twostep:problem:{self.code}",
@@ -36,11 +42,6 @@ class TwostepError(Exception):
 class InvalidRequest(TwostepError):
     status, code, title = 400, "invalid_request", "Invalid request"
     detail = "The request is malformed."
-
-
-class Unauthorized(TwostepError):
-    status, code, title = 401, "unauthorized", "Unauthorized"
-    detail = "Credentials are missing or not valid for this route."
 
 
 class Forbidden(TwostepError):
@@ -88,22 +89,35 @@ class Conflict(TwostepError):
     detail = "The resource changed concurrently; retry the request."
 
 
-class Expired(TwostepError):
+class IdempotentResultGone(TwostepError):
+    status, code, title = 409, "idempotency_result_gone", "Result no longer available"
+    detail = ("What the first request with this Idempotency-Key created is no longer usable; "
+              "send a new request with a new key.")
+
+
+class ChallengeGone(TwostepError):
+    """A challenge that can no longer be approved (410): the client starts a new sign-in."""
+
+    status, code, title = 410, "gone", "Challenge gone"
+    detail = "The challenge can no longer be used."
+
+
+class Expired(ChallengeGone):
     status, code, title = 410, "expired", "Challenge expired"
     detail = "The challenge has expired."
 
 
-class MaxAttemptsReached(TwostepError):
+class MaxAttemptsReached(ChallengeGone):
     status, code, title = 410, "max_attempts_reached", "Too many attempts"
     detail = "The challenge has no attempts left."
 
 
-class AlreadyUsed(TwostepError):
+class AlreadyUsed(ChallengeGone):
     status, code, title = 410, "already_used", "Already used"
     detail = "The challenge was already approved."
 
 
-class Canceled(TwostepError):
+class Canceled(ChallengeGone):
     status, code, title = 410, "canceled", "Challenge canceled"
     detail = "The challenge was canceled."
 
@@ -113,9 +127,9 @@ class PayloadTooLarge(TwostepError):
     detail = "The request body is too large."
 
 
-class UnsupportedMediaType(TwostepError):
-    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
-    detail = "The request body must be JSON."
+class IdempotencyKeyReused(TwostepError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+    detail = "This Idempotency-Key was used with a different request."
 
 
 class Locked(TwostepError):

@@ -5,9 +5,9 @@ event (structured JSON) on the Storage queue `events`; functions/events.py deliv
 A value is a type, or a function of the row's detail that picks the type (or None: not published).
 
 Delivery guarantee: the audit row is committed in the decision's transaction; the event is enqueued right
-after that commit (the store's after-commit point). An event is therefore never published for a decision
-that did not happen, and the queue and the webhook deliver it at least once (same event id on every
-redelivery, and `webhook-id` is that id, so a receiver drops repeats). The gap: if the queue is
+after that commit (the store's after-commit hook, `Store.after_commit`). An event is therefore never
+published for a decision that did not happen, and the queue and the webhook deliver it at least once
+(same event id on every redelivery, and `webhook-id` is that id, so a receiver drops repeats). The gap: if the queue is
 unreachable at that moment, the event is lost; the audit row stays, the failure is logged at ERROR with
 the event's id and type and counted in `UNPUBLISHED` (never raised: the decision stands). See
 docs/security.md (N1) for why there is no due-marker sweeper yet.
@@ -31,8 +31,8 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from .ids import AUDIT_PREFIX
 from .models import LOCKED_FOR_GOOD
+from .store import AuditEvent
 
 log = logging.getLogger("twostep.events")
 TYPE_PREFIX = "com.twostep."
@@ -100,10 +100,9 @@ def _safe(key: str, value: Any) -> bool:
     return not (free_text and _PHONE_LIKE.search(value))
 
 
-def _event_data(row: dict[str, Any]) -> dict[str, Any]:
-    detail = json.loads(row.get("detail") or "{}")
-    data = {k: v for k, v in detail.items() if _safe(k, v)}
-    return {"auditEvent": row["event"], "actor": row["actor"], **data}
+def _event_data(audit: AuditEvent) -> dict[str, Any]:
+    data = {k: v for k, v in audit.detail.items() if _safe(k, v)}
+    return {"auditEvent": audit.event, "actor": audit.actor, **data}
 
 
 def event_id(partition: str, row_key: str) -> str:
@@ -111,22 +110,18 @@ def event_id(partition: str, row_key: str) -> str:
     return "evt_" + hashlib.sha256(f"{partition}\n{row_key}".encode()).hexdigest()[:32]
 
 
-def build_event(row: dict[str, Any], otp_host: str) -> CloudEvent | None:
-    """The event of one committed audit row, or None when its audit event is not published."""
-    if not str(row.get("RowKey", "")).startswith(AUDIT_PREFIX) or "event" not in row:
-        return None
-    detail = json.loads(row.get("detail") or "{}")
-    kind = event_type(row["event"], detail)
+def build_event(audit: AuditEvent, otp_host: str) -> CloudEvent | None:
+    """The event of one committed audit event, or None when that audit event is not published."""
+    kind = event_type(audit.event, audit.detail)
     if kind is None:
         return None
-    partition = row["PartitionKey"]
     attributes: dict[str, Any] = {
-        "id": event_id(partition, row["RowKey"]), "source": f"/twostep/{otp_host}", "type": kind,
-        "time": _utc(row["at"]), "datacontenttype": "application/json",
+        "id": event_id(audit.user_id, audit.row_key), "source": f"/twostep/{otp_host}", "type": kind,
+        "time": _utc(audit.at), "datacontenttype": "application/json",
     }
-    if not partition.startswith("~"):  # system partitions (~policy, ~keys) are no user
-        attributes["subject"] = partition
-    return CloudEvent(attributes=attributes, data=_event_data(row))
+    if not audit.user_id.startswith("~"):  # system partitions (~policy, ~keys) are no user
+        attributes["subject"] = audit.user_id
+    return CloudEvent(attributes=attributes, data=_event_data(audit))
 
 
 def _utc(at: datetime) -> datetime:
@@ -155,13 +150,13 @@ class EventPublisher:
         self.queue = queue
         self.otp_host = otp_host
 
-    def committed(self, entities: Iterable[dict[str, Any]]) -> None:
-        """The after-commit hook: publish the events of the audit rows among `entities`. Never raises."""
-        for row in entities:
+    def committed(self, audits: Iterable[AuditEvent]) -> None:
+        """The store's after-commit hook: publish the events of a committed transaction's audit events."""
+        for audit in audits:
             try:
-                event = build_event(row, self.otp_host)
-            except (ValueError, KeyError, TypeError):
-                log.exception("audit row %s has no valid event", row.get("RowKey"))
+                event = build_event(audit, self.otp_host)
+            except (ValueError, TypeError):
+                log.exception("audit event %s has no valid security event", audit.event)
                 continue
             if event is not None:
                 self._put(event)

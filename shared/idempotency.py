@@ -21,23 +21,12 @@ from typing import Any
 
 from azure.data.tables import TableEntity
 
-from .errors import InvalidRequest, TwostepError
+from .errors import IdempotencyKeyReused, IdempotentResultGone, InvalidRequest
 from .store import Tx
 
 PREFIX = "id|"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 CHALLENGE, BYPASS = "challenge", "bypass"  # what a record can point to
-
-
-class IdempotencyKeyReused(TwostepError):
-    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
-    detail = "This Idempotency-Key was used with a different request."
-
-
-class IdempotentResultGone(TwostepError):
-    status, code, title = 409, "idempotency_result_gone", "Result no longer available"
-    detail = ("What the first request with this Idempotency-Key created is no longer usable; "
-              "send a new request with a new key.")
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,12 @@ class Profile:
     def can_challenge(self, method: str) -> bool:
         """A method can be challenged once active, and an imported hardware token before its first code
         (verifying that code is what activates it)."""
-        return self.has_method(method) or (method == "totp" and bool(self.totp))
+        return self.has_method(method) or method in self.provisioned_methods()
+
+    def provisioned_methods(self) -> list[str]:
+        """Methods with a device on the profile, active or not: an imported hardware token is challenged
+        before its first code (which activates it)."""
+        return ["totp"] if self.totp else []
 
     def pick_default(self) -> None:
         methods = self.active_methods()

@@ -73,13 +73,14 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.data.tables import TableEntity
 
-from .audit import audit_row
-from .challenges import load_profile, totp_aad
+from .aad import totp_aad
+from .challenges import load_profile
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
 from .store import StaleWrite, Tx, retry_on_conflict
+from .validation import has_control
 
 log = logging.getLogger("twostep.oath")
 T = TypeVar("T")
@@ -89,7 +90,6 @@ MAX_ROWS = 1000
 MAX_REPORTED_ERRORS = 100
 UPN, SERIAL, SECRET, INTERVAL, MANUFACTURER, MODEL = COLUMNS = (
     "upn", "serial number", "secret key", "time interval", "manufacturer", "model")
-PERIODS = (30, 60)
 MIN_SECRET_CHARS = 26  # 130 bits of base32: at least 128 bits of secret
 MIN_SECRET_BYTES, MAX_SECRET_BYTES = 16, 128  # 128 to 1024 bits
 MAX_SERIAL_LEN, MAX_LABEL_LEN = 64, 64
@@ -104,7 +104,6 @@ MAX_ROUNDS = 3  # starts over after a race lost to a concurrent import or enrolm
 RESERVATION_GRACE = timedelta(hours=1)
 IMPORT_DEADLINE = timedelta(seconds=20)  # host.json functionTimeout is 30 s
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _BASE32 = re.compile(r"[A-Z2-7]+")
 
 
@@ -183,7 +182,7 @@ def _period(value: str) -> tuple[int | None, str | None]:
 def _label(value: str) -> str | None:
     if len(value) > MAX_LABEL_LEN:
         return f"must be at most {MAX_LABEL_LEN} characters"
-    if _CONTROL.search(value):
+    if has_control(value):
         return "must not contain control characters"
     return None
 
@@ -444,7 +443,7 @@ def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: Profile | No
         else:
             profile.totp.extend(devices)
             tx.replace(profile.to_entity())
-        tx.create(audit_row(upn, now, "oath_tokens_imported", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(upn, now, "oath_tokens_imported", actor,
                             importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
         d.store.transact(tx)
 
@@ -472,7 +471,7 @@ def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, ac
             tx.ops.append(("delete", row, {"match_condition": MatchConditions.IfNotModified}))
         else:
             tx.replace(profile.to_entity())
-        tx.create(audit_row(upn, now, "oath_tokens_import_reverted", actor, d.settings.audit_retention_days,
+        tx.create(d.audit(upn, now, "oath_tokens_import_reverted", actor,
                             importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
         d.store.transact(tx)
 

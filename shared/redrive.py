@@ -21,10 +21,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from .audit import audit_row
 from .deps import Deps
 from .errors import NotFound, StorageUnavailable
 from .ids import challenge_id_for, parse_challenge_id
+from .methods import delivers
 from .models import Challenge
 from .store import StaleWrite, Tx
 
@@ -62,7 +62,7 @@ def enqueue(d: Deps, challenge_id: str, ttl_seconds: int) -> bool:
 
 def _settle(d: Deps, ch: Challenge, now: datetime) -> str:
     """What the sweeper does with one due challenge: 'done', 'wait', 'redrive' or 'failed'."""
-    if ch.method != "sms" or ch.delivery != "queued" or ch.status != "pending":
+    if not delivers(ch.method) or ch.delivery != "queued" or ch.status != "pending":
         return "done"
     if now >= ch.expires_at:
         return "failed"
@@ -74,7 +74,7 @@ def _settle(d: Deps, ch: Challenge, now: datetime) -> str:
 def _mark_expired_undelivered(d: Deps, ch: Challenge, now: datetime) -> None:
     ch.delivery = "failed"
     tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile wins
-    tx.create(audit_row(ch.user_id, now, "sms_failed", "system", d.settings.audit_retention_days,
+    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
                         destination=ch.destination_masked, reason="not delivered within the code lifetime"))
     d.store.transact(tx)
 

@@ -26,8 +26,8 @@ from typing import Any
 from azure.data.tables import TableEntity
 
 from . import index_key
-from .audit import audit_row, audit_view
-from .challenges import phone_aad, totp_aad
+from .aad import phone_aad, totp_aad
+from .audit import audit_view
 from .clock import iso
 from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
@@ -192,7 +192,7 @@ def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_S
     summary = {"rowsScanned": scanned, "valuesResealed": resealed, "rowsUnreadable": unreadable,
                "passComplete": done, "currentKeyId": d.sealer.keyring.current_id}
     tx = Tx().write_over(cursor, state)
-    tx.create(audit_row(index_key.PARTITION, now, "keys_resealed", actor, d.settings.audit_retention_days,
+    tx.create(d.audit(index_key.PARTITION, now, "keys_resealed", actor,
                         **summary))
     try:
         d.store.transact(tx)

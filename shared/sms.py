@@ -20,7 +20,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from .clients import OUTBOX_PUT_TIMEOUTS
 from .errors import StorageUnavailable
-from .store import StaleWrite, _storage_call
+from .store import StaleWrite, storage_call
 
 log = logging.getLogger("twostep.sms")
 OUTBOX_VERSION = 1
@@ -64,7 +64,7 @@ class Outbox:
                 self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds,
                                         **OUTBOX_PUT_TIMEOUTS)
         try:
-            _storage_call(send)
+            storage_call(send)
         except StaleWrite:
             raise StorageUnavailable() from None
 

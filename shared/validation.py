@@ -14,6 +14,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CODE_RE = re.compile(r"[0-9]{6,8}")
 
 
+def has_control(value: str) -> bool:
+    """C0/C1 control characters: refused in every stored label and identifier (log and CSV injection)."""
+    return _CONTROL.search(value) is not None
+
+
 def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """A JSON object from a request body of at most `limit` bytes; an empty body is {} when allowed."""
     raw = raw or b""
@@ -43,7 +48,7 @@ def text(body: dict[str, Any], name: str, *, max_len: int, required: bool = Fals
         raise InvalidRequest(f"{name} must be a string.")
     if not min_len <= len(value) <= max_len:
         raise InvalidRequest(f"{name} must be {min_len}-{max_len} characters.")
-    if _CONTROL.search(value):
+    if has_control(value):
         raise InvalidRequest(f"{name} must not contain control characters.")
     return value
 

@@ -23,13 +23,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 import azurite  # noqa: E402
 
 from shared import reseal  # noqa: E402
+from shared.aad import phone_aad, totp_aad  # noqa: E402
 from shared.audit import audit_row  # noqa: E402
-from shared.challenges import phone_aad, totp_aad  # noqa: E402
-from shared.clock import FixedClock  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
 from shared.models import Profile, TotpDevice  # noqa: E402
 from shared.store import Tx  # noqa: E402
+from tests.clocks import FixedClock  # noqa: E402
 
 
 def key() -> str:

@@ -98,7 +98,9 @@ def test_storage_down_answers_503_and_recovers(start_devhost, emulator):  # D3
             r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": api.totp(secret)})
             assert r.status_code == 503 and r.json()["code"] == "unavailable" and r.headers.get("Retry-After")
         assert api.begin("outage").status_code == 503
-        assert api.call("GET", "/api/health", key=None).status_code == 503
+        health = api.call("GET", "/api/health", key=None)
+        assert health.status_code == 503 and health.headers["Content-Type"].startswith("application/problem+json")
+        assert (health.json()["code"], health.json()["storage"]) == ("unavailable", "unreachable")
         store = azurite_tool.start_azurite(*ports, location=location)
         assert api.call("GET", "/api/health", key=None).status_code == 200
         r = api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": api.totp(secret)})

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import admin, challenges, enrolment, oath
+from shared import aad, admin, challenges, enrolment, oath
 from shared.errors import IncorrectCode, InvalidRequest, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
@@ -69,7 +69,7 @@ def add_app_devices(deps, upn: str, count: int) -> None:
     if row_ is None:
         row_ = TableEntity(PartitionKey=upn, RowKey=PROFILE_RK, createdAt=deps.clock.now(), totp="[]")
     devices = json.loads(row_.get("totp") or "[]")
-    devices += [TotpDevice(id=f"app{len(devices) + i}", secret=deps.sealer.seal(os.urandom(20), challenges.totp_aad(upn))
+    devices += [TotpDevice(id=f"app{len(devices) + i}", secret=deps.sealer.seal(os.urandom(20), aad.totp_aad(upn))
                            ).to_json() for i in range(count)]
     row_["totp"] = json.dumps(devices)
     deps.store.table.upsert_entity(row_)

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from shared import admin, challenges, enrolment
-from shared.errors import InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
-from shared.idempotency import IdempotencyKeyReused
+from shared.errors import IdempotencyKeyReused, InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
 from shared.policy_store import POLICY_PK
 from tests.helpers import sms_code_for
 from tests.integration.test_flows import enrol_sms

@@ -10,8 +10,8 @@ import requests
 
 from shared import admin, challenges, enrolment
 from shared.delivery import deliver
-from shared.errors import Locked, RiskBlocked, UserBlocked
-from shared.idempotency import PREFIX, IdempotentResultGone
+from shared.errors import IdempotentResultGone, Locked, RiskBlocked, UserBlocked
+from shared.idempotency import PREFIX
 from shared.ids import parse_challenge_id
 from shared.otp import totp
 from shared.sms import outbox_message

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import aad, admin, challenges, enrolment
 from shared.errors import Canceled
 from shared.ids import PROFILE_RK
 from shared.models import Profile
@@ -61,7 +61,7 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
     enrol_sms(deps, phone=OLD)
     pending = begin(deps, method="sms")
     profile = Profile.from_entity(deps.store.get("alice", PROFILE_RK))
-    profile.phone = deps.sealer.seal(NEW.encode(), challenges.phone_aad("alice"))
+    profile.phone = deps.sealer.seal(NEW.encode(), aad.phone_aad("alice"))
     deps.store.table.update_entity(profile.to_entity())  # a phone change that canceled nothing
     with pytest.raises(Canceled):
         challenges.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})

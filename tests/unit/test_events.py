@@ -8,18 +8,26 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from shared.audit import audit_row
-from shared.clock import FixedClock, iso
+from shared.clock import iso
 from shared.events import EVENT_TYPES, TYPE_PREFIX, build_event, event_type, parse_event, to_json
 from shared.models import LOCKED_FOR_GOOD
+from shared.store import audit_events
 from shared.webhook import signed_headers
+from tests.clocks import FixedClock
 
 CLOCK = FixedClock(datetime(2026, 11, 27, 19, 30, 0, tzinfo=timezone.utc))
 HOST = "login.example.test"
 SECRET = "whsec_" + "2vgMWgk1grFoTuhpw1iVF70IyCVMRIJq9Q5OlP4hr3Q="  # base64 of sha256("twostep-test-webhook")
 
 
+def committed(entity):
+    """The audit event a commit of `entity` hands the store's after-commit hooks."""
+    (audit,) = audit_events([("create", entity)])
+    return audit
+
+
 def row(event: str, user: str = "alice@contoso.com", actor: str = "application", **detail):
-    return audit_row(user, CLOCK.now(), event, actor, 90, **detail)
+    return committed(audit_row(user, CLOCK.now(), event, actor, 90, **detail))
 
 
 @pytest.mark.parametrize("event,detail,expected", [
@@ -77,13 +85,14 @@ def test_event_id_is_stable_per_audit_row():
 
 
 def test_system_partitions_have_no_subject():
-    event = build_event(audit_row("~policy", CLOCK.now(), "policy_changed", "admin:x", 90, changed=["a"]), HOST)
+    event = build_event(committed(audit_row("~policy", CLOCK.now(), "policy_changed", "admin:x", 90,
+                                            changed=["a"])), HOST)
     assert event.get_subject() is None
     assert event.get_type() == "com.twostep.policy.changed"
 
 
 def test_rows_that_are_not_audit_rows_make_no_event():
-    assert build_event({"PartitionKey": "u", "RowKey": "profile", "event": "bypass_used"}, HOST) is None
+    assert audit_events([("create", {"PartitionKey": "u", "RowKey": "profile", "event": "bypass_used"})]) == []
     assert build_event(row("sms_sent"), HOST) is None
 
 

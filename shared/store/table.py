@@ -24,7 +24,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from .errors import Conflict, StorageUnavailable
+from ..errors import Conflict, StorageUnavailable
+from .events import AuditEvent, audit_events
 
 log = logging.getLogger("twostep.store")
 T = TypeVar("T")
@@ -80,7 +81,7 @@ class Tx:
         return self
 
 
-def _storage_call(fn: Callable[[], T]) -> T:
+def storage_call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except (ResourceModifiedError, ResourceExistsError, TableTransactionError) as exc:
@@ -105,21 +106,22 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
 
 
 class Store:
-    def __init__(self, table: TableClient, after_commit: Callable[[list[Entity]], None] | None = None) -> None:
+    def __init__(self, table: TableClient) -> None:
         self.table = table
         self._table_ready = False
-        # Called with the rows a transaction created, once it has committed (security events, N1).
-        self.after_commit = after_commit
+        # Called after each committed transaction with the audit events it stored (maybe none). A hook
+        # must not raise: the decision is stored already; a failing hook is logged and the rest still run.
+        self.after_commit: list[Callable[[list[AuditEvent]], None]] = []
 
     # The table is provisioned by infra/ in Azure; locally it is created on first use.
     def _with_table(self, fn: Callable[[], T]) -> T:
         try:
-            return _storage_call(fn)
+            return storage_call(fn)
         except ResourceNotFoundError as exc:
             if not _table_missing(exc):
                 raise
-            _storage_call(self._create_table)
-            return _storage_call(fn)
+            storage_call(self._create_table)
+            return storage_call(fn)
 
     def _create_table(self) -> None:
         try:
@@ -206,8 +208,15 @@ class Store:
         if not tx.ops:
             return
         self._with_table(lambda: self.table.submit_transaction(tx.ops))
-        if self.after_commit is not None:
-            self.after_commit([op[1] for op in tx.ops if op[0] == "create"])
+        if self.after_commit:
+            self._committed(audit_events(tx.ops))
+
+    def _committed(self, events: list[AuditEvent]) -> None:
+        for hook in self.after_commit:
+            try:
+                hook(events)
+            except Exception:  # noqa: BLE001 - the commit stands; a hook's failure is the operator's to see
+                log.exception("after-commit hook failed", extra={"event": "after_commit_failed"})
 
     def ping(self) -> None:
         self._with_table(lambda: list(self.table.query_entities("PartitionKey eq @pk", parameters={"pk": "~"},

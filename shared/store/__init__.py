@@ -1,0 +1,12 @@
+"""The store package: the one place that knows Table Storage (entities, ETags, `_metadata`, transaction
+operations, the SDK's errors).
+
+The domain reads rows through `Store`, changes them, and commits one partition's changes with their audit
+events in one ETag-conditional `Tx` inside `retry_on_conflict`. `Store.after_commit` is the single point
+after a commit: each hook gets the `AuditEvent`s that transaction stored (security events attach there).
+"""
+from .events import AuditEvent, audit_events
+from .table import MAX_CONFLICT_RETRIES, Entity, StaleWrite, Store, Tx, retry_on_conflict, storage_call
+
+__all__ = ["MAX_CONFLICT_RETRIES", "AuditEvent", "Entity", "StaleWrite", "Store", "Tx", "audit_events",
+           "retry_on_conflict", "storage_call"]
