@@ -202,7 +202,7 @@ param smsAllowedCountries string = '*'
 param adminRole string = 'Twostep.Admin'
 
 @maxLength(2000)
-@description('MFA_WEBHOOK_URL: https URL that every security event (CloudEvents JSON, signed per Standard Webhooks with the Key Vault secret mfa-webhook-secret) is POSTed to. Empty: events stay on the events queue only.')
+@description('MFA_WEBHOOK_URL: https URL that every security event (CloudEvents JSON, signed per Standard Webhooks with the Key Vault secret mfa-webhook-secret) is POSTed to. Empty: events are taken off the events queue and dropped after logging.')
 param webhookUrl string = ''
 
 // ---------------------------------------------------------------------------------------------------------
