@@ -201,6 +201,10 @@ param smsAllowedCountries string = '*'
 @description('MFA_ADMIN_ROLE: app role (value) the Entra ID principal must hold to use /api/v1/admin routes when adminAuthClientId is set.')
 param adminRole string = 'Twostep.Admin'
 
+@maxLength(2000)
+@description('MFA_WEBHOOK_URL: https URL that every security event (CloudEvents JSON, signed per Standard Webhooks with the Key Vault secret mfa-webhook-secret) is POSTed to. Empty: events are taken off the events queue and dropped after logging.')
+param webhookUrl string = ''
+
 // ---------------------------------------------------------------------------------------------------------
 // SMS (Azure Communication Services)
 
@@ -283,14 +287,21 @@ var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 // The queues the code uses (shared/config.py SMS_QUEUE, SMS_POISON_QUEUE; functions/sms_sender.py triggers).
 // MFA_SMS_QUEUE names the outbox for the app; the poison queue is always '<outbox>-poison'.
 var smsQueueName = 'sms-outbox'
-var smsQueueNames = [
+// Security events (shared/config.py EVENTS_QUEUE; functions/events.py trigger); '<events>-poison' parks
+// the ones the webhook kept refusing.
+var eventsQueueName = 'events'
+var queueNames = [
   smsQueueName
   '${smsQueueName}-poison'
+  eventsQueueName
+  '${eventsQueueName}-poison'
 ]
 
 // Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
 var hmacKeysSecretName = 'mfa-hmac-keys'
 var encryptionKeysSecretName = 'mfa-encryption-keys'
+// MFA_WEBHOOK_SECRET references it; created by the same hook, as whsec_<base64>.
+var webhookSecretName = 'mfa-webhook-secret'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -327,7 +338,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     tableName: tableName
-    queueNames: smsQueueNames
+    queueNames: queueNames
     deploymentContainerName: deploymentContainerName
     workspaceId: monitoring.outputs.workspaceId
   }
@@ -400,6 +411,9 @@ module functionApp 'modules/functionapp.bicep' = {
     totpIssuer: totpIssuer
     tableName: tableName
     smsQueueName: smsQueueName
+    eventsQueueName: eventsQueueName
+    webhookUrl: webhookUrl
+    webhookSecretName: webhookSecretName
     codeTtlSeconds: codeTtlSeconds
     codeDigits: codeDigits
     maxAttempts: maxAttempts

@@ -370,14 +370,17 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             profile = Profile(user_id=ch.user_id, created_at=now)
         cid = challenge_id_for(ch.user_id, ch.row_key)
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
+        inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
         if _check_code(d, ch, profile, code, now):
+            activated = any(device.active and device.id in inactive for device in profile.totp)
             register_success(profile)
             profile.pick_default()
             ch.status, ch.approved_at = "approved", now
             days = d.policy().remember_device_days if remember and ch.purpose == SIGNIN else 0
             _write_pair(tx, ch, profile)
             tx.create(d.audit(ch.user_id, now, "verify_approved", "application", challengeId=cid,
-                                method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None))
+                              method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None,
+                              activated=activated or None))
             if replaced_phone:  # the old number's pending codes die with it (E1)
                 cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
                                           if p.row_key != ch.row_key and p.destination == replaced_phone])

@@ -23,6 +23,9 @@ KEYVAULT_PREFIX = "@Microsoft.KeyVault("
 # taking each other's messages; load_settings checks its grammar.
 SMS_QUEUE = os.environ.get("MFA_SMS_QUEUE") or "sms-outbox"
 SMS_POISON_QUEUE = f"{SMS_QUEUE}-poison"
+# The security events queue (N1), read the same way and for the same reasons (MFA_EVENTS_QUEUE).
+EVENTS_QUEUE = os.environ.get("MFA_EVENTS_QUEUE") or "events"
+EVENTS_POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
 _QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Keys shipped in local.settings.example.json; refused when running in Azure.
@@ -72,6 +75,8 @@ class Settings:
     storage_client_id: str | None
     platform_auth_enabled: bool
     admin_entra_required: bool  # MFA_ADMIN_ENTRA_REQUIRED: refuse admin calls unless platform auth is active
+    webhook_url: str | None = None  # MFA_WEBHOOK_URL: where security events are POSTed (N2); None: nowhere
+    webhook_secret: str | None = None  # MFA_WEBHOOK_SECRET (`whsec_` + base64), required with the URL
 
 
 # (setting, default, minimum, maximum) for every bounded integer.
@@ -208,6 +213,32 @@ def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
     return regions
 
 
+# The webhook secret shipped in local.settings.example.json; refused when running in Azure.
+EXAMPLE_WEBHOOK_SECRET = "whsec_UojVTf8/zMTXMA8ERux/Ws03fDPYgyqM2jPslxlX6EI="  # noqa: S105 - public, refused in Azure
+_WEBHOOK_SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/]{32,256}={0,2}")
+
+
+def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | None]:
+    """MFA_WEBHOOK_URL (https, http only for loopback) and its secret, which must come with it."""
+    url = _raw(env, "MFA_WEBHOOK_URL")
+    secret = _raw(env, "MFA_WEBHOOK_SECRET")
+    if url is None:
+        return None, secret
+    if secret is None:
+        raise ConfigError("MFA_WEBHOOK_SECRET must be set when MFA_WEBHOOK_URL is")
+    if not _WEBHOOK_SECRET_RE.fullmatch(secret):
+        raise ConfigError("MFA_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 192 random bytes")
+    try:
+        key = base64.b64decode(secret[len("whsec_"):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("MFA_WEBHOOK_SECRET is not valid base64 after whsec_") from None
+    if len(key) < 24 or _low_entropy(key):
+        raise ConfigError("MFA_WEBHOOK_SECRET must be the base64 of at least 24 random bytes")
+    if in_azure and secret == EXAMPLE_WEBHOOK_SECRET:
+        raise ConfigError("MFA_WEBHOOK_SECRET is the published local example secret")
+    return _endpoint("MFA_WEBHOOK_URL", url), secret
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     in_azure = bool(env.get("WEBSITE_INSTANCE_ID"))
@@ -218,6 +249,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
     if not _QUEUE_RE.fullmatch(env.get("MFA_SMS_QUEUE") or SMS_QUEUE):
         raise ConfigError("MFA_SMS_QUEUE must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
+                          "with a letter or digit")
+    if not _QUEUE_RE.fullmatch(env.get("MFA_EVENTS_QUEUE") or EVENTS_QUEUE):
+        raise ConfigError("MFA_EVENTS_QUEUE must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
                           "with a letter or digit")
     otp_host = _required(env, "MFA_OTP_HOST")
     if not _HOST_RE.fullmatch(otp_host):
@@ -240,7 +274,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
     encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
     _distinct_rings(hmac_keys, encryption_keys)
+    webhook_url, webhook_secret = _webhook(env, in_azure)
     return Settings(
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
         hmac_keys=hmac_keys,
         encryption_keys=encryption_keys,
         otp_host=otp_host,

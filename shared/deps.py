@@ -11,8 +11,9 @@ from typing import Any
 from . import clients
 from .audit import audit_row, record_refusal
 from .clock import Clock, process_clock
-from .config import Settings, get_settings
+from .config import EVENTS_QUEUE, Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
+from .events import EventPublisher
 from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
@@ -26,6 +27,7 @@ class Deps:
     store: Store
     outbox: Outbox
     clock: Clock
+    events: EventPublisher | None = None  # security events (N1), fed by the store's after-commit hook
 
     def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
         """An audit row to add to the decision's transaction; the retention is set here, once."""
@@ -67,9 +69,14 @@ class Deps:
         return SmsGateway(client, self.settings.acs_sender)
 
 
-def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None) -> Deps:
-    return Deps(settings=settings, store=Store(clients.table_client(settings, counter)),
-                outbox=Outbox(clients.queue_client(settings, counter)), clock=clock or process_clock())
+def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None,
+               events_queue: str = EVENTS_QUEUE) -> Deps:
+    """The collaborators; committed audit rows are published as security events on `events_queue`."""
+    events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host)
+    store = Store(clients.table_client(settings, counter))
+    store.after_commit.append(events.committed)
+    return Deps(settings=settings, store=store, outbox=Outbox(clients.queue_client(settings, counter)),
+                clock=clock or process_clock(), events=events)
 
 
 _lock = threading.Lock()

@@ -26,6 +26,7 @@ from tests.clocks import FixedClock  # noqa: E402
 # Test-only keys: SHA-256 of a label, so they pass the random-key checks (32 x 'A' would not).
 HMAC_KEY = "test1:" + "DOnqjsrh+XcIWz+yV1vrj9KXUbh1wxzf/bs17E5Sqh4="  # sha256("twostep-test-hmac")
 ENC_KEY = "test1:" + "Q8rJgxdbuK+9TiW1wk136KkaP9236ws1yQMLPjjsA1A="  # sha256("twostep-test-enc")
+WEBHOOK_SECRET = "whsec_" + "2vgMWgk1grFoTuhpw1iVF70IyCVMRIJq9Q5OlP4hr3Q="  # sha256("twostep-test-webhook")
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +55,8 @@ def app_env(azurite, emulator, **overrides: str) -> dict[str, str]:
         "ACS_ENDPOINT": emulator.url,
         "ACS_ACCESS_KEY": sms_emulator.DEFAULT_KEY,
         "ACS_SENDER": "+18005550100",
+        "MFA_WEBHOOK_URL": f"{emulator.url}/webhook",
+        "MFA_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     env.update(overrides)
     return env
@@ -77,8 +80,8 @@ def make_deps(base_env, clock):
     def make(**overrides: str):
         table = "t" + os.urandom(6).hex()
         settings = load_settings({**base_env, "MFA_TABLE_NAME": table, **overrides})
-        deps = build_deps(settings, clock=clock)
-        # A queue of its own, so a dev host running against the same Azurite never takes its messages.
+        # Queues of its own, so a dev host running against the same Azurite never takes their messages.
+        deps = build_deps(settings, clock=clock, events_queue=f"events-{table}")
         deps.outbox = Outbox(clients.queue_client(settings, queue=f"outbox-{table}"))
         made.append(deps)
         return deps
@@ -88,6 +91,7 @@ def make_deps(base_env, clock):
         try:
             deps.store.table.delete_table()
             deps.outbox.queue.delete_queue()
+            deps.events.queue.delete_queue()
         except Exception:  # noqa: BLE001 - best effort cleanup of a throwaway table
             pass
 
@@ -115,8 +119,10 @@ class DevHost:
         # An SMS queue of its own: every host polls the one Azurite, and a host that took another host's
         # message would find no such challenge in its table and drop it.
         self.sms_queue = env.get("MFA_SMS_QUEUE") or f"sms-outbox-{self.port}"
+        self.events_queue = env.get("MFA_EVENTS_QUEUE") or f"events-{self.port}"  # the same for events
         full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY,
-                    "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue}
+                    "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue,
+                    "MFA_EVENTS_QUEUE": self.events_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(self.port)],

@@ -24,8 +24,21 @@ def ensure_local_settings() -> None:
         print("created local.settings.json from local.settings.example.json")
 
 
-def start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, start_new_session=True)
+def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, start_new_session=True, env=env)
+
+
+def devhost_env() -> dict[str, str]:
+    """Security events go to the emulator's webhook inbox, also with a local.settings.json made before
+    the webhook existed (the secret is then the example one)."""
+    import json
+
+    values = json.loads((ROOT / "local.settings.json").read_text(encoding="utf-8")).get("Values") or {}
+    example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
+    env = dict(os.environ)
+    env.setdefault("MFA_WEBHOOK_URL", f"http://127.0.0.1:{SMS_PORT}/webhook")
+    env.setdefault("MFA_WEBHOOK_SECRET", values.get("MFA_WEBHOOK_SECRET") or example["MFA_WEBHOOK_SECRET"])
+    return env
 
 
 def banner() -> None:
@@ -37,6 +50,7 @@ twostep is running (Ctrl-C stops everything):
   functions      {base}   (function key: {fkey}, master key: {mkey})
   health         {base}/health
   SMS emulator   http://127.0.0.1:{SMS_PORT}/messages   (what the app "sent")
+  events         http://127.0.0.1:{SMS_PORT}/webhook/events   (security events the webhook received)
   Azurite        blob 10000, queue 10001, table 10002 (data in .azurite/)
 
 Try it:
@@ -66,7 +80,7 @@ def main() -> int:
         children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT)]))
         azurite.wait_for_port(SMS_PORT, process=children[-1])
         children.append(start([PY, "tools/devhost", "--port", str(FUNCTIONS_PORT),
-                               "--check", "shared.config:get_settings"]))
+                               "--check", "shared.config:get_settings"], env=devhost_env()))
         azurite.wait_for_port(FUNCTIONS_PORT, timeout=60, process=children[-1])
         banner()
         while not stopping and all(child.poll() is None for child in children):

@@ -15,6 +15,9 @@ Endpoints:
     PUT    /faults                       {"status": 503 | 429 | null, "failRecipients": ["+1..."]}
     DELETE /faults                       clear faults
     GET    /health                       200
+    POST   /webhook                      the local security-event webhook receiver (204; records it)
+    GET    /webhook/events[?subject=u]   deliveries received, oldest first: {"receivedAt", "headers"
+                                         (lower-cased), "body" (parsed JSON), "raw" (the body as sent)}
 
 While a fault ``status`` is set, every ``POST /sms`` answers that status before any other check and
 records nothing.
@@ -130,6 +133,17 @@ class EmulatorState:
     _messages: list[dict[str, str]] = field(default_factory=list)
     _faults: Faults = field(default_factory=Faults)
     _repeats: dict[str, tuple[str, datetime, dict[str, Any]]] = field(default_factory=dict)
+    _webhooks: list[dict[str, Any]] = field(default_factory=list)
+
+    def record_webhook(self, delivery: dict[str, Any]) -> None:
+        with self._lock:
+            self._webhooks.append(delivery)
+
+    def webhooks(self, subject: str | None = None) -> list[dict[str, Any]]:
+        """Webhook deliveries received, oldest first; with `subject`, only events about that subject."""
+        with self._lock:
+            return [dict(d) for d in self._webhooks
+                    if subject is None or (isinstance(d["body"], dict) and d["body"].get("subject") == subject)]
 
     def first_result(self, request_id: str, first_sent: str, now: datetime) -> dict[str, Any] | None:
         """The remembered result of an accepted send with this id inside the window, else None."""
@@ -348,6 +362,8 @@ class SmsEmulatorApp:
             Rule("/faults", methods=["PUT"], endpoint=self.put_faults),
             Rule("/faults", methods=["DELETE"], endpoint=self.clear_faults),
             Rule("/health", methods=["GET"], endpoint=self.health),
+            Rule("/webhook", methods=["POST"], endpoint=self.receive_webhook),
+            Rule("/webhook/events", methods=["GET"], endpoint=self.list_webhooks),
         ])
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -414,6 +430,23 @@ class SmsEmulatorApp:
     def clear_faults(self, request: Request) -> Response:
         self.state.set_faults(Faults())
         return Response(status=204)
+
+    def receive_webhook(self, request: Request) -> Response:
+        """The local webhook receiver: records what the app POSTed (headers and parsed JSON body), so a
+        developer sees security events arrive and tests verify their signatures. It does not verify, and
+        the SMS faults do not apply to it (a failing webhook is any other URL: they answer 404)."""
+        body = request.get_data(cache=True)
+        try:
+            parsed: Any = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise bad_request("The webhook body must be JSON.") from None
+        self.state.record_webhook({"receivedAt": iso_utc(utc_now()),
+                                   "headers": {k.lower(): v for k, v in request.headers.items()},
+                                   "body": parsed, "raw": body.decode("utf-8")})
+        return Response(status=204)
+
+    def list_webhooks(self, request: Request) -> Response:
+        return json_response(self.state.webhooks(request.args.get("subject")))
 
     def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

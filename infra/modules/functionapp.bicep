@@ -33,6 +33,12 @@ param totpIssuer string
 param tableName string
 @description('MFA_SMS_QUEUE: the SMS outbox queue (its poison queue is this name plus -poison).')
 param smsQueueName string
+@description('MFA_EVENTS_QUEUE: the security events queue (its poison queue is this name plus -poison).')
+param eventsQueueName string
+@description('MFA_WEBHOOK_URL: where security events are POSTed; empty = nowhere.')
+param webhookUrl string
+@description('Key Vault secret holding MFA_WEBHOOK_SECRET (whsec_ and base64), created by infra/scripts/ensure-keys.sh.')
+param webhookSecretName string
 param codeTtlSeconds int
 param codeDigits int
 param maxAttempts int
@@ -182,6 +188,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MFA_SMS_QUEUE'
           value: smsQueueName
+        }
+        {
+          name: 'MFA_EVENTS_QUEUE'
+          value: eventsQueueName
+        }
+        {
+          name: 'MFA_WEBHOOK_URL'
+          value: webhookUrl
+        }
+        {
+          name: 'MFA_WEBHOOK_SECRET'
+          value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${webhookSecretName}/)'
         }
         {
           name: 'MFA_CODE_TTL_SECONDS'

@@ -1,5 +1,5 @@
 // The app's storage account: host storage (AzureWebJobsStorage), the deployment package container, the
-// state table and the SMS queues. Shared keys are off, so every caller (the Functions host, the app, the
+// state table and the queues. Shared keys are off, so every caller (the Functions host, the app, the
 // deployment) authenticates with Entra ID; nothing in this template lists or outputs a key.
 param name string
 param location string
@@ -8,7 +8,7 @@ param tags object
 @description('The state table (MFA_TABLE_NAME).')
 param tableName string
 
-@description('Queues the app uses: the SMS outbox and its poison queue.')
+@description('Queues the app uses: the SMS outbox, the security events queue and their poison queues.')
 param queueNames array
 
 @description('Blob container Flex Consumption deploys the app package to.')
@@ -17,7 +17,7 @@ param deploymentContainerName string
 @description('Log Analytics workspace for the table and queue logs.')
 param workspaceId string
 
-// Every read, write and delete on the state table and the SMS queues, with the caller's identity.
+// Every read, write and delete on the state table and the queues, with the caller's identity.
 var storageLogs = [
   {
     category: 'StorageRead'

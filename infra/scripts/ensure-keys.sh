@@ -10,7 +10,9 @@
 # For each name in SECRET_NAMES:
 #   - the secret exists            -> left untouched (its value is never read);
 #   - the secret is soft-deleted   -> recovered (the old keys still decrypt the stored TOTP secrets);
-#   - the secret does not exist    -> created as "k<yyyymmdd>:<base64 of KEY_BYTES random bytes>".
+#   - the secret does not exist    -> created as "k<yyyymmdd>:<base64 of KEY_BYTES random bytes>", or, for
+#                                     the webhook secret (WEBHOOK_SECRET_NAME), "whsec_<base64 of KEY_BYTES
+#                                     random bytes>" (Standard Webhooks).
 # The key is generated here and handed to az through a private temporary file: it never appears in an
 # argument list, in the output, in the deployment history or in the hook's log.
 #
@@ -27,12 +29,14 @@ FUNCTION_APP_NAME="${FUNCTION_APP_NAME:-${AZURE_FUNCTION_APP_NAME:-}}"
 # azd's subscription, which need not be the az CLI's default one.
 SUBSCRIPTION="${SUBSCRIPTION:-${AZURE_SUBSCRIPTION_ID:-}}"
 RESTART="${RESTART:-auto}"
-SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys}"
+SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys mfa-webhook-secret}"
+WEBHOOK_SECRET_NAME="${WEBHOOK_SECRET_NAME:-mfa-webhook-secret}"
 KEY_BYTES="${KEY_BYTES:-32}"
 # Role assignments made in the same deployment can take minutes to reach Key Vault: retry meanwhile.
 RETRIES="${RETRIES:-30}"
 RETRY_DELAY="${RETRY_DELAY:-10}"
 CONTENT_TYPE="twostep keys: keyid:base64key[,keyid:base64key...]; first is current"
+WEBHOOK_CONTENT_TYPE="twostep webhook secret: whsec_base64 (Standard Webhooks)"
 
 if ! [[ "$KEY_BYTES" =~ ^[0-9]+$ ]] || (( KEY_BYTES < 32 || KEY_BYTES > 128 )); then
   echo "KEY_BYTES must be between 32 and 128" >&2
@@ -65,18 +69,25 @@ list_deleted_names() {
 }
 
 new_key_file() {
-  local file
+  local name="$1" file prefix
   file="$(mktemp)"
-  printf 'k%s:%s' "$(date -u +%Y%m%d)" "$(head -c "$KEY_BYTES" /dev/urandom | base64 | tr -d '\n')" > "$file"
+  prefix="k$(date -u +%Y%m%d):"
+  if [[ "$name" == "$WEBHOOK_SECRET_NAME" ]]; then
+    prefix="whsec_"
+  fi
+  printf '%s%s' "$prefix" "$(head -c "$KEY_BYTES" /dev/urandom | base64 | tr -d '\n')" > "$file"
   printf '%s' "$file"
 }
 
 create_secret() {
-  local name="$1" file
-  file="$(new_key_file)"
+  local name="$1" file content_type="$CONTENT_TYPE"
+  file="$(new_key_file "$name")"
+  if [[ "$name" == "$WEBHOOK_SECRET_NAME" ]]; then
+    content_type="$WEBHOOK_CONTENT_TYPE"
+  fi
   # --output none: the create response would otherwise echo the value into the log.
   if az keyvault secret set --vault-name "$VAULT_NAME" --name "$name" --file "$file" --encoding utf-8 \
-      --content-type "$CONTENT_TYPE" --output none; then
+      --content-type "$content_type" --output none; then
     rm -f "$file"
     return 0
   fi

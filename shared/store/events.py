@@ -17,6 +17,7 @@ class AuditEvent:
     event: str
     actor: str
     detail: dict[str, Any]
+    row_key: str = ""  # the audit row's key: a stable identity for the event published from it
 
 
 def audit_events(ops: list[tuple]) -> list[AuditEvent]:
@@ -26,5 +27,5 @@ def audit_events(ops: list[tuple]) -> list[AuditEvent]:
         entity = op[1]
         if op[0] in ("create", "update") and str(entity.get("RowKey", "")).startswith(AUDIT_PREFIX):
             events.append(AuditEvent(entity["PartitionKey"], entity["at"], entity["event"], entity["actor"],
-                                     json.loads(entity.get("detail") or "{}")))
+                                     json.loads(entity.get("detail") or "{}"), entity["RowKey"]))
     return events

@@ -4,16 +4,20 @@ restarted when a key was created so its Key Vault references resolve. The script
 `az` (tests/infra/fake_az.py) that keeps the vault in a folder and logs every call."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 
 import pytest
 
-from shared.config import parse_keys
+from shared.config import load_settings, parse_keys
+from tests.infra import code_facts
 from tests.infra.bicep_model import ROOT, Param, infra, mutated
 from tests.infra.keys_script import APP_NAME, RESOURCE_GROUP, SCRIPT, run_script, vault_folder
 
-NAMES = ("mfa-hmac-keys", "mfa-encryption-keys")
+KEY_NAMES = ("mfa-hmac-keys", "mfa-encryption-keys")
+WEBHOOK_SECRET_NAME = "mfa-webhook-secret"
+NAMES = (*KEY_NAMES, WEBHOOK_SECRET_NAME)
 
 
 @pytest.fixture
@@ -31,14 +35,21 @@ def leaked(vault, done, values) -> list[str]:
 def test_i3_creates_missing_keys_in_the_format_the_app_reads(vault):
     done = run_script(vault)
     assert done.returncode == 0, done.stderr
-    values = [vault.secret(name) for name in NAMES]
-    for name, value in zip(NAMES, values, strict=True):
+    values = [vault.secret(name) for name in KEY_NAMES]
+    for name, value in zip(KEY_NAMES, values, strict=True):
         assert value is not None, f"{name} was not created"
         ((kid, key),) = parse_keys(name, value, in_azure=True)
         assert len(key) == 32 and kid.startswith("k")
     assert values[0] != values[1], "the HMAC and encryption keys must differ"
-    assert not leaked(vault, done, values)
-    assert "created [mfa-hmac-keys mfa-encryption-keys]" in done.stdout
+    webhook = vault.secret(WEBHOOK_SECRET_NAME)
+    assert webhook is not None and webhook.startswith("whsec_")
+    assert len(base64.b64decode(webhook[len("whsec_"):], validate=True)) == 32
+    settings = load_settings({**code_facts.example_settings(), "MFA_WEBHOOK_URL": "https://hooks.example.com",
+                              "MFA_WEBHOOK_SECRET": webhook, "WEBSITE_INSTANCE_ID": "x",
+                              "MFA_HMAC_KEYS": values[0], "MFA_ENCRYPTION_KEYS": values[1]})
+    assert settings.webhook_secret == webhook, "the app accepts the generated webhook secret"
+    assert not leaked(vault, done, [*values, "whsec:" + webhook[len("whsec_"):]])
+    assert "created [mfa-hmac-keys mfa-encryption-keys mfa-webhook-secret]" in done.stdout
     assert vault.restarts() == [f"{RESOURCE_GROUP}/{APP_NAME}"], "the app must restart once the keys exist"
 
 
@@ -51,7 +62,7 @@ def test_i3_a_redeploy_never_replaces_existing_keys(vault):
     assert {name: vault.secret(name) for name in NAMES} == first
     assert len(vault.versions_written()) == writes, "the second run wrote a new secret version"
     assert [c[2] for c in vault.calls()[calls:]] == ["list"], "a redeploy only lists secret names"
-    assert "kept [mfa-hmac-keys mfa-encryption-keys]" in done.stdout
+    assert "kept [mfa-hmac-keys mfa-encryption-keys mfa-webhook-secret]" in done.stdout
     assert len(vault.restarts()) == 1, "nothing changed: no restart"
 
 
@@ -62,7 +73,7 @@ def test_i3_only_the_missing_key_is_created_and_the_existing_one_is_never_read(v
     assert done.returncode == 0, done.stderr
     assert vault.secret("mfa-hmac-keys") == existing
     assert vault.secret("mfa-encryption-keys") is not None
-    assert vault.versions_written() == ["mfa-encryption-keys"]
+    assert vault.versions_written() == ["mfa-encryption-keys", WEBHOOK_SECRET_NAME]
     secret_calls = [call for call in vault.calls() if call[:2] == ["keyvault", "secret"]]
     assert all(call[2] in ("list", "list-deleted", "set") for call in secret_calls)
     assert not any(call[2] == "show" for call in vault.calls()), "the script must not read secret values"
@@ -75,7 +86,7 @@ def test_i3_a_soft_deleted_key_is_recovered_not_replaced(vault):
     done = run_script(vault)
     assert done.returncode == 0, done.stderr
     assert vault.secret("mfa-encryption-keys") == old
-    assert vault.versions_written() == ["mfa-hmac-keys"]
+    assert vault.versions_written() == ["mfa-hmac-keys", WEBHOOK_SECRET_NAME]
     assert "recovered [mfa-encryption-keys]" in done.stdout
     assert len(vault.restarts()) == 1
 
@@ -175,7 +186,8 @@ def test_i3_the_hook_reads_outputs_main_bicep_declares_for_the_secrets_the_app_r
         assert f"${{{name}" in script and name in outputs, name
     default_names = re.search(r'SECRET_NAMES="\$\{SECRET_NAMES:-([^}]*)\}"', script).group(1).split()
     app_settings = infra().instance("modules/functionapp.bicep")
-    referenced = {app_settings.symbol("hmacKeysSecretName"), app_settings.symbol("encryptionKeysSecretName")}
+    referenced = {app_settings.symbol("hmacKeysSecretName"), app_settings.symbol("encryptionKeysSecretName"),
+                  app_settings.symbol("webhookSecretName")}
     assert set(default_names) == referenced == set(NAMES)
 
 

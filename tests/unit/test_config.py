@@ -134,3 +134,42 @@ class TestStrictKeys:
     @pytest.mark.parametrize("spelling", [KEY2.rstrip("="), KEY2 + "\n=", " " + KEY2[:-1] + "\n", KEY2[:10] + "\n" + KEY2[10:]])
     def test_key_base64_is_matched_whole(self, spelling):
         self.refused("MFA_HMAC_KEYS", f"k2:{spelling}", "not valid base64")
+
+
+WEBHOOK_SECRET = "whsec_2vgMWgk1grFoTuhpw1iVF70IyCVMRIJq9Q5OlP4hr3Q="  # base64 of sha256("twostep-test-webhook")
+
+
+def test_webhook_is_optional_and_takes_its_secret():
+    assert load_settings(GOOD).webhook_url is None
+    s = load_settings({**GOOD, "MFA_WEBHOOK_URL": "https://hooks.contoso.com/twostep/",
+                       "MFA_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    assert (s.webhook_url, s.webhook_secret) == ("https://hooks.contoso.com/twostep", WEBHOOK_SECRET)
+
+
+@pytest.mark.parametrize("url,secret,names", [
+    ("https://hooks.contoso.com", None, "MFA_WEBHOOK_SECRET must be set"),
+    ("http://hooks.contoso.com", WEBHOOK_SECRET, "MFA_WEBHOOK_URL must be an https URL"),
+    ("ftp://hooks.contoso.com", WEBHOOK_SECRET, "MFA_WEBHOOK_URL"),
+    ("https://hooks.contoso.com", WEBHOOK_SECRET[len("whsec_"):], "whsec_"),
+    ("https://hooks.contoso.com", "whsec_" + "QUFB" * 11, "random"),  # 33 x 'A'
+    ("https://hooks.contoso.com", "whsec_" + base64.b64encode(b"\x01\x02" * 8).decode(), "whsec_"),  # 16 bytes
+])
+def test_bad_webhook_settings_refuse_to_load(url, secret, names):
+    env = {**GOOD, "MFA_WEBHOOK_URL": url, **({"MFA_WEBHOOK_SECRET": secret} if secret else {})}
+    with pytest.raises(ConfigError, match=names) as info:
+        load_settings(env)
+    assert WEBHOOK_SECRET[6:] not in str(info.value)
+
+
+def test_example_webhook_secret_is_refused_in_azure():
+    from shared.config import EXAMPLE_WEBHOOK_SECRET
+
+    env = {**GOOD, "MFA_WEBHOOK_URL": "https://hooks.contoso.com", "MFA_WEBHOOK_SECRET": EXAMPLE_WEBHOOK_SECRET}
+    assert load_settings(env).webhook_secret == EXAMPLE_WEBHOOK_SECRET
+    with pytest.raises(ConfigError, match="example"):
+        load_settings({**env, "WEBSITE_INSTANCE_ID": "x"})
+
+
+def test_events_queue_name_is_checked():
+    with pytest.raises(ConfigError, match="MFA_EVENTS_QUEUE"):
+        load_settings({**GOOD, "MFA_EVENTS_QUEUE": "Events!"})

@@ -8,9 +8,9 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 AZURE_IMPORT = re.compile(r"^\s*(from azure[.\w]* import|import azure)", re.M)
 METHOD_BRANCH = re.compile(r"""method\s*(==|!=)\s*["']|method\s+(not\s+)?in\s*\(\s*["']""")
-# The SDK edge: the store itself, the clients it is built from, the queue and SMS gateways. The rest
+# The SDK edge: the store itself, the clients it is built from, the queue (SMS outbox, events) and SMS gateways. The rest
 # are modules that still build TableEntity rows by hand; this list may only shrink (issue 8, point 1).
-AZURE_ALLOWED = {"store/table.py", "clients.py", "sms.py"}
+AZURE_ALLOWED = {"store/table.py", "clients.py", "sms.py", "events.py"}  # events.py: the events queue gateway
 AZURE_NOT_YET_MOVED = {"audit.py", "idempotency.py", "index_key.py", "limits.py", "models.py", "oath.py",
                        "policy_store.py", "purge.py", "reseal.py"}
 

@@ -1,0 +1,19 @@
+"""Queue trigger: deliver each security event on `events` to the webhook (N2). An exception leaves the
+message to the host's retries; after maxDequeueCount it is parked in `events-poison` and stays there
+(no trigger reads it) for an operator to inspect or move back."""
+import logging
+
+import azure.functions as func
+
+from shared.config import EVENTS_QUEUE, STORAGE_CONNECTION, get_settings
+from shared.webhook import deliver_event
+
+bp = func.Blueprint()
+log = logging.getLogger("twostep.events")
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
+def deliver_security_event(msg: func.QueueMessage) -> None:
+    settings = get_settings()
+    outcome = deliver_event(settings.webhook_url, settings.webhook_secret, msg.get_body())
+    log.info("event message %s: %s", msg.id, outcome)
