@@ -26,7 +26,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 # module -> (functions to mutate, or None for the whole module; the unit tests that must kill its mutants)
 MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "shared/policy.py": (("register_failure", "register_success", "retry_after"),
-                         ("tests/unit/test_policy.py", "tests/unit/test_lockout_counting.py")),
+                         ("tests/unit/test_policy.py", "tests/unit/test_lockout_counting.py",
+                          "tests/unit/test_lockout.py")),
     "shared/otp.py": (None, ("tests/unit/test_otp.py",)),
     "shared/crypto.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
     "shared/limits.py": (("_ip_key", "counters"), ("tests/unit/test_limits_pure.py",)),

@@ -36,6 +36,19 @@ def test_challenge_id_round_trip(user):
     assert ids.challenge_id_for(user, row_key) == challenge_id
 
 
+@pytest.mark.parametrize("user", ["abW", "Alice@Contoso.COM", "W", "xyW"])  # "abW" encodes to "YWJX"
+def test_an_unfolded_user_id_is_carried_whole_and_its_id_is_not_found(user):
+    """Rows written before ids were folded keep their old spelling (README, migration): an id built for
+    one still carries exactly that spelling, as every challenge id carries its user, and parsing it is
+    404 (C12: an unfolded user part is not an alias)."""
+    challenge_id, row_key = ids.new_challenge_id(user)
+    encoded = challenge_id.rsplit(".", 1)[0]
+    assert base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode() == user
+    assert ids.challenge_id_for(user, row_key) == challenge_id
+    with pytest.raises(NotFound):
+        ids.parse_challenge_id(challenge_id)
+
+
 def test_tokens_are_random():
     assert len({ids.new_challenge_id("alice")[1] for _ in range(500)}) == 500
     assert len(ids.random_token()) == 22 and len(ids.random_token(6)) == 8

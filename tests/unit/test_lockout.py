@@ -3,7 +3,7 @@ the reset window nor a lock clears, lock periods that double, and a hard stop at
 from datetime import timedelta
 
 from shared.models import LOCKED_FOR_GOOD, MAX_CONSECUTIVE_FAILURES, Profile
-from shared.policy import MAX_LOCK, clear_failures, locked_error, register_failure, register_success
+from shared.policy import MAX_LOCK, apply_patch, clear_failures, locked_error, register_failure, register_success
 from tests.clocks import FixedClock
 from tests.unit.test_policy import SETTINGS, T0
 
@@ -83,3 +83,18 @@ def test_timed_lock_answers_retry_after():
     p, clock = Profile("alice", T0), FixedClock(T0)
     fail_until_locked(p, clock)
     assert locked_error(p, clock.now()).retry_after == 15 * 60
+
+
+def test_every_lock_up_to_the_hundredth_failure_stays_within_the_maximum():
+    """The strictest policy (every failure locks, the longest lock) runs the doubling 99 times: no lock
+    outgrows `MAX_LOCK` (or overflows a timedelta, a 500), and the 100th failure still locks for good."""
+    strict = apply_patch(SETTINGS, {"lockout": {"threshold": 1, "resetMinutes": 15, "lockMinutes": 1440}})
+    p, clock = Profile("alice", T0), FixedClock(T0)
+    for _ in range(MAX_CONSECUTIVE_FAILURES - 1):
+        clock.advance(1)
+        assert register_failure(p, clock.now(), strict)
+        assert p.locked_until - clock.now() == MAX_LOCK
+        clock.at = p.locked_until
+    assert p.lock_count == MAX_CONSECUTIVE_FAILURES - 1
+    clock.advance(1)
+    assert register_failure(p, clock.now(), strict) and p.locked_until == LOCKED_FOR_GOOD
