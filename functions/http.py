@@ -13,7 +13,7 @@ import azure.functions as func
 from shared import admin
 from shared.clients import request_budget
 from shared.deps import get_deps
-from shared.errors import ConfigError, Misconfigured, TwostepError
+from shared.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
 from shared.validation import MAX_BODY_BYTES, parse_json_body
 
 log = logging.getLogger("twostep.http")
@@ -51,6 +51,8 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
                 return fn(req)
         except TwostepError as error:
             return problem(error)
+        except CryptoError as error:  # already logged as crypto_failure; the client sees a generic 503
+            return problem(crypto_problem(error))
         except ConfigError as error:
             log.critical("twostep refuses to serve: %s", error)
             return problem(Misconfigured())

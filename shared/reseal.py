@@ -31,7 +31,7 @@ from .audit import audit_view
 from .clock import iso
 from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
-from .errors import KeyNotListed, StoredDataUnreadable
+from .errors import CryptoError, SealedValueUnreadable
 from .ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from .store import Entity, StaleWrite, Tx, retry_on_conflict
 from .validation import integer
@@ -84,7 +84,7 @@ def _specs(row: Entity) -> Iterator[Sealed]:
 
 
 def _devices(value: Any) -> list[dict[str, Any]]:
-    """The TOTP device list of a profile, or StoredDataUnreadable (logged) when it is not one."""
+    """The TOTP device list of a profile, or SealedValueUnreadable (logged) when it is not one."""
     try:
         devices = json.loads(value)
         if isinstance(devices, list) and all(isinstance(device, dict) for device in devices):
@@ -92,7 +92,7 @@ def _devices(value: Any) -> list[dict[str, Any]]:
     except (ValueError, TypeError):
         pass
     crypto_failure("malformed TOTP device list", None, "totp", "profile")
-    raise StoredDataUnreadable()
+    raise SealedValueUnreadable()
 
 
 def _tokens(spec: Sealed, value: Any) -> list[Any]:
@@ -100,7 +100,7 @@ def _tokens(spec: Sealed, value: Any) -> list[Any]:
         return [value]
     try:
         return [device.get("secret") for device in _devices(value)]
-    except StoredDataUnreadable:
+    except SealedValueUnreadable:
         return [None]  # counted as malformed
 
 
@@ -181,7 +181,7 @@ def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_S
         scanned += 1
         try:
             resealed += _reseal_row(d, row)
-        except (KeyNotListed, StoredDataUnreadable):
+        except CryptoError:
             unreadable += 1  # already logged as a crypto failure, with key id, purpose and row kind
     now = d.clock.now()
     done = next_token is None

@@ -9,7 +9,7 @@ import pytest
 from functions.http import endpoint
 from shared.admin import admin_actor
 from shared.config import load_settings
-from shared.errors import ConfigError, Forbidden, Locked, StorageUnavailable
+from shared.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
 from tests.unit.test_config import GOOD
 
 
@@ -33,6 +33,13 @@ def test_config_error_is_503_without_the_setting_text():
     r = call(ConfigError("MFA_HMAC_KEYS is an unresolved Key Vault reference"))
     assert r.status_code == 503 and json.loads(r.get_body())["code"] == "misconfigured"
     assert b"MFA_HMAC_KEYS" not in r.get_body()
+
+
+@pytest.mark.parametrize(("exc", "code"), [(KeyNotListed(), "misconfigured"),
+                                           (SealedValueUnreadable(), "stored_data_unreadable")])
+def test_crypto_errors_are_mapped_to_their_503_at_the_edge(exc, code):
+    r = call(exc)
+    assert (r.status_code, r.mimetype, json.loads(r.get_body())["code"]) == (503, "application/problem+json", code)
 
 
 def test_retry_after_header_for_lock_and_outage():
