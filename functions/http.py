@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,12 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
 def admin_actor(req: func.HttpRequest) -> str:
     """Who is calling an admin route (the Entra ID principal, or the master key's holder)."""
     return admin.admin_actor(req.headers, get_deps().settings)
+
+
+def location(req: func.HttpRequest, resource_id: str) -> dict[str, str]:
+    """The `Location` of a resource created under the route this request came to: the request's path
+    (never its query, which may carry the function key) plus the new id, so no route is spelled twice."""
+    return {"Location": f"{urllib.parse.urlsplit(req.url).path.rstrip('/')}/{resource_id}"}
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:

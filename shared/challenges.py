@@ -52,10 +52,10 @@ TX_MAX_OPS = 100  # an entity-group transaction's limit
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
-def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, profile: Profile | None,
-                  **fields: Any) -> Challenge:
-    """An enrolment challenge is bound to the methods the user had when it started (E1)."""
-    policy = d.policy()
+def new_challenge(d: Deps, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
+                  profile: Profile | None, **fields: Any) -> Challenge:
+    """An enrolment challenge is bound to the methods the user had when it started (E1). `policy` is the
+    one the caller's decision read (a decision reads it once, so it never sees two versions)."""
     _, row_key = new_challenge_id(user_id)
     tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
@@ -98,7 +98,9 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
     tx.create(d.audit(ch.user_id, now, event, "application",
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
-        idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
+        # as long as the challenge lives: its TTL is the policy's that issued it (no second policy read)
+        idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now,
+                        int((ch.expires_at - ch.created_at).total_seconds()))
     delivered = METHODS[ch.method].delivered
     if delivered:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
@@ -246,12 +248,11 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
         fields = METHODS[chosen].prepare(d, profile, context)
-        ch = new_challenge(d, user_id, SIGNIN, chosen, now, profile, **fields)
+        ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
-    def created(ch: Challenge) -> Outcome:
-        location = f"/api/v1/challenges/{challenge_id_for(ch.user_id, ch.row_key)}"
-        return 201, challenge_view(ch, d.clock.now(), created=True), {"Location": location}
+    def created(ch: Challenge) -> Outcome:  # functions/ adds the Location, from the route it serves
+        return 201, challenge_view(ch, d.clock.now(), created=True), {}
 
     return audited_refusals(d, user_id, "begin", lambda: retry_on_conflict(attempt))
 

@@ -6,7 +6,7 @@ import json
 import azure.functions as func
 import pytest
 
-from functions.http import endpoint
+from functions.http import endpoint, location
 from shared.admin import admin_actor
 from shared.config import load_settings
 from shared.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
@@ -47,6 +47,13 @@ def test_retry_after_header_for_lock_and_outage():
     r = call(StorageUnavailable(retry_after=2))
     assert r.status_code == 503 and r.headers["Retry-After"] == "2"
     assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("url", ["https://mfa.example/api/v1/challenges?code=SECRETKEY",
+                                 "https://mfa.example/api/v1/challenges/", "http://127.0.0.1:7071/api/v1/challenges"])
+def test_location_is_the_route_path_plus_the_id_never_the_query(url):
+    req = func.HttpRequest("POST", url, body=b"")
+    assert location(req, "c-1") == {"Location": "/api/v1/challenges/c-1"}
 
 
 def principal(*roles: str) -> str:
