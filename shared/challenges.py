@@ -327,7 +327,7 @@ def cancel_challenges(d: Deps, tx: Tx, pending: list[Challenge]) -> None:
     that loses a race with a verify is skipped: verify refuses a superseded challenge by itself."""
     for ch in pending:
         ch.status = "canceled"
-    room = max(TX_MAX_OPS - len(tx.ops), 0)
+    room = max(TX_MAX_OPS - tx.size, 0)
     for ch in pending[:room]:
         tx.replace(ch.to_entity())
     d.store.transact(tx)
