@@ -281,8 +281,9 @@ def get(d: Deps, challenge_id: str) -> dict[str, Any]:
     return challenge_view(load_challenge(d, challenge_id, now), now)
 
 
-def _load_pair(d: Deps, challenge_id: str, now: datetime) -> tuple[Challenge, Profile | None]:
-    user_id, row_key = parse_challenge_id(challenge_id)
+def _load_pair(d: Deps, user_id: str, row_key: str, now: datetime) -> tuple[Challenge, Profile | None]:
+    """The challenge (its id parsed once, by the caller, before the conflict-retry loop) and its user's
+    profile in one query."""
     rows = d.store.get_many(user_id, [PROFILE_RK, row_key])
     row = rows.get(row_key)
     if row is None or now >= row["purgeAfter"]:
@@ -354,10 +355,11 @@ def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
     code = otp_code(body)
     remember = boolean(body, "rememberDevice")
+    user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
-        ch, profile = _load_pair(d, challenge_id, now)
+        ch, profile = _load_pair(d, user_id, row_key, now)
         ensure_usable(ch, now)
         try:
             refuse_if_barred(profile, now)
@@ -369,7 +371,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         tx = Tx()
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
-        cid = challenge_id_for(ch.user_id, ch.row_key)
+        cid = challenge_id
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
         if _check_code(d, ch, profile, code, now):
@@ -420,10 +422,11 @@ def _write_pair(tx: Tx, ch: Challenge, profile: Profile) -> None:
 
 def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
     """"I did not start this": cancel the challenge and block the user for the policy's period."""
+    user_id, row_key = parse_challenge_id(challenge_id)
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
-        ch, profile = _load_pair(d, challenge_id, now)
+        ch, profile = _load_pair(d, user_id, row_key, now)
         if profile is None:
             profile = Profile(user_id=ch.user_id, created_at=now)
         if ch.status == "pending":
@@ -432,8 +435,7 @@ def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
         tx = Tx()
         _write_pair(tx, ch, profile)
         tx.create(d.audit(ch.user_id, now, "fraud_reported", "user",
-                            challengeId=challenge_id_for(ch.user_id, ch.row_key),
-                            blockedUntil=iso(profile.blocked_until)))
+                            challengeId=challenge_id, blockedUntil=iso(profile.blocked_until)))
         d.store.transact(tx)
         return {"status": "blocked", "blockedUntil": iso(profile.blocked_until)}
 
