@@ -4,7 +4,7 @@ import azure.functions as func
 from shared import challenges
 from shared.deps import get_deps
 
-from .http import endpoint, idempotency_key, json_body, respond, route_param
+from .http import endpoint, idempotency_key, json_body, location, respond, route_param
 
 bp = func.Blueprint()
 
@@ -13,6 +13,8 @@ bp = func.Blueprint()
 @endpoint
 def begin_challenge(req: func.HttpRequest) -> func.HttpResponse:
     status, body, headers = challenges.begin(get_deps(), json_body(req), idempotency_key(req))
+    if status == 201:  # a challenge was created: it lives under this route
+        headers = {**headers, **location(req, body["challengeId"])}
     return respond(status, body, headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import azure.functions as func
 from shared import admin
 from shared.clients import request_budget
 from shared.deps import get_deps
-from shared.errors import ConfigError, Misconfigured, TwostepError
+from shared.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
 from shared.validation import MAX_BODY_BYTES, parse_json_body
 
 log = logging.getLogger("twostep.http")
@@ -51,6 +52,8 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
                 return fn(req)
         except TwostepError as error:
             return problem(error)
+        except CryptoError as error:  # already logged as crypto_failure; the client sees a generic 503
+            return problem(crypto_problem(error))
         except ConfigError as error:
             log.critical("twostep refuses to serve: %s", error)
             return problem(Misconfigured())
@@ -64,6 +67,12 @@ def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpRes
 def admin_actor(req: func.HttpRequest) -> str:
     """Who is calling an admin route (the Entra ID principal, or the master key's holder)."""
     return admin.admin_actor(req.headers, get_deps().settings)
+
+
+def location(req: func.HttpRequest, resource_id: str) -> dict[str, str]:
+    """The `Location` of a resource created under the route this request came to: the request's path
+    (never its query, which may carry the function key) plus the new id, so no route is spelled twice."""
+    return {"Location": f"{urllib.parse.urlsplit(req.url).path.rstrip('/')}/{resource_id}"}
 
 
 def route_param(req: func.HttpRequest, name: str) -> str:

@@ -14,12 +14,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from .clock import iso
 from .errors import TwostepError
 from .ids import AUDIT_PREFIX, PROFILE_RK, random_token
-from .store import StaleWrite, Store, Tx
+from .store import Entity, StaleWrite, Store, Tx, new_row
 
 log = logging.getLogger("twostep.audit")
 REFUSAL_WRITE_TRIES = 3
@@ -28,17 +26,16 @@ _MAX_MS = 10**13
 
 
 def audit_row(user_id: str, now: datetime, event: str, actor: str, retention_days: int,
-              **detail: Any) -> TableEntity:
-    return TableEntity(
-        PartitionKey=user_id,
-        RowKey=f"{AUDIT_PREFIX}{_inverted(now)}|{random_token(6)}",
+              **detail: Any) -> Entity:
+    return new_row(
+        user_id, f"{AUDIT_PREFIX}{_inverted(now)}|{random_token(6)}",
         at=now, event=event, actor=actor,
         detail=json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True),
         purgeAfter=now + timedelta(days=retention_days),
     )
 
 
-def audit_view(row: TableEntity) -> dict[str, Any]:
+def audit_view(row: Entity) -> dict[str, Any]:
     return {"at": iso(row["at"]), "event": row["event"], "actor": row["actor"],
             **json.loads(row.get("detail") or "{}")}
 
@@ -64,8 +61,8 @@ def record_refusal(store: Store, user_id: str, now: datetime, action: str, code:
             row = rows.get(row_key)
             if row is None:
                 detail = {"action": action, "code": code, "count": 1, "lastAt": iso(now)}
-                store.transact(Tx().create(TableEntity(
-                    PartitionKey=user_id, RowKey=row_key, at=now, event="request_refused", actor="system",
+                store.transact(Tx().create(new_row(
+                    user_id, row_key, at=now, event="request_refused", actor="system",
                     detail=json.dumps(detail, sort_keys=True), purgeAfter=now + timedelta(days=retention_days))))
             else:
                 detail = json.loads(row["detail"])

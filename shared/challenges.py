@@ -52,10 +52,10 @@ TX_MAX_OPS = 100  # an entity-group transaction's limit
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
-def new_challenge(d: Deps, user_id: str, purpose: str, method: str, now: datetime, profile: Profile | None,
-                  **fields: Any) -> Challenge:
-    """An enrolment challenge is bound to the methods the user had when it started (E1)."""
-    policy = d.policy()
+def new_challenge(d: Deps, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
+                  profile: Profile | None, **fields: Any) -> Challenge:
+    """An enrolment challenge is bound to the methods the user had when it started (E1). `policy` is the
+    one the caller's decision read (a decision reads it once, so it never sees two versions)."""
     _, row_key = new_challenge_id(user_id)
     tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
@@ -98,7 +98,9 @@ def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Ca
     tx.create(d.audit(ch.user_id, now, event, "application",
                         challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail))
     if idem is not None:
-        idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now, d.policy().code_ttl_seconds)
+        # as long as the challenge lives: its TTL is the policy's that issued it (no second policy read)
+        idem.add_record(tx, ch.user_id, Replay(CHALLENGE, ch.row_key), now,
+                        int((ch.expires_at - ch.created_at).total_seconds()))
     delivered = METHODS[ch.method].delivered
     if delivered:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
@@ -246,12 +248,11 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
         fields = METHODS[chosen].prepare(d, profile, context)
-        ch = new_challenge(d, user_id, SIGNIN, chosen, now, profile, **fields)
+        ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
-    def created(ch: Challenge) -> Outcome:
-        location = f"/api/v1/challenges/{challenge_id_for(ch.user_id, ch.row_key)}"
-        return 201, challenge_view(ch, d.clock.now(), created=True), {"Location": location}
+    def created(ch: Challenge) -> Outcome:  # functions/ adds the Location, from the route it serves
+        return 201, challenge_view(ch, d.clock.now(), created=True), {}
 
     return audited_refusals(d, user_id, "begin", lambda: retry_on_conflict(attempt))
 
@@ -280,8 +281,9 @@ def get(d: Deps, challenge_id: str) -> dict[str, Any]:
     return challenge_view(load_challenge(d, challenge_id, now), now)
 
 
-def _load_pair(d: Deps, challenge_id: str, now: datetime) -> tuple[Challenge, Profile | None]:
-    user_id, row_key = parse_challenge_id(challenge_id)
+def _load_pair(d: Deps, user_id: str, row_key: str, now: datetime) -> tuple[Challenge, Profile | None]:
+    """The challenge (its id parsed once, by the caller, before the conflict-retry loop) and its user's
+    profile in one query."""
     rows = d.store.get_many(user_id, [PROFILE_RK, row_key])
     row = rows.get(row_key)
     if row is None or now >= row["purgeAfter"]:
@@ -326,7 +328,7 @@ def cancel_challenges(d: Deps, tx: Tx, pending: list[Challenge]) -> None:
     that loses a race with a verify is skipped: verify refuses a superseded challenge by itself."""
     for ch in pending:
         ch.status = "canceled"
-    room = max(TX_MAX_OPS - len(tx.ops), 0)
+    room = max(TX_MAX_OPS - tx.size, 0)
     for ch in pending[:room]:
         tx.replace(ch.to_entity())
     d.store.transact(tx)
@@ -353,10 +355,11 @@ def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
     code = otp_code(body)
     remember = boolean(body, "rememberDevice")
+    user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
-        ch, profile = _load_pair(d, challenge_id, now)
+        ch, profile = _load_pair(d, user_id, row_key, now)
         ensure_usable(ch, now)
         try:
             refuse_if_barred(profile, now)
@@ -368,7 +371,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         tx = Tx()
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
-        cid = challenge_id_for(ch.user_id, ch.row_key)
+        cid = challenge_id
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
         if _check_code(d, ch, profile, code, now):
@@ -419,10 +422,11 @@ def _write_pair(tx: Tx, ch: Challenge, profile: Profile) -> None:
 
 def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
     """"I did not start this": cancel the challenge and block the user for the policy's period."""
+    user_id, row_key = parse_challenge_id(challenge_id)
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
-        ch, profile = _load_pair(d, challenge_id, now)
+        ch, profile = _load_pair(d, user_id, row_key, now)
         if profile is None:
             profile = Profile(user_id=ch.user_id, created_at=now)
         if ch.status == "pending":
@@ -431,8 +435,7 @@ def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
         tx = Tx()
         _write_pair(tx, ch, profile)
         tx.create(d.audit(ch.user_id, now, "fraud_reported", "user",
-                            challengeId=challenge_id_for(ch.user_id, ch.row_key),
-                            blockedUntil=iso(profile.blocked_until)))
+                            challengeId=challenge_id, blockedUntil=iso(profile.blocked_until)))
         d.store.transact(tx)
         return {"status": "blocked", "blockedUntil": iso(profile.blocked_until)}
 

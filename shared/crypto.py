@@ -3,7 +3,8 @@
 Key lists support rotation (itsdangerous style): the first key is used for new material; older keys
 still open what they made, found by the key id stored beside the ciphertext or challenge. Anything that
 cannot be opened (a retired key id, a failed tag, a malformed value) is logged at error level with the key
-id, purpose and row kind (never the value) as one `crypto_failure` event, and answers 503.
+id, purpose and row kind (never the value) as one `crypto_failure` event, and raises a `CryptoError`
+(errors.py) that the HTTP edge answers with a 503 problem.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import KeyNotListed, StoredDataUnreadable
+from .errors import KeyNotListed, SealedValueUnreadable
 
 log = logging.getLogger("twostep.crypto")
 _SMS_LABEL = b"twostep/sms-code/v1\x00"
@@ -138,13 +139,13 @@ class Sealer:
                 raw = b""
         if not match or len(raw) < _NONCE + _TAG or base64.b64encode(raw).decode() != match.group(2):
             crypto_failure("malformed sealed value", match.group(1) if match else None, purpose, kind)
-            raise StoredDataUnreadable()
+            raise SealedValueUnreadable()
         key_id = match.group(1)
         try:
             return self._cipher(key_id, purpose, kind).decrypt(raw[:_NONCE], raw[_NONCE:], aad.encode())
         except InvalidTag:
             crypto_failure("authentication tag does not verify: tampered, moved or wrong key", key_id, purpose, kind)
-            raise StoredDataUnreadable() from None
+            raise SealedValueUnreadable() from None
 
     def is_current(self, token: object) -> bool:
         return sealed_key_id(token) == self.keyring.current_id

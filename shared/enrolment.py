@@ -76,11 +76,12 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
         if replay is not None:
             return replay_challenge(d, user_id, profile, replay, now, created)
         refuse_if_barred(profile, now)
-        refuse_if_risk_blocked(d.policy(), context)
+        policy = d.policy()  # once per decision
+        refuse_if_risk_blocked(policy, context)
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
         limits.consume_sms(d, user_id, phone, context.get("ip"))
-        ch = new_challenge(d, user_id, ENROL_SMS, "sms", now, profile, destination=d.sealer.seal(
+        ch = new_challenge(d, policy, user_id, ENROL_SMS, "sms", now, profile, destination=d.sealer.seal(
                            phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
         return start(d, ch, tx, now, "enrolment_started", created, idem)
 
@@ -103,12 +104,13 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
         if replay is not None:  # the secret again only while that enrolment is pending and still current
             return replay_challenge(d, user_id, profile, replay, now, created)
         refuse_if_barred(profile, now)
-        refuse_if_risk_blocked(d.policy(), context)
+        policy = d.policy()  # once per decision
+        refuse_if_risk_blocked(policy, context)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
         tx = Tx()
         _require_step_up(profile, proof, now, tx)
-        ch = new_challenge(d, user_id, ENROL_TOTP, "totp", now, profile,
+        ch = new_challenge(d, policy, user_id, ENROL_TOTP, "totp", now, profile,
                            pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
         return start(d, ch, tx, now, "enrolment_started", created, idem)
 

@@ -3,7 +3,8 @@
 Triggers map any TwostepError to an RFC 9457 problem+json body plus its own `headers()` (Retry-After);
 `detail` is always a generic, safe sentence, never exception text from a library. Errors are grouped
 as a client groups them: every 410 is a `ChallengeGone` (start a new sign-in), every 503 a
-`StorageUnavailable` or `Misconfigured` (retry later / call the operator).
+`StorageUnavailable` or `Misconfigured` (retry later / call the operator). Crypto's own `CryptoError`
+stands outside the hierarchy and is mapped to its 503 at the edge (`crypto_problem`).
 """
 from __future__ import annotations
 
@@ -152,15 +153,30 @@ class Misconfigured(TwostepError):
     detail = "The service is not configured correctly; the operator has been told in the logs."
 
 
-class KeyNotListed(Misconfigured):
-    """A stored row names a key id the settings no longer list (retired too early): 503 `misconfigured`."""
-
-
 class StoredDataUnreadable(Misconfigured):
     """A stored value is malformed or fails its integrity check (tampering, a moved value, a wrong key)."""
 
     status, code, title = 503, "stored_data_unreadable", "Service unavailable"
     detail = "Stored data could not be read; the operator has been told in the logs."
+
+
+class CryptoError(Exception):
+    """Low-level: stored material does not open. Not an HTTP problem: crypto knows nothing of status codes;
+    the edge (functions/http.py) answers it with `crypto_problem`. Already logged as `crypto_failure`."""
+
+
+class KeyNotListed(CryptoError):
+    """A stored row names a key id the settings no longer list (retired too early)."""
+
+
+class SealedValueUnreadable(CryptoError):
+    """A stored value is malformed or fails its integrity check (tampering, a moved value, a wrong key)."""
+
+
+def crypto_problem(error: CryptoError) -> Misconfigured:
+    """The 503 a client sees for a crypto failure: `misconfigured` for a retired key id (the operator's
+    settings), `stored_data_unreadable` for a value that does not open."""
+    return StoredDataUnreadable() if isinstance(error, SealedValueUnreadable) else Misconfigured()
 
 
 class ConfigError(Exception):

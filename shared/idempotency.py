@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from .errors import IdempotencyKeyReused, IdempotentResultGone, InvalidRequest
-from .store import Tx
+from .store import Entity, Tx, new_row, same_version
 
 PREFIX = "id|"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
@@ -43,7 +41,7 @@ class Idempotency:
 
     row_key: str
     fingerprint: str
-    lapsed: TableEntity | None = None
+    lapsed: Entity | None = None
 
     @classmethod
     def from_request(cls, index: Callable[[str, str], str], key: str | None, route: str,
@@ -56,7 +54,7 @@ class Idempotency:
         return cls(PREFIX + index("idempotency-key", f"{route}\x00{key}"),
                    index("idempotency-request", f"{route}\x00{json.dumps(body, sort_keys=True)}"))
 
-    def replay(self, row: TableEntity | None, now: datetime) -> Replay | None:
+    def replay(self, row: Entity | None, now: datetime) -> Replay | None:
         """What the first request created, or None when this key is new (or its record has lapsed)."""
         self.lapsed = row if row is not None and now >= row["purgeAfter"] else None
         if row is None or self.lapsed is not None:
@@ -70,10 +68,10 @@ class Idempotency:
     def add_record(self, tx: Tx, user_id: str, created: Replay, now: datetime, ttl_seconds: int) -> None:
         """Add the record to the transaction that creates `created`: a create, or a conditional
         replace of a lapsed record, so two concurrent first requests cannot both succeed."""
-        entity = TableEntity(PartitionKey=user_id, RowKey=self.row_key, fingerprint=self.fingerprint,
+        entity = new_row(user_id, self.row_key, fingerprint=self.fingerprint,
                              kind=created.kind, ref=created.ref, purgeAfter=now + timedelta(seconds=ttl_seconds))
         if self.lapsed is None:
             tx.create(entity)
         else:
-            entity._metadata = self.lapsed.metadata
+            same_version(entity, self.lapsed)
             tx.replace(entity)

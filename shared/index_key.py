@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 
-from azure.data.tables import TableEntity
-
 from .crypto import Sealer
-from .store import StaleWrite, Store, Tx
+from .store import StaleWrite, Store, Tx, new_row
 
 PARTITION = "~keys"  # no user id can name it (user ids never hold "~")
 ROW = "index"
@@ -25,7 +23,7 @@ FIELD = "sealed"
 def load_or_create(store: Store, sealer: Sealer) -> bytes:
     row = store.get(PARTITION, ROW)
     if row is None:
-        entity = TableEntity(PartitionKey=PARTITION, RowKey=ROW, **{FIELD: sealer.seal(os.urandom(32), AAD)})
+        entity = new_row(PARTITION, ROW, **{FIELD: sealer.seal(os.urandom(32), AAD)})
         try:
             store.transact(Tx().create(entity))
         except StaleWrite:  # another instance created it first: use theirs

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
-from azure.data.tables import TableEntity
 
 from .deps import Deps
 from .errors import CountryNotAllowed, RateLimited
 from .policy import retry_after
-from .store import Tx, retry_on_conflict
+from .store import Tx, new_row, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
 PARTITION_PREFIX = "~rl|"
@@ -88,7 +87,7 @@ def consume_sms(d: Deps, user_id: str, e164: str, ip: str | None) -> None:
         for c in wanted:
             row = rows.get(c.row_key)
             if row is None:
-                tx.create(TableEntity(PartitionKey=partition, RowKey=c.row_key, count=1,
+                tx.create(new_row(partition, c.row_key, count=1,
                                       purgeAfter=c.window_end + timedelta(days=1)))
             else:
                 row["count"] += 1

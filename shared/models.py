@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from .ids import BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
+from .store import Entity, new_row, same_version
 
 MAX_TOTP_DEVICES = 5
 MAX_CONSECUTIVE_FAILURES = 100  # L7 (NIST 800-63B-4 3.2.2): past this, locked until an admin unblocks
@@ -22,11 +21,9 @@ LOCKED_FOR_GOOD = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)  # `lo
 CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
 
 
-def _entity(pk: str, rk: str, source: TableEntity | None, props: dict[str, Any]) -> TableEntity:
-    out = TableEntity(PartitionKey=pk, RowKey=rk, **{k: v for k, v in props.items() if v is not None})
-    if source is not None:
-        out._metadata = source.metadata  # keep the ETag for a conditional write
-    return out
+def _entity(pk: str, rk: str, source: Entity | None, props: dict[str, Any]) -> Entity:
+    # keep the ETag of the row read, for a conditional write
+    return same_version(new_row(pk, rk, **{k: v for k, v in props.items() if v is not None}), source)
 
 
 @dataclass
@@ -73,7 +70,7 @@ class Profile:
     bypass_expires_at: datetime | None = None
     groups: list[str] = field(default_factory=list)
     sessions_revoked_at: datetime | None = None
-    row: TableEntity | None = None
+    row: Entity | None = None
 
     def active_methods(self) -> list[str]:
         methods = []
@@ -113,7 +110,7 @@ class Profile:
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
-    def to_entity(self) -> TableEntity:
+    def to_entity(self) -> Entity:
         return _entity(self.user_id, PROFILE_RK, self.row, {
             "createdAt": self.created_at, "phone": self.phone, "phoneMasked": self.phone_masked,
             "totp": json.dumps([d.to_json() for d in self.totp]), "defaultMethod": self.default_method,
@@ -126,7 +123,7 @@ class Profile:
         })
 
     @classmethod
-    def from_entity(cls, e: TableEntity) -> Profile:
+    def from_entity(cls, e: Entity) -> Profile:
         return cls(
             user_id=e["PartitionKey"], created_at=e["createdAt"], phone=e.get("phone"),
             phone_masked=e.get("phoneMasked"),
@@ -163,7 +160,7 @@ class Challenge:
     methods_tag: str | None = None  # enrolment: the user's Profile.methods_tag() when it started
     sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
     sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
-    row: TableEntity | None = None
+    row: Entity | None = None
 
     @property
     def token(self) -> str:
@@ -177,7 +174,7 @@ class Challenge:
     def attempts_remaining(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
 
-    def to_entity(self) -> TableEntity:
+    def to_entity(self) -> Entity:
         return _entity(self.user_id, self.row_key, self.row, {
             "purpose": self.purpose, "method": self.method, "createdAt": self.created_at,
             "expiresAt": self.expires_at, "purgeAfter": self.expires_at + CHALLENGE_KEEP,
@@ -190,7 +187,7 @@ class Challenge:
         })
 
     @classmethod
-    def from_entity(cls, e: TableEntity) -> Challenge:
+    def from_entity(cls, e: Entity) -> Challenge:
         return cls(
             user_id=e["PartitionKey"], row_key=e["RowKey"], purpose=e["purpose"], method=e["method"],
             created_at=e["createdAt"], expires_at=e["expiresAt"], max_attempts=e["maxAttempts"],
@@ -216,7 +213,7 @@ class Bypass:
     revoked_at: datetime | None = None
     revoked_by: str | None = None
     purge_after: datetime | None = None
-    row: TableEntity | None = None
+    row: Entity | None = None
 
     @property
     def bypass_id(self) -> str:
@@ -227,7 +224,7 @@ class Bypass:
             return "expired"
         return self.status
 
-    def to_entity(self) -> TableEntity:
+    def to_entity(self) -> Entity:
         return _entity(self.user_id, self.row_key, self.row, {
             "createdAt": self.created_at, "expiresAt": self.expires_at, "reason": self.reason,
             "createdBy": self.created_by, "status": self.status, "usedAt": self.used_at,
@@ -235,7 +232,7 @@ class Bypass:
         })
 
     @classmethod
-    def from_entity(cls, e: TableEntity) -> Bypass:
+    def from_entity(cls, e: Entity) -> Bypass:
         return cls(
             user_id=e["PartitionKey"], row_key=e["RowKey"], created_at=e["createdAt"],
             expires_at=e["expiresAt"], reason=e["reason"], created_by=e["createdBy"], status=e["status"],

@@ -70,16 +70,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from azure.core import MatchConditions
-from azure.data.tables import TableEntity
-
 from .aad import totp_aad
 from .challenges import load_profile
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
-from .store import StaleWrite, Tx, retry_on_conflict
+from .store import Entity, StaleWrite, Tx, new_row, retry_on_conflict, same_version
 from .validation import has_control
 
 log = logging.getLogger("twostep.oath")
@@ -284,7 +281,7 @@ class _TooSlow(Exception):
 @dataclass
 class _Checked:
     profiles: dict[str, Profile | None]
-    stale: dict[str, TableEntity]  # index rows of serials free to take over, by serial key
+    stale: dict[str, Entity]  # index rows of serials free to take over, by serial key
 
 
 def _parallel(fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
@@ -303,9 +300,9 @@ def _index_key(key: str) -> str:
     return SERIAL_PREFIX + key
 
 
-def _read_index(d: Deps, keys: list[str]) -> dict[str, TableEntity]:
+def _read_index(d: Deps, keys: list[str]) -> dict[str, Entity]:
     """The index rows of these serial keys (several per round trip), by serial key."""
-    found: dict[str, TableEntity] = {}
+    found: dict[str, Entity] = {}
     for rows in _parallel(lambda chunk: d.store.get_many(INDEX_PK, [_index_key(k) for k in chunk]),
                           _chunks(keys, KEYS_PER_QUERY)):
         for rk, row in rows.items():
@@ -362,16 +359,16 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     return errors
 
 
-def _index_entity(r: OathRow, import_id: str, now: datetime, stale: TableEntity | None) -> TableEntity:
-    entity = TableEntity(PartitionKey=INDEX_PK, RowKey=_index_key(r.serial_key), upn=r.upn, serial=r.serial,
+def _index_entity(r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
+    entity = new_row(INDEX_PK, _index_key(r.serial_key), upn=r.upn, serial=r.serial,
                          importId=import_id, reservedAt=now, state="reserved", manufacturer=r.manufacturer,
                          model=r.model)
     if stale is not None:
-        entity._metadata = stale.metadata  # take over only the row that was judged stale (If-Match)
+        same_version(entity, stale)  # take over only the row that was judged stale (If-Match)
     return entity
 
 
-def _reserve(d: Deps, rows: list[OathRow], stale: dict[str, TableEntity], import_id: str, now: datetime) -> None:
+def _reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: str, now: datetime) -> None:
     try:
         for chunk in _chunks(rows, BATCH):
             tx = Tx()
@@ -395,7 +392,8 @@ def _release(d: Deps, keys: list[str], import_id: str) -> None:
         ours = [row for row in _read_index(d, keys).values() if row.get("importId") == import_id]
         for chunk in _chunks(ours, BATCH):
             tx = Tx()
-            tx.ops.extend(("delete", row, {"match_condition": MatchConditions.IfNotModified}) for row in chunk)
+            for row in chunk:
+                tx.delete_unchanged(row)
             d.store.transact(tx)
 
     if keys:
@@ -468,7 +466,7 @@ def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, ac
         tx = Tx()
         untouched = replace(profile, row=None) == Profile(user_id=upn, created_at=profile.created_at)
         if created and untouched:  # the import made it and nothing else has written to it since
-            tx.ops.append(("delete", row, {"match_condition": MatchConditions.IfNotModified}))
+            tx.delete_unchanged(row)
         else:
             tx.replace(profile.to_entity())
         tx.create(d.audit(upn, now, "oath_tokens_import_reverted", actor,

@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from .audit import audit_row
 from .config import Settings
 from .errors import InvalidRequest, Misconfigured
 from .policy import Policy, apply_patch, defaults, from_doc
-from .store import Store, Tx, retry_on_conflict
+from .store import Entity, Store, Tx, new_row, retry_on_conflict, version
 
 log = logging.getLogger("twostep.policy")
 POLICY_PK, POLICY_RK = "~policy", "policy"
@@ -44,7 +42,7 @@ def _encode(doc: dict[str, Any]) -> dict[str, str]:
     return {f"doc{i}": chunk for i, chunk in enumerate(chunks)}
 
 
-def _decode(row: TableEntity) -> dict[str, Any]:
+def _decode(row: Entity) -> dict[str, Any]:
     parts, i = [], 0
     while f"doc{i}" in row:
         parts.append(row[f"doc{i}"])
@@ -73,10 +71,6 @@ class _Cached:
     policy: Policy
 
 
-def _version(row: TableEntity | None) -> object:
-    return None if row is None else row.metadata["etag"]
-
-
 class PolicyStore:
     def __init__(self, store: Store, settings: Settings, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
@@ -86,7 +80,7 @@ class PolicyStore:
         self._refresh = threading.Lock()  # held by the one thread that refreshes
         self._cached: _Cached | None = None
 
-    def read(self) -> tuple[Policy, TableEntity | None]:
+    def read(self) -> tuple[Policy, Entity | None]:
         """The stored policy, bypassing the cache."""
         row = self.store.get(POLICY_PK, POLICY_RK)
         if row is None:
@@ -125,11 +119,11 @@ class PolicyStore:
         if stale is not None and stale.version is not _UNKNOWN:
             rows = list(self.store.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": POLICY_PK, "rk": POLICY_RK},
                                          select=["RowKey"]))
-            if _version(rows[0] if rows else None) == stale.version:
+            if version(rows[0] if rows else None) == stale.version:
                 return self._keep(_Cached(checked, stale.version, stale.policy))
         policy, row = self.read()
         policy.networks  # noqa: B018 - build the NetworkSet here, once per version, not in a request
-        return self._keep(_Cached(checked, _version(row), policy))
+        return self._keep(_Cached(checked, version(row), policy))
 
     def _keep(self, cached: _Cached) -> _Cached:
         with self._lock:
@@ -141,14 +135,9 @@ class PolicyStore:
             old, row = self.read()
             new = apply_patch(old, body)
             old_doc, new_doc = old.to_doc(), new.to_doc()
-            entity = TableEntity(PartitionKey=POLICY_PK, RowKey=POLICY_RK, updatedAt=now, updatedBy=actor,
+            entity = new_row(POLICY_PK, POLICY_RK, updatedAt=now, updatedBy=actor,
                                  **_encode(new_doc))
-            tx = Tx()
-            if row is None:
-                tx.create(entity)
-            else:
-                entity._metadata = row.metadata
-                tx.replace(entity)
+            tx = Tx().write_over(entity, row)
             changed = sorted(k for k in new_doc if new_doc[k] != old_doc[k])
             tx.create(audit_row(POLICY_PK, now, "policy_changed", actor, self.settings.audit_retention_days,
                                 changed=changed,

@@ -17,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from azure.data.tables import TableEntity
-
 from .deps import Deps
-from .store import Entity
+from .store import Entity, new_row
 
 BATCH = 100  # an entity-group transaction holds at most 100 rows
 PAGE = 1000  # rows per query page (Table Storage's maximum)
@@ -56,9 +54,9 @@ def _load_cursor(d: Deps) -> dict[str, str] | None:
 
 def _save_cursor(d: Deps, token: dict[str, str] | None, now: datetime) -> None:
     if token is None:
-        d.store.upsert(TableEntity(PartitionKey=CURSOR_PK, RowKey=CURSOR_RK, next="", completedAt=now))
+        d.store.upsert(new_row(CURSOR_PK, CURSOR_RK, next="", completedAt=now))
     else:
-        d.store.upsert(TableEntity(PartitionKey=CURSOR_PK, RowKey=CURSOR_RK, next=json.dumps(token), savedAt=now))
+        d.store.upsert(new_row(CURSOR_PK, CURSOR_RK, next=json.dumps(token), savedAt=now))
 
 
 def purge(d: Deps, now: datetime | None = None, *, budget_seconds: float = BUDGET_SECONDS, page_size: int = PAGE,

@@ -23,17 +23,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from azure.data.tables import TableEntity
-
 from . import index_key
 from .aad import phone_aad, totp_aad
 from .audit import audit_view
 from .clock import iso
 from .crypto import Sealer, crypto_failure, sealed_key_id
 from .deps import Deps
-from .errors import KeyNotListed, StoredDataUnreadable
+from .errors import CryptoError, SealedValueUnreadable
 from .ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
-from .store import Entity, StaleWrite, Tx, retry_on_conflict
+from .store import Entity, StaleWrite, Tx, new_row, retry_on_conflict, same_version
 from .validation import integer
 
 CURSOR_ROW = "reseal"
@@ -84,7 +82,7 @@ def _specs(row: Entity) -> Iterator[Sealed]:
 
 
 def _devices(value: Any) -> list[dict[str, Any]]:
-    """The TOTP device list of a profile, or StoredDataUnreadable (logged) when it is not one."""
+    """The TOTP device list of a profile, or SealedValueUnreadable (logged) when it is not one."""
     try:
         devices = json.loads(value)
         if isinstance(devices, list) and all(isinstance(device, dict) for device in devices):
@@ -92,7 +90,7 @@ def _devices(value: Any) -> list[dict[str, Any]]:
     except (ValueError, TypeError):
         pass
     crypto_failure("malformed TOTP device list", None, "totp", "profile")
-    raise StoredDataUnreadable()
+    raise SealedValueUnreadable()
 
 
 def _tokens(spec: Sealed, value: Any) -> list[Any]:
@@ -100,7 +98,7 @@ def _tokens(spec: Sealed, value: Any) -> list[Any]:
         return [value]
     try:
         return [device.get("secret") for device in _devices(value)]
-    except StoredDataUnreadable:
+    except SealedValueUnreadable:
         return [None]  # counted as malformed
 
 
@@ -148,8 +146,7 @@ def _reseal_row(d: Deps, row: Entity) -> int:
         fresh, current[0] = current[0], None
         changes, count = _resealed(d.sealer, fresh)
         if changes:
-            patch = TableEntity(PartitionKey=fresh["PartitionKey"], RowKey=fresh["RowKey"], **changes)
-            patch._metadata = fresh.metadata
+            patch = same_version(new_row(fresh["PartitionKey"], fresh["RowKey"], **changes), fresh)
             d.store.transact(Tx().merge_if_unchanged(patch))
         return count
 
@@ -181,12 +178,11 @@ def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_S
         scanned += 1
         try:
             resealed += _reseal_row(d, row)
-        except (KeyNotListed, StoredDataUnreadable):
+        except CryptoError:
             unreadable += 1  # already logged as a crypto failure, with key id, purpose and row kind
     now = d.clock.now()
     done = next_token is None
-    cursor = TableEntity(PartitionKey=index_key.PARTITION, RowKey=CURSOR_ROW,
-                         nextPartitionKey=(next_token or {}).get("PartitionKey", ""),
+    cursor = new_row(index_key.PARTITION, CURSOR_ROW, nextPartitionKey=(next_token or {}).get("PartitionKey", ""),
                          nextRowKey=(next_token or {}).get("RowKey", ""),
                          lastRunAt=now, lastCompletedAt=now if done else (state or {}).get("lastCompletedAt"))
     summary = {"rowsScanned": scanned, "valuesResealed": resealed, "rowsUnreadable": unreadable,

@@ -43,6 +43,11 @@ class Tx:
 
     ops: list[tuple] = field(default_factory=list)
 
+    @property
+    def size(self) -> int:
+        """How many rows the transaction writes (an entity-group transaction takes at most 100)."""
+        return len(self.ops)
+
     def create(self, entity: Entity) -> Tx:
         self.ops.append(("create", entity))
         return self
@@ -78,6 +83,11 @@ class Tx:
 
     def delete(self, entity: Entity) -> Tx:
         self.ops.append(("delete", entity))
+        return self
+
+    def delete_unchanged(self, entity: Entity) -> Tx:
+        """Delete a row read earlier, only if it has not changed since (its ETag)."""
+        self.ops.append(("delete", entity, {"match_condition": MatchConditions.IfNotModified}))
         return self
 
 

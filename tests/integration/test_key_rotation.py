@@ -12,7 +12,7 @@ import pytest
 
 from shared import admin, challenges, enrolment, reseal
 from shared.delivery import deliver
-from shared.errors import KeyNotListed, RateLimited
+from shared.errors import KeyNotListed, RateLimited, crypto_problem
 from shared.ids import PROFILE_RK
 from shared.otp import totp
 from tests.helpers import secret_bytes, sms_code_for
@@ -121,7 +121,7 @@ def test_removing_the_encryption_key_before_reencrypting_fails_closed_and_loudly
     with caplog.at_level("ERROR", logger="twostep.crypto"):
         with pytest.raises(KeyNotListed) as raised:
             challenges.begin(d, {"userId": "sam", "method": "sms"})
-    assert raised.value.status == 503
+    assert (crypto_problem(raised.value).status, crypto_problem(raised.value).code) == (503, "misconfigured")
     failure = next(r for r in caplog.records if getattr(r, "event", None) == "crypto_failure")
     assert (failure.keyId, failure.purpose, failure.rowKind) == ("e1", "phone", "profile")
     assert PHONE not in caplog.text and PHONE[1:] not in caplog.text

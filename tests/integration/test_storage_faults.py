@@ -162,7 +162,7 @@ def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, 
 
 def test_a_marker_whose_challenge_never_committed_is_dropped(pdeps, clock):  # Q5
     enrol(pdeps)
-    ch = challenges.new_challenge(pdeps, "alice", challenges.SIGNIN, "sms", clock.now(), None)
+    ch = challenges.new_challenge(pdeps, pdeps.policy(), "alice", challenges.SIGNIN, "sms", clock.now(), None)
     redrive.note_due(pdeps, ch)  # as if the challenge transaction then failed
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
     assert redrive.sweep(pdeps) == {"missing": 1}

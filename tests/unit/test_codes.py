@@ -5,7 +5,7 @@ import hmac
 import pytest
 
 from shared import crypto
-from shared.errors import Misconfigured
+from shared.errors import CryptoError
 from shared.ids import new_challenge_id
 
 KEY = b"k" * 32
@@ -47,12 +47,12 @@ def test_sealed_values_open_only_for_their_owner_and_key():
     token = sealer.seal(b"+14255550100", "twostep/phone/alice")
     assert token.startswith("k2:") and "14255550100" not in token
     assert sealer.open(token, "twostep/phone/alice") == b"+14255550100"
-    with pytest.raises(Misconfigured):
+    with pytest.raises(CryptoError):
         sealer.open(token, "twostep/phone/bob")
     rotated = crypto.Sealer(crypto.Keyring((("k3", b"p" * 32), ("k2", b"n" * 32))))
     assert rotated.open(token, "twostep/phone/alice") == b"+14255550100"  # old key still opens
     retired = crypto.Sealer(crypto.Keyring((("k3", b"p" * 32),)))
-    with pytest.raises(Misconfigured):
+    with pytest.raises(CryptoError):
         retired.open(token, "twostep/phone/alice")
 
 

@@ -6,10 +6,10 @@ import json
 import azure.functions as func
 import pytest
 
-from functions.http import endpoint
+from functions.http import endpoint, location
 from shared.admin import admin_actor
 from shared.config import load_settings
-from shared.errors import ConfigError, Forbidden, Locked, StorageUnavailable
+from shared.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
 from tests.unit.test_config import GOOD
 
 
@@ -35,11 +35,25 @@ def test_config_error_is_503_without_the_setting_text():
     assert b"MFA_HMAC_KEYS" not in r.get_body()
 
 
+@pytest.mark.parametrize(("exc", "code"), [(KeyNotListed(), "misconfigured"),
+                                           (SealedValueUnreadable(), "stored_data_unreadable")])
+def test_crypto_errors_are_mapped_to_their_503_at_the_edge(exc, code):
+    r = call(exc)
+    assert (r.status_code, r.mimetype, json.loads(r.get_body())["code"]) == (503, "application/problem+json", code)
+
+
 def test_retry_after_header_for_lock_and_outage():
     assert call(Locked(retry_after=900)).headers["Retry-After"] == "900"
     r = call(StorageUnavailable(retry_after=2))
     assert r.status_code == 503 and r.headers["Retry-After"] == "2"
     assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("url", ["https://mfa.example/api/v1/challenges?code=SECRETKEY",
+                                 "https://mfa.example/api/v1/challenges/", "http://127.0.0.1:7071/api/v1/challenges"])
+def test_location_is_the_route_path_plus_the_id_never_the_query(url):
+    req = func.HttpRequest("POST", url, body=b"")
+    assert location(req, "c-1") == {"Location": "/api/v1/challenges/c-1"}
 
 
 def principal(*roles: str) -> str:

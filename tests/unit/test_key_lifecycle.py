@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared import crypto, device_tokens, reseal
-from shared.errors import KeyNotListed, Misconfigured, StoredDataUnreadable
+from shared.errors import KeyNotListed, Misconfigured, SealedValueUnreadable, crypto_problem
 
 T0 = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
 OLD = crypto.Keyring((("e1", bytes(range(32))),), "MFA_ENCRYPTION_KEYS")
@@ -38,15 +38,16 @@ class TestSealedValues:
         token = sealer.seal(PHONE, AAD)
         assert sealer.open(token, AAD) == PHONE
         for other in respellings(token):
-            with pytest.raises(StoredDataUnreadable):
+            with pytest.raises(SealedValueUnreadable):
                 sealer.open(other, AAD, kind="profile")
         assert all(r.reason == "malformed sealed value" for r in failures(caplog))
 
     @pytest.mark.parametrize("bad", ["", "e1", "e1:", "e1:AAAA", "e1:!!!!", None, 42, "e1:" + "A" * 36 + "=="])
     def test_malformed_values_are_a_logged_503_not_a_500(self, bad, caplog):
-        with caplog.at_level("ERROR", logger="twostep.crypto"), pytest.raises(StoredDataUnreadable) as raised:
+        with caplog.at_level("ERROR", logger="twostep.crypto"), pytest.raises(SealedValueUnreadable) as raised:
             crypto.Sealer(OLD).open(bad, AAD, kind="challenge")
-        assert raised.value.status == 503 and raised.value.code == "stored_data_unreadable"
+        mapped = crypto_problem(raised.value)  # what the HTTP edge answers
+        assert mapped.status == 503 and mapped.code == "stored_data_unreadable"
         (record,) = failures(caplog)
         assert (record.levelname, record.purpose, record.rowKind) == ("ERROR", "phone", "challenge")
 
@@ -56,7 +57,7 @@ class TestSealedValues:
         raw = bytearray(base64.b64decode(token[3:]))
         raw[-1] ^= 1
         tampered = "e1:" + base64.b64encode(bytes(raw)).decode()
-        with caplog.at_level("ERROR", logger="twostep.crypto"), pytest.raises(StoredDataUnreadable):
+        with caplog.at_level("ERROR", logger="twostep.crypto"), pytest.raises(SealedValueUnreadable):
             sealer.open(tampered, AAD, kind="profile")
         (record,) = failures(caplog)
         assert (record.keyId, record.purpose, record.rowKind) == ("e1", "phone", "profile")
@@ -68,7 +69,8 @@ class TestSealedValues:
         retired = crypto.Sealer(crypto.Keyring((("e2", bytes(range(100, 132))),), "MFA_ENCRYPTION_KEYS"))
         with caplog.at_level("ERROR", logger="twostep.crypto"), pytest.raises(KeyNotListed) as raised:
             retired.open(token, AAD, kind="profile")
-        assert isinstance(raised.value, Misconfigured) and raised.value.status == 503
+        mapped = crypto_problem(raised.value)
+        assert isinstance(mapped, Misconfigured) and (mapped.status, mapped.code) == (503, "misconfigured")
         (record,) = failures(caplog)
         assert (record.keyId, record.rowKind) == ("e1", "profile")
         assert "not in MFA_ENCRYPTION_KEYS" in record.reason
