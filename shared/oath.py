@@ -71,7 +71,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from .aad import totp_aad
-from .challenges import load_profile
+from .challenge_rows import load_profile
 from .deps import Deps
 from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
 from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token
