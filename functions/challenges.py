@@ -1,7 +1,7 @@
 """Challenge routes: begin, read, verify, report fraud."""
 import azure.functions as func
 
-from shared import challenges
+from shared import challenge_rows, signin, verify
 from shared.deps import get_deps
 
 from .http import endpoint, idempotency_key, json_body, location, respond, route_param
@@ -12,7 +12,7 @@ bp = func.Blueprint()
 @bp.route(route="v1/challenges", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def begin_challenge(req: func.HttpRequest) -> func.HttpResponse:
-    status, body, headers = challenges.begin(get_deps(), json_body(req), idempotency_key(req))
+    status, body, headers = signin.begin(get_deps(), json_body(req), idempotency_key(req))
     if status == 201:  # a challenge was created: it lives under this route
         headers = {**headers, **location(req, body["challengeId"])}
     return respond(status, body, headers)
@@ -21,14 +21,14 @@ def begin_challenge(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/challenges/{challengeId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def get_challenge(req: func.HttpRequest) -> func.HttpResponse:
-    return respond(200, challenges.get(get_deps(), route_param(req, "challengeId")))
+    return respond(200, challenge_rows.get(get_deps(), route_param(req, "challengeId")))
 
 
 @bp.route(route="v1/challenges/{challengeId}/verify", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def verify_challenge(req: func.HttpRequest) -> func.HttpResponse:
     body = json_body(req)
-    return respond(200, challenges.verify(get_deps(), route_param(req, "challengeId"), body))
+    return respond(200, verify.verify(get_deps(), route_param(req, "challengeId"), body))
 
 
 @bp.route(route="v1/challenges/{challengeId}/report-fraud", methods=["POST"],
@@ -36,4 +36,4 @@ def verify_challenge(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 def report_fraud(req: func.HttpRequest) -> func.HttpResponse:
     json_body(req, required=False)
-    return respond(200, challenges.report_fraud(get_deps(), route_param(req, "challengeId")))
+    return respond(200, verify.report_fraud(get_deps(), route_param(req, "challengeId")))

@@ -6,7 +6,9 @@ see each commit's audit events); `methods.py` holds one class per sign-in
 method behind one protocol and the `METHODS` table (flows never branch on a method's name);
 `errors.py` is the one problem hierarchy (crypto raises its own `CryptoError`, which the HTTP edge
 maps to a 503 problem); `deps.py` wires settings, clock, keys and stores and sets
-the audit retention once (`Deps.audit`, `Deps.refusal`). The flows: challenges (begin, verify, fraud
-report), enrolment, admin, delivery + redrive (SMS queue and sweeper), oath (hardware-token import);
-each decision reads the policy once and passes it on.
+the audit retention once (`Deps.audit`, `Deps.refusal`). The flows: signin (evaluate, begin, bypass use),
+verify (verify, fraud report), enrolment, admin, delivery + redrive (SMS queue and sweeper), oath
+(hardware-token import; oath_csv parses and checks the upload without Storage); each decision reads the
+policy once and passes it on. What they share about a challenge (build, start, load, replay, view) is in
+challenge_rows.
 """

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import limits
 from .aad import phone_aad, totp_aad
-from .challenges import (
+from .challenge_rows import (
     Outcome,
     audited_refusals,
     cancel_challenges,

@@ -8,15 +8,8 @@ The file::
 Each token lands in its user's profile as a `TotpDevice(kind="hardware", active=False)` whose secret is
 AES-GCM sealed; the first good code from it (the ordinary verify path) makes it an active method.
 
-Validation (everything before anything is written): the header row (case-insensitive, surrounding spaces
-ignored, columns in any order); per row the UPN (the user-id grammar), the serial number (1-64 printable
-ASCII characters without `/ \\ # ? % '`, so that it is safe inside a Table Storage RowKey: the first four are
-forbidden there, `%` and `'` break point operations in Azure or Azurite), the secret (base32, 128-1024
-bits), the time interval (30 or 60), manufacturer and model (0-64 characters, no control characters); at
-most 1000 rows; no serial twice in the file (compared case-insensitively); no serial already assigned;
-no user above `MAX_TOTP_DEVICES` devices. Any error: 400 with every error found
-(`{"row", "field", "detail"}`, never a secret) and nothing written. Format errors are reported without
-touching Storage; the Storage checks (assigned serials, device cap) run once the file is well-formed.
+The file is parsed and validated by oath_csv.py (format errors need no Storage); here are
+the Storage checks (assigned serials, device cap) and the write.
 
 Serial uniqueness across users: one index row per serial, PartitionKey `~oath`, RowKey
 `serial|<SERIAL IN UPPER CASE>`, holding the upn, the import id, when it was reserved and its state
@@ -56,41 +49,26 @@ small thread pool to fit 1000 rows into that time.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
 import hmac
-import io
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from .aad import totp_aad
-from .challenges import load_profile
+from .challenge_rows import load_profile
 from .deps import Deps
-from .errors import Conflict, InvalidRequest, PayloadTooLarge, StorageUnavailable
-from .ids import PROFILE_RK, fold_user_id, is_user_id, random_token
+from .errors import Conflict, StorageUnavailable
+from .ids import PROFILE_RK, random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
+from .oath_csv import SECRET, SERIAL, UPN, OathRow, error, invalid, parse_csv, serial_key
 from .store import Entity, StaleWrite, Tx, new_row, retry_on_conflict, same_version
-from .validation import has_control
 
 log = logging.getLogger("twostep.oath")
 T = TypeVar("T")
-
-MAX_CSV_BYTES = 1024 * 1024
-MAX_ROWS = 1000
-MAX_REPORTED_ERRORS = 100
-UPN, SERIAL, SECRET, INTERVAL, MANUFACTURER, MODEL = COLUMNS = (
-    "upn", "serial number", "secret key", "time interval", "manufacturer", "model")
-MIN_SECRET_CHARS = 26  # 130 bits of base32: at least 128 bits of secret
-MIN_SECRET_BYTES, MAX_SECRET_BYTES = 16, 128  # 128 to 1024 bits
-MAX_SERIAL_LEN, MAX_LABEL_LEN = 64, 64
-SERIAL_FORBIDDEN = "/\\#?%'"
 
 INDEX_PK = "~oath"
 SERIAL_PREFIX = "serial|"
@@ -101,174 +79,6 @@ MAX_ROUNDS = 3  # starts over after a race lost to a concurrent import or enrolm
 RESERVATION_GRACE = timedelta(hours=1)
 IMPORT_DEADLINE = timedelta(seconds=20)  # host.json functionTimeout is 30 s
 
-_BASE32 = re.compile(r"[A-Z2-7]+")
-
-
-@dataclass(frozen=True)
-class OathRow:
-    row: int  # 1-based data row number (the header is row 0)
-    upn: str
-    serial: str
-    secret: bytes = field(repr=False)
-    period: int
-    manufacturer: str
-    model: str
-
-    @property
-    def serial_key(self) -> str:
-        return serial_key(self.serial)
-
-
-def serial_key(serial: str) -> str:
-    """Serials compare case-insensitively: `ab12` and `AB12` are the same token."""
-    return serial.upper()
-
-
-def _error(row: int, column: str, detail: str) -> dict[str, Any]:
-    return {"row": row, "field": column, "detail": detail}
-
-
-def _invalid(errors: list[dict[str, Any]]) -> InvalidRequest:
-    errors = sorted(errors, key=lambda e: (e["row"], COLUMNS.index(e["field"]) if e["field"] in COLUMNS else -1))
-    extra: dict[str, Any] = {"errors": errors[:MAX_REPORTED_ERRORS]}
-    if len(errors) > MAX_REPORTED_ERRORS:
-        extra["errorCount"] = len(errors)
-    return InvalidRequest(f"The file has {len(errors)} error(s); nothing was imported.", **extra)
-
-
-# -- parsing (pure) ------------------------------------------------------------------------------------------
-
-def _upn(value: str) -> str | None:
-    return None if is_user_id(value) else "must be 1-128 characters of A-Z a-z 0-9 . _ @ + -"
-
-
-def _serial(value: str) -> str | None:
-    if not 1 <= len(value) <= MAX_SERIAL_LEN:
-        return f"must be 1-{MAX_SERIAL_LEN} characters"
-    if any(not " " <= ch <= "~" or ch in SERIAL_FORBIDDEN for ch in value):
-        return "must be printable ASCII without / \\ # ? % '"
-    return None
-
-
-def parse_secret(value: str) -> tuple[bytes | None, str | None]:
-    """Base32, case-insensitive, spaces and padding ignored; 128-1024 bits. Errors never echo the value."""
-    cleaned = value.replace(" ", "").upper().rstrip("=")
-    if not cleaned:
-        return None, "is required"
-    if not _BASE32.fullmatch(cleaned):
-        return None, "must be base32 (A-Z, 2-7)"
-    if len(cleaned) < MIN_SECRET_CHARS:
-        return None, f"must be at least 128 bits ({MIN_SECRET_CHARS} base32 characters)"
-    if len(cleaned) * 5 // 8 > MAX_SECRET_BYTES:
-        return None, "must be at most 1024 bits"
-    try:
-        secret = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except (binascii.Error, ValueError):
-        return None, "is not valid base32 (its length is impossible)"
-    if not MIN_SECRET_BYTES <= len(secret) <= MAX_SECRET_BYTES:
-        return None, "must be 128-1024 bits"
-    return secret, None
-
-
-def _period(value: str) -> tuple[int | None, str | None]:
-    if value in ("30", "60"):
-        return int(value), None
-    return None, "must be 30 or 60"
-
-
-def _label(value: str) -> str | None:
-    if len(value) > MAX_LABEL_LEN:
-        return f"must be at most {MAX_LABEL_LEN} characters"
-    if has_control(value):
-        return "must not contain control characters"
-    return None
-
-
-def _header(record: list[str] | None) -> dict[str, int]:
-    names = [cell.strip().lower() for cell in record or []]
-    if sorted(names) != sorted(COLUMNS):
-        raise _invalid([_error(0, "header", "the first row must be the header: " + ",".join(COLUMNS))])
-    return {name: i for i, name in enumerate(names)}
-
-
-def _parse_row(number: int, record: list[str], where: dict[str, int],
-               errors: list[dict[str, Any]]) -> OathRow | None:
-    if len(record) != len(COLUMNS):
-        errors.append(_error(number, "row", f"has {len(record)} fields, expected {len(COLUMNS)}"))
-        return None
-    cell = {name: record[i].strip() for name, i in where.items()}
-    found = len(errors)
-    secret, secret_error = parse_secret(cell[SECRET])
-    period, period_error = _period(cell[INTERVAL])
-    for column, problem in ((UPN, _upn(cell[UPN])), (SERIAL, _serial(cell[SERIAL])), (SECRET, secret_error),
-                            (INTERVAL, period_error), (MANUFACTURER, _label(cell[MANUFACTURER])),
-                            (MODEL, _label(cell[MODEL]))):
-        if problem:
-            errors.append(_error(number, column, problem))
-    if len(errors) > found or secret is None or period is None:
-        return None
-    return OathRow(row=number, upn=fold_user_id(cell[UPN]), serial=cell[SERIAL], secret=secret, period=period,
-                   manufacturer=cell[MANUFACTURER], model=cell[MODEL])
-
-
-def parse_csv(raw: bytes | None) -> list[OathRow]:
-    """The rows of an upload, or InvalidRequest listing every format error (PayloadTooLarge above 1 MiB).
-
-    Checks what needs no Storage: the format, duplicate serials within the file, and more rows for one user
-    than a user may have devices.
-    """
-    raw = raw or b""
-    if len(raw) > MAX_CSV_BYTES:
-        raise PayloadTooLarge("The request body is larger than 1 MiB.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _invalid([_error(0, "file", "the file must be UTF-8 text")]) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        where = _header(next(reader, None))
-    except csv.Error:
-        raise _invalid([_error(0, "header", "is not valid CSV (check the quoting)")]) from None
-    errors: list[dict[str, Any]] = []
-    rows: list[OathRow] = []
-    number = data_rows = 0
-    try:
-        for number, record in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in record):
-                continue  # a blank line (spreadsheets add them); it still counts in the row numbers
-            data_rows += 1
-            if data_rows > MAX_ROWS:
-                errors.append(_error(number, "row", f"a file holds at most {MAX_ROWS} token rows"))
-                break
-            parsed = _parse_row(number, record, where, errors)
-            if parsed is not None:
-                rows.append(parsed)
-    except csv.Error:  # the record after the last one read; parsing cannot go on reliably
-        errors.append(_error(number + 1, "row", "is not valid CSV (check the quoting)"))
-    if not errors and not rows:
-        errors.append(_error(0, "file", "the file has no token rows"))
-    errors.extend(_in_file_conflicts(rows))
-    if errors:
-        raise _invalid(errors)
-    return rows
-
-
-def _in_file_conflicts(rows: list[OathRow]) -> list[dict[str, Any]]:
-    errors = []
-    first_row: dict[str, int] = {}
-    per_user: dict[str, int] = {}
-    for r in rows:
-        if r.serial_key in first_row:
-            errors.append(_error(r.row, SERIAL, f"duplicates the serial number on row {first_row[r.serial_key]}"))
-        else:
-            first_row[r.serial_key] = r.row
-        per_user[r.upn] = per_user.get(r.upn, 0) + 1
-        if per_user[r.upn] > MAX_TOTP_DEVICES:
-            errors.append(_error(r.row, UPN, f"a user can have at most {MAX_TOTP_DEVICES} TOTP devices"))
-    return errors
-
-
-# -- import (Storage) ----------------------------------------------------------------------------------------
 
 class _StartOver(Exception):
     """Something changed between validation and writing: undo, then validate again."""
@@ -328,19 +138,19 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
             continue
         owner = profiles.get(entry["upn"], others.get(entry["upn"]))
         if _holds(owner, r.serial_key):
-            errors.append(_error(r.row, SERIAL, "is already assigned to a user"))
+            errors.append(error(r.row, SERIAL, "is already assigned to a user"))
         elif entry.get("state") == "reserved" and now - entry["reservedAt"] < RESERVATION_GRACE:
-            errors.append(_error(r.row, SERIAL, "is reserved by an import that is still running"))
+            errors.append(error(r.row, SERIAL, "is reserved by an import that is still running"))
         else:
             stale[r.serial_key] = entry
     errors += _secrets_held(d, users, profiles)
     for upn, user_rows in users.items():
         existing = len(profiles[upn].totp) if profiles[upn] is not None else 0
         for r in user_rows[max(MAX_TOTP_DEVICES - existing, 0):]:
-            errors.append(_error(r.row, UPN, f"the user would have more than {MAX_TOTP_DEVICES} TOTP devices "
+            errors.append(error(r.row, UPN, f"the user would have more than {MAX_TOTP_DEVICES} TOTP devices "
                                              f"({existing} already)"))
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
     return _Checked(profiles=profiles, stale=stale)
 
 
@@ -354,7 +164,7 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
         held = [d.sealer.open(dev.secret, totp_aad(upn), kind="profile") for dev in devices]
         for r in user_rows:
             if any(hmac.compare_digest(r.secret, secret) for secret in held):
-                errors.append(_error(r.row, SECRET, "the user already holds a token with this secret"))
+                errors.append(error(r.row, SECRET, "the user already holds a token with this secret"))
             held.append(r.secret)
     return errors
 

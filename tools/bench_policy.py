@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-from shared import challenges, enrolment  # noqa: E402
+from shared import enrolment, signin, verify  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
 from shared.errors import InvalidRequest  # noqa: E402
@@ -74,7 +74,7 @@ def decision_times(store: PolicyStore, ip: str, iterations: int) -> list[float]:
     samples = []
     for _ in range(iterations):
         start = time.perf_counter()
-        challenges.evaluate(store.current(), profile, context, NOW, lambda: False)
+        signin.evaluate(store.current(), profile, context, NOW, lambda: False)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -133,7 +133,7 @@ def begin_times(deps, user: str, n: int) -> list[float]:
     samples = []
     for _ in range(n):
         start = time.perf_counter()
-        status, _, _ = challenges.begin(deps, {"userId": user, "method": "totp", "context": {"ip": "198.51.100.7"}})
+        status, _, _ = signin.begin(deps, {"userId": user, "method": "totp", "context": {"ip": "198.51.100.7"}})
         samples.append(time.perf_counter() - start)
         assert status == 201
     return samples
@@ -146,7 +146,7 @@ def part_storage(begins: int) -> None:
         _, view, _ = enrolment.enrol_totp(deps, "bench", {})
         secret = base64.b32decode(view["secret"] + "=" * (-len(view["secret"]) % 8))
         code = totp(secret, datetime.now(timezone.utc) - timedelta(seconds=30))
-        challenges.verify(deps, view["challengeId"], {"code": code})
+        verify.verify(deps, view["challengeId"], {"code": code})
         begin_times(deps, "bench", 5)  # warm the connection
         empty = begin_times(deps, "bench", begins)
         doc = largest_storable()

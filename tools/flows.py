@@ -6,7 +6,7 @@ import base64
 from datetime import timedelta
 from typing import Any
 
-from shared import challenges, clients, enrolment
+from shared import clients, enrolment, signin, verify
 from shared.config import Settings
 from shared.crypto import derive_code
 from shared.delivery import deliver
@@ -34,11 +34,11 @@ def _code(deps: Deps, challenge_id: str) -> str:
 def measure(deps: Deps, counter: clients.RequestCounter, user: str, phone: str) -> dict[str, int]:
     """Enrol `user` with a phone and an app, then count the round trips of each sign-in step."""
     _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
-    challenges.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])})
+    verify.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])})
     proof = _signin_sms(deps, user)
     _, app, _ = enrolment.enrol_totp(deps, user, {"proofChallengeId": proof})
     secret = base64.b32decode(app["secret"] + "=" * (-len(app["secret"]) % 8))
-    challenges.verify(deps, app["challengeId"], {"code": totp(secret, deps.clock.now() - timedelta(seconds=30))})
+    verify.verify(deps, app["challengeId"], {"code": totp(secret, deps.clock.now() - timedelta(seconds=30))})
     counts: dict[str, int] = {}
 
     def step(name: str, fn: Any) -> Any:
@@ -47,16 +47,16 @@ def measure(deps: Deps, counter: clients.RequestCounter, user: str, phone: str) 
         counts[name] = len(counter.calls) - before
         return out
 
-    _, sms, _ = step("sms.begin", lambda: challenges.begin(deps, {"userId": user, "method": "sms"}))
+    _, sms, _ = step("sms.begin", lambda: signin.begin(deps, {"userId": user, "method": "sms"}))
     code = _code(deps, sms["challengeId"])
     step("sms.send", lambda: deliver(deps, outbox_message(sms["challengeId"]).encode()))
-    step("sms.verify", lambda: challenges.verify(deps, sms["challengeId"], {"code": code}))
-    _, ch, _ = step("totp.begin", lambda: challenges.begin(deps, {"userId": user, "method": "totp"}))
-    step("totp.verify", lambda: challenges.verify(deps, ch["challengeId"], {"code": totp(secret, deps.clock.now())}))
+    step("sms.verify", lambda: verify.verify(deps, sms["challengeId"], {"code": code}))
+    _, ch, _ = step("totp.begin", lambda: signin.begin(deps, {"userId": user, "method": "totp"}))
+    step("totp.verify", lambda: verify.verify(deps, ch["challengeId"], {"code": totp(secret, deps.clock.now())}))
     return counts
 
 
 def _signin_sms(deps: Deps, user: str) -> str:
-    _, ch, _ = challenges.begin(deps, {"userId": user, "method": "sms"})
-    challenges.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
+    _, ch, _ = signin.begin(deps, {"userId": user, "method": "sms"})
+    verify.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
     return ch["challengeId"]

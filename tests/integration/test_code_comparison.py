@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shared import challenges, crypto, enrolment
+from shared import crypto, enrolment, signin, verify
 from shared.errors import IncorrectCode
 from shared.otp import totp
 from tests.helpers import other_code, secret_bytes, sms_code_for
@@ -40,7 +40,7 @@ def compared(calls, expected: str, submitted: str) -> bool:
 
 
 def sms_signin(deps) -> str:
-    return challenges.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
+    return signin.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
 
 
 def test_sms_forced_true_approves_a_wrong_code(deps, force):
@@ -48,7 +48,7 @@ def test_sms_forced_true_approves_a_wrong_code(deps, force):
     cid = sms_signin(deps)
     wrong = other_code(sms_code_for(deps, cid))
     calls = force(True)
-    assert challenges.verify(deps, cid, {"code": wrong})["status"] == "approved"
+    assert verify.verify(deps, cid, {"code": wrong})["status"] == "approved"
     assert compared(calls, sms_code_for(deps, cid), wrong), calls
 
 
@@ -58,7 +58,7 @@ def test_sms_forced_false_refuses_the_right_code(deps, force):
     right = sms_code_for(deps, cid)
     calls = force(False)
     with pytest.raises(IncorrectCode):
-        challenges.verify(deps, cid, {"code": right})
+        verify.verify(deps, cid, {"code": right})
     assert compared(calls, right, right), calls
 
 
@@ -66,7 +66,7 @@ def test_sms_enrolment_forced_true_activates_the_phone(deps, force):
     _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
     wrong = other_code(sms_code_for(deps, view["challengeId"]))
     calls = force(True)
-    assert challenges.verify(deps, view["challengeId"], {"code": wrong})["status"] == "approved"
+    assert verify.verify(deps, view["challengeId"], {"code": wrong})["status"] == "approved"
     assert compared(calls, sms_code_for(deps, view["challengeId"]), wrong)
     assert enrolment.get_user(deps, "alice")["methods"] == [{"type": "sms", "destination": "+1*******31"}]
 
@@ -74,27 +74,27 @@ def test_sms_enrolment_forced_true_activates_the_phone(deps, force):
 def enrol_app(deps, clock) -> bytes:
     _, view, _ = enrolment.enrol_totp(deps, "alice", {})
     secret = secret_bytes(view["secret"])
-    challenges.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
+    verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     clock.advance(60)  # past the enrolment's step and the one-step-back window: any step here is new
     return secret
 
 
 def test_totp_forced_true_approves_a_wrong_code(deps, clock, force):
     secret = enrol_app(deps, clock)
-    cid = challenges.begin(deps, {"userId": "alice"})[1]["challengeId"]
+    cid = signin.begin(deps, {"userId": "alice"})[1]["challengeId"]
     right = totp(secret, clock.now())
     calls = force(True)
-    assert challenges.verify(deps, cid, {"code": other_code(right)})["status"] == "approved"
+    assert verify.verify(deps, cid, {"code": other_code(right)})["status"] == "approved"
     assert compared(calls, right, other_code(right)), calls
 
 
 def test_totp_forced_false_refuses_the_right_code(deps, clock, force):
     secret = enrol_app(deps, clock)
-    cid = challenges.begin(deps, {"userId": "alice"})[1]["challengeId"]
+    cid = signin.begin(deps, {"userId": "alice"})[1]["challengeId"]
     right = totp(secret, clock.now())
     calls = force(False)
     with pytest.raises(IncorrectCode):
-        challenges.verify(deps, cid, {"code": right})
+        verify.verify(deps, cid, {"code": right})
     assert compared(calls, right, right), calls
 
 
@@ -105,9 +105,9 @@ def test_totp_enrolment_follows_the_comparison(deps, clock, force, answer):
     submitted = other_code(right) if answer else right
     calls = force(answer)
     if answer:
-        assert challenges.verify(deps, view["challengeId"], {"code": submitted})["status"] == "approved"
+        assert verify.verify(deps, view["challengeId"], {"code": submitted})["status"] == "approved"
     else:
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, view["challengeId"], {"code": submitted})
+            verify.verify(deps, view["challengeId"], {"code": submitted})
     assert compared(calls, right, submitted), calls
     assert bool(enrolment.get_user(deps, "alice")["methods"]) is answer

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, enrolment, verify
+from shared import signin as signin_flow
 from shared.delivery import deliver
 from shared.errors import IncorrectCode, RateLimited
 from shared.otp import totp
@@ -22,12 +23,12 @@ PHONE = "+14255550171"
 def enrol_app(deps, clock, user="alice") -> bytes:
     _, view, _ = enrolment.enrol_totp(deps, user, {})
     secret = secret_bytes(view["secret"])
-    challenges.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
+    verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     return secret
 
 
 def signin(deps, user="alice", **body) -> str:
-    return challenges.begin(deps, {"userId": user, **body})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": user, **body})[1]["challengeId"]
 
 
 def test_a_code_one_step_ahead_is_refused_even_a_second_before_its_step(deps, clock):  # C6
@@ -36,8 +37,8 @@ def test_a_code_one_step_ahead_is_refused_even_a_second_before_its_step(deps, cl
     cid = signin(deps)
     ahead = totp(secret, clock.now() + timedelta(seconds=1))
     with pytest.raises(IncorrectCode):
-        challenges.verify(deps, cid, {"code": ahead})
-    assert challenges.verify(deps, cid, {"code": totp(secret, clock.now())})["status"] == "approved"
+        verify.verify(deps, cid, {"code": ahead})
+    assert verify.verify(deps, cid, {"code": totp(secret, clock.now())})["status"] == "approved"
 
 
 @pytest.mark.parametrize("limit", [1, 3])
@@ -58,8 +59,8 @@ def test_no_code_number_or_secret_in_any_log_record(deps, clock, caplog):  # D1
     assert deliver(deps, outbox_message(cid).encode()) == "sent"
     code = sms_code_for(deps, cid)
     with pytest.raises(IncorrectCode):
-        challenges.verify(deps, cid, {"code": other_code(code)})
-    challenges.verify(deps, cid, {"code": code})
+        verify.verify(deps, cid, {"code": other_code(code)})
+    verify.verify(deps, cid, {"code": code})
     _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
     text = caplog.text + " ".join(str(r.args) for r in caplog.records)
     assert caplog.records, "nothing was logged: the test would prove nothing"
@@ -74,10 +75,10 @@ def test_a_remembered_device_serves_only_its_own_user(deps, clock):  # policy: r
     tokens = {}
     for user, secret in (("alice", alice), ("bob", bob)):
         cid = signin(deps, user)
-        tokens[user] = challenges.verify(deps, cid, {"code": totp(secret, clock.now()), "rememberDevice": True})[
+        tokens[user] = verify.verify(deps, cid, {"code": totp(secret, clock.now()), "rememberDevice": True})[
             "deviceToken"]
     for user, other in (("alice", "bob"), ("bob", "alice")):
-        status, view, _ = challenges.begin(deps, {"userId": user, "context": {"deviceToken": tokens[other]}})
+        status, view, _ = signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[other]}})
         assert status == 201 and view["status"] == "pending"
-        assert challenges.begin(deps, {"userId": user, "context": {"deviceToken": tokens[user]}})[1] == {
+        assert signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[user]}})[1] == {
             "status": "not_required", "reason": "remembered_device"}

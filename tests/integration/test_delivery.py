@@ -10,7 +10,7 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from shared import challenges, enrolment
+from shared import challenge_rows, enrolment, signin, verify
 from shared.delivery import deliver, mark_failed, repeatability_id, send_attempt
 from shared.ids import parse_challenge_id
 from shared.models import Challenge
@@ -63,7 +63,7 @@ def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):
     texts = [m["message"] for m in received(sms)]
     code = sms_code_for(deps, view["challengeId"])
     assert texts == [f"Your sign-in code is {code}. Don't share it.\n\n@login.example.test #{code}"]  # ...so one SMS
-    assert challenges.get(deps, view["challengeId"])["delivery"] == "sent"
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "sent"
     assert len(texts[0]) <= 160 and texts[0].isascii() and "http" not in texts[0]
 
 
@@ -87,7 +87,7 @@ def test_a_duplicate_message_sends_nothing_once_delivery_is_settled(deps, sms): 
     assert deliver(deps, body, 1) == "sent"
     assert deliver(deps, body, 1) == "already_sent"  # e.g. an idempotent replay enqueued it again
     assert mark_failed(deps, body) == "already_sent"  # a duplicate that ended in poison changes nothing
-    assert challenges.get(deps, view["challengeId"])["delivery"] == "sent"
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "sent"
     assert len(received(sms)) == 1
 
 
@@ -109,9 +109,9 @@ def test_a_refused_attempt_makes_the_next_try_a_new_request(deps, sms, clock):  
 def test_no_send_for_a_challenge_no_longer_pending(deps, sms, clock):  # Q2
     _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
     _, body = take_message(deps)
-    challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
+    verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
     assert deliver(deps, body) == "skipped"
-    _, view2, _ = challenges.begin(deps, {"userId": "alice"})
+    _, view2, _ = signin.begin(deps, {"userId": "alice"})
     clock.advance(deps.settings.code_ttl_seconds)
     _, body2 = take_message(deps)
     assert deliver(deps, body2) == "skipped"
@@ -124,9 +124,9 @@ def test_per_recipient_failure_raises_and_poison_marks_failed(deps, sms):  # Q4,
     _, body = take_message(deps)
     with pytest.raises(DeliveryFailed):
         deliver(deps, body)
-    assert challenges.get(deps, view["challengeId"])["delivery"] == "queued"
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "queued"
     assert mark_failed(deps, body) == "failed"
-    assert challenges.get(deps, view["challengeId"])["delivery"] == "failed"
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "failed"
 
 
 def test_provider_outage_raises(deps, sms):  # Q3 (the host retries what raises)
@@ -137,7 +137,7 @@ def test_provider_outage_raises(deps, sms):  # Q3 (the host retries what raises)
         deliver(deps, body)
     assert isinstance(err.value, DeliveryFailed) or err.value.status_code == 503
     assert received(sms) == []
-    assert challenges.get(deps, view["challengeId"])["delivery"] == "queued"  # not sent, not given up
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "queued"  # not sent, not given up
     requests.delete(f"{sms.url}/faults", timeout=5)
     assert deliver(deps, body, 2) == "sent"  # the host's retry after the outage delivers the same code
     assert received(sms)[0]["message"].endswith("#" + sms_code_for(deps, view["challengeId"]))

@@ -17,7 +17,7 @@ import requests
 from azure.storage.queue import QueueClient
 from standardwebhooks import Webhook
 
-from shared import admin, challenges, clients, events
+from shared import admin, clients, events, verify
 from shared.config import load_settings
 from shared.otp import totp
 from tests.conftest import WEBHOOK_SECRET
@@ -56,7 +56,7 @@ class TestQueue:
         enrol_sms(deps, "fay")
         queued_events(deps.events.queue)  # take the enrolment's event
         _, ch = begin(deps, "fay", method="sms")
-        challenges.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
+        verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
         assert queued_events(deps.events.queue) == []
 
     def test_a_hardware_token_activated_by_its_first_code_is_an_event(self, deps, clock):

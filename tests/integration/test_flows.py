@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, challenge_rows, enrolment, signin, verify
 from shared.errors import (
     AlreadyUsed,
     Expired,
@@ -27,7 +27,7 @@ PHONE = "+14255550123"
 def enrol_sms(deps, user="alice", phone=PHONE):
     status, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
     assert status == 202 and view["destination"] == "+1*******" + phone[-2:]
-    assert challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})[
+    assert verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})[
         "status"] == "approved"
     return view
 
@@ -37,19 +37,19 @@ def enrol_app(deps, clock, user="alice", proof=None):
     status, view, _ = enrolment.enrol_totp(deps, user, body)
     assert status == 201
     secret = secret_bytes(view["secret"])
-    challenges.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
+    verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     clock.advance(30)
     return secret, view
 
 
 def begin(deps, user="alice", **body):
-    status, view, headers = challenges.begin(deps, {"userId": user, **body})
+    status, view, headers = signin.begin(deps, {"userId": user, **body})
     return status, view
 
 
 def approved_signin(deps, user="alice"):
     _, ch = begin(deps, user, method="sms")
-    challenges.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
+    verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
     return ch["challengeId"]
 
 
@@ -63,13 +63,13 @@ class TestSms:
         _, valid = begin(deps)
         _, late = begin(deps)
         clock.advance(299)  # the last second of both lifetimes: still good
-        assert challenges.get(deps, late["challengeId"])["status"] == "pending"
-        assert challenges.verify(deps, valid["challengeId"], {"code": sms_code_for(deps, valid["challengeId"])})[
+        assert challenge_rows.get(deps, late["challengeId"])["status"] == "pending"
+        assert verify.verify(deps, valid["challengeId"], {"code": sms_code_for(deps, valid["challengeId"])})[
             "status"] == "approved"
         clock.advance(1)  # exactly the lifetime: expired, even with the right code
         with pytest.raises(Expired):
-            challenges.verify(deps, late["challengeId"], {"code": sms_code_for(deps, late["challengeId"])})
-        assert challenges.get(deps, late["challengeId"])["status"] == "expired"
+            verify.verify(deps, late["challengeId"], {"code": sms_code_for(deps, late["challengeId"])})
+        assert challenge_rows.get(deps, late["challengeId"])["status"] == "expired"
 
     def test_code_only_works_for_its_own_challenge(self, deps):  # C4
         enrol_sms(deps, "alice")
@@ -81,10 +81,10 @@ class TestSms:
         for target in (a2, b1):
             if sms_code_for(deps, target["challengeId"]) != code_a1:
                 with pytest.raises(IncorrectCode):
-                    challenges.verify(deps, target["challengeId"], {"code": code_a1})
-        assert challenges.verify(deps, a1["challengeId"], {"code": code_a1})["status"] == "approved"
+                    verify.verify(deps, target["challengeId"], {"code": code_a1})
+        assert verify.verify(deps, a1["challengeId"], {"code": code_a1})["status"] == "approved"
         with pytest.raises(AlreadyUsed):
-            challenges.verify(deps, a1["challengeId"], {"code": code_a1})
+            verify.verify(deps, a1["challengeId"], {"code": code_a1})
 
     def test_attempts_per_challenge(self, deps):  # L1
         enrol_sms(deps)
@@ -92,10 +92,10 @@ class TestSms:
         code = sms_code_for(deps, ch["challengeId"])
         for remaining in (4, 3, 2, 1, 0):
             with pytest.raises(IncorrectCode) as err:
-                challenges.verify(deps, ch["challengeId"], {"code": other_code(code)})
+                verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
             assert err.value.extra["attemptsRemaining"] == remaining
         with pytest.raises(MaxAttemptsReached):
-            challenges.verify(deps, ch["challengeId"], {"code": code})
+            verify.verify(deps, ch["challengeId"], {"code": code})
 
     def test_nothing_secret_in_table_rows(self, deps):  # D1 (tables)
         view = enrol_sms(deps)
@@ -112,11 +112,11 @@ class TestTotp:
         _, ch1 = begin(deps)
         _, ch2 = begin(deps)
         code = totp(secret, clock.now())
-        assert challenges.verify(deps, ch1["challengeId"], {"code": code})["status"] == "approved"
+        assert verify.verify(deps, ch1["challengeId"], {"code": code})["status"] == "approved"
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, ch2["challengeId"], {"code": code})
+            verify.verify(deps, ch2["challengeId"], {"code": code})
         clock.advance(30)
-        assert challenges.verify(deps, ch2["challengeId"], {"code": totp(secret, clock.now())})["status"] == \
+        assert verify.verify(deps, ch2["challengeId"], {"code": totp(secret, clock.now())})["status"] == \
             "approved"
 
     def test_older_step_than_last_accepted_is_refused(self, deps, clock):  # C6
@@ -124,11 +124,11 @@ class TestTotp:
         previous = totp(secret, clock.now())
         clock.advance(30)
         _, ch = begin(deps)
-        assert challenges.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == \
+        assert verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == \
             "approved"
         _, ch2 = begin(deps)
         with pytest.raises(IncorrectCode):  # one step back would be in the window, but is below the last step
-            challenges.verify(deps, ch2["challengeId"], {"code": previous})
+            verify.verify(deps, ch2["challengeId"], {"code": previous})
 
     def test_client_supplied_time_is_ignored(self, deps, clock):  # C9
         secret, _ = enrol_app(deps, clock)
@@ -137,7 +137,7 @@ class TestTotp:
         from datetime import datetime, timezone
         code = totp(secret, datetime.fromtimestamp(future, tz=timezone.utc))
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, ch["challengeId"], {"code": code, "time": future, "timestamp": future})
+            verify.verify(deps, ch["challengeId"], {"code": code, "time": future, "timestamp": future})
 
     def test_secret_encrypted_at_rest_and_returned_once(self, deps, clock):  # C7
         secret, view = enrol_app(deps, clock)
@@ -160,20 +160,20 @@ class TestLockout:
             code = sms_code_for(deps, ch["challengeId"])
             for _ in range(wrong_guesses):
                 with pytest.raises(IncorrectCode):
-                    challenges.verify(deps, ch["challengeId"], {"code": other_code(code)})
+                    verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
         _, ch = begin(deps)  # a new challenge does not reset the count
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(Locked) as err:
-            challenges.verify(deps, ch["challengeId"], {"code": other_code(code)})
+            verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
         assert err.value.retry_after == 15 * 60
         with pytest.raises(Locked):  # even the right code is refused
-            challenges.verify(deps, ch["challengeId"], {"code": code})
+            verify.verify(deps, ch["challengeId"], {"code": code})
         with pytest.raises(Locked):
             begin(deps)
         assert "user_locked" in events(deps)
         clock.advance(15 * 60)
         _, ch = begin(deps)
-        assert challenges.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})[
+        assert verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})[
             "status"] == "approved"
 
     def test_admin_unblock_clears_lockout(self, make_deps):  # L4
@@ -182,11 +182,11 @@ class TestLockout:
         _, ch = begin(deps)
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, ch["challengeId"], {"code": other_code(code)})
+            verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
         for _ in range(deps.settings.lockout_threshold - 1):
             _, c = begin(deps)
             try:
-                challenges.verify(deps, c["challengeId"], {"code": other_code(sms_code_for(deps, c["challengeId"]))})
+                verify.verify(deps, c["challengeId"], {"code": other_code(sms_code_for(deps, c["challengeId"]))})
             except IncorrectCode:
                 continue
             except Locked:
@@ -252,7 +252,7 @@ class TestBypass:
         _, ch = begin(deps)
         for _ in range(3):
             with pytest.raises(IncorrectCode):
-                challenges.verify(deps, ch["challengeId"], {"code": other_code(sms_code_for(deps, ch["challengeId"]))})
+                verify.verify(deps, ch["challengeId"], {"code": other_code(sms_code_for(deps, ch["challengeId"]))})
         before = enrolment.get_user(deps, "alice")
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket"}, "ops")
         begin(deps)
@@ -300,9 +300,9 @@ class TestEnrolmentAndFraud:
     def test_fraud_report_blocks_and_unblock_restores(self, deps):
         enrol_sms(deps)
         _, ch = begin(deps)
-        out = challenges.report_fraud(deps, ch["challengeId"])
+        out = verify.report_fraud(deps, ch["challengeId"])
         assert out["status"] == "blocked" and out["blockedUntil"] == "2027-02-25T19:30:00Z"
-        assert challenges.get(deps, ch["challengeId"])["status"] == "canceled"
+        assert challenge_rows.get(deps, ch["challengeId"])["status"] == "canceled"
         with pytest.raises(UserBlocked):
             begin(deps)
         admin.unblock(deps, "alice", "ops")
@@ -313,12 +313,12 @@ class TestEnrolmentAndFraud:
         _, ch = begin(deps)
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, ch["challengeId"], {"code": other_code(code)})
-        challenges.verify(deps, ch["challengeId"], {"code": code})
+            verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
+        verify.verify(deps, ch["challengeId"], {"code": code})
         admin.create_bypass(deps, "alice", {"seconds": 60, "reason": "r"}, "ops")
         begin(deps)
         _, ch = begin(deps)
-        challenges.report_fraud(deps, ch["challengeId"])
+        verify.report_fraud(deps, ch["challengeId"])
         admin.unblock(deps, "alice", "ops")
         got = set(events(deps))
         assert {"enrolment_started", "verify_approved", "challenge_created", "verify_failed", "bypass_created",
@@ -333,7 +333,7 @@ def test_purge_removes_rows_past_retention(deps, clock):
     clock.advance(86400 + 301)
     assert purge(deps).deleted >= 2  # the two challenges, a day after expiry
     with pytest.raises(NotFound):
-        challenges.get(deps, ch["challengeId"])
+        challenge_rows.get(deps, ch["challengeId"])
     assert enrolment.get_user(deps, "alice")["methods"]  # profile kept
     clock.advance(91 * 86400)
     purge(deps)

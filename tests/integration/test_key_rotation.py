@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from shared import admin, challenges, enrolment, reseal
+from shared import admin, enrolment, reseal, signin, verify
 from shared.delivery import deliver
 from shared.errors import KeyNotListed, RateLimited, crypto_problem
 from shared.ids import PROFILE_RK
@@ -33,17 +33,17 @@ ALL_RETIRED = {**ENC_RETIRED, "MFA_HMAC_KEYS": f"h2:{key('h2')}"}
 
 
 def sms_signin(d, user="sam", **context):
-    status, ch, _ = challenges.begin(d, {"userId": user, "method": "sms", "context": context})
+    status, ch, _ = signin.begin(d, {"userId": user, "method": "sms", "context": context})
     assert status == 201
     assert deliver(d, json.dumps({"v": 1, "challengeId": ch["challengeId"]}).encode()) == "sent"
-    return challenges.verify(d, ch["challengeId"], {"code": sms_code_for(d, ch["challengeId"]),
+    return verify.verify(d, ch["challengeId"], {"code": sms_code_for(d, ch["challengeId"]),
                                                     "rememberDevice": True})
 
 
 def totp_signin(d, clock, secret, user="tina"):
-    _, ch, _ = challenges.begin(d, {"userId": user, "method": "totp"})
+    _, ch, _ = signin.begin(d, {"userId": user, "method": "totp"})
     clock.advance(30)
-    return challenges.verify(d, ch["challengeId"], {"code": totp(secret, clock.now())})["status"]
+    return verify.verify(d, ch["challengeId"], {"code": totp(secret, clock.now())})["status"]
 
 
 def reseal_until_done(d, max_rows=500):
@@ -62,11 +62,11 @@ def world(make_deps, clock):
     table = old.settings.table_name
     admin.patch_policy(old, {"rememberDeviceDays": 30}, "ops")
     _, view, _ = enrolment.enrol_phone(old, "sam", {"phoneNumber": PHONE})
-    challenges.verify(old, view["challengeId"], {"code": sms_code_for(old, view["challengeId"])})  # SMS 1
+    verify.verify(old, view["challengeId"], {"code": sms_code_for(old, view["challengeId"])})  # SMS 1
     device_token = sms_signin(old)["deviceToken"]  # SMS 2 to this phone this hour
     _, tview, _ = enrolment.enrol_totp(old, "tina", {})
     secret = secret_bytes(tview["secret"])
-    challenges.verify(old, tview["challengeId"], {"code": totp(secret, clock.now())})
+    verify.verify(old, tview["challengeId"], {"code": totp(secret, clock.now())})
     enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")  # pending secret + sealed reply
     return {"table": table, "token": device_token, "secret": secret,
             "deps": lambda env: make_deps(MFA_TABLE_NAME=table, **env)}
@@ -80,7 +80,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     assert before["scan"]["complete"] and before["hmac"] == {"current": "h2", "listed": ["h2", "h1"],
                                                              "openChallenges": {"h1": 0}}
     # Remembered devices keep working across the HMAC rotation while the old key is listed.
-    assert challenges.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[1] == {
+    assert signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[1] == {
         "status": "not_required", "reason": "remembered_device"}
 
     # Step 2: re-encrypt (bounded runs that resume from the cursor) until the remaining count is 0.
@@ -95,7 +95,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     d = world["deps"](ENC_RETIRED)
     assert sms_signin(d)["status"] == "approved"  # SMS 3: the limit counted the 2 sent before rotation
     with pytest.raises(RateLimited):
-        challenges.begin(d, {"userId": "sam", "method": "sms"})
+        signin.begin(d, {"userId": "sam", "method": "sms"})
     assert totp_signin(d, clock, world["secret"]) == "approved"
     status, replay, _ = enrolment.enrol_totp(d, "pat", {}, idempotency_key="first-try")
     assert status == 201 and replay["secret"]  # the re-sealed idempotency reply still opens
@@ -104,7 +104,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     clock.advance(3600)
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}
     d = world["deps"](ALL_RETIRED)
-    assert challenges.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[0] == 201
+    assert signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[0] == 201
     assert totp_signin(d, clock, world["secret"]) == "approved"
 
 
@@ -120,7 +120,7 @@ def test_removing_the_encryption_key_before_reencrypting_fails_closed_and_loudly
     d = world["deps"](ENC_RETIRED)
     with caplog.at_level("ERROR", logger="twostep.crypto"):
         with pytest.raises(KeyNotListed) as raised:
-            challenges.begin(d, {"userId": "sam", "method": "sms"})
+            signin.begin(d, {"userId": "sam", "method": "sms"})
     assert (crypto_problem(raised.value).status, crypto_problem(raised.value).code) == (503, "misconfigured")
     failure = next(r for r in caplog.records if getattr(r, "event", None) == "crypto_failure")
     assert (failure.keyId, failure.purpose, failure.rowKind) == ("e1", "phone", "profile")
@@ -177,7 +177,7 @@ def test_open_sms_challenges_under_the_old_hmac_key_are_counted_until_they_expir
     _, view, _ = enrolment.enrol_phone(old, "olly", {"phoneNumber": "+14255550134"})  # pending, under h1
     d = world["deps"](ROTATED)
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 1}
-    challenges.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})  # h1 still listed
+    verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})  # h1 still listed
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}
     enrolment.enrol_phone(old, "olga", {"phoneNumber": "+14255550135"})
     clock.advance(300)

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import challenges, enrolment
+from shared import enrolment, signin, verify
 from shared.deps import build_deps
 from shared.errors import CountryNotAllowed, RateLimited
 from shared.sms import Outbox
@@ -19,12 +19,12 @@ def queued(deps) -> int:
 
 def enrol(deps, user: str, phone: str) -> None:
     _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
-    challenges.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
+    verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
 
 
 def begin(deps, user: str, ip: str | None = None):
     body = {"userId": user, **({"context": {"ip": ip}} if ip else {})}
-    return challenges.begin(deps, body)
+    return signin.begin(deps, body)
 
 
 def test_per_user_limit_and_its_window(make_deps, clock):
@@ -109,7 +109,7 @@ def test_totp_is_not_limited(make_deps, clock):
     from tests.helpers import secret_bytes
     deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="1", MFA_SMS_DAILY_BUDGET="1")
     _, view, _ = enrolment.enrol_totp(deps, "t", {})
-    challenges.verify(deps, view["challengeId"],
+    verify.verify(deps, view["challengeId"],
                       {"code": totp(secret_bytes(view["secret"]), clock.now() - timedelta(seconds=30))})
     for _ in range(5):
         assert begin(deps, "t")[0] == 201

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, challenges, enrolment, oath
+from shared import aad, admin, challenge_rows, enrolment, oath, oath_csv, signin, verify
 from shared.errors import IncorrectCode, InvalidRequest, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
@@ -50,7 +50,7 @@ def index_rows(deps) -> dict[str, TableEntity]:
 
 
 def profile(deps, upn):
-    return challenges.load_profile(deps, upn)
+    return challenge_rows.load_profile(deps, upn)
 
 
 def events(deps, upn) -> list[dict]:
@@ -58,9 +58,9 @@ def events(deps, upn) -> list[dict]:
 
 
 def sign_in(deps, upn: str, code: str) -> tuple[str, dict]:
-    status, view, _ = challenges.begin(deps, {"userId": upn, "method": "totp"})
+    status, view, _ = signin.begin(deps, {"userId": upn, "method": "totp"})
     assert status == 201
-    return view["challengeId"], challenges.verify(deps, view["challengeId"], {"code": code})
+    return view["challengeId"], verify.verify(deps, view["challengeId"], {"code": code})
 
 
 def add_app_devices(deps, upn: str, count: int) -> None:
@@ -112,11 +112,11 @@ class TestImport:
         code30, code60 = totp(key, clock.now(), period=30), totp(key, clock.now(), period=60)
         assert code30 != code60
         do_import(deps, row("bob", "T30", secret, 30))
-        status, view, _ = challenges.begin(deps, {"userId": "bob"})  # no method named: the token's totp
+        status, view, _ = signin.begin(deps, {"userId": "bob"})  # no method named: the token's totp
         assert status == 201 and view["method"] == "totp"
         with pytest.raises(IncorrectCode):  # a 60 s code is not this token's code
-            challenges.verify(deps, view["challengeId"], {"code": code60})
-        assert challenges.verify(deps, view["challengeId"], {"code": code30})["status"] == "approved"
+            verify.verify(deps, view["challengeId"], {"code": code60})
+        assert verify.verify(deps, view["challengeId"], {"code": code30})["status"] == "approved"
 
     def test_audited_without_secrets_and_sealed_at_rest(self, ready):
         deps = ready
@@ -137,7 +137,7 @@ class TestImport:
         deps = ready
         status, view, _ = enrolment.enrol_totp(deps, "erin", {})
         app = secret_bytes(view["secret"])
-        challenges.verify(deps, view["challengeId"], {"code": totp(app, clock.now())})
+        verify.verify(deps, view["challengeId"], {"code": totp(app, clock.now())})
         do_import(deps, row("erin", "E-1"))
         devices = profile(deps, "erin").totp
         assert [(d.kind, d.active) for d in devices] == [("app", True), ("hardware", False)]
@@ -362,10 +362,10 @@ def test_http_bad_row_is_a_400_with_the_errors(api):
 def test_http_body_limit_is_one_mebibyte_here(api):
     rows = [row(f"big{i}", uuid.uuid4().hex) for i in range(10)]
     body = upload(*rows)
-    big = body + b"\r\n" * (oath.MAX_CSV_BYTES - len(body) + 1)
+    big = body + b"\r\n" * (oath_csv.MAX_CSV_BYTES - len(body) + 1)
     r = api.admin("POST", "/api/v1/admin/oath-tokens", data=big, headers=dict(CSV))
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
-    assert api.admin("POST", "/api/v1/admin/oath-tokens", data=big[:oath.MAX_CSV_BYTES]).status_code == 201
+    assert api.admin("POST", "/api/v1/admin/oath-tokens", data=big[:oath_csv.MAX_CSV_BYTES]).status_code == 201
 
 
 def test_a_token_not_yet_activated_can_be_removed(deps):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, enrolment, signin, verify
 from shared.errors import IdempotencyKeyReused, InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
 from shared.policy_store import POLICY_PK
 from tests.helpers import sms_code_for
@@ -16,13 +16,13 @@ HQ = {"trustedNetworks": [{"name": "hq", "cidrs": ["203.0.113.0/24", "2001:db8::
 
 
 def begin(deps, user="alice", **body):
-    status, view, _ = challenges.begin(deps, {"userId": user, **body})
+    status, view, _ = signin.begin(deps, {"userId": user, **body})
     return status, view
 
 
 def approve(deps, user="alice", **verify_body):
     _, ch = begin(deps, user)
-    return challenges.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"]), **verify_body})
+    return verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"]), **verify_body})
 
 
 def outbox_count(deps) -> int:
@@ -64,7 +64,7 @@ class TestRules:
         enrol_sms(deps)
         admin.patch_policy(deps, HQ, "ops")
         _, ch = begin(deps)
-        challenges.report_fraud(deps, ch["challengeId"])
+        verify.report_fraud(deps, ch["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, context={"ip": "203.0.113.7"})
 
@@ -125,9 +125,9 @@ class TestLiveLimits:
         wrong = str((int(code) + 1) % 10**6).zfill(6)
         from shared.errors import IncorrectCode, Locked
         with pytest.raises(IncorrectCode):
-            challenges.verify(deps, ch["challengeId"], {"code": wrong})
+            verify.verify(deps, ch["challengeId"], {"code": wrong})
         with pytest.raises(Locked) as err:
-            challenges.verify(deps, ch["challengeId"], {"code": wrong})
+            verify.verify(deps, ch["challengeId"], {"code": wrong})
         assert err.value.retry_after == 60
 
 
@@ -162,18 +162,18 @@ class TestIdempotency:
     def test_repeat_returns_first_response_and_sends_no_second_sms(self, deps):
         enrol_sms(deps)
         queued = outbox_count(deps)
-        first = challenges.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
-        again = challenges.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
+        first = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
+        again = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
         assert first == again and first[0] == 201
         assert outbox_count(deps) == queued + 1
-        other = challenges.begin(deps, {"userId": "alice", "method": "sms"}, "key-2")
+        other = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-2")
         assert other[1]["challengeId"] != first[1]["challengeId"]
 
     def test_same_key_different_body_is_refused(self, deps):
         enrol_sms(deps)
-        challenges.begin(deps, {"userId": "alice"}, "key-1")
+        signin.begin(deps, {"userId": "alice"}, "key-1")
         with pytest.raises(IdempotencyKeyReused):
-            challenges.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
+            signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
 
     def test_enrolment_repeat_returns_the_same_secret_until_the_lifetime_ends(self, deps, clock):
         first = enrolment.enrol_totp(deps, "carol", {}, "enrol-1")
@@ -185,4 +185,4 @@ class TestIdempotency:
     def test_bad_keys_are_refused(self, deps):
         for key in ("", "x" * 256, "has space", "tab\t"):
             with pytest.raises(InvalidRequest):
-                challenges.begin(deps, {"userId": "alice"}, key)
+                signin.begin(deps, {"userId": "alice"}, key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, enrolment, signin, verify
 from shared.audit import record_refusal
 from shared.errors import (
     IncorrectCode,
@@ -36,10 +36,10 @@ def guess_wrong(deps, secret, clock, stop) -> None:
     """Wrong TOTP codes, five per fresh challenge, until `stop(error, failures so far)` is true."""
     failures = 0
     while True:
-        _, ch, _ = challenges.begin(deps, {"userId": "alice"})
+        _, ch, _ = signin.begin(deps, {"userId": "alice"})
         for _ in range(5):
             with pytest.raises((IncorrectCode, Locked)) as err:
-                challenges.verify(deps, ch["challengeId"], {"code": other_code(totp(secret, clock.now()))})
+                verify.verify(deps, ch["challengeId"], {"code": other_code(totp(secret, clock.now()))})
             failures += 1
             if stop(err.value, failures):
                 return
@@ -49,11 +49,11 @@ def test_a_flood_of_refusals_is_one_row_per_kind_and_minute(deps, clock):
     enrol_sms(deps, phone=PHONE)
     for _ in range(30):
         with pytest.raises(RiskBlocked):
-            challenges.begin(deps, HIGH_RISK)
+            signin.begin(deps, HIGH_RISK)
     assert counts(deps) == {("begin", "risk_blocked"): 30}
     clock.advance(60)
     with pytest.raises(RiskBlocked):
-        challenges.begin(deps, HIGH_RISK)
+        signin.begin(deps, HIGH_RISK)
     assert [e["count"] for e in refusals(deps)] == [1, 30]  # newest first
     assert len(deps.store.query_prefix("alice", AUDIT_PREFIX, limit=1000)) < 40
 
@@ -64,13 +64,13 @@ def test_blocked_locked_and_step_up_refusals_are_audited(deps, clock):
         enrolment.enrol_totp(deps, "alice", {})
     with pytest.raises(StepUpRequired):
         enrolment.delete_method(deps, "alice", "sms", {})
-    _, reported, _ = challenges.begin(deps, {"userId": "alice"})
-    _, ch, _ = challenges.begin(deps, {"userId": "alice"})
-    challenges.report_fraud(deps, reported["challengeId"])
+    _, reported, _ = signin.begin(deps, {"userId": "alice"})
+    _, ch, _ = signin.begin(deps, {"userId": "alice"})
+    verify.report_fraud(deps, reported["challengeId"])
     with pytest.raises(UserBlocked):
-        challenges.begin(deps, {"userId": "alice"})
+        signin.begin(deps, {"userId": "alice"})
     with pytest.raises(UserBlocked):
-        challenges.verify(deps, ch["challengeId"], {"code": "123456"})
+        verify.verify(deps, ch["challengeId"], {"code": "123456"})
     assert counts(deps) == {("enrol_totp", "step_up_required"): 1, ("delete_method", "step_up_required"): 1,
                             ("begin", "user_blocked"): 1, ("verify", "user_blocked"): 1}
     for event in refusals(deps):
@@ -79,14 +79,14 @@ def test_blocked_locked_and_step_up_refusals_are_audited(deps, clock):
 
 def test_verify_and_begin_while_locked_are_audited(deps, clock):
     secret, _ = enrol_app(deps, clock)
-    _, spare, _ = challenges.begin(deps, {"userId": "alice"})
+    _, spare, _ = signin.begin(deps, {"userId": "alice"})
     guess_wrong(deps, secret, clock, lambda error, _: isinstance(error, Locked))
     assert counts(deps) == {}  # the failure that locks is the `user_locked` event, not a refusal
     for _ in range(3):
         with pytest.raises(Locked):
-            challenges.verify(deps, spare["challengeId"], {"code": totp(secret, clock.now())})
+            verify.verify(deps, spare["challengeId"], {"code": totp(secret, clock.now())})
     with pytest.raises(Locked):
-        challenges.begin(deps, {"userId": "alice"})
+        signin.begin(deps, {"userId": "alice"})
     assert counts(deps) == {("verify", "locked"): 3, ("begin", "locked"): 1}
 
 
@@ -96,8 +96,8 @@ def test_rate_limited_requests_are_audited(make_deps, clock):
 
     def proof():
         clock.advance(30)
-        _, ch, _ = challenges.begin(deps, {"userId": "alice"})
-        challenges.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})
+        _, ch, _ = signin.begin(deps, {"userId": "alice"})
+        verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})
         return ch["challengeId"]
 
     enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE, "proofChallengeId": proof()})
@@ -110,7 +110,7 @@ def test_rate_limited_requests_are_audited(make_deps, clock):
 def test_no_rows_for_a_user_id_without_a_profile(deps):
     for user in ("ghost1", "ghost2"):
         with pytest.raises(RiskBlocked):
-            challenges.begin(deps, {**HIGH_RISK, "userId": user})
+            signin.begin(deps, {**HIGH_RISK, "userId": user})
         assert list(deps.store.query("PartitionKey eq @pk", {"pk": user})) == []
 
 
@@ -139,11 +139,11 @@ def test_hundred_consecutive_failures_lock_until_an_admin_unblocks(deps, clock):
     assert user["lockedUntil"] == "9999-12-31T23:59:59Z"
     clock.advance(365 * 24 * 3600)
     with pytest.raises(Locked) as err:
-        challenges.begin(deps, {"userId": "alice"})
+        signin.begin(deps, {"userId": "alice"})
     assert err.value.retry_after is None
     admin.unblock(deps, "alice", "ops")
-    _, ch, _ = challenges.begin(deps, {"userId": "alice"})
-    assert challenges.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == "approved"
+    _, ch, _ = signin.begin(deps, {"userId": "alice"})
+    assert verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == "approved"
 
 
 def test_step_up_proof_unaffected(deps, clock):

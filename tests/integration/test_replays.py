@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from shared import admin, challenges, enrolment
+from shared import admin, challenge_rows, enrolment, signin, verify
 from shared.delivery import deliver
 from shared.errors import IdempotentResultGone, Locked, RiskBlocked, UserBlocked
 from shared.idempotency import PREFIX
@@ -23,7 +23,7 @@ PHONE = "+14255550161"
 
 
 def begin(deps, key, user="alice", **body):
-    return challenges.begin(deps, {"userId": user, **body}, key)
+    return signin.begin(deps, {"userId": user, **body}, key)
 
 
 def idempotency_rows(deps, user="alice"):
@@ -38,11 +38,11 @@ def block_medium_risk(deps):
 
 def lock(deps, user="alice"):
     for _ in range(deps.policy().lockout_threshold // 5 + 1):
-        _, ch, _ = challenges.begin(deps, {"userId": user, "method": "sms"})
+        _, ch, _ = signin.begin(deps, {"userId": user, "method": "sms"})
         code = other_code(sms_code_for(deps, ch["challengeId"]))
         for _ in range(5):
             try:
-                challenges.verify(deps, ch["challengeId"], {"code": code})
+                verify.verify(deps, ch["challengeId"], {"code": code})
             except Locked:
                 return
             except Exception:  # noqa: BLE001 - incorrect_code / max attempts until the lock
@@ -54,8 +54,8 @@ class TestChallengeReplays:
     def test_replay_for_a_user_blocked_since_is_refused(self, deps):
         enrol_sms(deps, phone=PHONE)
         assert begin(deps, "k1", method="sms")[0] == 201
-        _, other, _ = challenges.begin(deps, {"userId": "alice"})
-        challenges.report_fraud(deps, other["challengeId"])
+        _, other, _ = signin.begin(deps, {"userId": "alice"})
+        verify.report_fraud(deps, other["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, "k1", method="sms")
 
@@ -71,11 +71,11 @@ class TestChallengeReplays:
         _, first, _ = begin(deps, "k1", method="sms")
         code = sms_code_for(deps, first["challengeId"])
         with pytest.raises(Exception):  # noqa: B017 - incorrect_code
-            challenges.verify(deps, first["challengeId"], {"code": other_code(code)})
+            verify.verify(deps, first["challengeId"], {"code": other_code(code)})
         status, again, _ = begin(deps, "k1", method="sms")
         assert status == 201 and again["challengeId"] == first["challengeId"]
         assert again["attemptsRemaining"] == first["attemptsRemaining"] - 1  # rebuilt, not stored
-        challenges.verify(deps, first["challengeId"], {"code": code})
+        verify.verify(deps, first["challengeId"], {"code": code})
         with pytest.raises(IdempotentResultGone) as err:
             begin(deps, "k1", method="sms")
         assert err.value.status == 409 and err.value.code == "idempotency_result_gone"
@@ -100,7 +100,7 @@ class TestChallengeReplays:
         enrol_sms(deps, phone=PHONE)
         before = outbox_count(deps)
         _, first, _ = begin(deps, "k1", method="sms")
-        clock.advance(challenges.REQUEUE_AFTER.total_seconds() - 1)
+        clock.advance(challenge_rows.REQUEUE_AFTER.total_seconds() - 1)
         begin(deps, "k1", method="sms")
         assert outbox_count(deps) == before + 1  # too early: the first message is most likely on its way
         clock.advance(1)
@@ -121,8 +121,8 @@ class TestBypassReplays:
         assert begin(deps, "k1") == bypass
         assert begin(deps, "k1") == bypass  # the very bypass that request spent
         assert begin(deps, "k2")[0] == 201  # a new request: no bypass left
-        _, other, _ = challenges.begin(deps, {"userId": "alice"})
-        challenges.report_fraud(deps, other["challengeId"])
+        _, other, _ = signin.begin(deps, {"userId": "alice"})
+        verify.report_fraud(deps, other["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, "k1")
 
@@ -152,7 +152,7 @@ class TestEnrolmentReplays:
     def test_no_secret_once_the_authenticator_is_active(self, deps, clock):
         status, first, _ = enrolment.enrol_totp(deps, "carol", {}, "e1")
         assert enrolment.enrol_totp(deps, "carol", {}, "e1") == (status, first, {})  # pending: the same answer
-        challenges.verify(deps, first["challengeId"], {"code": totp(secret_bytes(first["secret"]), clock.now())})
+        verify.verify(deps, first["challengeId"], {"code": totp(secret_bytes(first["secret"]), clock.now())})
         with pytest.raises(IdempotentResultGone):
             enrolment.enrol_totp(deps, "carol", {}, "e1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import aad, admin, challenges, enrolment
+from shared import aad, admin, challenge_rows, enrolment, signin, verify
 from shared.errors import Canceled
 from shared.ids import PROFILE_RK
 from shared.models import Profile
@@ -17,11 +17,11 @@ OLD, NEW = "+14255550171", "+14255550172"
 
 
 def begin(deps, user="alice", **body):
-    return challenges.begin(deps, {"userId": user, **body})[1]
+    return signin.begin(deps, {"userId": user, **body})[1]
 
 
 def status(deps, ch):
-    return challenges.get(deps, ch["challengeId"])["status"]
+    return challenge_rows.get(deps, ch["challengeId"])["status"]
 
 
 def events(deps, user="alice"):
@@ -36,7 +36,7 @@ def test_removing_a_method_cancels_its_pending_challenges(deps, clock):
     assert status(deps, sms1) == status(deps, sms2) == "canceled"
     assert status(deps, app) == "pending"  # another method's challenge is not touched
     with pytest.raises(Canceled):
-        challenges.verify(deps, sms1["challengeId"], {"code": sms_code_for(deps, sms1["challengeId"])})
+        verify.verify(deps, sms1["challengeId"], {"code": sms_code_for(deps, sms1["challengeId"])})
     removed = next(e for e in events(deps) if e["event"] == "method_removed")
     assert removed["challengesCanceled"] == 2
 
@@ -47,12 +47,12 @@ def test_replacing_the_phone_cancels_the_old_numbers_challenges(make_deps):
     pending = begin(deps, method="sms")
     _, new, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": NEW, "proofChallengeId": approved_signin(deps)})
     assert status(deps, pending) == "pending"  # until the new number is proven
-    challenges.verify(deps, new["challengeId"], {"code": sms_code_for(deps, new["challengeId"])})
+    verify.verify(deps, new["challengeId"], {"code": sms_code_for(deps, new["challengeId"])})
     assert status(deps, pending) == "canceled"
     with pytest.raises(Canceled):
-        challenges.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
+        verify.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
     fresh = begin(deps, method="sms")  # the new number works
-    assert challenges.verify(deps, fresh["challengeId"], {"code": sms_code_for(deps, fresh["challengeId"])})[
+    assert verify.verify(deps, fresh["challengeId"], {"code": sms_code_for(deps, fresh["challengeId"])})[
         "status"] == "approved"
 
 
@@ -64,7 +64,7 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
     profile.phone = deps.sealer.seal(NEW.encode(), aad.phone_aad("alice"))
     deps.store.table.update_entity(profile.to_entity())  # a phone change that canceled nothing
     with pytest.raises(Canceled):
-        challenges.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
+        verify.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
     assert status(deps, pending) == "canceled"
     assert any(e["event"] == "challenge_canceled" and e["reason"] == "methods_changed" for e in events(deps))
 
@@ -73,7 +73,7 @@ def test_enrolment_started_without_step_up_cannot_complete_after_a_method_is_add
     _, app, _ = enrolment.enrol_totp(deps, "carol", {})  # carol has no method: no step-up needed
     enrol_sms(deps, "carol", OLD)  # meanwhile a phone becomes active
     with pytest.raises(Canceled):
-        challenges.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})
+        verify.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})
     assert enrolment.get_user(deps, "carol")["methods"] == [{"type": "sms", "destination": "+1*******71"}]
     assert status(deps, app) == "canceled"
 
@@ -82,7 +82,7 @@ def test_phone_enrolment_is_void_after_another_method_is_activated(deps, clock):
     _, phone, _ = enrolment.enrol_phone(deps, "dave", {"phoneNumber": OLD})
     enrol_app(deps, clock, "dave")
     with pytest.raises(Canceled):
-        challenges.verify(deps, phone["challengeId"], {"code": sms_code_for(deps, phone["challengeId"])})
+        verify.verify(deps, phone["challengeId"], {"code": sms_code_for(deps, phone["challengeId"])})
     assert [m["type"] for m in enrolment.get_user(deps, "dave")["methods"]] == ["totp"]
 
 
@@ -90,5 +90,5 @@ def test_an_unchanged_enrolment_still_completes(deps, clock):
     enrol_sms(deps, phone=OLD)
     _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
     begin(deps, method="sms")  # sign-ins and failures do not change the methods
-    assert challenges.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})[
+    assert verify.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})[
         "status"] == "approved"

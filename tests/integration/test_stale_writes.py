@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, challenge_rows, enrolment, verify
+from shared import signin as signin_flow
 from shared.errors import AlreadyUsed, IncorrectCode, StepUpRequired, TwostepError
 from shared.ids import PROFILE_RK, parse_challenge_id
 from shared.store import StaleWrite
@@ -75,7 +76,7 @@ def alice(deps):
 
 
 def signin(deps) -> str:
-    return challenges.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
 
 
 def audit(deps, event: str, **match) -> list[dict]:
@@ -86,19 +87,19 @@ def audit(deps, event: str, **match) -> list[dict]:
 def test_approve_has_one_winner(deps, alice, race):  # C3
     cid = signin(deps)
     code = sms_code_for(deps, cid)
-    trace = race(lambda: challenges.verify(deps, cid, {"code": code}))
+    trace = race(lambda: verify.verify(deps, cid, {"code": code}))
     with pytest.raises(AlreadyUsed):
-        challenges.verify(deps, cid, {"code": code})
+        verify.verify(deps, cid, {"code": code})
     assert trace[0] == ("competitor", {"status": "approved", "userId": "alice", "method": "sms"})
     assert lost_then_reread(trace), trace
     assert len(audit(deps, "verify_approved", challengeId=cid)) == 1
-    assert challenges.get(deps, cid)["status"] == "approved"
+    assert challenge_rows.get(deps, cid)["status"] == "approved"
 
 
 def test_bypass_is_spent_once(deps, alice, race):  # B2
     admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket"}, "ops")
-    trace = race(lambda: challenges.begin(deps, {"userId": "alice"}))
-    status, view, _ = challenges.begin(deps, {"userId": "alice"})
+    trace = race(lambda: signin_flow.begin(deps, {"userId": "alice"}))
+    status, view, _ = signin_flow.begin(deps, {"userId": "alice"})
     assert trace[0] == ("competitor", (200, {"status": "not_required", "reason": "bypass"}, {}))
     assert status == 201 and view["status"] == "pending"  # the loser saw the bypass gone: a challenge
     assert lost_then_reread(trace), trace
@@ -109,9 +110,9 @@ def test_bypass_is_spent_once(deps, alice, race):  # B2
 def test_no_failure_is_lost(deps, alice, race):  # L3
     cid = signin(deps)
     wrong = other_code(sms_code_for(deps, cid))
-    trace = race(lambda: challenges.verify(deps, cid, {"code": wrong}))
+    trace = race(lambda: verify.verify(deps, cid, {"code": wrong}))
     with pytest.raises(IncorrectCode) as err:
-        challenges.verify(deps, cid, {"code": wrong})
+        verify.verify(deps, cid, {"code": wrong})
     competitor = trace[0][1]
     assert isinstance(competitor, IncorrectCode) and competitor.extra == {"attemptsRemaining": 4}
     assert err.value.extra == {"attemptsRemaining": 3}  # decided on the competitor's count
@@ -122,7 +123,7 @@ def test_no_failure_is_lost(deps, alice, race):  # L3
 
 def test_a_proof_is_used_once(deps, alice, race):  # step-up
     proof = signin(deps)
-    challenges.verify(deps, proof, {"code": sms_code_for(deps, proof)})
+    verify.verify(deps, proof, {"code": sms_code_for(deps, proof)})
     trace = race(lambda: enrolment.enrol_totp(deps, "alice", {"proofChallengeId": proof})[0])
     with pytest.raises(StepUpRequired):
         enrolment.delete_method(deps, "alice", "sms", {"proofChallengeId": proof})

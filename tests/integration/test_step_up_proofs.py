@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenges, enrolment
+from shared import admin, challenge_rows, enrolment, verify
+from shared import signin as signin_flow
 from shared.errors import StepUpRequired
 from tests.integration.test_flows import approved_signin, enrol_sms
 
@@ -14,7 +15,7 @@ ALICE_PHONE, BOB_PHONE, NEW_PHONE = "+14255550151", "+14255550152", "+1425555015
 
 
 def signin(deps, user: str = "alice") -> str:
-    return challenges.begin(deps, {"userId": user, "method": "sms"})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": user, "method": "sms"})[1]["challengeId"]
 
 
 def enrolment_proof(deps, clock, enrol_cid):
@@ -23,16 +24,16 @@ def enrolment_proof(deps, clock, enrol_cid):
 
 def canceled_proof(deps, clock, enrol_cid):
     cid = signin(deps)
-    challenges.report_fraud(deps, cid)
+    verify.report_fraud(deps, cid)
     admin.unblock(deps, "alice", "ops")
-    assert challenges.get(deps, cid)["status"] == "canceled"
+    assert challenge_rows.get(deps, cid)["status"] == "canceled"
     return cid
 
 
 def expired_proof(deps, clock, enrol_cid):
     cid = signin(deps)
     clock.advance(300)
-    assert challenges.get(deps, cid)["status"] == "expired"
+    assert challenge_rows.get(deps, cid)["status"] == "expired"
     return cid
 
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 from azure.storage.queue import QueueClient
 
-from shared import challenges, clients, enrolment, redrive
+from shared import challenge_rows, clients, enrolment, methods, redrive, signin, verify
 from shared.delivery import deliver
 from shared.errors import StorageUnavailable
 from shared.sms import Outbox
@@ -101,7 +101,7 @@ def test_a_request_whose_every_call_is_slow_ends_inside_its_storage_budget(pdeps
 
     def begin_with_budget() -> None:
         with clients.request_budget(3):
-            challenges.begin(pdeps, {"userId": "alice", "method": "sms"})  # five Table calls: 7.5 s
+            signin.begin(pdeps, {"userId": "alice", "method": "sms"})  # five Table calls: 7.5 s
 
     finished, exc = ends_within(begin_with_budget, 3 + 2)
     table.set_mode("pass")
@@ -114,10 +114,10 @@ def test_begin_with_the_queue_down_answers_201_fast_and_the_sweeper_delivers(pde
     enrol(pdeps)
     queue.set_mode("refuse")
     started = time.monotonic()
-    status, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    status, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     answered_in = time.monotonic() - started
     assert status == 201 and answered_in < clients.CALL_BOUND
-    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "queued"
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
     assert redrive.sweep(pdeps) == {}  # too young to look stuck
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
     assert redrive.sweep(pdeps) == {"wait": 1}  # still due, but the queue is down: kept for the next run
@@ -134,11 +134,11 @@ def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms
     _, queue = proxies
     enrol(pdeps)
     queue.set_mode("refuse")
-    _, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    _, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     clock.advance(pdeps.settings.code_ttl_seconds)
     queue.set_mode("pass")
     assert redrive.sweep(pdeps) == {"failed": 1}
-    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "failed"
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "failed"
     events = [r["event"] for r in pdeps.store.query_prefix("alice", "au|")]
     assert "sms_failed" in events
     assert redrive.sweep(pdeps) == {}
@@ -147,7 +147,7 @@ def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms
 
 def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, sms, clock):  # Q5
     enrol(pdeps)
-    _, view, _ = challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+    _, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     raw = raw_queue(pdeps)
     assert len(raw.receive_messages(visibility_timeout=600).__next__().content) > 0  # hidden for 10 min
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
@@ -157,12 +157,12 @@ def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, 
     assert deliver(pdeps, body) == "sent"
     assert deliver(pdeps, body) == "already_sent"
     assert len(received(sms)) == 1
-    assert challenges.get(pdeps, view["challengeId"])["delivery"] == "sent"
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "sent"
 
 
 def test_a_marker_whose_challenge_never_committed_is_dropped(pdeps, clock):  # Q5
     enrol(pdeps)
-    ch = challenges.new_challenge(pdeps, pdeps.policy(), "alice", challenges.SIGNIN, "sms", clock.now(), None)
+    ch = challenge_rows.new_challenge(pdeps, pdeps.policy(), "alice", methods.SIGNIN, "sms", clock.now(), None)
     redrive.note_due(pdeps, ch)  # as if the challenge transaction then failed
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
     assert redrive.sweep(pdeps) == {"missing": 1}
@@ -174,7 +174,7 @@ def test_begin_answers_503_and_leaves_no_marker_when_the_table_is_down(pdeps, pr
     enrol(pdeps)
     table.set_mode("refuse")
     with pytest.raises(StorageUnavailable):
-        challenges.begin(pdeps, {"userId": "alice", "method": "sms"})
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     table.set_mode("pass")
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
     assert redrive.sweep(pdeps) == {}
@@ -184,7 +184,7 @@ def enrol(d) -> dict:
     _, view, _ = enrolment.enrol_phone(d, "alice", {"phoneNumber": PHONE})
     body = take(d)
     deliver(d, body)
-    challenges.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})
+    verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})
     requests.delete(f"{d.settings.acs_endpoint}/messages", timeout=5)
     assert redrive.sweep(d, d.clock.now() + redrive.REDRIVE_AFTER) == {"done": 1}  # the enrolment's marker
     return view

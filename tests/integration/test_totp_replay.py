@@ -7,7 +7,8 @@ import base64
 
 import pytest
 
-from shared import challenges
+from shared import signin
+from shared import verify as verify_flow
 from shared.errors import IncorrectCode
 from shared.ids import PROFILE_RK
 from shared.models import Profile, TotpDevice
@@ -26,8 +27,8 @@ def share_secret(deps, user: str, period: int = 30) -> None:
 
 
 def verify(deps, user, code):
-    _, ch, _ = challenges.begin(deps, {"userId": user, "method": "totp"})
-    return challenges.verify(deps, ch["challengeId"], {"code": code})
+    _, ch, _ = signin.begin(deps, {"userId": user, "method": "totp"})
+    return verify_flow.verify(deps, ch["challengeId"], {"code": code})
 
 
 def test_a_code_shared_by_two_devices_signs_in_once(deps, clock):
@@ -57,7 +58,7 @@ def test_the_enrolment_code_cannot_sign_in(deps, clock):
 
     _, app, _ = enrolment.enrol_totp(deps, "carol", {})
     code = totp(secret_bytes(app["secret"]), clock.now())
-    challenges.verify(deps, app["challengeId"], {"code": code})
+    verify_flow.verify(deps, app["challengeId"], {"code": code})
     share_secret(deps, "carol")
     with pytest.raises(IncorrectCode):
         verify(deps, "carol", code)

@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared import device_tokens
-from shared.challenges import evaluate
 from shared.config import load_settings
 from shared.crypto import Keyring
 from shared.errors import InvalidRequest
 from shared.models import Profile
 from shared.networks import NetworkSet
 from shared.policy import Policy, apply_patch, defaults
+from shared.signin import evaluate
 from tests.unit.test_config import GOOD
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
