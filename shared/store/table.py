@@ -118,7 +118,6 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
 class Store:
     def __init__(self, table: TableClient) -> None:
         self.table = table
-        self._table_ready = False
         # Called after each committed transaction with the audit events it stored (maybe none). A hook
         # must not raise: the decision is stored already; a failing hook is logged and the rest still run.
         self.after_commit: list[Callable[[list[AuditEvent]], None]] = []

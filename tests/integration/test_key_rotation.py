@@ -57,7 +57,7 @@ def reseal_until_done(d, max_rows=500):
 @pytest.fixture
 def world(make_deps, clock):
     """Users enrolled under the old keys: an SMS user with a remembered device, a TOTP user, a pending
-    TOTP enrolment and an idempotency record (each holds sealed values)."""
+    TOTP enrolment (its sealed pending secret) answered again through an idempotency record."""
     old = make_deps(**OLD)
     table = old.settings.table_name
     admin.patch_policy(old, {"rememberDeviceDays": 30}, "ops")
@@ -67,7 +67,7 @@ def world(make_deps, clock):
     _, tview, _ = enrolment.enrol_totp(old, "tina", {})
     secret = secret_bytes(tview["secret"])
     verify.verify(old, tview["challengeId"], {"code": totp(secret, clock.now())})
-    enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")  # pending secret + sealed reply
+    enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")  # a sealed pending secret, and a record that points at it
     return {"table": table, "token": device_token, "secret": secret,
             "deps": lambda env: make_deps(MFA_TABLE_NAME=table, **env)}
 
@@ -98,7 +98,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
         signin.begin(d, {"userId": "sam", "method": "sms"})
     assert totp_signin(d, clock, world["secret"]) == "approved"
     status, replay, _ = enrolment.enrol_totp(d, "pat", {}, idempotency_key="first-try")
-    assert status == 201 and replay["secret"]  # the re-sealed idempotency reply still opens
+    assert status == 201 and replay["secret"]  # the replay re-opens the re-sealed pending secret
 
     # Step 4 (once no open challenge needs it): remove the old HMAC key. Device tokens it signed end.
     clock.advance(3600)
