@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from .aad import totp_aad
 from .challenge_rows import load_profile
+from .clock import iso
 from .deps import Deps
 from .errors import Conflict, StorageUnavailable
 from .ids import PROFILE_RK, random_token
@@ -224,7 +225,8 @@ def _confirm(d: Deps, rows: list[OathRow], import_id: str) -> None:
 
 def _hardware_device(d: Deps, r: OathRow) -> TotpDevice:
     return TotpDevice(id=random_token(6), secret=d.sealer.seal(r.secret, totp_aad(r.upn)), algorithm="SHA1",
-                      digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False)
+                      digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False,
+                      created_at=iso(d.clock.now()))
 
 
 def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: Profile | None, actor: str, import_id: str,

@@ -24,21 +24,20 @@ from .clock import iso
 from .deps import Deps
 from .errors import Canceled, IncorrectCode, TwostepError
 from .ids import challenge_id_for, parse_challenge_id
-from .methods import ENROL_SMS, METHODS, SIGNIN
+from .methods import ENROL_SMS, METHODS, SIGNIN, Approval
 from .models import Challenge, Profile
 from .policy import locked_error, register_failure, register_success
 from .store import Tx, retry_on_conflict
-from .validation import boolean, otp_code
+from .validation import answer_code, boolean
 
 
-def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> bool:
+def _check_code(d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> Approval | None:
     """Ask the challenge's method to check the code and, when right, apply what approval changes."""
     method = METHODS[ch.method]
     proof = method.check(d, ch, profile, code, now)
     if proof is None:
-        return False
-    method.approve(d, ch, profile, proof)
-    return True
+        return None
+    return method.approve(d, ch, profile, proof)
 
 
 def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
@@ -51,13 +50,14 @@ def _refuse_superseded(d: Deps, ch: Challenge, now: datetime) -> None:
 
 
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    code = otp_code(body)
+    typed = answer_code(body)
     remember = boolean(body, "rememberDevice")
     user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
 
     def attempt() -> dict[str, Any]:
         now = d.clock.now()
         ch, profile = load_pair(d, user_id, row_key, now)
+        code = METHODS[ch.method].parse_code(typed)  # each method's own format; a bad one uses no attempt
         ensure_usable(ch, now)
         try:
             refuse_if_barred(profile, now)
@@ -72,7 +72,8 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         cid = challenge_id
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
-        if _check_code(d, ch, profile, code, now):
+        approval = _check_code(d, ch, profile, code, now)
+        if approval is not None:
             activated = any(device.active and device.id in inactive for device in profile.totp)
             register_success(profile)
             profile.pick_default()
@@ -82,12 +83,14 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             tx.create(d.audit(ch.user_id, now, "verify_approved", "application", challengeId=cid,
                               method=ch.method, purpose=ch.purpose, deviceRemembered=days > 0 or None,
                               activated=activated or None))
+            if approval.event:  # e.g. access_pass_used, recovery_code_used
+                tx.create(d.audit(ch.user_id, now, approval.event, "application", challengeId=cid, **approval.detail))
             if replaced_phone:  # the old number's pending codes die with it (E1)
                 cancel_challenges(d, tx, [p for p in pending_challenges(d, ch.user_id, "sms", now)
                                           if p.row_key != ch.row_key and p.destination == replaced_phone])
             else:
                 d.store.transact(tx)
-            result = {"status": "approved", "userId": ch.user_id, "method": ch.method}
+            result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **approval.answer}
             if days > 0:
                 token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
                 result.update(deviceToken=token, deviceTokenExpiresAt=iso(expires))
