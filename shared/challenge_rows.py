@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from . import redrive
 from .clock import iso
@@ -31,9 +31,10 @@ from .ids import CHALLENGE_PREFIX, PROFILE_RK, challenge_id_for, new_challenge_i
 from .methods import METHODS, SIGNIN
 from .models import Challenge, Profile
 from .policy import Policy, locked_error, retry_after
+from .results import Started
 from .store import StaleWrite, Tx
 
-Outcome = tuple[int, dict[str, Any], dict[str, str]]
+R = TypeVar("R", bound=Started)  # what the calling flow answers with a challenge
 REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired)  # audited, coalesced (D7)
 TX_MAX_OPS = 100  # an entity-group transaction's limit
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
@@ -74,8 +75,8 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
     return view
 
 
-def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Callable[[Challenge], Outcome],
-          idem: Idempotency | None = None, **detail: Any) -> Outcome:
+def start(d: Deps, ch: Challenge, tx: Tx, now: datetime, event: str, outcome: Callable[[Challenge], R],
+          idem: Idempotency | None = None, **detail: Any) -> R:
     """Write a new challenge (with its audit event, the idempotency record and whatever else `tx` holds)
     and queue its SMS; `outcome` builds the response from the new challenge (a replay rebuilds it the
     same way from the challenge as it is then)."""
@@ -113,7 +114,7 @@ def load_with_replay(d: Deps, user_id: str, idem: Idempotency | None, now: datet
 
 
 def replay_challenge(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime,
-                     outcome: Callable[[Challenge], Outcome]) -> Outcome:
+                     outcome: Callable[[Challenge], R]) -> R:
     """Answer a repeated request from the challenge the first one created, as it is now (R1): only
     while that challenge is pending and still valid for the user's methods, and never for a user now
     blocked or locked. An SMS still `queued` after `REQUEUE_AFTER` is queued again (the first enqueue

@@ -10,7 +10,6 @@ from typing import Any
 from . import limits
 from .aad import phone_aad, totp_aad
 from .challenge_rows import (
-    Outcome,
     audited_refusals,
     cancel_challenges,
     challenge_view,
@@ -31,6 +30,7 @@ from .methods import ENROL_SMS, ENROL_TOTP, METHODS, SIGNIN
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
 from .phone import mask, parse_e164
+from .results import CodeSent, SecretIssued
 from .store import Tx, retry_on_conflict
 from .validation import text
 
@@ -63,14 +63,14 @@ def _require_step_up(profile: Profile | None, proof: Challenge | None, now: date
     tx.replace(proof.to_entity())
 
 
-def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodeSent:
     user_id = validate_user_id(user_id)
     phone = parse_e164(body.get("phoneNumber"))
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, f"phone/{user_id}", body)
 
-    def attempt() -> Outcome:
+    def attempt() -> CodeSent:
         now = d.clock.now()
         profile, proof, replay = _load(d, user_id, proof_id, idem, now)
         if replay is not None:
@@ -85,20 +85,20 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
                            phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
         return start(d, ch, tx, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> Outcome:
-        return 202, challenge_view(ch, d.clock.now(), created=True), {}
+    def created(ch: Challenge) -> CodeSent:
+        return CodeSent(challenge_view(ch, d.clock.now(), created=True))
 
     return audited_refusals(d, user_id, "enrol_phone", lambda: retry_on_conflict(attempt))
 
 
-def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> SecretIssued:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, f"totp/{user_id}", body)
     s = d.settings
 
-    def attempt() -> Outcome:
+    def attempt() -> SecretIssued:
         now = d.clock.now()
         profile, proof, replay = _load(d, user_id, proof_id, idem, now)
         if replay is not None:  # the secret again only while that enrolment is pending and still current
@@ -114,14 +114,14 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
                            pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
         return start(d, ch, tx, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> Outcome:
+    def created(ch: Challenge) -> SecretIssued:
         if ch.pending_secret is None:
             raise IdempotentResultGone()
         secret = d.sealer.open(ch.pending_secret, totp_aad(user_id), kind="challenge")
         view = challenge_view(ch, d.clock.now(), created=True)
         view["secret"] = b32(secret)
         view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
-        return 201, view, {}
+        return SecretIssued(view)
 
     return audited_refusals(d, user_id, "enrol_totp", lambda: retry_on_conflict(attempt))
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from . import device_tokens
 from .challenge_rows import (
-    Outcome,
     audited_refusals,
     challenge_view,
     load_with_replay,
@@ -27,6 +26,7 @@ from .ids import validate_user_id
 from .methods import METHODS, SIGNIN
 from .models import Challenge, Profile
 from .policy import Policy
+from .results import BeginResult, ChallengeStarted, NotRequired
 from .store import Tx, retry_on_conflict
 from .validation import choice
 
@@ -57,13 +57,13 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
     return "challenge"
 
 
-def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> BeginResult:
     user_id = validate_user_id(body.get("userId"))
     method = choice(body, "method", tuple(METHODS))
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, "begin", body)
 
-    def attempt() -> Outcome:
+    def attempt() -> BeginResult:
         now = d.clock.now()
         policy = d.policy()
         profile, _, replay = load_with_replay(d, user_id, idem, now)
@@ -83,16 +83,15 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if decision == "risk_blocked":
             raise RiskBlocked()
         if decision == "bypass":
-            outcome: Outcome = (200, {"status": "not_required", "reason": "bypass"}, {})
             tx = Tx()
             if idem is not None:
                 idem.add_record(tx, user_id, Replay(BYPASS, profile.bypass_rk), now, policy.code_ttl_seconds)
             use_bypass(d, profile, now, tx)
-            return outcome
+            return NotRequired("bypass")
         if decision != "challenge":  # a skipped second factor is a decision too: audit it
             d.store.transact(Tx().create(d.audit(user_id, now, "mfa_skipped", "application", reason=decision,
                                                    ip=context.get("ip"), riskLevel=context.get("riskLevel"))))
-            return 200, {"status": "not_required", "reason": decision}, {}
+            return NotRequired(decision)
         if profile is None:
             raise NotEnrolled()
         refuse_if_barred(profile, now)
@@ -103,13 +102,13 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, **fields)
         return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
-    def created(ch: Challenge) -> Outcome:  # functions/ adds the Location, from the route it serves
-        return 201, challenge_view(ch, d.clock.now(), created=True), {}
+    def created(ch: Challenge) -> ChallengeStarted:  # functions/ adds the Location, from the route it serves
+        return ChallengeStarted(challenge_view(ch, d.clock.now(), created=True))
 
     return audited_refusals(d, user_id, "begin", lambda: retry_on_conflict(attempt))
 
 
-def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime) -> Outcome:
+def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime) -> NotRequired:
     """A repeat of the begin that spent a bypass answers `bypass` again only for that very bypass, and
     never for a user blocked or locked since (the caller has checked the risk action)."""
     if profile is None:
@@ -118,7 +117,7 @@ def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Repla
     row = d.store.get(user_id, replay.ref)
     if row is None or row.get("status") != "used":
         raise IdempotentResultGone()
-    return 200, {"status": "not_required", "reason": "bypass"}, {}
+    return NotRequired("bypass")
 
 
 def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:

@@ -27,7 +27,7 @@ def share_secret(deps, user: str, period: int = 30) -> None:
 
 
 def verify(deps, user, code):
-    _, ch, _ = signin.begin(deps, {"userId": user, "method": "totp"})
+    ch = signin.begin(deps, {"userId": user, "method": "totp"}).view
     return verify_flow.verify(deps, ch["challengeId"], {"code": code})
 
 
@@ -56,7 +56,7 @@ def test_the_enrolment_code_cannot_sign_in(deps, clock):
     from shared import enrolment
     from tests.helpers import secret_bytes
 
-    _, app, _ = enrolment.enrol_totp(deps, "carol", {})
+    app = enrolment.enrol_totp(deps, "carol", {}).view
     code = totp(secret_bytes(app["secret"]), clock.now())
     verify_flow.verify(deps, app["challengeId"], {"code": code})
     share_secret(deps, "carol")
