@@ -13,8 +13,8 @@ from azure.core.exceptions import HttpResponseError
 from shared import challenge_rows, enrolment, signin, verify
 from shared.delivery import deliver, mark_failed, repeatability_id, send_attempt
 from shared.ids import parse_challenge_id
-from shared.models import Challenge
 from shared.sms import DeliveryFailed
+from shared.store import challenge_from
 from tests.helpers import sms_code_for
 
 PHONE = "+14255550142"
@@ -75,7 +75,7 @@ def test_every_send_carries_a_stable_keyed_repeatability_uuid(deps, sms):  # Q5
     request_id = message["repeatabilityRequestId"]
     assert str(uuid.UUID(request_id)) == request_id
     user_id, row_key = parse_challenge_id(view["challengeId"])
-    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    ch = challenge_from(deps.store.get(user_id, row_key))
     assert request_id == repeatability_id(deps.hmac_keys.get(ch.key_id), ch, 0)
     assert send_attempt(ch) == (0, ch.created_at)
     assert ch.token not in request_id and view["challengeId"] not in request_id
@@ -98,7 +98,7 @@ def test_a_refused_attempt_makes_the_next_try_a_new_request(deps, sms, clock):  
     with pytest.raises(DeliveryFailed):
         deliver(deps, body, 1)
     user_id, row_key = parse_challenge_id(view["challengeId"])
-    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    ch = challenge_from(deps.store.get(user_id, row_key))
     assert send_attempt(ch) == (1, clock.now())
     requests.delete(f"{sms.url}/faults", timeout=5)
     assert deliver(deps, body, 2) == "sent"

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, challenge_rows, enrolment, oath, oath_csv, signin, verify
+from shared import aad, admin, enrolment, oath, oath_csv, signin, verify
 from shared.errors import IncorrectCode, InvalidRequest, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
@@ -51,7 +51,7 @@ def index_rows(deps) -> dict[str, TableEntity]:
 
 
 def profile(deps, upn):
-    return challenge_rows.load_profile(deps, upn)
+    return deps.load_unit(upn).profile
 
 
 def events(deps, upn) -> list[dict]:

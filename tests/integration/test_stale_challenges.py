@@ -8,8 +8,8 @@ import pytest
 from shared import aad, admin, challenge_rows, enrolment, signin, verify
 from shared.errors import Canceled
 from shared.ids import PROFILE_RK
-from shared.models import Profile
 from shared.otp import totp
+from shared.store import profile_from, to_entity
 from tests.helpers import secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
 
@@ -60,9 +60,9 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
     """Even when the cancellation missed it (a challenge created while the phone was being replaced)."""
     enrol_sms(deps, phone=OLD)
     pending = begin(deps, method="sms")
-    profile = Profile.from_entity(deps.store.get("alice", PROFILE_RK))
+    profile = profile_from(deps.store.get("alice", PROFILE_RK))
     profile.phone = deps.sealer.seal(NEW.encode(), aad.phone_aad("alice"))
-    deps.store.table.update_entity(profile.to_entity())  # a phone change that canceled nothing
+    deps.store.table.update_entity(to_entity(profile))  # a phone change that canceled nothing
     with pytest.raises(Canceled):
         verify.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
     assert status(deps, pending) == "canceled"
