@@ -11,6 +11,12 @@ against a keyed hash on the profile) is `delivered = False`, `prepare` returns {
 secret, `approve` counts a use. A recovery code (spend one of a set) is the same, with `check`
 returning the index of the matched code and `approve` marking that one spent; the profile's ETag
 makes sure a code is spent once.
+
+`check` and `approve` also get the decision's unit of work (`store.UserRows`): the rows of the user's
+partition as read, where a method whose state lives outside the profile reads its row (`unit.read`) and
+registers its change (`unit.save`, `unit.put`, `unit.patch`, `unit.delete`): e.g. an access pass kept
+in a row of its own is marked used in the same ETag-conditional transaction that approves the
+challenge, so a pass is used once even under concurrent verifies.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from .otp import match_totp_step
 
 if TYPE_CHECKING:
     from .deps import Deps
+    from .store import UserRows
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 
@@ -52,12 +59,17 @@ class Method(Protocol):
         """Method-specific fields of the challenge's public view."""
         ...
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
-        """A proof that `code` answers `ch` (compared in constant time), or None."""
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
+        """A proof that `code` answers `ch` (compared in constant time), or None. `unit` holds the user's
+        rows of this decision: a method whose secret lives in a row of its own reads it there
+        (`unit.read(row_key)`, one more point read)."""
         ...
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> None:
-        """What approval changes on the profile (an enrolled phone or device, a spent step)."""
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> None:
+        """What approval changes on the profile (an enrolled phone or device, a spent step); a change to
+        another row of the user goes into `unit` (`unit.save(model)`, `unit.put(row, read)`) and is
+        committed with the approval, in its one transaction."""
         ...
 
     def enrolled_view(self, profile: Profile) -> dict[str, Any] | None:
@@ -87,11 +99,12 @@ class Sms:
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
         return {"destination": ch.destination_masked} if created else {"delivery": ch.delivery}
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
         return True if codes_equal(expected, code) else None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> None:
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> None:
         if ch.purpose == ENROL_SMS:
             profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
 
@@ -124,7 +137,8 @@ class Totp:
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
         return {}
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         if ch.purpose == ENROL_TOTP:
             secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
             step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=d.settings.totp_algorithm)
@@ -139,7 +153,7 @@ class Totp:
                 return _TotpProof(step, device)
         return None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> None:
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> None:
         assert isinstance(proof, _TotpProof)
         device = proof.device
         if device is None:
