@@ -4,7 +4,8 @@ import azure.functions as func
 from shared import challenge_rows, signin, verify
 from shared.deps import get_deps
 
-from .http import endpoint, idempotency_key, json_body, location, respond, route_param
+from .http import endpoint, idempotency_key, json_body, respond, route_param
+from .results import answer
 
 bp = func.Blueprint()
 
@@ -12,10 +13,7 @@ bp = func.Blueprint()
 @bp.route(route="v1/challenges", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def begin_challenge(req: func.HttpRequest) -> func.HttpResponse:
-    status, body, headers = signin.begin(get_deps(), json_body(req), idempotency_key(req))
-    if status == 201:  # a challenge was created: it lives under this route
-        headers = {**headers, **location(req, body["challengeId"])}
-    return respond(status, body, headers)
+    return answer(req, signin.begin(get_deps(), json_body(req), idempotency_key(req)))
 
 
 @bp.route(route="v1/challenges/{challengeId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

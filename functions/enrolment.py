@@ -5,6 +5,7 @@ from shared import enrolment
 from shared.deps import get_deps
 
 from .http import endpoint, idempotency_key, json_body, respond, route_param
+from .results import answer
 
 bp = func.Blueprint()
 
@@ -12,17 +13,15 @@ bp = func.Blueprint()
 @bp.route(route="v1/users/{userId}/phone", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def enrol_phone(req: func.HttpRequest) -> func.HttpResponse:
-    status, body, headers = enrolment.enrol_phone(get_deps(), route_param(req, "userId"), json_body(req),
-                                                  idempotency_key(req))
-    return respond(status, body, headers)
+    return answer(req, enrolment.enrol_phone(get_deps(), route_param(req, "userId"), json_body(req),
+                                             idempotency_key(req)))
 
 
 @bp.route(route="v1/users/{userId}/totp", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 def enrol_totp(req: func.HttpRequest) -> func.HttpResponse:
     body = json_body(req, required=False)
-    status, out, headers = enrolment.enrol_totp(get_deps(), route_param(req, "userId"), body, idempotency_key(req))
-    return respond(status, out, headers)
+    return answer(req, enrolment.enrol_totp(get_deps(), route_param(req, "userId"), body, idempotency_key(req)))
 
 
 @bp.route(route="v1/users/{userId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

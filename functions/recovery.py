@@ -6,6 +6,7 @@ from shared import access_pass, recovery_codes, removal
 from shared.deps import get_deps
 
 from .http import admin_actor, endpoint, idempotency_key, json_body, respond, route_param
+from .results import answer
 
 bp = func.Blueprint()
 ADMIN = func.AuthLevel.ADMIN
@@ -63,6 +64,4 @@ def remove_device(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 def generate_recovery_codes(req: func.HttpRequest) -> func.HttpResponse:
     body = json_body(req, required=False)
-    status, out, headers = recovery_codes.generate(get_deps(), route_param(req, "userId"), body,
-                                                   idempotency_key(req))
-    return respond(status, out, headers)
+    return answer(req, recovery_codes.generate(get_deps(), route_param(req, "userId"), body, idempotency_key(req)))

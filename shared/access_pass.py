@@ -3,8 +3,8 @@ with it through the normal challenge flow (`method: "access_pass"`, see methods.
 approved challenge proves the step-up that enrolling a new phone or app needs.
 
 One active pass per user, on the profile: its id, keyed hash (never the pass), expiry and one-time flag,
-so issuing, using and revoking are each one ETag-conditional write of the profile with its audit event,
-and two concurrent verifies spend a one-time pass once. A new pass revokes the active one. The
+so issuing, using and revoking are each one unit of work (`store.UserRows`): the profile saved If-Match
+with its audit event, and two concurrent verifies spend a one-time pass once. A new pass revokes the active one. The
 listing is a bounded history on the profile (`HISTORY`, newest first); the audit trail keeps every event
 for the retention period.
 """
@@ -16,22 +16,22 @@ from typing import Any
 from .clock import iso
 from .deps import Deps
 from .errors import NotFound
-from .ids import PROFILE_RK, random_token, validate_user_id
+from .ids import random_token, validate_user_id
 from .methods import ACCESS_PASS_LABEL
 from .models import AccessPassState, Profile
 from .recovery_secrets import keyed_hash, new_secret, normalize
-from .store import Tx, retry_on_conflict
+from .store import UserRows
 from .validation import boolean, integer, text
 
 MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 10, 30 * 24 * 60, 60
 HISTORY = 20  # passes listed per user
 
 
-def _profile(d: Deps, user_id: str) -> Profile:
-    row = d.store.get(user_id, PROFILE_RK)
-    if row is None:
+def _profile(unit: UserRows) -> Profile:
+    """The unit's profile; a pass for an unknown user is a 404."""
+    if unit.profile is None:
         raise NotFound()
-    return Profile.from_entity(row)
+    return unit.profile
 
 
 def _end_active(profile: Profile, status: str, now: datetime, actor: str) -> str | None:
@@ -52,9 +52,9 @@ def issue(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, 
     one_time = boolean(body, "oneTime", default=True)
     reason = text(body, "reason", max_len=256, required=True)
 
-    def attempt() -> dict[str, Any]:
+    def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        profile = _profile(d, user_id)
+        profile = _profile(unit)
         replaced = _end_active(profile, "revoked", now, actor)
         pass_id, shown = random_token(12), new_secret()
         expires = now + timedelta(minutes=minutes)
@@ -64,13 +64,13 @@ def issue(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, 
             "accessPassId": pass_id, "status": "active", "expiresAt": iso(expires), "oneTime": one_time,
             "reason": reason, "createdBy": actor, "createdAt": iso(now), "usedAt": None,
         }, *profile.access_pass_history][:HISTORY]
-        tx = Tx().replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "access_pass_issued", actor, accessPassId=pass_id, expiresAt=iso(expires),
-                          oneTime=one_time, lifetimeMinutes=minutes, reason=reason, replacedAccessPassId=replaced))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.audit(now, "access_pass_issued", actor, accessPassId=pass_id, expiresAt=iso(expires), oneTime=one_time,
+                   lifetimeMinutes=minutes, reason=reason, replacedAccessPassId=replaced)
+        unit.commit()
         return {"accessPassId": pass_id, "accessPass": shown, "expiresAt": iso(expires), "oneTime": one_time}
 
-    return retry_on_conflict(attempt)
+    return d.in_unit(user_id, attempt)
 
 
 def _status(entry: dict[str, Any], now: datetime) -> str:
@@ -82,7 +82,7 @@ def _status(entry: dict[str, Any], now: datetime) -> str:
 def list_passes(d: Deps, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     now = d.clock.now()
-    profile = _profile(d, user_id)
+    profile = _profile(d.load_unit(user_id))
     keys = ("accessPassId", "expiresAt", "reason", "createdBy", "createdAt", "usedAt", "oneTime")
     return {"accessPasses": [{**{k: entry.get(k) for k in keys}, "status": _status(entry, now)}
                              for entry in profile.access_pass_history]}
@@ -92,14 +92,14 @@ def revoke(d: Deps, user_id: str, actor: str) -> None:
     """Revoke the active pass (204 also when there is none); its pending challenges then answer 410."""
     user_id = validate_user_id(user_id)
 
-    def attempt() -> None:
+    def attempt(unit: UserRows) -> None:
         now = d.clock.now()
-        profile = _profile(d, user_id)
+        profile = _profile(unit)
         revoked = _end_active(profile, "revoked", now, actor)
         if revoked is None:
             return
-        tx = Tx().replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "access_pass_revoked", actor, accessPassId=revoked))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.audit(now, "access_pass_revoked", actor, accessPassId=revoked)
+        unit.commit()
 
-    retry_on_conflict(attempt)
+    d.in_unit(user_id, attempt)

@@ -14,10 +14,10 @@ from .clock import iso
 from .config import Settings
 from .deps import Deps
 from .errors import Forbidden, InvalidRequest, NotFound
-from .ids import AUDIT_PREFIX, BYPASS_PREFIX, PROFILE_RK, random_token, validate_user_id
+from .ids import AUDIT_PREFIX, BYPASS_PREFIX, random_token, validate_user_id
 from .models import Bypass, Profile
 from .policy import GROUP_RE, clear_failures
-from .store import Tx, retry_on_conflict
+from .store import UserRows
 from .validation import integer, text
 
 ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
@@ -55,11 +55,11 @@ def admin_actor(headers: Mapping[str, str], settings: Settings) -> str:
     return name[:256]
 
 
-def _profile(d: Deps, user_id: str) -> Profile:
-    row = d.store.get(user_id, PROFILE_RK)
-    if row is None:
+def _profile(unit: UserRows) -> Profile:
+    """The unit's profile; admin operations on an unknown user are a 404."""
+    if unit.profile is None:
         raise NotFound()
-    return Profile.from_entity(row)
+    return unit.profile
 
 
 def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -69,33 +69,32 @@ def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> di
     seconds = integer(body, "seconds", low=1, high=high, default=min(s.bypass_default_seconds, high))
     reason = text(body, "reason", max_len=256, required=True)
 
-    def attempt() -> dict[str, Any]:
+    def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        profile = _profile(d, user_id)
-        tx = Tx()
+        profile = _profile(unit)
         if profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
-            tx.merge_existing({"PartitionKey": user_id, "RowKey": profile.bypass_rk, "status": "revoked",
-                               "revokedAt": now, "revokedBy": actor})
+            unit.patch(profile.bypass_rk, status="revoked", revokedAt=now, revokedBy=actor)
         bypass = Bypass(user_id=user_id, row_key=BYPASS_PREFIX + random_token(12), created_at=now,
                         expires_at=now + timedelta(seconds=seconds), reason=reason, created_by=actor,
                         purge_after=now + timedelta(days=s.audit_retention_days))
         profile.bypass_rk, profile.bypass_expires_at = bypass.row_key, bypass.expires_at
-        tx.replace(profile.to_entity()).create(bypass.to_entity())
-        tx.create(d.audit(user_id, now, "bypass_created", actor,
-                            bypassId=bypass.bypass_id, expiresAt=iso(bypass.expires_at), reason=reason))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.add(bypass)
+        unit.audit(now, "bypass_created", actor, bypassId=bypass.bypass_id, expiresAt=iso(bypass.expires_at),
+                   reason=reason)
+        unit.commit()
         return {"bypassId": bypass.bypass_id, "userId": user_id, "expiresAt": iso(bypass.expires_at)}
 
-    return retry_on_conflict(attempt)
+    return d.in_unit(user_id, attempt)
 
 
 def list_bypasses(d: Deps, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     now = d.clock.now()
-    rows = d.store.query_prefix(user_id, BYPASS_PREFIX, limit=1000)
-    if not rows:
-        _profile(d, user_id)  # 404 for an unknown user
-    bypasses = sorted((Bypass.from_entity(r) for r in rows), key=lambda b: b.created_at, reverse=True)
+    found = d.load_unit(user_id, with_profile=False).bypasses()
+    if not found:
+        _profile(d.load_unit(user_id))  # 404 for an unknown user
+    bypasses = sorted(found, key=lambda b: b.created_at, reverse=True)
     return {"bypasses": [{
         "bypassId": b.bypass_id, "status": b.effective_status(now), "expiresAt": iso(b.expires_at),
         "reason": b.reason, "createdBy": b.created_by, "createdAt": iso(b.created_at), "usedAt": iso(b.used_at),
@@ -105,39 +104,37 @@ def list_bypasses(d: Deps, user_id: str) -> dict[str, Any]:
 def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
     user_id = validate_user_id(user_id)
 
-    def attempt() -> None:
+    def attempt(unit: UserRows) -> None:
         now = d.clock.now()
-        profile = _profile(d, user_id)
+        profile = _profile(unit)
         if not profile.bypass_rk:
             return
         bypass_rk = profile.bypass_rk
         profile.bypass_rk = profile.bypass_expires_at = None
-        tx = Tx().replace(profile.to_entity())
-        tx.merge_existing({"PartitionKey": user_id, "RowKey": bypass_rk, "status": "revoked", "revokedAt": now,
-                           "revokedBy": actor})
-        tx.create(d.audit(user_id, now, "bypass_revoked", actor,
-                            bypassId=bypass_rk[len(BYPASS_PREFIX):]))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.patch(bypass_rk, status="revoked", revokedAt=now, revokedBy=actor)
+        unit.audit(now, "bypass_revoked", actor, bypassId=bypass_rk[len(BYPASS_PREFIX):])
+        unit.commit()
 
-    retry_on_conflict(attempt)
+    d.in_unit(user_id, attempt)
 
 
 def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
     """Clear a fraud block and a lockout, with every failure count and the lock doubling (L7)."""
     user_id = validate_user_id(user_id)
 
-    def attempt() -> dict[str, Any]:
+    def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        profile = _profile(d, user_id)
+        profile = _profile(unit)
         was = {"blockedUntil": iso(profile.blocked_until), "lockedUntil": iso(profile.locked_until)}
         profile.blocked_until = profile.locked_until = None
         clear_failures(profile)
-        tx = Tx().replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "user_unblocked", actor,  **was))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.audit(now, "user_unblocked", actor, **was)
+        unit.commit()
         return {"userId": user_id, "blockedUntil": None, "lockedUntil": None}
 
-    return retry_on_conflict(attempt)
+    return d.in_unit(user_id, attempt)
 
 
 def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
@@ -145,7 +142,7 @@ def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
     now = d.clock.now()
     rows = d.store.query_prefix(user_id, AUDIT_PREFIX, limit=limit)
     if not rows:
-        _profile(d, user_id)
+        _profile(d.load_unit(user_id))
     return {"events": [audit_view(r) for r in rows if r["purgeAfter"] > now]}
 
 
@@ -159,34 +156,32 @@ def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[
         raise InvalidRequest("groups must be a list of at most 100 group names (1-128 characters).", field="groups")
     groups = list(dict.fromkeys(groups))
 
-    def attempt() -> dict[str, Any]:
+    def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        row = d.store.get(user_id, PROFILE_RK)
-        profile = Profile.from_entity(row) if row is not None else Profile(user_id=user_id, created_at=now)
+        profile = unit.profile or Profile(user_id=user_id, created_at=now)
         old, profile.groups = profile.groups, groups
-        tx = Tx().replace(profile.to_entity()) if row is not None else Tx().create(profile.to_entity())
-        tx.create(d.audit(user_id, now, "groups_changed", actor,
-                            old=old, new=groups))
-        d.store.transact(tx)
+        unit.save(profile)  # created when the user was unknown
+        unit.audit(now, "groups_changed", actor, old=old, new=groups)
+        unit.commit()
         return {"userId": user_id, "groups": groups}
 
-    return retry_on_conflict(attempt)
+    return d.in_unit(user_id, attempt)
 
 
 def revoke_sessions(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
     """Azure's "revoke MFA sessions": every remembered-device token issued before now stops working."""
     user_id = validate_user_id(user_id)
 
-    def attempt() -> dict[str, Any]:
+    def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        profile = _profile(d, user_id)
+        profile = _profile(unit)
         profile.sessions_revoked_at = now
-        tx = Tx().replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "sessions_revoked", actor))
-        d.store.transact(tx)
+        unit.save(profile)
+        unit.audit(now, "sessions_revoked", actor)
+        unit.commit()
         return {"userId": user_id, "sessionsRevokedAt": iso(now)}
 
-    return retry_on_conflict(attempt)
+    return d.in_unit(user_id, attempt)
 
 
 def get_policy(d: Deps) -> dict[str, Any]:

@@ -16,32 +16,16 @@ from typing import Any
 
 from .clock import iso
 from .errors import TwostepError
-from .ids import AUDIT_PREFIX, PROFILE_RK, random_token
-from .store import Entity, StaleWrite, Store, Tx, new_row
+from .ids import AUDIT_PREFIX, PROFILE_RK
+from .store import Entity, StaleWrite, Store, Tx, inverted, new_row
 
 log = logging.getLogger("twostep.audit")
 REFUSAL_WRITE_TRIES = 3
-
-_MAX_MS = 10**13
-
-
-def audit_row(user_id: str, now: datetime, event: str, actor: str, retention_days: int,
-              **detail: Any) -> Entity:
-    return new_row(
-        user_id, f"{AUDIT_PREFIX}{_inverted(now)}|{random_token(6)}",
-        at=now, event=event, actor=actor,
-        detail=json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True),
-        purgeAfter=now + timedelta(days=retention_days),
-    )
 
 
 def audit_view(row: Entity) -> dict[str, Any]:
     return {"at": iso(row["at"]), "event": row["event"], "actor": row["actor"],
             **json.loads(row.get("detail") or "{}")}
-
-
-def _inverted(at: datetime) -> str:
-    return f"{_MAX_MS - 1 - int(at.timestamp() * 1000):013d}"  # newest first in row-key order
 
 
 def record_refusal(store: Store, user_id: str, now: datetime, action: str, code: str, retention_days: int) -> None:
@@ -52,7 +36,7 @@ def record_refusal(store: Store, user_id: str, now: datetime, action: str, code:
     raised. A user id with no profile gets no row (anyone could name unlimited such ids).
     """
     minute = now.replace(second=0, microsecond=0)
-    row_key = f"{AUDIT_PREFIX}{_inverted(minute)}|refused|{action}|{code}"
+    row_key = f"{AUDIT_PREFIX}{inverted(minute)}|refused|{action}|{code}"
     for _ in range(REFUSAL_WRITE_TRIES):
         try:
             rows = store.get_many(user_id, [PROFILE_RK, row_key])

@@ -27,7 +27,7 @@ from .methods import delivers
 from .models import Challenge
 from .phone import mask
 from .sms import DeliveryFailed, message_text, parse_outbox_message
-from .store import StaleWrite, Tx
+from .store import StaleWrite, UserRows
 
 log = logging.getLogger("twostep.delivery")
 _REPEAT_LABEL = b"twostep/sms-repeatability\x00"
@@ -45,7 +45,7 @@ def send_attempt(ch: Challenge) -> tuple[int, datetime]:
     return ch.sms_attempt, ch.sms_attempt_at or ch.created_at
 
 
-def _load(d: Deps, body: bytes) -> Challenge | None:
+def _load(d: Deps, body: bytes) -> tuple[UserRows, Challenge] | None:
     challenge_id = parse_outbox_message(body)
     if challenge_id is None:
         log.error("outbox message is malformed; dropped")
@@ -55,18 +55,20 @@ def _load(d: Deps, body: bytes) -> Challenge | None:
     except NotFound:
         log.error("outbox message names no valid challenge; dropped")
         return None
-    row = d.store.get(user_id, row_key)
-    if row is None:
+    unit = d.load_unit(user_id, row_key, with_profile=False)  # the challenge alone: one point read
+    ch = unit.challenge(row_key)
+    if ch is None:
         log.info("challenge no longer exists; nothing sent")
         return None
-    return Challenge.from_entity(row)
+    return unit, ch
 
 
 def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
     """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests)."""
-    ch = _load(d, body)
-    if ch is None:
+    loaded = _load(d, body)
+    if loaded is None:
         return "dropped"
+    unit, ch = loaded
     now = d.clock.now()
     if not delivers(ch.method) or ch.effective_status(now) != "pending":
         log.info("challenge is %s; nothing sent", ch.effective_status(now))
@@ -82,37 +84,38 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
         message_id = d.sms.send(phone, message_text(code, d.settings.otp_host), tag="twostep",
                                 request_id=repeatability_id(key, ch, attempt), first_sent=began)
     except DeliveryFailed:
-        _next_attempt(d, ch, attempt, now)
+        _next_attempt(unit, ch, attempt, now)
         raise
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
-    tx = Tx().merge_existing({"PartitionKey": ch.user_id, "RowKey": ch.row_key, "delivery": "sent"})
-    tx.create(d.audit(ch.user_id, now, "sms_sent", "system",
-                        destination=ch.destination_masked, providerMessageId=message_id, attempt=dequeue_count))
-    d.store.transact(tx)
+    unit.patch(ch.row_key, delivery="sent")
+    unit.audit(now, "sms_sent", "system", destination=ch.destination_masked, providerMessageId=message_id,
+               attempt=dequeue_count)
+    unit.commit()
     return "sent"
 
 
-def _next_attempt(d: Deps, ch: Challenge, attempt: int, now: datetime) -> None:
+def _next_attempt(unit: UserRows, ch: Challenge, attempt: int, now: datetime) -> None:
     """The provider refused this attempt: the next try is a new request (a repeat would get the refusal)."""
     ch.sms_attempt, ch.sms_attempt_at = attempt + 1, now
+    unit.save(ch)
     try:
-        d.store.transact(Tx().replace(ch.to_entity()))
+        unit.commit()
     except StaleWrite:
         pass  # changed meanwhile (e.g. sent by a duplicate message): the next try re-reads it
 
 
 def mark_failed(d: Deps, body: bytes) -> str:
     """Poison handler: the host gave up on this message; record the delivery as failed."""
-    ch = _load(d, body)
-    if ch is None:
+    loaded = _load(d, body)
+    if loaded is None:
         return "dropped"
+    unit, ch = loaded
     now = d.clock.now()
     if ch.delivery in SETTLED:  # a duplicate message failed after another one was delivered
         return "already_" + ch.delivery
     ch.delivery = "failed"
-    tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile is not overwritten
-    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
-                        destination=ch.destination_masked))
-    d.store.transact(tx)
+    unit.save(ch)  # ETag: a send recorded meanwhile is not overwritten
+    unit.audit(now, "sms_failed", "system", destination=ch.destination_masked)
+    unit.commit()
     log.warning("sms delivery failed for good for %s", ch.destination_masked)
     return "failed"

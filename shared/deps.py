@@ -3,13 +3,14 @@ the app to index its functions before any setting needs to be valid)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from . import clients
-from .audit import audit_row, record_refusal
+from .audit import record_refusal
 from .clock import Clock, process_clock
 from .config import EVENTS_QUEUE, Settings, get_settings
 from .crypto import Keyring, Sealer, blind_index
@@ -18,7 +19,9 @@ from .index_key import load_or_create as load_index_key
 from .policy import Policy
 from .policy_store import PolicyStore
 from .sms import Outbox, SmsGateway
-from .store import Entity, Store
+from .store import Entity, Store, UserRows, audit_row, in_unit
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +39,16 @@ class Deps:
     def refusal(self, user_id: str, now: datetime, action: str, code: str) -> None:
         """Count a refused request (D7), with the same retention as every other audit event."""
         record_refusal(self.store, user_id, now, action, code, self.settings.audit_retention_days)
+
+    def load_unit(self, user_id: str, *row_keys: str | None, with_profile: bool = True) -> UserRows:
+        """One user's profile and named rows, read once, to change and commit together (store/unit.py)."""
+        return UserRows.load(self.store, user_id, row_keys, self.settings.audit_retention_days, with_profile)
+
+    def in_unit(self, user_id: str, fn: Callable[[UserRows], T], *row_keys: str | None,
+                with_profile: bool = True) -> T:
+        """Run a decision `fn` on a fresh unit of the user's rows; a lost race re-reads and decides again."""
+        return in_unit(self.store, self.settings.audit_retention_days, user_id, fn, *row_keys,
+                       with_profile=with_profile)
 
     @cached_property
     def hmac_keys(self) -> Keyring:

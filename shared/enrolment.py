@@ -4,126 +4,135 @@ needs a fresh second factor: a sign-in challenge of that user approved in the la
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from . import limits
 from .aad import phone_aad, totp_aad
 from .challenge_rows import (
-    Outcome,
     audited_refusals,
     cancel_challenges,
     challenge_view,
-    load_with_replay,
     new_challenge,
-    pending_challenges,
     refuse_if_barred,
     replay_challenge,
+    replay_of,
     start,
 )
 from .clock import iso
 from .context import parse_context, refuse_if_risk_blocked
 from .deps import Deps
 from .errors import Conflict, IdempotentResultGone, NotFound, StepUpRequired
-from .idempotency import Idempotency, Replay
-from .ids import PROFILE_RK, parse_challenge_id, validate_user_id
+from .idempotency import Idempotency
+from .ids import parse_challenge_id, validate_user_id
 from .methods import ENROL_SMS, ENROL_TOTP, METHODS, SIGNIN
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
 from .phone import mask, parse_e164
-from .store import Tx, retry_on_conflict
+from .results import CodeSent, SecretIssued
+from .store import UserRows
 from .validation import text
 
 PROOF_WINDOW = timedelta(minutes=5)
+T = TypeVar("T")
 
 
-def _load(d: Deps, user_id: str, proof_id: str | None, idem: Idempotency | None, now: datetime,
-          ) -> tuple[Profile | None, Challenge | None, Replay | None]:
-    """The profile, the proof challenge (if one is named) and any replay, in one round trip."""
-    proof_rk = None
-    if proof_id is not None:
-        try:
-            proof_user, proof_rk = parse_challenge_id(proof_id)
-        except NotFound:
-            raise StepUpRequired() from None
-        if proof_user != user_id:
-            raise StepUpRequired()
-    profile, rows, replay = load_with_replay(d, user_id, idem, now, extra=(proof_rk,) if proof_rk else ())
-    proof = Challenge.from_entity(rows[proof_rk]) if proof_rk and proof_rk in rows else None
-    return profile, proof, replay
+def _proof_key(user_id: str, proof_id: str | None) -> str | None:
+    """The row key of the named proof challenge (parsed once, before the conflict-retry loop); it must be
+    one of this user's."""
+    if proof_id is None:
+        return None
+    try:
+        proof_user, proof_rk = parse_challenge_id(proof_id)
+    except NotFound:
+        raise StepUpRequired() from None
+    if proof_user != user_id:
+        raise StepUpRequired()
+    return proof_rk
 
 
-def _require_step_up(profile: Profile | None, proof: Challenge | None, now: datetime, tx: Tx) -> None:
+def _with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
+                attempt: Callable[[UserRows, str | None], T], *row_keys: str | None) -> T:
+    """Run `attempt(unit, proof_rk)` on a unit that also holds the named proof challenge (one query),
+    again after a lost race; a refusal, a bad proof id's included, is audited."""
+    def run() -> T:
+        proof_rk = _proof_key(user_id, proof_id)
+        return d.in_unit(user_id, lambda unit: attempt(unit, proof_rk), proof_rk, *row_keys)
+    return audited_refusals(d, user_id, action, run)
+
+
+def _require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
+    profile = unit.profile
     if profile is None or not profile.has_factor(now):  # a pass or recovery codes count too (R6)
         return
+    proof = unit.challenge(proof_rk) if proof_rk else None
     if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
             or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
         raise StepUpRequired()
     proof.proof_used_at = now
-    tx.replace(proof.to_entity())
+    unit.save(proof)
 
 
-def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodeSent:
     user_id = validate_user_id(user_id)
     phone = parse_e164(body.get("phoneNumber"))
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, f"phone/{user_id}", body)
 
-    def attempt() -> Outcome:
+    def attempt(unit: UserRows, proof_rk: str | None) -> CodeSent:
         now = d.clock.now()
-        profile, proof, replay = _load(d, user_id, proof_id, idem, now)
+        replay = replay_of(unit, idem, now)
         if replay is not None:
-            return replay_challenge(d, user_id, profile, replay, now, created)
-        refuse_if_barred(profile, now)
+            return replay_challenge(d, unit, replay, now, created)
+        refuse_if_barred(unit.profile, now)
         policy = d.policy()  # once per decision
         refuse_if_risk_blocked(policy, context)
-        tx = Tx()
-        _require_step_up(profile, proof, now, tx)
+        _require_step_up(unit, proof_rk, now)
         limits.consume_sms(d, user_id, phone, context.get("ip"))
-        ch = new_challenge(d, policy, user_id, ENROL_SMS, "sms", now, profile, destination=d.sealer.seal(
+        ch = new_challenge(d, policy, user_id, ENROL_SMS, "sms", now, unit.profile, destination=d.sealer.seal(
                            phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
-        return start(d, ch, tx, now, "enrolment_started", created, idem)
+        return start(d, unit, ch, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> Outcome:
-        return 202, challenge_view(ch, d.clock.now(), created=True), {}
+    def created(ch: Challenge) -> CodeSent:
+        return CodeSent(challenge_view(ch, d.clock.now(), created=True))
 
-    return audited_refusals(d, user_id, "enrol_phone", lambda: retry_on_conflict(attempt))
+    return _with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem and idem.row_key)
 
 
-def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> SecretIssued:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, f"totp/{user_id}", body)
     s = d.settings
 
-    def attempt() -> Outcome:
+    def attempt(unit: UserRows, proof_rk: str | None) -> SecretIssued:
         now = d.clock.now()
-        profile, proof, replay = _load(d, user_id, proof_id, idem, now)
+        profile, replay = unit.profile, replay_of(unit, idem, now)
         if replay is not None:  # the secret again only while that enrolment is pending and still current
-            return replay_challenge(d, user_id, profile, replay, now, created)
+            return replay_challenge(d, unit, replay, now, created)
         refuse_if_barred(profile, now)
         policy = d.policy()  # once per decision
         refuse_if_risk_blocked(policy, context)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
-        tx = Tx()
-        _require_step_up(profile, proof, now, tx)
+        _require_step_up(unit, proof_rk, now)
         ch = new_challenge(d, policy, user_id, ENROL_TOTP, "totp", now, profile,
                            pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
-        return start(d, ch, tx, now, "enrolment_started", created, idem)
+        return start(d, unit, ch, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> Outcome:
+    def created(ch: Challenge) -> SecretIssued:
         if ch.pending_secret is None:
             raise IdempotentResultGone()
         secret = d.sealer.open(ch.pending_secret, totp_aad(user_id), kind="challenge")
         view = challenge_view(ch, d.clock.now(), created=True)
         view["secret"] = b32(secret)
         view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
-        return 201, view, {}
+        return SecretIssued(view)
 
-    return audited_refusals(d, user_id, "enrol_totp", lambda: retry_on_conflict(attempt))
+    return _with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem and idem.row_key)
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
@@ -140,10 +149,10 @@ def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
 
 def get_user(d: Deps, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
-    row = d.store.get(user_id, PROFILE_RK)
-    if row is None:
+    profile = d.load_unit(user_id).profile
+    if profile is None:
         raise NotFound()
-    return user_view(Profile.from_entity(row), d.clock.now())
+    return user_view(profile, d.clock.now())
 
 
 def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> None:
@@ -152,19 +161,18 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         raise NotFound()
     proof_id = text(body, "proofChallengeId", max_len=256)
 
-    def attempt() -> None:
+    def attempt(unit: UserRows, proof_rk: str | None) -> None:
         now = d.clock.now()
-        profile, proof, _ = _load(d, user_id, proof_id, None, now)
+        profile = unit.profile
         if profile is None or not profile.can_challenge(method):  # includes a not yet activated hardware token
             raise NotFound()
-        tx = Tx()
-        _require_step_up(profile, proof, now, tx)
+        _require_step_up(unit, proof_rk, now)
         METHODS[method].remove(profile)
         profile.pick_default()
-        pending = pending_challenges(d, user_id, method, now)  # they die with the method (E1)
-        tx.replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "method_removed", "application",
-                            method=method, challengesCanceled=len(pending) or None))
-        cancel_challenges(d, tx, pending)
+        pending = unit.pending_challenges(method, now)  # they die with the method (E1)
+        unit.save(profile)
+        unit.audit(now, "method_removed", "application", method=method, challengesCanceled=len(pending) or None)
+        cancel_challenges(unit, pending)
+        unit.commit()
 
-    audited_refusals(d, user_id, "delete_method", lambda: retry_on_conflict(attempt))
+    _with_proof(d, user_id, "delete_method", proof_id, attempt)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import IdempotencyKeyReused, IdempotentResultGone, InvalidRequest
-from .store import Entity, Tx, new_row, same_version
+from .store import Entity, UserRows, new_row
 
 PREFIX = "id|"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
@@ -66,13 +66,8 @@ class Idempotency:
             raise IdempotentResultGone()
         return Replay(row["kind"], row["ref"])
 
-    def add_record(self, tx: Tx, user_id: str, created: Replay, now: datetime, ttl_seconds: int) -> None:
-        """Add the record to the transaction that creates `created`: a create, or a conditional
-        replace of a lapsed record, so two concurrent first requests cannot both succeed."""
-        entity = new_row(user_id, self.row_key, fingerprint=self.fingerprint,
-                             kind=created.kind, ref=created.ref, purgeAfter=now + timedelta(seconds=ttl_seconds))
-        if self.lapsed is None:
-            tx.create(entity)
-        else:
-            same_version(entity, self.lapsed)
-            tx.replace(entity)
+    def add_record(self, unit: UserRows, created: Replay, now: datetime, ttl_seconds: int) -> None:
+        """Add the record to the unit that creates `created`: a create, or a conditional replace of a
+        lapsed record, so two concurrent first requests cannot both succeed."""
+        unit.put(new_row(unit.user_id, self.row_key, fingerprint=self.fingerprint, kind=created.kind,
+                         ref=created.ref, purgeAfter=now + timedelta(seconds=ttl_seconds)), self.lapsed)

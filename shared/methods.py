@@ -5,8 +5,12 @@ its kind carries (`challenge_fields`, `prepare`), whether it is delivered (`deli
 through the queue and the sweeper), whether a pending sign-in challenge still matches the profile
 (`still_enrolled`), what an answer must look like (`parse_code`: a malformed one is 400 and uses no
 attempt), checks an answer in constant time (`check` returns a proof, or None when wrong) and applies
-what approval changes on the profile (`approve`, which returns the `Approval`: any audit event of its
-own and fields for the verify answer).
+what approval changes on the profile (`approve`, which returns any fields the verify answer adds).
+
+`check` and `approve` also get the decision's unit of work (`store.UserRows`): the rows of the user's
+partition as read, where a method whose state lives outside the profile reads its row (`unit.read`) and
+registers its change (`unit.save`, `unit.put`, `unit.patch`, `unit.delete`) and its own audit event
+(`unit.audit`), all committed with the approval in its one ETag-conditional transaction.
 
 The recovery methods (`recovery = True`) are the temporary access pass (R2) and recovery codes (R3):
 not delivered, typed secrets compared as keyed hashes on the profile, never a default method and never
@@ -16,7 +20,7 @@ the matched code and `approve` removes that one. The profile's ETag makes sure e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -25,7 +29,7 @@ from .aad import phone_aad, totp_aad
 from .clock import iso
 from .crypto import codes_equal, derive_code
 from .errors import Conflict, Expired, InvalidRequest, NotEnrolled
-from .ids import random_token
+from .ids import challenge_id_for, random_token
 from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .otp import match_totp_step
 from .recovery_secrets import keyed_hash, normalize
@@ -33,22 +37,10 @@ from .validation import CODE_RE
 
 if TYPE_CHECKING:
     from .deps import Deps
+    from .store import UserRows
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 ACCESS_PASS_LABEL, RECOVERY_CODE_LABEL = "access-pass", "recovery-code"  # labels of their keyed hashes
-
-
-@dataclass(frozen=True)
-class Approval:
-    """What approving a challenge adds beyond `verify_approved`: an audit event of the method's own (with
-    its detail) and fields for the verify answer."""
-
-    event: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    answer: dict[str, Any] = field(default_factory=dict)
-
-
-APPROVED = Approval()
 
 
 class Method(Protocol):
@@ -76,12 +68,17 @@ class Method(Protocol):
         """The answer in the form `check` compares, or InvalidRequest (400, no attempt used)."""
         ...
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
-        """A proof that `code` answers `ch` (compared in constant time), or None."""
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
+        """A proof that `code` answers `ch` (compared in constant time), or None. `unit` holds the user's
+        rows of this decision: a method whose secret lives in a row of its own reads it there
+        (`unit.read(row_key)`, one more point read)."""
         ...
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> Approval:
-        """What approval changes on the profile (an enrolled phone or device, a spent step or code)."""
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+        """What approval changes on the profile (an enrolled phone or device, a spent step or code); a change
+        to another row of the user, or an audit event of the method's own, goes into `unit` and is committed
+        with the approval, in its one transaction. Returns the fields the verify answer adds."""
         ...
 
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
@@ -121,14 +118,15 @@ class Sms:
     def parse_code(self, code: str) -> str:
         return _digits(code)
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
         return True if codes_equal(expected, code) else None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> Approval:
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         if ch.purpose == ENROL_SMS:
             profile.phone, profile.phone_masked = ch.destination, ch.destination_masked
-        return APPROVED
+        return {}
 
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         return [{"type": self.name, "destination": profile.phone_masked}] if profile.phone else []
@@ -164,7 +162,8 @@ class Totp:
     def parse_code(self, code: str) -> str:
         return _digits(code)
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         if ch.purpose == ENROL_TOTP:
             secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
             step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=d.settings.totp_algorithm)
@@ -179,7 +178,7 @@ class Totp:
                 return _TotpProof(step, now, device)
         return None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> Approval:
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         assert isinstance(proof, _TotpProof)
         device = proof.device
         if device is None:
@@ -189,12 +188,12 @@ class Totp:
                                            algorithm=d.settings.totp_algorithm, digits=ch.digits, period=30,
                                            last_step=proof.step, created_at=iso(proof.at)))
             profile.totp_last_at = max(profile.totp_last_at, proof.step * 30)
-            return APPROVED
+            return {}
         device.last_step = proof.step
         device.last_used_at = iso(proof.at)
         profile.totp_last_at = proof.step * device.period
         device.active = True  # a hardware token becomes an active method with its first good code
-        return APPROVED
+        return {}
 
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         """One entry per active device (label: a hardware token's serial), never its secret."""
@@ -241,8 +240,9 @@ class _Typed:
 
 
 @dataclass(frozen=True)
-class _PassProof:
+class _CodeProof:
     at: datetime
+    index: int = 0  # which recovery code of the set matched
 
 
 class AccessPass(_Typed):
@@ -250,17 +250,18 @@ class AccessPass(_Typed):
 
     name: ClassVar[str] = "access_pass"
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         active = profile.access_pass
         if active is None:
             return None
         if active.expires_at <= now:
             raise Expired()  # the pass ran out while this challenge was pending: nothing to guess at
         typed = keyed_hash(d.index, ACCESS_PASS_LABEL, f"{ch.user_id}\x00{active.id}", code)
-        return _PassProof(now) if codes_equal(active.hash, typed) else None
+        return _CodeProof(now) if codes_equal(active.hash, typed) else None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> Approval:
-        assert isinstance(proof, _PassProof) and profile.access_pass is not None
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+        assert isinstance(proof, _CodeProof) and profile.access_pass is not None
         used = profile.access_pass
         for entry in profile.access_pass_history:
             if entry["accessPassId"] == used.id:
@@ -269,7 +270,9 @@ class AccessPass(_Typed):
                     entry["status"] = "used"
         if used.one_time:
             profile.access_pass = None
-        return Approval("access_pass_used", {"accessPassId": used.id, "oneTime": used.one_time})
+        unit.audit(proof.at, "access_pass_used", "application", challengeId=challenge_id_for(ch.user_id, ch.row_key),
+                   accessPassId=used.id, oneTime=used.one_time)
+        return {}
 
 
 class RecoveryCode(_Typed):
@@ -277,19 +280,22 @@ class RecoveryCode(_Typed):
 
     name: ClassVar[str] = "recovery_code"
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime) -> object | None:
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
         typed = keyed_hash(d.index, RECOVERY_CODE_LABEL, ch.user_id, code)
         found = None
         for i, stored in enumerate(profile.recovery_codes):  # every one compared, in constant time each
             if codes_equal(stored, typed) and found is None:
                 found = i
-        return found
+        return None if found is None else _CodeProof(now, found)
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object) -> Approval:
-        assert isinstance(proof, int)
-        del profile.recovery_codes[proof]
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+        assert isinstance(proof, _CodeProof)
+        del profile.recovery_codes[proof.index]
         remaining = {"recoveryCodesRemaining": len(profile.recovery_codes)}
-        return Approval("recovery_code_used", remaining, remaining)
+        unit.audit(proof.at, "recovery_code_used", "application",
+                   challengeId=challenge_id_for(ch.user_id, ch.row_key), **remaining)
+        return remaining
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (Sms(), Totp(), AccessPass(), RecoveryCode())}

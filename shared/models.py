@@ -12,18 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .ids import BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
-from .store import Entity, new_row, same_version
+from .ids import BYPASS_PREFIX, CHALLENGE_PREFIX
 
 MAX_TOTP_DEVICES = 5
 MAX_CONSECUTIVE_FAILURES = 100  # L7 (NIST 800-63B-4 3.2.2): past this, locked until an admin unblocks
 LOCKED_FOR_GOOD = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)  # `lockedUntil` of that lock
 CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
-
-
-def _entity(pk: str, rk: str, source: Entity | None, props: dict[str, Any]) -> Entity:
-    # keep the ETag of the row read, for a conditional write
-    return same_version(new_row(pk, rk, **{k: v for k, v in props.items() if v is not None}), source)
 
 
 @dataclass
@@ -95,7 +89,7 @@ class Profile:
     access_pass_history: list[dict[str, Any]] = field(default_factory=list)  # newest first, bounded
     recovery_codes: list[str] = field(default_factory=list)  # keyed hashes of the unspent codes
     recovery_codes_at: datetime | None = None  # when the current set was generated
-    row: Entity | None = None
+    row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     def active_methods(self) -> list[str]:
         methods = []
@@ -143,8 +137,7 @@ class Profile:
         state: list[Any] = [self.phone, [(d.id, d.active) for d in self.totp]]
         if self.access_pass is not None or self.recovery_codes_at is not None:  # older tags stay as they were
             state += [self.access_pass.id if self.access_pass else None, _seconds(self.recovery_codes_at)]
-        state = json.dumps(state)
-        return hashlib.sha256(state.encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
 
     def is_blocked(self, now: datetime) -> bool:
         return self.blocked_until is not None and self.blocked_until > now
@@ -152,40 +145,7 @@ class Profile:
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
-    def to_entity(self) -> Entity:
-        return _entity(self.user_id, PROFILE_RK, self.row, {
-            "createdAt": self.created_at, "phone": self.phone, "phoneMasked": self.phone_masked,
-            "totp": json.dumps([d.to_json() for d in self.totp]), "defaultMethod": self.default_method,
-            "failures": self.failures, "failureWindowStart": self.failure_window_start,
-            "consecutiveFailures": self.consecutive_failures, "lockCount": self.lock_count,
-            "totpLastAt": datetime.fromtimestamp(self.totp_last_at, timezone.utc) if self.totp_last_at >= 0 else None,
-            "lockedUntil": self.locked_until, "blockedUntil": self.blocked_until,
-            "bypassRk": self.bypass_rk, "bypassExpiresAt": self.bypass_expires_at,
-            "groups": json.dumps(self.groups) if self.groups else None, "sessionsRevokedAt": self.sessions_revoked_at,
-            "accessPass": json.dumps(self.access_pass.to_json()) if self.access_pass else None,
-            "accessPassHistory": json.dumps(self.access_pass_history) if self.access_pass_history else None,
-            "recoveryCodes": json.dumps(self.recovery_codes) if self.recovery_codes_at else None,
-            "recoveryCodesAt": self.recovery_codes_at,
-        })
 
-    @classmethod
-    def from_entity(cls, e: Entity) -> Profile:
-        return cls(
-            user_id=e["PartitionKey"], created_at=e["createdAt"], phone=e.get("phone"),
-            phone_masked=e.get("phoneMasked"),
-            totp=[TotpDevice.from_json(d) for d in json.loads(e.get("totp") or "[]")],
-            default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
-            failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
-            consecutive_failures=e.get("consecutiveFailures", 0), lock_count=e.get("lockCount", 0),
-            totp_last_at=int(e["totpLastAt"].timestamp()) if e.get("totpLastAt") else -1,
-            blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
-            bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
-            sessions_revoked_at=e.get("sessionsRevokedAt"),
-            access_pass=AccessPassState.from_json(json.loads(e["accessPass"])) if e.get("accessPass") else None,
-            access_pass_history=json.loads(e.get("accessPassHistory") or "[]"),
-            recovery_codes=json.loads(e.get("recoveryCodes") or "[]"), recovery_codes_at=e.get("recoveryCodesAt"),
-            row=e,
-        )
 
 
 def _seconds(at: datetime | None) -> int | None:
@@ -214,7 +174,7 @@ class Challenge:
     methods_tag: str | None = None  # enrolment: the user's Profile.methods_tag() when it started
     sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
     sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
-    row: Entity | None = None
+    row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     @property
     def token(self) -> str:
@@ -225,33 +185,14 @@ class Challenge:
             return "expired"
         return self.status
 
+    def purged(self, now: datetime) -> bool:
+        """Past the time its row is purged: gone for every reader, whether or not the purge has run."""
+        return now >= self.expires_at + CHALLENGE_KEEP
+
     def attempts_remaining(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
 
-    def to_entity(self) -> Entity:
-        return _entity(self.user_id, self.row_key, self.row, {
-            "purpose": self.purpose, "method": self.method, "createdAt": self.created_at,
-            "expiresAt": self.expires_at, "purgeAfter": self.expires_at + CHALLENGE_KEEP,
-            "maxAttempts": self.max_attempts, "status": self.status, "attempts": self.attempts,
-            "keyId": self.key_id, "digits": self.digits, "destination": self.destination,
-            "destinationMasked": self.destination_masked, "delivery": self.delivery,
-            "pendingSecret": self.pending_secret, "approvedAt": self.approved_at,
-            "proofUsedAt": self.proof_used_at, "methodsTag": self.methods_tag,
-            "smsAttempt": self.sms_attempt or None, "smsAttemptAt": self.sms_attempt_at,
-        })
 
-    @classmethod
-    def from_entity(cls, e: Entity) -> Challenge:
-        return cls(
-            user_id=e["PartitionKey"], row_key=e["RowKey"], purpose=e["purpose"], method=e["method"],
-            created_at=e["createdAt"], expires_at=e["expiresAt"], max_attempts=e["maxAttempts"],
-            status=e["status"], attempts=e.get("attempts", 0), key_id=e.get("keyId"),
-            digits=e.get("digits", 6), destination=e.get("destination"),
-            destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
-            pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
-            proof_used_at=e.get("proofUsedAt"), methods_tag=e.get("methodsTag"),
-            sms_attempt=e.get("smsAttempt", 0), sms_attempt_at=e.get("smsAttemptAt"), row=e,
-        )
 
 
 @dataclass
@@ -267,7 +208,7 @@ class Bypass:
     revoked_at: datetime | None = None
     revoked_by: str | None = None
     purge_after: datetime | None = None
-    row: Entity | None = None
+    row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     @property
     def bypass_id(self) -> str:
@@ -278,18 +219,4 @@ class Bypass:
             return "expired"
         return self.status
 
-    def to_entity(self) -> Entity:
-        return _entity(self.user_id, self.row_key, self.row, {
-            "createdAt": self.created_at, "expiresAt": self.expires_at, "reason": self.reason,
-            "createdBy": self.created_by, "status": self.status, "usedAt": self.used_at,
-            "revokedAt": self.revoked_at, "revokedBy": self.revoked_by, "purgeAfter": self.purge_after,
-        })
 
-    @classmethod
-    def from_entity(cls, e: Entity) -> Bypass:
-        return cls(
-            user_id=e["PartitionKey"], row_key=e["RowKey"], created_at=e["createdAt"],
-            expires_at=e["expiresAt"], reason=e["reason"], created_by=e["createdBy"], status=e["status"],
-            used_at=e.get("usedAt"), revoked_at=e.get("revokedAt"), revoked_by=e.get("revokedBy"),
-            purge_after=e.get("purgeAfter"), row=e,
-        )

@@ -59,14 +59,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from .aad import totp_aad
-from .challenge_rows import load_profile
 from .clock import iso
 from .deps import Deps
 from .errors import Conflict, StorageUnavailable
-from .ids import PROFILE_RK, random_token
+from .ids import random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
 from .oath_csv import SECRET, SERIAL, UPN, OathRow, error, invalid, parse_csv, serial_key
-from .store import Entity, StaleWrite, Tx, new_row, retry_on_conflict, same_version
+from .store import Entity, StaleWrite, Tx, UserRows, new_row, retry_on_conflict, same_version
 
 log = logging.getLogger("twostep.oath")
 T = TypeVar("T")
@@ -91,6 +90,7 @@ class _TooSlow(Exception):
 
 @dataclass
 class _Checked:
+    units: dict[str, UserRows]  # each user's rows as validated: the first write attempt needs no re-read
     profiles: dict[str, Profile | None]
     stale: dict[str, Entity]  # index rows of serials free to take over, by serial key
 
@@ -128,10 +128,11 @@ def _holds(profile: Profile | None, key: str) -> bool:
 def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: datetime) -> _Checked:
     """The Storage half of validation: serials already assigned, and the device cap per user."""
     upns = list(users)
-    profiles = dict(zip(upns, _parallel(lambda upn: load_profile(d, upn), upns), strict=True))
+    units = dict(zip(upns, _parallel(d.load_unit, upns), strict=True))
+    profiles = {upn: unit.profile for upn, unit in units.items()}
     index = _read_index(d, [r.serial_key for r in rows])
     owners = {row["upn"] for row in index.values()} - set(profiles)
-    others = dict(zip(owners, _parallel(lambda upn: load_profile(d, upn), owners), strict=True))
+    others = dict(zip(owners, _parallel(lambda upn: d.load_unit(upn).profile, owners), strict=True))
     errors, stale = [], {}
     for r in rows:
         entry = index.get(r.serial_key)
@@ -152,7 +153,7 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
                                              f"({existing} already)"))
     if errors:
         raise invalid(errors)
-    return _Checked(profiles=profiles, stale=stale)
+    return _Checked(units=units, profiles=profiles, stale=stale)
 
 
 def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, Profile | None]
@@ -229,7 +230,7 @@ def _hardware_device(d: Deps, r: OathRow) -> TotpDevice:
                       created_at=iso(d.clock.now()))
 
 
-def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: Profile | None, actor: str, import_id: str,
+def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: UserRows, actor: str, import_id: str,
                 deadline: datetime) -> None:
     """Add the user's new devices in one ETag-conditional transaction with its audit event."""
     first = [True]
@@ -239,23 +240,19 @@ def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: Profile | No
         now = d.clock.now()
         if now > deadline:
             raise _TooSlow()
-        profile = read if first[0] else load_profile(d, upn)
+        unit = read if first[0] else d.load_unit(upn)
         first[0] = False
+        profile = unit.profile
         if profile is not None and ids <= {dev.id for dev in profile.totp}:
             return  # an earlier attempt whose answer was lost did land
         if profile is not None and len(profile.totp) + len(devices) > MAX_TOTP_DEVICES:
             raise _StartOver()  # a concurrent enrolment took the room: validation will say so
-        tx = Tx()
-        if profile is None:
-            profile = Profile(user_id=upn, created_at=now)
-            profile.totp.extend(devices)
-            tx.create(profile.to_entity())
-        else:
-            profile.totp.extend(devices)
-            tx.replace(profile.to_entity())
-        tx.create(d.audit(upn, now, "oath_tokens_imported", actor,
-                            importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
-        d.store.transact(tx)
+        profile = profile or Profile(user_id=upn, created_at=now)
+        profile.totp.extend(devices)
+        unit.save(profile)  # created when the user had none
+        unit.audit(now, "oath_tokens_imported", actor, importId=import_id, serials=[dev.serial for dev in devices],
+                   count=len(devices))
+        unit.commit()
 
     retry_on_conflict(attempt)
 
@@ -264,28 +261,26 @@ def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, ac
     """Take this import's devices out of the user's profile again (by device id)."""
     ids = {dev.id for dev in devices}
 
-    def attempt() -> None:
+    def attempt(unit: UserRows) -> None:
         now = d.clock.now()
-        row = d.store.get(upn, PROFILE_RK)
-        if row is None:
+        profile = unit.profile
+        if profile is None:
             return
-        profile = Profile.from_entity(row)
         kept = [dev for dev in profile.totp if dev.id not in ids]
         if len(kept) == len(profile.totp):
             return  # never written, or already reverted
         profile.totp = kept
         profile.pick_default()
-        tx = Tx()
         untouched = replace(profile, row=None) == Profile(user_id=upn, created_at=profile.created_at)
         if created and untouched:  # the import made it and nothing else has written to it since
-            tx.delete_unchanged(row)
+            unit.delete(profile)
         else:
-            tx.replace(profile.to_entity())
-        tx.create(d.audit(upn, now, "oath_tokens_import_reverted", actor,
-                            importId=import_id, serials=[dev.serial for dev in devices], count=len(devices)))
-        d.store.transact(tx)
+            unit.save(profile)
+        unit.audit(now, "oath_tokens_import_reverted", actor, importId=import_id,
+                   serials=[dev.serial for dev in devices], count=len(devices))
+        unit.commit()
 
-    retry_on_conflict(attempt)
+    d.in_unit(upn, attempt)
 
 
 def _write_all(d: Deps, users: dict[str, list[OathRow]], checked: _Checked, actor: str, import_id: str,
@@ -300,7 +295,7 @@ def _write_all(d: Deps, users: dict[str, list[OathRow]], checked: _Checked, acto
             return
         touched.add(upn)
         try:
-            _write_user(d, upn, devices[upn], checked.profiles[upn], actor, import_id, deadline)
+            _write_user(d, upn, devices[upn], checked.units[upn], actor, import_id, deadline)
         except BaseException:
             abort.set()
             raise

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .audit import audit_row
 from .config import Settings
 from .errors import InvalidRequest, Misconfigured
 from .policy import Policy, apply_patch, defaults, from_doc
-from .store import Entity, Store, Tx, new_row, retry_on_conflict, version
+from .store import Entity, Store, Tx, audit_row, new_row, retry_on_conflict, version
 
 log = logging.getLogger("twostep.policy")
 POLICY_PK, POLICY_RK = "~policy", "policy"

@@ -2,7 +2,7 @@
 kept for the day they lose it; `method: "recovery_code"` signs in with one (methods.RecoveryCode).
 
 The profile holds the keyed hash of each unspent code (never a code), so generating a set, and spending
-one code, is one ETag-conditional write of the profile with its audit event; a new set replaces the old.
+one code, is one unit of work: the profile saved If-Match with its audit event; a new set replaces the old.
 Generating needs the step-up proof of any other method change when the user holds a factor, and some
 factor to recover: a user with nothing enrolled gets 409 `not_enrolled` (codes of their own would
 otherwise let whoever knows the password block the owner's first enrolment behind a step-up).
@@ -15,45 +15,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from .challenge_rows import Outcome, audited_refusals
+from .challenge_rows import replay_of
 from .clock import iso
 from .deps import Deps
-from .enrolment import _load, _require_step_up
+from .enrolment import _require_step_up, _with_proof
 from .errors import IdempotentResultGone, NotEnrolled
 from .idempotency import CODES, Idempotency, Replay
 from .ids import validate_user_id
 from .methods import RECOVERY_CODE_LABEL
 from .recovery_secrets import keyed_hash, new_secret, normalize
-from .store import Tx, retry_on_conflict
+from .results import CodesIssued
+from .store import UserRows
 from .validation import text
 
 SET_SIZE = 10
 
 
-def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodesIssued:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
     idem = Idempotency.from_request(d.index, idempotency_key, f"recovery-codes/{user_id}", body)
 
-    def attempt() -> Outcome:
+    def attempt(unit: UserRows, proof_rk: str | None) -> CodesIssued:
         now = d.clock.now()
-        profile, proof, replay = _load(d, user_id, proof_id, idem, now)
-        if replay is not None:  # the codes were shown once, to the first request
+        profile = unit.profile
+        if replay_of(unit, idem, now) is not None:  # the codes were shown once, to the first request
             raise IdempotentResultGone()
         if profile is None or not profile.has_factor(now):
             raise NotEnrolled()
-        tx = Tx()
-        _require_step_up(profile, proof, now, tx)
+        _require_step_up(unit, proof_rk, now)
         codes = [new_secret(lower=True) for _ in range(SET_SIZE)]
         replaced = len(profile.recovery_codes) if profile.recovery_codes_at else None
         profile.recovery_codes = [keyed_hash(d.index, RECOVERY_CODE_LABEL, user_id, normalize(c) or "") for c in codes]
         profile.recovery_codes_at = now
-        tx.replace(profile.to_entity())
-        tx.create(d.audit(user_id, now, "recovery_codes_generated", "application",
-                          recoveryCodesRemaining=SET_SIZE, replacedUnspent=replaced))
+        unit.save(profile)
+        unit.audit(now, "recovery_codes_generated", "application", recoveryCodesRemaining=SET_SIZE,
+                   replacedUnspent=replaced)
         if idem is not None:
-            idem.add_record(tx, user_id, Replay(CODES, iso(now) or ""), now, d.policy().code_ttl_seconds)
-        d.store.transact(tx)
-        return 201, {"codes": codes, "createdAt": iso(now)}, {}
+            idem.add_record(unit, Replay(CODES, iso(now) or ""), now, d.policy().code_ttl_seconds)
+        unit.commit()
+        return CodesIssued({"codes": codes, "createdAt": iso(now)})
 
-    return audited_refusals(d, user_id, "recovery_codes", lambda: retry_on_conflict(attempt))
+    return _with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem and idem.row_key)

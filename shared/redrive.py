@@ -26,7 +26,7 @@ from .errors import NotFound, StorageUnavailable
 from .ids import challenge_id_for, parse_challenge_id
 from .methods import delivers
 from .models import Challenge
-from .store import StaleWrite, Tx
+from .store import StaleWrite, Tx, UserRows
 
 log = logging.getLogger("twostep.redrive")
 DUE_PREFIX = "~smsdue|"
@@ -71,12 +71,12 @@ def _settle(d: Deps, ch: Challenge, now: datetime) -> str:
     return "redrive"
 
 
-def _mark_expired_undelivered(d: Deps, ch: Challenge, now: datetime) -> None:
+def _mark_expired_undelivered(unit: UserRows, ch: Challenge, now: datetime) -> None:
     ch.delivery = "failed"
-    tx = Tx().replace(ch.to_entity())  # ETag: a send recorded meanwhile wins
-    tx.create(d.audit(ch.user_id, now, "sms_failed", "system",
-                        destination=ch.destination_masked, reason="not delivered within the code lifetime"))
-    d.store.transact(tx)
+    unit.save(ch)  # ETag: a send recorded meanwhile wins
+    unit.audit(now, "sms_failed", "system", destination=ch.destination_masked,
+               reason="not delivered within the code lifetime")
+    unit.commit()
 
 
 def sweep(d: Deps, now: datetime | None = None) -> dict[str, int]:
@@ -112,14 +112,14 @@ def _sweep_one(d: Deps, row: dict[str, Any], now: datetime) -> str:
         user_id, row_key = parse_challenge_id(row["RowKey"])
     except NotFound:
         return "missing"
-    entity = d.store.get(user_id, row_key)
-    if entity is None:
+    unit = d.load_unit(user_id, row_key, with_profile=False)
+    ch = unit.challenge(row_key)
+    if ch is None:
         return "missing"  # the challenge transaction never committed, or the row was purged
-    ch = Challenge.from_entity(entity)
     outcome = _settle(d, ch, now)
     if outcome == "failed":
         try:
-            _mark_expired_undelivered(d, ch, now)
+            _mark_expired_undelivered(unit, ch, now)
         except StaleWrite:
             return "wait"  # the sender recorded something meanwhile; look again next run
     elif outcome == "redrive":

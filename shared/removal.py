@@ -2,9 +2,9 @@
 reason, and a user removes one of their devices with a step-up proof (the whole-method user route is
 enrolment.delete_method).
 
-Each removal is one ETag-conditional write of the profile with its `method_removed` audit event (`by`:
-admin or user), and the method's pending challenges are canceled in the same transaction (E1): a code
-that was on its way to a lost phone is dead the moment support removes it.
+Each removal is one unit of work (`store.UserRows`): the profile saved If-Match with its
+`method_removed` audit event (`by`: admin or user), and the method's pending challenges canceled with it
+(E1): a code that was on its way to a lost phone is dead the moment support removes it.
 """
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .challenge_rows import audited_refusals, cancel_challenges, pending_challenges
+from .challenge_rows import cancel_challenges
 from .deps import Deps
-from .enrolment import _load, _require_step_up
+from .enrolment import _require_step_up, _with_proof
 from .errors import NotFound
-from .ids import PROFILE_RK, validate_user_id
+from .ids import validate_user_id
 from .methods import METHODS, Totp
 from .models import Profile
-from .store import Tx, retry_on_conflict
+from .store import UserRows
 from .validation import text
 
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
@@ -39,14 +39,14 @@ def _device_id(device_id: str) -> str:
     return device_id
 
 
-def _commit(d: Deps, profile: Profile, method: str, now: datetime, tx: Tx, actor: str, **detail: Any) -> None:
-    """Write the profile with its audit event and cancel the method's pending challenges with it."""
+def _commit(unit: UserRows, profile: Profile, method: str, now: datetime, actor: str, **detail: Any) -> None:
+    """Save the profile with its audit event and cancel the method's pending challenges with it."""
     profile.pick_default()
-    pending = pending_challenges(d, profile.user_id, method, now)
-    tx.replace(profile.to_entity())
-    tx.create(d.audit(profile.user_id, now, "method_removed", actor, method=method,
-                      challengesCanceled=len(pending) or None, **detail))
-    cancel_challenges(d, tx, pending)
+    pending = unit.pending_challenges(method, now)
+    unit.save(profile)
+    unit.audit(now, "method_removed", actor, method=method, challengesCanceled=len(pending) or None, **detail)
+    cancel_challenges(unit, pending)
+    unit.commit()
 
 
 def _holding(profile: Profile | None, device_id: str) -> Profile:
@@ -64,13 +64,11 @@ def _admin_remove(d: Deps, user_id: str, body: dict[str, Any], actor: str,
     """`take` checks the profile holds what is removed, removes it, and names the method and detail."""
     reason = text(body, "reason", max_len=256, required=True)
 
-    def attempt() -> None:
-        now = d.clock.now()
-        row = d.store.get(user_id, PROFILE_RK)
-        profile, method, detail = take(Profile.from_entity(row) if row is not None else None)
-        _commit(d, profile, method, now, Tx(), actor, by="admin", reason=reason, **detail)
+    def attempt(unit: UserRows) -> None:
+        profile, method, detail = take(unit.profile)
+        _commit(unit, profile, method, d.clock.now(), actor, by="admin", reason=reason, **detail)
 
-    retry_on_conflict(attempt)
+    d.in_unit(user_id, attempt)
 
 
 def admin_remove_method(d: Deps, user_id: str, method: str, body: dict[str, Any], actor: str) -> None:
@@ -104,13 +102,11 @@ def remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, Any]) -
     device_id = _device_id(device_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
 
-    def attempt() -> None:
+    def attempt(unit: UserRows, proof_rk: str | None) -> None:
         now = d.clock.now()
-        profile, proof, _ = _load(d, user_id, proof_id, None, now)
-        profile = _holding(profile, device_id)
-        tx = Tx()
-        _require_step_up(profile, proof, now, tx)  # before the removal: the device itself may be the factor
+        profile = _holding(unit.profile, device_id)
+        _require_step_up(unit, proof_rk, now)  # before the removal: the device itself may be the factor
         _drop(profile, device_id)
-        _commit(d, profile, TOTP, now, tx, "application", by="user", deviceId=device_id)
+        _commit(unit, profile, TOTP, now, "application", by="user", deviceId=device_id)
 
-    audited_refusals(d, user_id, "delete_device", lambda: retry_on_conflict(attempt))
+    _with_proof(d, user_id, "delete_device", proof_id, attempt)

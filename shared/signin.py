@@ -10,13 +10,12 @@ from typing import Any
 
 from . import device_tokens
 from .challenge_rows import (
-    Outcome,
     audited_refusals,
     challenge_view,
-    load_with_replay,
     new_challenge,
     refuse_if_barred,
     replay_challenge,
+    replay_of,
     start,
 )
 from .context import parse_context, risk_action
@@ -27,7 +26,8 @@ from .ids import validate_user_id
 from .methods import METHODS, SIGNIN
 from .models import Challenge, Profile
 from .policy import Policy
-from .store import Tx, retry_on_conflict
+from .results import BeginResult, ChallengeStarted, NotRequired
+from .store import UserRows
 from .validation import choice
 
 
@@ -57,24 +57,24 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
     return "challenge"
 
 
-def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> Outcome:
+def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> BeginResult:
     user_id = validate_user_id(body.get("userId"))
     method = choice(body, "method", tuple(METHODS))
     context = parse_context(body.get("context"))
     idem = Idempotency.from_request(d.index, idempotency_key, "begin", body)
 
-    def attempt() -> Outcome:
+    def attempt(unit: UserRows) -> BeginResult:
         now = d.clock.now()
         policy = d.policy()
-        profile, _, replay = load_with_replay(d, user_id, idem, now)
+        profile, replay = unit.profile, replay_of(unit, idem, now)
         if replay is not None:  # what a new request would refuse, a repeat refuses too
             if profile is not None and profile.is_blocked(now):
                 raise UserBlocked()
             if risk_action(policy, context) == "block":
                 raise RiskBlocked()
             if replay.kind == CHALLENGE:
-                return replay_challenge(d, user_id, profile, replay, now, created)
-            return _replay_bypass(d, user_id, profile, replay, now)
+                return replay_challenge(d, unit, replay, now, created)
+            return _replay_bypass(unit, replay, now)
         decision = evaluate(policy, profile, context, now, lambda: device_tokens.is_valid(
             d.hmac_keys, context["deviceToken"], user_id, now, profile.sessions_revoked_at if profile else None,
             policy.remember_device_days))
@@ -83,16 +83,15 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if decision == "risk_blocked":
             raise RiskBlocked()
         if decision == "bypass":
-            outcome: Outcome = (200, {"status": "not_required", "reason": "bypass"}, {})
-            tx = Tx()
             if idem is not None:
-                idem.add_record(tx, user_id, Replay(BYPASS, profile.bypass_rk), now, policy.code_ttl_seconds)
-            use_bypass(d, profile, now, tx)
-            return outcome
+                idem.add_record(unit, Replay(BYPASS, profile.bypass_rk), now, policy.code_ttl_seconds)
+            use_bypass(unit, now)
+            return NotRequired("bypass")
         if decision != "challenge":  # a skipped second factor is a decision too: audit it
-            d.store.transact(Tx().create(d.audit(user_id, now, "mfa_skipped", "application", reason=decision,
-                                                   ip=context.get("ip"), riskLevel=context.get("riskLevel"))))
-            return 200, {"status": "not_required", "reason": decision}, {}
+            unit.audit(now, "mfa_skipped", "application", reason=decision, ip=context.get("ip"),
+                       riskLevel=context.get("riskLevel"))
+            unit.commit()
+            return NotRequired(decision)
         if profile is None:
             raise NotEnrolled()
         refuse_if_barred(profile, now)
@@ -101,32 +100,33 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             raise NotEnrolled()
         fields = METHODS[chosen].prepare(d, profile, context)
         ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, **fields)
-        return start(d, ch, Tx(), now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
+        return start(d, unit, ch, now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
 
-    def created(ch: Challenge) -> Outcome:  # functions/ adds the Location, from the route it serves
-        return 201, challenge_view(ch, d.clock.now(), created=True), {}
+    def created(ch: Challenge) -> ChallengeStarted:  # functions/ adds the Location, from the route it serves
+        return ChallengeStarted(challenge_view(ch, d.clock.now(), created=True))
 
-    return audited_refusals(d, user_id, "begin", lambda: retry_on_conflict(attempt))
+    return audited_refusals(d, user_id, "begin", lambda: d.in_unit(user_id, attempt, idem and idem.row_key))
 
 
-def _replay_bypass(d: Deps, user_id: str, profile: Profile | None, replay: Replay, now: datetime) -> Outcome:
+def _replay_bypass(unit: UserRows, replay: Replay, now: datetime) -> NotRequired:
     """A repeat of the begin that spent a bypass answers `bypass` again only for that very bypass, and
     never for a user blocked or locked since (the caller has checked the risk action)."""
-    if profile is None:
+    if unit.profile is None:
         raise IdempotentResultGone()
-    refuse_if_barred(profile, now)
-    row = d.store.get(user_id, replay.ref)
-    if row is None or row.get("status") != "used":
+    refuse_if_barred(unit.profile, now)
+    bypass = unit.bypass(replay.ref) if unit.read(replay.ref) else None
+    if bypass is None or bypass.status != "used":
         raise IdempotentResultGone()
-    return 200, {"status": "not_required", "reason": "bypass"}, {}
+    return NotRequired("bypass")
 
 
-def use_bypass(d: Deps, profile: Profile, now: datetime, tx: Tx) -> None:
+def use_bypass(unit: UserRows, now: datetime) -> None:
     """Spend the user's one-time bypass: the profile's ETag makes sure only one begin can."""
+    profile = unit.profile
+    assert profile is not None and profile.bypass_rk is not None  # evaluate() said "bypass"
     bypass_rk = profile.bypass_rk
     profile.bypass_rk = profile.bypass_expires_at = None
-    tx.replace(profile.to_entity())
-    tx.merge_existing({"PartitionKey": profile.user_id, "RowKey": bypass_rk, "status": "used", "usedAt": now})
-    tx.create(d.audit(profile.user_id, now, "bypass_used", "application",
-                        bypassId=bypass_rk.split("|", 1)[1]))
-    d.store.transact(tx)
+    unit.save(profile)
+    unit.patch(bypass_rk, status="used", usedAt=now)
+    unit.audit(now, "bypass_used", "application", bypassId=bypass_rk.split("|", 1)[1])
+    unit.commit()

@@ -34,6 +34,7 @@ from shared.models import Profile  # noqa: E402
 from shared.otp import totp  # noqa: E402
 from shared.policy import MAX_LOCATIONS, MAX_RANGES, Policy, apply_patch, defaults  # noqa: E402
 from shared.policy_store import CACHE_SECONDS, PolicyStore, _encode  # noqa: E402
+from shared.results import ChallengeStarted  # noqa: E402
 
 NOW = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
 
@@ -133,9 +134,9 @@ def begin_times(deps, user: str, n: int) -> list[float]:
     samples = []
     for _ in range(n):
         start = time.perf_counter()
-        status, _, _ = signin.begin(deps, {"userId": user, "method": "totp", "context": {"ip": "198.51.100.7"}})
+        result = signin.begin(deps, {"userId": user, "method": "totp", "context": {"ip": "198.51.100.7"}})
         samples.append(time.perf_counter() - start)
-        assert status == 201
+        assert isinstance(result, ChallengeStarted)
     return samples
 
 
@@ -143,7 +144,7 @@ def part_storage(begins: int) -> None:
     store = azurite.start_azurite(*(azurite.free_port() for _ in range(3)))
     try:
         deps = build_deps(bench_settings(store.connection_string))
-        _, view, _ = enrolment.enrol_totp(deps, "bench", {})
+        view = enrolment.enrol_totp(deps, "bench", {}).view
         secret = base64.b32decode(view["secret"] + "=" * (-len(view["secret"]) % 8))
         code = totp(secret, datetime.now(timezone.utc) - timedelta(seconds=30))
         verify.verify(deps, view["challengeId"], {"code": code})

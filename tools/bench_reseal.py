@@ -24,11 +24,10 @@ import azurite  # noqa: E402
 
 from shared import reseal  # noqa: E402
 from shared.aad import phone_aad, totp_aad  # noqa: E402
-from shared.audit import audit_row  # noqa: E402
 from shared.config import load_settings  # noqa: E402
 from shared.deps import build_deps  # noqa: E402
 from shared.models import Profile, TotpDevice  # noqa: E402
-from shared.store import Tx  # noqa: E402
+from shared.store import Tx, audit_row, to_entity  # noqa: E402
 from tests.clocks import FixedClock  # noqa: E402
 
 
@@ -58,7 +57,7 @@ def main() -> int:
             p = Profile(user_id=user, created_at=clock.now(), phone=d.sealer.seal(b"+14255550100", phone_aad(user)),
                         phone_masked="+1*******00",
                         totp=[TotpDevice(id="app", secret=d.sealer.seal(os.urandom(20), totp_aad(user)))])
-            tx = Tx().create(p.to_entity())
+            tx = Tx().create(to_entity(p))
             for _ in range(args.audit):
                 tx.create(audit_row(user, clock.now(), "verify_approved", "application", 90))
             d.store.transact(tx)

@@ -33,10 +33,10 @@ def _code(deps: Deps, challenge_id: str) -> str:
 
 def measure(deps: Deps, counter: clients.RequestCounter, user: str, phone: str) -> dict[str, int]:
     """Enrol `user` with a phone and an app, then count the round trips of each sign-in step."""
-    _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
+    view = enrolment.enrol_phone(deps, user, {"phoneNumber": phone}).view
     verify.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])})
     proof = _signin_sms(deps, user)
-    _, app, _ = enrolment.enrol_totp(deps, user, {"proofChallengeId": proof})
+    app = enrolment.enrol_totp(deps, user, {"proofChallengeId": proof}).view
     secret = base64.b32decode(app["secret"] + "=" * (-len(app["secret"]) % 8))
     verify.verify(deps, app["challengeId"], {"code": totp(secret, deps.clock.now() - timedelta(seconds=30))})
     counts: dict[str, int] = {}
@@ -47,16 +47,16 @@ def measure(deps: Deps, counter: clients.RequestCounter, user: str, phone: str) 
         counts[name] = len(counter.calls) - before
         return out
 
-    _, sms, _ = step("sms.begin", lambda: signin.begin(deps, {"userId": user, "method": "sms"}))
+    sms = step("sms.begin", lambda: signin.begin(deps, {"userId": user, "method": "sms"})).view
     code = _code(deps, sms["challengeId"])
     step("sms.send", lambda: deliver(deps, outbox_message(sms["challengeId"]).encode()))
     step("sms.verify", lambda: verify.verify(deps, sms["challengeId"], {"code": code}))
-    _, ch, _ = step("totp.begin", lambda: signin.begin(deps, {"userId": user, "method": "totp"}))
+    ch = step("totp.begin", lambda: signin.begin(deps, {"userId": user, "method": "totp"})).view
     step("totp.verify", lambda: verify.verify(deps, ch["challengeId"], {"code": totp(secret, deps.clock.now())}))
     return counts
 
 
 def _signin_sms(deps: Deps, user: str) -> str:
-    _, ch, _ = signin.begin(deps, {"userId": user, "method": "sms"})
+    ch = signin.begin(deps, {"userId": user, "method": "sms"}).view
     verify.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
     return ch["challengeId"]

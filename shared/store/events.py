@@ -1,5 +1,6 @@
-"""What a commit hands its after-commit hooks: the audit events written by the transaction, as values
-(never the rows), so a publisher needs no knowledge of Table Storage."""
+"""Audit rows: their newest-first key order, and what a commit hands its after-commit hooks: the audit
+events written by the transaction, as values (never the rows), so a publisher needs no knowledge of
+Table Storage."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from ..ids import AUDIT_PREFIX
+
+_MAX_MS = 10**13
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,9 @@ def audit_events(ops: list[tuple]) -> list[AuditEvent]:
             events.append(AuditEvent(entity["PartitionKey"], entity["at"], entity["event"], entity["actor"],
                                      json.loads(entity.get("detail") or "{}"), entity["RowKey"]))
     return events
+
+
+def inverted(at: datetime) -> str:
+    """A row-key part that sorts newest first."""
+    return f"{_MAX_MS - 1 - int(at.timestamp() * 1000):013d}"
+

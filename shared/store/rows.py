@@ -5,10 +5,14 @@ The domain builds rows only through `new_row(...)` and hands a read row's versio
 """
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.data.tables import TableEntity
 
+from ..ids import AUDIT_PREFIX, random_token
+from .events import inverted
 from .table import Entity
 
 
@@ -28,3 +32,14 @@ def same_version(entity: Entity, read: Entity | None) -> Entity:
 def version(read: Entity | None) -> object:
     """The version (ETag) of a row as read, or None for no row."""
     return None if read is None else read.metadata["etag"]  # type: ignore[attr-defined]
+
+
+def audit_row(user_id: str, now: datetime, event: str, actor: str, retention_days: int,
+              **detail: Any) -> Entity:
+    """The row of one audit event (detail without None values; never a secret: the caller's duty)."""
+    return new_row(
+        user_id, f"{AUDIT_PREFIX}{inverted(now)}|{random_token(6)}",
+        at=now, event=event, actor=actor,
+        detail=json.dumps({k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True),
+        purgeAfter=now + timedelta(days=retention_days),
+    )

@@ -40,7 +40,7 @@ def compared(calls, expected: str, submitted: str) -> bool:
 
 
 def sms_signin(deps) -> str:
-    return signin.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
+    return signin.begin(deps, {"userId": "alice", "method": "sms"}).view["challengeId"]
 
 
 def test_sms_forced_true_approves_a_wrong_code(deps, force):
@@ -63,7 +63,7 @@ def test_sms_forced_false_refuses_the_right_code(deps, force):
 
 
 def test_sms_enrolment_forced_true_activates_the_phone(deps, force):
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     wrong = other_code(sms_code_for(deps, view["challengeId"]))
     calls = force(True)
     assert verify.verify(deps, view["challengeId"], {"code": wrong})["status"] == "approved"
@@ -72,7 +72,7 @@ def test_sms_enrolment_forced_true_activates_the_phone(deps, force):
 
 
 def enrol_app(deps, clock) -> bytes:
-    _, view, _ = enrolment.enrol_totp(deps, "alice", {})
+    view = enrolment.enrol_totp(deps, "alice", {}).view
     secret = secret_bytes(view["secret"])
     verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     clock.advance(60)  # past the enrolment's step and the one-step-back window: any step here is new
@@ -81,7 +81,7 @@ def enrol_app(deps, clock) -> bytes:
 
 def test_totp_forced_true_approves_a_wrong_code(deps, clock, force):
     secret = enrol_app(deps, clock)
-    cid = signin.begin(deps, {"userId": "alice"})[1]["challengeId"]
+    cid = signin.begin(deps, {"userId": "alice"}).view["challengeId"]
     right = totp(secret, clock.now())
     calls = force(True)
     assert verify.verify(deps, cid, {"code": other_code(right)})["status"] == "approved"
@@ -90,7 +90,7 @@ def test_totp_forced_true_approves_a_wrong_code(deps, clock, force):
 
 def test_totp_forced_false_refuses_the_right_code(deps, clock, force):
     secret = enrol_app(deps, clock)
-    cid = signin.begin(deps, {"userId": "alice"})[1]["challengeId"]
+    cid = signin.begin(deps, {"userId": "alice"}).view["challengeId"]
     right = totp(secret, clock.now())
     calls = force(False)
     with pytest.raises(IncorrectCode):
@@ -100,7 +100,7 @@ def test_totp_forced_false_refuses_the_right_code(deps, clock, force):
 
 @pytest.mark.parametrize("answer", [True, False])
 def test_totp_enrolment_follows_the_comparison(deps, clock, force, answer):
-    _, view, _ = enrolment.enrol_totp(deps, "alice", {})
+    view = enrolment.enrol_totp(deps, "alice", {}).view
     right = totp(secret_bytes(view["secret"]), clock.now())
     submitted = other_code(right) if answer else right
     calls = force(answer)

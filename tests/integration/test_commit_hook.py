@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.audit import audit_row
 from shared.ids import PROFILE_RK
-from shared.store import StaleWrite, Tx
+from shared.store import StaleWrite, Tx, audit_row
 from tests.integration.test_flows import enrol_sms, events
 
 

@@ -13,6 +13,7 @@ from shared import signin as signin_flow
 from shared.delivery import deliver
 from shared.errors import IncorrectCode, RateLimited
 from shared.otp import totp
+from shared.results import ChallengeStarted, CodeSent
 from shared.sms import outbox_message
 from tests.helpers import other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin
@@ -21,14 +22,14 @@ PHONE = "+14255550171"
 
 
 def enrol_app(deps, clock, user="alice") -> bytes:
-    _, view, _ = enrolment.enrol_totp(deps, user, {})
+    view = enrolment.enrol_totp(deps, user, {}).view
     secret = secret_bytes(view["secret"])
     verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     return secret
 
 
 def signin(deps, user="alice", **body) -> str:
-    return signin_flow.begin(deps, {"userId": user, **body})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": user, **body}).view["challengeId"]
 
 
 def test_a_code_one_step_ahead_is_refused_even_a_second_before_its_step(deps, clock):  # C6
@@ -45,23 +46,23 @@ def test_a_code_one_step_ahead_is_refused_even_a_second_before_its_step(deps, cl
 def test_the_per_phone_limit_allows_exactly_its_value(make_deps, limit):  # L5
     deps = make_deps(MFA_SMS_PER_PHONE_PER_HOUR=str(limit), MFA_SMS_PER_USER_PER_HOUR="50")
     for i in range(limit):
-        assert enrolment.enrol_phone(deps, f"u{i}", {"phoneNumber": PHONE})[0] == 202
+        assert isinstance(enrolment.enrol_phone(deps, f"u{i}", {"phoneNumber": PHONE}), CodeSent)
     with pytest.raises(RateLimited):
         enrolment.enrol_phone(deps, "another", {"phoneNumber": PHONE})
-    assert enrolment.enrol_phone(deps, "another", {"phoneNumber": "+14255550172"})[0] == 202
+    assert isinstance(enrolment.enrol_phone(deps, "another", {"phoneNumber": "+14255550172"}), CodeSent)
 
 
 def test_no_code_number_or_secret_in_any_log_record(deps, clock, caplog):  # D1
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="twostep")
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     cid = view["challengeId"]
     assert deliver(deps, outbox_message(cid).encode()) == "sent"
     code = sms_code_for(deps, cid)
     with pytest.raises(IncorrectCode):
         verify.verify(deps, cid, {"code": other_code(code)})
     verify.verify(deps, cid, {"code": code})
-    _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
+    app = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)}).view
     text = caplog.text + " ".join(str(r.args) for r in caplog.records)
     assert caplog.records, "nothing was logged: the test would prove nothing"
     for secret in (code, other_code(code), PHONE, PHONE[1:], PHONE[2:], app["secret"]):
@@ -78,7 +79,8 @@ def test_a_remembered_device_serves_only_its_own_user(deps, clock):  # policy: r
         tokens[user] = verify.verify(deps, cid, {"code": totp(secret, clock.now()), "rememberDevice": True})[
             "deviceToken"]
     for user, other in (("alice", "bob"), ("bob", "alice")):
-        status, view, _ = signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[other]}})
-        assert status == 201 and view["status"] == "pending"
-        assert signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[user]}})[1] == {
+        result = signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[other]}})
+        view = result.view
+        assert isinstance(result, ChallengeStarted) and view["status"] == "pending"
+        assert signin_flow.begin(deps, {"userId": user, "context": {"deviceToken": tokens[user]}}).view == {
             "status": "not_required", "reason": "remembered_device"}

@@ -13,8 +13,8 @@ from azure.core.exceptions import HttpResponseError
 from shared import challenge_rows, enrolment, signin, verify
 from shared.delivery import deliver, mark_failed, repeatability_id, send_attempt
 from shared.ids import parse_challenge_id
-from shared.models import Challenge
 from shared.sms import DeliveryFailed
+from shared.store import challenge_from
 from tests.helpers import sms_code_for
 
 PHONE = "+14255550142"
@@ -44,7 +44,7 @@ def take_message(deps):
 
 
 def test_message_is_base64_names_only_the_challenge_and_expires_with_the_code(deps, sms):  # Q1, D1
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     msg, body = take_message(deps)
     assert json.loads(body) == {"v": 1, "challengeId": view["challengeId"]}
     code = sms_code_for(deps, view["challengeId"])
@@ -54,7 +54,7 @@ def test_message_is_base64_names_only_the_challenge_and_expires_with_the_code(de
 
 
 def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):  # Q2, Q5
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     assert deliver(deps, body, 1) == "sent"
     deps.store.table.update_entity({"PartitionKey": "alice", "RowKey": "ch|" + view["challengeId"].split(".")[1],
@@ -68,21 +68,21 @@ def test_sends_the_origin_bound_text_and_the_same_code_on_redelivery(deps, sms):
 
 
 def test_every_send_carries_a_stable_keyed_repeatability_uuid(deps, sms):  # Q5
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     deliver(deps, body)
     [message] = received(sms)
     request_id = message["repeatabilityRequestId"]
     assert str(uuid.UUID(request_id)) == request_id
     user_id, row_key = parse_challenge_id(view["challengeId"])
-    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    ch = challenge_from(deps.store.get(user_id, row_key))
     assert request_id == repeatability_id(deps.hmac_keys.get(ch.key_id), ch, 0)
     assert send_attempt(ch) == (0, ch.created_at)
     assert ch.token not in request_id and view["challengeId"] not in request_id
 
 
 def test_a_duplicate_message_sends_nothing_once_delivery_is_settled(deps, sms):  # Q5
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     assert deliver(deps, body, 1) == "sent"
     assert deliver(deps, body, 1) == "already_sent"  # e.g. an idempotent replay enqueued it again
@@ -93,12 +93,12 @@ def test_a_duplicate_message_sends_nothing_once_delivery_is_settled(deps, sms): 
 
 def test_a_refused_attempt_makes_the_next_try_a_new_request(deps, sms, clock):  # Q5
     requests.put(f"{sms.url}/faults", json={"status": None, "failRecipients": [PHONE]}, timeout=5)
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     with pytest.raises(DeliveryFailed):
         deliver(deps, body, 1)
     user_id, row_key = parse_challenge_id(view["challengeId"])
-    ch = Challenge.from_entity(deps.store.get(user_id, row_key))
+    ch = challenge_from(deps.store.get(user_id, row_key))
     assert send_attempt(ch) == (1, clock.now())
     requests.delete(f"{sms.url}/faults", timeout=5)
     assert deliver(deps, body, 2) == "sent"
@@ -107,11 +107,11 @@ def test_a_refused_attempt_makes_the_next_try_a_new_request(deps, sms, clock):  
 
 
 def test_no_send_for_a_challenge_no_longer_pending(deps, sms, clock):  # Q2
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
     assert deliver(deps, body) == "skipped"
-    _, view2, _ = signin.begin(deps, {"userId": "alice"})
+    signin.begin(deps, {"userId": "alice"})
     clock.advance(deps.settings.code_ttl_seconds)
     _, body2 = take_message(deps)
     assert deliver(deps, body2) == "skipped"
@@ -120,7 +120,7 @@ def test_no_send_for_a_challenge_no_longer_pending(deps, sms, clock):  # Q2
 
 def test_per_recipient_failure_raises_and_poison_marks_failed(deps, sms):  # Q4, Q3 (domain half)
     requests.put(f"{sms.url}/faults", json={"status": None, "failRecipients": [PHONE]}, timeout=5)
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     with pytest.raises(DeliveryFailed):
         deliver(deps, body)
@@ -131,7 +131,7 @@ def test_per_recipient_failure_raises_and_poison_marks_failed(deps, sms):  # Q4,
 
 def test_provider_outage_raises(deps, sms):  # Q3 (the host retries what raises)
     requests.put(f"{sms.url}/faults", json={"status": 503}, timeout=5)
-    _, view, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     _, body = take_message(deps)
     with pytest.raises((DeliveryFailed, HttpResponseError)) as err:  # a provider error, not a crash of ours
         deliver(deps, body)

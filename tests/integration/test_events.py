@@ -40,7 +40,7 @@ def raw_queue(conn: str, name: str) -> QueueClient:
 class TestQueue:
     def test_committed_decisions_are_cloudevents_on_the_queue(self, deps):
         view = enrol_sms(deps, "evan")
-        _, ch = begin(deps, "evan", method="sms")
+        ch = begin(deps, "evan", method="sms").view
         code = sms_code_for(deps, ch["challengeId"])
         admin.create_bypass(deps, "evan", {"seconds": 60, "reason": "ticket 1"}, "admin-key")
         queued = queued_events(deps.events.queue)
@@ -55,7 +55,7 @@ class TestQueue:
     def test_refusals_and_sign_ins_publish_nothing(self, deps):
         enrol_sms(deps, "fay")
         queued_events(deps.events.queue)  # take the enrolment's event
-        _, ch = begin(deps, "fay", method="sms")
+        ch = begin(deps, "fay", method="sms").view
         verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
         assert queued_events(deps.events.queue) == []
 

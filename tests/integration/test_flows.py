@@ -19,14 +19,16 @@ from shared.errors import (
 )
 from shared.otp import totp
 from shared.purge import purge
+from shared.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
 from tests.helpers import all_rows_text, other_code, secret_bytes, sms_code_for
 
 PHONE = "+14255550123"
 
 
 def enrol_sms(deps, user="alice", phone=PHONE):
-    status, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
-    assert status == 202 and view["destination"] == "+1*******" + phone[-2:]
+    result = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
+    view = result.view
+    assert isinstance(result, CodeSent) and view["destination"] == "+1*******" + phone[-2:]
     assert verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})[
         "status"] == "approved"
     return view
@@ -34,8 +36,9 @@ def enrol_sms(deps, user="alice", phone=PHONE):
 
 def enrol_app(deps, clock, user="alice", proof=None):
     body = {"proofChallengeId": proof} if proof else {}
-    status, view, _ = enrolment.enrol_totp(deps, user, body)
-    assert status == 201
+    result = enrolment.enrol_totp(deps, user, body)
+    view = result.view
+    assert isinstance(result, SecretIssued)
     secret = secret_bytes(view["secret"])
     verify.verify(deps, view["challengeId"], {"code": totp(secret, clock.now())})
     clock.advance(30)
@@ -43,12 +46,11 @@ def enrol_app(deps, clock, user="alice", proof=None):
 
 
 def begin(deps, user="alice", **body):
-    status, view, headers = signin.begin(deps, {"userId": user, **body})
-    return status, view
+    return signin.begin(deps, {"userId": user, **body})
 
 
 def approved_signin(deps, user="alice"):
-    _, ch = begin(deps, user, method="sms")
+    ch = begin(deps, user, method="sms").view
     verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})
     return ch["challengeId"]
 
@@ -60,8 +62,8 @@ def events(deps, user="alice"):
 class TestSms:
     def test_code_valid_until_lifetime_then_expired(self, deps, clock):  # C2
         enrol_sms(deps)
-        _, valid = begin(deps)
-        _, late = begin(deps)
+        valid = begin(deps).view
+        late = begin(deps).view
         clock.advance(299)  # the last second of both lifetimes: still good
         assert challenge_rows.get(deps, late["challengeId"])["status"] == "pending"
         assert verify.verify(deps, valid["challengeId"], {"code": sms_code_for(deps, valid["challengeId"])})[
@@ -74,9 +76,9 @@ class TestSms:
     def test_code_only_works_for_its_own_challenge(self, deps):  # C4
         enrol_sms(deps, "alice")
         enrol_sms(deps, "bob", "+14255550124")
-        _, a1 = begin(deps, "alice")
-        _, a2 = begin(deps, "alice")
-        _, b1 = begin(deps, "bob")
+        a1 = begin(deps, "alice").view
+        a2 = begin(deps, "alice").view
+        b1 = begin(deps, "bob").view
         code_a1 = sms_code_for(deps, a1["challengeId"])
         for target in (a2, b1):
             if sms_code_for(deps, target["challengeId"]) != code_a1:
@@ -88,7 +90,7 @@ class TestSms:
 
     def test_attempts_per_challenge(self, deps):  # L1
         enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         code = sms_code_for(deps, ch["challengeId"])
         for remaining in (4, 3, 2, 1, 0):
             with pytest.raises(IncorrectCode) as err:
@@ -99,7 +101,7 @@ class TestSms:
 
     def test_nothing_secret_in_table_rows(self, deps):  # D1 (tables)
         view = enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         text = all_rows_text(deps)
         assert PHONE not in text and PHONE[1:] not in text
         for cid in (view["challengeId"], ch["challengeId"]):
@@ -109,8 +111,8 @@ class TestSms:
 class TestTotp:
     def test_replayed_step_refused_across_challenges(self, deps, clock):  # C6
         secret, _ = enrol_app(deps, clock)
-        _, ch1 = begin(deps)
-        _, ch2 = begin(deps)
+        ch1 = begin(deps).view
+        ch2 = begin(deps).view
         code = totp(secret, clock.now())
         assert verify.verify(deps, ch1["challengeId"], {"code": code})["status"] == "approved"
         with pytest.raises(IncorrectCode):
@@ -123,16 +125,16 @@ class TestTotp:
         secret, _ = enrol_app(deps, clock)
         previous = totp(secret, clock.now())
         clock.advance(30)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         assert verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == \
             "approved"
-        _, ch2 = begin(deps)
+        ch2 = begin(deps).view
         with pytest.raises(IncorrectCode):  # one step back would be in the window, but is below the last step
             verify.verify(deps, ch2["challengeId"], {"code": previous})
 
     def test_client_supplied_time_is_ignored(self, deps, clock):  # C9
         secret, _ = enrol_app(deps, clock)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         future = clock.now().timestamp() + 3600
         from datetime import datetime, timezone
         code = totp(secret, datetime.fromtimestamp(future, tz=timezone.utc))
@@ -156,12 +158,12 @@ class TestLockout:
     def test_failures_count_across_challenges_and_lock(self, deps, clock):  # L2
         enrol_sms(deps)
         for wrong_guesses in (5, 4):
-            _, ch = begin(deps)
+            ch = begin(deps).view
             code = sms_code_for(deps, ch["challengeId"])
             for _ in range(wrong_guesses):
                 with pytest.raises(IncorrectCode):
                     verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
-        _, ch = begin(deps)  # a new challenge does not reset the count
+        ch = begin(deps).view  # a new challenge does not reset the count
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(Locked) as err:
             verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
@@ -172,19 +174,19 @@ class TestLockout:
             begin(deps)
         assert "user_locked" in events(deps)
         clock.advance(15 * 60)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         assert verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"])})[
             "status"] == "approved"
 
     def test_admin_unblock_clears_lockout(self, make_deps):  # L4
         deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="100", MFA_SMS_PER_PHONE_PER_HOUR="100")  # many SMS in one hour
         enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(IncorrectCode):
             verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
         for _ in range(deps.settings.lockout_threshold - 1):
-            _, c = begin(deps)
+            c = begin(deps).view
             try:
                 verify.verify(deps, c["challengeId"], {"code": other_code(sms_code_for(deps, c["challengeId"]))})
             except IncorrectCode:
@@ -196,16 +198,15 @@ class TestLockout:
             begin(deps)
         admin.unblock(deps, "alice", "admin-key")
         assert enrolment.get_user(deps, "alice")["lockedUntil"] is None
-        status, _ = begin(deps)
-        assert status == 201
+        assert isinstance(begin(deps), ChallengeStarted)
 
 
 class TestBypass:
     def test_used_once_then_challenges_again(self, deps):  # B2
         enrol_sms(deps)
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "lost phone, ticket 4711"}, "ops@contoso")
-        assert begin(deps) == (200, {"status": "not_required", "reason": "bypass"})
-        assert begin(deps)[0] == 201
+        assert begin(deps) == NotRequired("bypass")
+        assert isinstance(begin(deps), ChallengeStarted)
         listed = admin.list_bypasses(deps, "alice")["bypasses"]
         assert listed[0]["status"] == "used" and listed[0]["usedAt"] and listed[0]["createdBy"] == "ops@contoso"
 
@@ -213,14 +214,14 @@ class TestBypass:
         enrol_sms(deps)
         admin.create_bypass(deps, "alice", {"seconds": 60, "reason": "travel"}, "ops")
         clock.advance(60)
-        assert begin(deps)[0] == 201
+        assert isinstance(begin(deps), ChallengeStarted)
         assert admin.list_bypasses(deps, "alice")["bypasses"][0]["status"] == "expired"
 
     def test_bound_to_one_user_and_bounded(self, deps):  # B3
         enrol_sms(deps, "alice")
         enrol_sms(deps, "bob", "+14255550124")
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket"}, "ops")
-        assert begin(deps, "bob")[0] == 201
+        assert isinstance(begin(deps, "bob"), ChallengeStarted)
         with pytest.raises(InvalidRequest):
             admin.create_bypass(deps, "bob", {"seconds": 1801, "reason": "ticket"}, "ops")
         with pytest.raises(InvalidRequest):
@@ -233,10 +234,10 @@ class TestBypass:
         created = admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket 1"}, "ops@contoso")
         clock.advance(1)
         admin.revoke_bypass(deps, "alice", "lead@contoso")
-        assert begin(deps)[0] == 201
+        assert isinstance(begin(deps), ChallengeStarted)
         clock.advance(1)
         admin.create_bypass(deps, "alice", {"reason": "ticket 2"}, "ops@contoso")
-        assert begin(deps)[0] == 200
+        assert isinstance(begin(deps), NotRequired)
         log = admin.audit_events(deps, "alice")["events"]
         by_event = {e["event"]: e for e in log}  # newest first, so the oldest of each kind wins
         assert by_event["bypass_created"]["actor"] == "ops@contoso"
@@ -249,7 +250,7 @@ class TestBypass:
 
     def test_does_not_reset_failures_or_enrolment(self, deps):  # B5
         enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         for _ in range(3):
             with pytest.raises(IncorrectCode):
                 verify.verify(deps, ch["challengeId"], {"code": other_code(sms_code_for(deps, ch["challengeId"]))})
@@ -267,7 +268,7 @@ class TestBypass:
         row["lockedUntil"] = deps.clock.now().replace(year=2030)
         deps.store.table.update_entity(row)
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "locked out"}, "ops")
-        assert begin(deps) == (200, {"status": "not_required", "reason": "bypass"})
+        assert begin(deps) == NotRequired("bypass")
         assert events(deps).count("bypass_used") == 1
         assert enrolment.get_user(deps, "alice")["lockedUntil"] == "2030-11-27T19:30:00Z"  # the lock stays
         with pytest.raises(Locked):  # the bypass was used up; the next sign-in meets the lock again
@@ -299,25 +300,25 @@ class TestEnrolmentAndFraud:
 
     def test_fraud_report_blocks_and_unblock_restores(self, deps):
         enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         out = verify.report_fraud(deps, ch["challengeId"])
         assert out["status"] == "blocked" and out["blockedUntil"] == "2027-02-25T19:30:00Z"
         assert challenge_rows.get(deps, ch["challengeId"])["status"] == "canceled"
         with pytest.raises(UserBlocked):
             begin(deps)
         admin.unblock(deps, "alice", "ops")
-        assert begin(deps)[0] == 201
+        assert isinstance(begin(deps), ChallengeStarted)
 
     def test_every_decision_is_audited(self, deps, clock):  # D5
         enrol_sms(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         code = sms_code_for(deps, ch["challengeId"])
         with pytest.raises(IncorrectCode):
             verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
         verify.verify(deps, ch["challengeId"], {"code": code})
         admin.create_bypass(deps, "alice", {"seconds": 60, "reason": "r"}, "ops")
         begin(deps)
-        _, ch = begin(deps)
+        ch = begin(deps).view
         verify.report_fraud(deps, ch["challengeId"])
         admin.unblock(deps, "alice", "ops")
         got = set(events(deps))
@@ -329,7 +330,7 @@ class TestEnrolmentAndFraud:
 
 def test_purge_removes_rows_past_retention(deps, clock):
     enrol_sms(deps)
-    _, ch = begin(deps)
+    ch = begin(deps).view
     clock.advance(86400 + 301)
     assert purge(deps).deleted >= 2  # the two challenges, a day after expiry
     with pytest.raises(NotFound):

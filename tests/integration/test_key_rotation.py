@@ -15,6 +15,7 @@ from shared.delivery import deliver
 from shared.errors import KeyNotListed, RateLimited, crypto_problem
 from shared.ids import PROFILE_RK
 from shared.otp import totp
+from shared.results import ChallengeStarted, SecretIssued
 from tests.helpers import secret_bytes, sms_code_for
 
 PHONE = "+14255550133"
@@ -33,15 +34,16 @@ ALL_RETIRED = {**ENC_RETIRED, "MFA_HMAC_KEYS": f"h2:{key('h2')}"}
 
 
 def sms_signin(d, user="sam", **context):
-    status, ch, _ = signin.begin(d, {"userId": user, "method": "sms", "context": context})
-    assert status == 201
+    result = signin.begin(d, {"userId": user, "method": "sms", "context": context})
+    ch = result.view
+    assert isinstance(result, ChallengeStarted)
     assert deliver(d, json.dumps({"v": 1, "challengeId": ch["challengeId"]}).encode()) == "sent"
     return verify.verify(d, ch["challengeId"], {"code": sms_code_for(d, ch["challengeId"]),
                                                     "rememberDevice": True})
 
 
 def totp_signin(d, clock, secret, user="tina"):
-    _, ch, _ = signin.begin(d, {"userId": user, "method": "totp"})
+    ch = signin.begin(d, {"userId": user, "method": "totp"}).view
     clock.advance(30)
     return verify.verify(d, ch["challengeId"], {"code": totp(secret, clock.now())})["status"]
 
@@ -61,10 +63,10 @@ def world(make_deps, clock):
     old = make_deps(**OLD)
     table = old.settings.table_name
     admin.patch_policy(old, {"rememberDeviceDays": 30}, "ops")
-    _, view, _ = enrolment.enrol_phone(old, "sam", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(old, "sam", {"phoneNumber": PHONE}).view
     verify.verify(old, view["challengeId"], {"code": sms_code_for(old, view["challengeId"])})  # SMS 1
     device_token = sms_signin(old)["deviceToken"]  # SMS 2 to this phone this hour
-    _, tview, _ = enrolment.enrol_totp(old, "tina", {})
+    tview = enrolment.enrol_totp(old, "tina", {}).view
     secret = secret_bytes(tview["secret"])
     verify.verify(old, tview["challengeId"], {"code": totp(secret, clock.now())})
     enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")  # a sealed pending secret, and a record that points at it
@@ -80,7 +82,7 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     assert before["scan"]["complete"] and before["hmac"] == {"current": "h2", "listed": ["h2", "h1"],
                                                              "openChallenges": {"h1": 0}}
     # Remembered devices keep working across the HMAC rotation while the old key is listed.
-    assert signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[1] == {
+    assert signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}}).view == {
         "status": "not_required", "reason": "remembered_device"}
 
     # Step 2: re-encrypt (bounded runs that resume from the cursor) until the remaining count is 0.
@@ -97,14 +99,15 @@ def test_runbook_rotate_reencrypt_remove_old_keys(world, clock):
     with pytest.raises(RateLimited):
         signin.begin(d, {"userId": "sam", "method": "sms"})
     assert totp_signin(d, clock, world["secret"]) == "approved"
-    status, replay, _ = enrolment.enrol_totp(d, "pat", {}, idempotency_key="first-try")
-    assert status == 201 and replay["secret"]  # the replay re-opens the re-sealed pending secret
+    result = enrolment.enrol_totp(d, "pat", {}, idempotency_key="first-try")
+    replay = result.view
+    assert isinstance(result, SecretIssued) and replay["secret"]  # the replay re-opens the re-sealed pending secret
 
     # Step 4 (once no open challenge needs it): remove the old HMAC key. Device tokens it signed end.
     clock.advance(3600)
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}
     d = world["deps"](ALL_RETIRED)
-    assert signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}})[0] == 201
+    assert isinstance(signin.begin(d, {"userId": "sam", "context": {"deviceToken": world["token"]}}), ChallengeStarted)
     assert totp_signin(d, clock, world["secret"]) == "approved"
 
 
@@ -174,7 +177,7 @@ def test_a_run_out_of_time_stays_on_its_page_and_the_next_run_goes_on(world):
 
 def test_open_sms_challenges_under_the_old_hmac_key_are_counted_until_they_expire(world, clock):
     old = world["deps"](OLD)
-    _, view, _ = enrolment.enrol_phone(old, "olly", {"phoneNumber": "+14255550134"})  # pending, under h1
+    view = enrolment.enrol_phone(old, "olly", {"phoneNumber": "+14255550134"}).view  # pending, under h1
     d = world["deps"](ROTATED)
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 1}
     verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})  # h1 still listed

@@ -9,6 +9,7 @@ import pytest
 from shared import enrolment, signin, verify
 from shared.deps import build_deps
 from shared.errors import CountryNotAllowed, RateLimited
+from shared.results import ChallengeStarted
 from shared.sms import Outbox
 from tests.helpers import sms_code_for
 
@@ -18,7 +19,7 @@ def queued(deps) -> int:
 
 
 def enrol(deps, user: str, phone: str) -> None:
-    _, view, _ = enrolment.enrol_phone(deps, user, {"phoneNumber": phone})
+    view = enrolment.enrol_phone(deps, user, {"phoneNumber": phone}).view
     verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
 
 
@@ -38,7 +39,7 @@ def test_per_user_limit_and_its_window(make_deps, clock):
     assert err.value.retry_after == 30 * 60  # the clock is at 19:30; the window ends at 20:00
     assert queued(deps) == before  # nothing enqueued
     clock.advance(30 * 60)
-    assert begin(deps, "alice")[0] == 201
+    assert isinstance(begin(deps, "alice"), ChallengeStarted)
 
 
 def test_per_phone_limit_spans_users(make_deps):
@@ -58,8 +59,8 @@ def test_per_ip_limit_groups_an_ipv6_64(make_deps):
     begin(deps, "b", ip="2001:db8:1:2::ffff")
     with pytest.raises(RateLimited):
         begin(deps, "c", ip="2001:db8:1:2:abcd::9")
-    assert begin(deps, "c", ip="2001:db8:1:3::1")[0] == 201
-    assert begin(deps, "c", ip="203.0.113.9")[0] == 201
+    assert isinstance(begin(deps, "c", ip="2001:db8:1:3::1"), ChallengeStarted)
+    assert isinstance(begin(deps, "c", ip="203.0.113.9"), ChallengeStarted)
 
 
 def test_per_prefix_limit(make_deps):
@@ -85,14 +86,14 @@ def test_daily_budget_holds_under_concurrency(make_deps, base_env, clock):
 
     def one(user):
         try:
-            return begin(deps, user)[0]
+            return "started" if isinstance(begin(deps, user), ChallengeStarted) else "other"
         except RateLimited as err:
             assert err.retry_after == 4 * 3600 + 30 * 60  # until midnight UTC
-            return 429
+            return "rate_limited"
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(one, users))
-    assert results.count(201) == 5 and results.count(429) == 15
+    assert results.count("started") == 5 and results.count("rate_limited") == 15
 
 
 def test_country_allow_list(make_deps):
@@ -108,8 +109,8 @@ def test_totp_is_not_limited(make_deps, clock):
     from shared.otp import totp
     from tests.helpers import secret_bytes
     deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="1", MFA_SMS_DAILY_BUDGET="1")
-    _, view, _ = enrolment.enrol_totp(deps, "t", {})
+    view = enrolment.enrol_totp(deps, "t", {}).view
     verify.verify(deps, view["challengeId"],
                       {"code": totp(secret_bytes(view["secret"]), clock.now() - timedelta(seconds=30))})
     for _ in range(5):
-        assert begin(deps, "t")[0] == 201
+        assert isinstance(begin(deps, "t"), ChallengeStarted)

@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, challenge_rows, enrolment, oath, oath_csv, signin, verify
+from shared import aad, admin, enrolment, oath, oath_csv, signin, verify
 from shared.errors import IncorrectCode, InvalidRequest, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
 from shared.otp import totp
+from shared.results import ChallengeStarted
 from shared.store import StaleWrite
 from tests.helpers import all_rows_text, secret_bytes
 
@@ -50,7 +51,7 @@ def index_rows(deps) -> dict[str, TableEntity]:
 
 
 def profile(deps, upn):
-    return challenge_rows.load_profile(deps, upn)
+    return deps.load_unit(upn).profile
 
 
 def events(deps, upn) -> list[dict]:
@@ -58,8 +59,9 @@ def events(deps, upn) -> list[dict]:
 
 
 def sign_in(deps, upn: str, code: str) -> tuple[str, dict]:
-    status, view, _ = signin.begin(deps, {"userId": upn, "method": "totp"})
-    assert status == 201
+    result = signin.begin(deps, {"userId": upn, "method": "totp"})
+    view = result.view
+    assert isinstance(result, ChallengeStarted)
     return view["challengeId"], verify.verify(deps, view["challengeId"], {"code": code})
 
 
@@ -112,8 +114,9 @@ class TestImport:
         code30, code60 = totp(key, clock.now(), period=30), totp(key, clock.now(), period=60)
         assert code30 != code60
         do_import(deps, row("bob", "T30", secret, 30))
-        status, view, _ = signin.begin(deps, {"userId": "bob"})  # no method named: the token's totp
-        assert status == 201 and view["method"] == "totp"
+        result = signin.begin(deps, {"userId": "bob"})  # no method named: the token's totp
+        view = result.view
+        assert isinstance(result, ChallengeStarted) and view["method"] == "totp"
         with pytest.raises(IncorrectCode):  # a 60 s code is not this token's code
             verify.verify(deps, view["challengeId"], {"code": code60})
         assert verify.verify(deps, view["challengeId"], {"code": code30})["status"] == "approved"
@@ -135,7 +138,7 @@ class TestImport:
 
     def test_existing_user_keeps_what_they_had(self, ready, clock):
         deps = ready
-        status, view, _ = enrolment.enrol_totp(deps, "erin", {})
+        view = enrolment.enrol_totp(deps, "erin", {}).view
         app = secret_bytes(view["secret"])
         verify.verify(deps, view["challengeId"], {"code": totp(app, clock.now())})
         do_import(deps, row("erin", "E-1"))

@@ -9,6 +9,7 @@ import pytest
 from shared import admin, enrolment, signin, verify
 from shared.errors import IdempotencyKeyReused, InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
 from shared.policy_store import POLICY_PK
+from shared.results import ChallengeStarted, NotRequired
 from tests.helpers import sms_code_for
 from tests.integration.test_flows import enrol_sms
 
@@ -16,12 +17,11 @@ HQ = {"trustedNetworks": [{"name": "hq", "cidrs": ["203.0.113.0/24", "2001:db8::
 
 
 def begin(deps, user="alice", **body):
-    status, view, _ = signin.begin(deps, {"userId": user, **body})
-    return status, view
+    return signin.begin(deps, {"userId": user, **body})
 
 
 def approve(deps, user="alice", **verify_body):
-    _, ch = begin(deps, user)
+    ch = begin(deps, user).view
     return verify.verify(deps, ch["challengeId"], {"code": sms_code_for(deps, ch["challengeId"]), **verify_body})
 
 
@@ -33,9 +33,9 @@ class TestRules:
     def test_trusted_network(self, deps):
         enrol_sms(deps)
         admin.patch_policy(deps, HQ, "ops")
-        assert begin(deps, context={"ip": "203.0.113.7"}) == (200, {"status": "not_required", "reason": "trusted_network"})
-        assert begin(deps, context={"ip": "2001:db8::1"})[1]["reason"] == "trusted_network"
-        assert begin(deps, context={"ip": "198.51.100.7"})[0] == 201
+        assert begin(deps, context={"ip": "203.0.113.7"}) == NotRequired("trusted_network")
+        assert begin(deps, context={"ip": "2001:db8::1"}).view["reason"] == "trusted_network"
+        assert isinstance(begin(deps, context={"ip": "198.51.100.7"}), ChallengeStarted)
         skipped = [e for e in admin.audit_events(deps, "alice")["events"] if e["event"] == "mfa_skipped"]
         assert sorted((e["reason"], e["ip"]) for e in skipped) == [("trusted_network", "2001:db8::1"),
                                                                   ("trusted_network", "203.0.113.7")]  # D5
@@ -46,7 +46,7 @@ class TestRules:
             begin(deps, "glass")
         assert admin.set_groups(deps, "glass", {"groups": ["break-glass"]}, "ops") == {"userId": "glass",
                                                                                         "groups": ["break-glass"]}
-        assert begin(deps, "glass")[1] == {"status": "not_required", "reason": "excluded_group"}
+        assert begin(deps, "glass").view == {"status": "not_required", "reason": "excluded_group"}
         admin.set_groups(deps, "glass", {"groups": []}, "ops")
         with pytest.raises(NotEnrolled):
             begin(deps, "glass")
@@ -55,15 +55,15 @@ class TestRules:
         enrol_sms(deps)
         admin.patch_policy(deps, HQ, "ops")
         trusted = {"ip": "203.0.113.7"}
-        assert begin(deps, context={**trusted, "riskLevel": "low"})[1]["reason"] == "trusted_network"
-        assert begin(deps, context={**trusted, "riskLevel": "medium"})[0] == 201
+        assert begin(deps, context={**trusted, "riskLevel": "low"}).view["reason"] == "trusted_network"
+        assert isinstance(begin(deps, context={**trusted, "riskLevel": "medium"}), ChallengeStarted)
         with pytest.raises(RiskBlocked):
             begin(deps, context={**trusted, "riskLevel": "high"})
 
     def test_blocked_user_beats_everything(self, deps):
         enrol_sms(deps)
         admin.patch_policy(deps, HQ, "ops")
-        _, ch = begin(deps)
+        ch = begin(deps).view
         verify.report_fraud(deps, ch["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, context={"ip": "203.0.113.7"})
@@ -79,25 +79,25 @@ class TestRememberedDevice:
         assert out["deviceTokenExpiresAt"] == "2026-12-04T19:30:01Z"
         token = out["deviceToken"]
         clock.advance(60)
-        assert begin(deps, context={"deviceToken": token})[1] == {"status": "not_required",
+        assert begin(deps, context={"deviceToken": token}).view == {"status": "not_required",
                                                                   "reason": "remembered_device"}
-        assert begin(deps, context={"deviceToken": token, "riskLevel": "medium"})[0] == 201
+        assert isinstance(begin(deps, context={"deviceToken": token, "riskLevel": "medium"}), ChallengeStarted)
         enrol_sms(deps, "bob", "+14255550124")
-        assert begin(deps, "bob", context={"deviceToken": token})[0] == 201  # bound to alice
+        assert isinstance(begin(deps, "bob", context={"deviceToken": token}), ChallengeStarted)  # bound to alice
         admin.revoke_sessions(deps, "alice", "ops")
-        assert begin(deps, context={"deviceToken": token})[0] == 201  # issued before the revocation
+        assert isinstance(begin(deps, context={"deviceToken": token}), ChallengeStarted)  # issued before the revocation
         clock.advance(1)
         fresh = approve(deps, rememberDevice=True)["deviceToken"]
-        assert begin(deps, context={"deviceToken": fresh})[1]["reason"] == "remembered_device"
+        assert begin(deps, context={"deviceToken": fresh}).view["reason"] == "remembered_device"
 
     def test_expired_and_forged_tokens(self, deps, clock):
         enrol_sms(deps)
         admin.patch_policy(deps, {"rememberDeviceDays": 1}, "ops")
         token = approve(deps, rememberDevice=True)["deviceToken"]
         forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-        assert begin(deps, context={"deviceToken": forged})[0] == 201
+        assert isinstance(begin(deps, context={"deviceToken": forged}), ChallengeStarted)
         clock.advance(86400)
-        assert begin(deps, context={"deviceToken": token})[0] == 201
+        assert isinstance(begin(deps, context={"deviceToken": token}), ChallengeStarted)
 
     def test_revocation_is_audited(self, deps, clock):
         enrol_sms(deps)
@@ -111,7 +111,7 @@ class TestLiveLimits:
     def test_code_lifetime_attempts_and_bypass_maximum_follow_the_policy(self, deps, clock):
         enrol_sms(deps)
         admin.patch_policy(deps, {"codeTtlSeconds": 60, "maxAttempts": 2, "bypassMaxSeconds": 120}, "ops")
-        status, ch = begin(deps)
+        ch = begin(deps).view
         assert ch["attemptsRemaining"] == 2 and ch["expiresAt"] == "2026-11-27T19:31:00Z"
         with pytest.raises(InvalidRequest):
             admin.create_bypass(deps, "alice", {"seconds": 121, "reason": "x"}, "ops")
@@ -120,7 +120,7 @@ class TestLiveLimits:
     def test_lockout_threshold_follows_the_policy(self, deps):
         enrol_sms(deps)
         admin.patch_policy(deps, {"lockout": {"threshold": 2, "resetMinutes": 5, "lockMinutes": 1}}, "ops")
-        _, ch = begin(deps)
+        ch = begin(deps).view
         code = sms_code_for(deps, ch["challengeId"])
         wrong = str((int(code) + 1) % 10**6).zfill(6)
         from shared.errors import IncorrectCode, Locked
@@ -155,7 +155,7 @@ class TestPolicyAdmin:
         assert len(got) == 3 and got[2]["cidrs"][-1] == "10.7.207.0/24"
         deps.policies._cached = None
         enrol_sms(deps)
-        assert begin(deps, context={"ip": "10.3.4.5"})[1]["reason"] == "trusted_network"
+        assert begin(deps, context={"ip": "10.3.4.5"}).view["reason"] == "trusted_network"
 
 
 class TestIdempotency:
@@ -164,10 +164,10 @@ class TestIdempotency:
         queued = outbox_count(deps)
         first = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
         again = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-1")
-        assert first == again and first[0] == 201
+        assert first == again and isinstance(first, ChallengeStarted)
         assert outbox_count(deps) == queued + 1
         other = signin.begin(deps, {"userId": "alice", "method": "sms"}, "key-2")
-        assert other[1]["challengeId"] != first[1]["challengeId"]
+        assert other.view["challengeId"] != first.view["challengeId"]
 
     def test_same_key_different_body_is_refused(self, deps):
         enrol_sms(deps)
@@ -179,8 +179,8 @@ class TestIdempotency:
         first = enrolment.enrol_totp(deps, "carol", {}, "enrol-1")
         assert enrolment.enrol_totp(deps, "carol", {}, "enrol-1") == first
         clock.advance(deps.policy().code_ttl_seconds)
-        assert enrolment.enrol_totp(deps, "carol", {}, "enrol-1")[1]["secret"] != first[1]["secret"]
-        assert first[1]["secret"] not in json.dumps([dict(r) for r in deps.store.table.list_entities()], default=str)
+        assert enrolment.enrol_totp(deps, "carol", {}, "enrol-1").view["secret"] != first.view["secret"]
+        assert first.view["secret"] not in json.dumps([dict(r) for r in deps.store.table.list_entities()], default=str)
 
     def test_bad_keys_are_refused(self, deps):
         for key in ("", "x" * 256, "has space", "tab\t"):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, verify
+from shared import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, signin, verify
 from shared.errors import (
     Canceled,
     IdempotencyKeyReused,
@@ -23,12 +23,19 @@ from shared.errors import (
     StepUpRequired,
 )
 from shared.otp import totp
+from shared.results import ChallengeStarted, CodesIssued, SecretIssued
 from tests.helpers import all_rows_text, secret_bytes, sms_code_for
 from tests.integration.test_events import queued_events
-from tests.integration.test_flows import approved_signin, begin, enrol_sms, events
+from tests.integration.test_flows import approved_signin, enrol_sms, events
 
 PASS_RE = re.compile(r"[23456789A-HJ-NP-Z]{4}(-[23456789A-HJ-NP-Z]{4}){3}")
 CODE_RE = re.compile(r"[23456789a-hj-np-z]{4}(-[23456789a-hj-np-z]{4}){3}")
+
+
+def begin(deps, user="alice", **body):
+    """(201 for a started challenge, else 200; the view), as the HTTP route answers it."""
+    result = signin.begin(deps, {"userId": user, **body})
+    return (201 if isinstance(result, ChallengeStarted) else 200), result.view
 
 
 def issue(deps, user="alice", **body):
@@ -42,9 +49,9 @@ def sign_in(deps, user, method, code):
 
 
 def codes_for(deps, user="alice"):
-    status, body, _ = recovery_codes.generate(deps, user, {"proofChallengeId": approved_signin(deps, user)})
-    assert status == 201
-    return body["codes"]
+    result = recovery_codes.generate(deps, user, {"proofChallengeId": approved_signin(deps, user)})
+    assert isinstance(result, CodesIssued)
+    return result.view["codes"]
 
 
 def profile_row(deps, user="alice"):
@@ -87,8 +94,9 @@ class TestAccessPass:
         assert access_pass.list_passes(deps, "alice")["accessPasses"][0]["status"] == "used"
         with pytest.raises(NotEnrolled):
             begin(deps, "alice", method="access_pass")
-        status, view, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": cid})
-        assert status == 201
+        result = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": cid})
+        assert isinstance(result, SecretIssued)
+        view = result.view
         verify.verify(deps, view["challengeId"], {"code": totp(secret_bytes(view["secret"]), clock.now())})
         assert {"access_pass_used", "verify_approved"} <= set(events(deps))
 
@@ -171,16 +179,15 @@ class TestAccessPass:
         with pytest.raises(StepUpRequired):
             enrolment.enrol_totp(deps, "alice", {})
         access_pass.revoke(deps, "alice", "admin-key")  # nothing left: a first enrolment again
-        assert enrolment.enrol_totp(deps, "alice", {})[0] == 201
+        assert isinstance(enrolment.enrol_totp(deps, "alice", {}), SecretIssued)
 
     def test_begin_with_an_idempotency_key_answers_the_same_challenge(self, deps):
         enrol_sms(deps)
         issue(deps)
-        from shared import signin
-
         first = signin.begin(deps, {"userId": "alice", "method": "access_pass"}, "key-1")
         again = signin.begin(deps, {"userId": "alice", "method": "access_pass"}, "key-1")
-        assert first[0] == again[0] == 201 and first[1]["challengeId"] == again[1]["challengeId"]
+        assert isinstance(first, ChallengeStarted) and isinstance(again, ChallengeStarted)
+        assert first.view["challengeId"] == again.view["challengeId"]
         access_pass.revoke(deps, "alice", "admin-key")
         with pytest.raises(IdempotentResultGone):
             signin.begin(deps, {"userId": "alice", "method": "access_pass"}, "key-1")
@@ -251,7 +258,7 @@ class TestRecoveryCodes:
     def test_a_repeated_idempotency_key_never_shows_the_codes_again(self, deps):
         enrol_sms(deps)
         body = {"proofChallengeId": approved_signin(deps)}
-        assert recovery_codes.generate(deps, "alice", body, "codes-1")[0] == 201
+        assert isinstance(recovery_codes.generate(deps, "alice", body, "codes-1"), CodesIssued)
         with pytest.raises(IdempotentResultGone):
             recovery_codes.generate(deps, "alice", body, "codes-1")
         with pytest.raises(IdempotencyKeyReused):

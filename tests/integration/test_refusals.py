@@ -36,7 +36,7 @@ def guess_wrong(deps, secret, clock, stop) -> None:
     """Wrong TOTP codes, five per fresh challenge, until `stop(error, failures so far)` is true."""
     failures = 0
     while True:
-        _, ch, _ = signin.begin(deps, {"userId": "alice"})
+        ch = signin.begin(deps, {"userId": "alice"}).view
         for _ in range(5):
             with pytest.raises((IncorrectCode, Locked)) as err:
                 verify.verify(deps, ch["challengeId"], {"code": other_code(totp(secret, clock.now()))})
@@ -64,8 +64,8 @@ def test_blocked_locked_and_step_up_refusals_are_audited(deps, clock):
         enrolment.enrol_totp(deps, "alice", {})
     with pytest.raises(StepUpRequired):
         enrolment.delete_method(deps, "alice", "sms", {})
-    _, reported, _ = signin.begin(deps, {"userId": "alice"})
-    _, ch, _ = signin.begin(deps, {"userId": "alice"})
+    reported = signin.begin(deps, {"userId": "alice"}).view
+    ch = signin.begin(deps, {"userId": "alice"}).view
     verify.report_fraud(deps, reported["challengeId"])
     with pytest.raises(UserBlocked):
         signin.begin(deps, {"userId": "alice"})
@@ -79,7 +79,7 @@ def test_blocked_locked_and_step_up_refusals_are_audited(deps, clock):
 
 def test_verify_and_begin_while_locked_are_audited(deps, clock):
     secret, _ = enrol_app(deps, clock)
-    _, spare, _ = signin.begin(deps, {"userId": "alice"})
+    spare = signin.begin(deps, {"userId": "alice"}).view
     guess_wrong(deps, secret, clock, lambda error, _: isinstance(error, Locked))
     assert counts(deps) == {}  # the failure that locks is the `user_locked` event, not a refusal
     for _ in range(3):
@@ -96,7 +96,7 @@ def test_rate_limited_requests_are_audited(make_deps, clock):
 
     def proof():
         clock.advance(30)
-        _, ch, _ = signin.begin(deps, {"userId": "alice"})
+        ch = signin.begin(deps, {"userId": "alice"}).view
         verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})
         return ch["challengeId"]
 
@@ -142,7 +142,7 @@ def test_hundred_consecutive_failures_lock_until_an_admin_unblocks(deps, clock):
         signin.begin(deps, {"userId": "alice"})
     assert err.value.retry_after is None
     admin.unblock(deps, "alice", "ops")
-    _, ch, _ = signin.begin(deps, {"userId": "alice"})
+    ch = signin.begin(deps, {"userId": "alice"}).view
     assert verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == "approved"
 
 

@@ -14,6 +14,7 @@ from shared.errors import IdempotentResultGone, Locked, RiskBlocked, UserBlocked
 from shared.idempotency import PREFIX
 from shared.ids import parse_challenge_id
 from shared.otp import totp
+from shared.results import ChallengeStarted, NotRequired, SecretIssued
 from shared.sms import outbox_message
 from tests.helpers import all_rows_text, other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
@@ -38,7 +39,7 @@ def block_medium_risk(deps):
 
 def lock(deps, user="alice"):
     for _ in range(deps.policy().lockout_threshold // 5 + 1):
-        _, ch, _ = signin.begin(deps, {"userId": user, "method": "sms"})
+        ch = signin.begin(deps, {"userId": user, "method": "sms"}).view
         code = other_code(sms_code_for(deps, ch["challengeId"]))
         for _ in range(5):
             try:
@@ -53,8 +54,8 @@ def lock(deps, user="alice"):
 class TestChallengeReplays:
     def test_replay_for_a_user_blocked_since_is_refused(self, deps):
         enrol_sms(deps, phone=PHONE)
-        assert begin(deps, "k1", method="sms")[0] == 201
-        _, other, _ = signin.begin(deps, {"userId": "alice"})
+        assert isinstance(begin(deps, "k1", method="sms"), ChallengeStarted)
+        other = signin.begin(deps, {"userId": "alice"}).view
         verify.report_fraud(deps, other["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, "k1", method="sms")
@@ -68,12 +69,13 @@ class TestChallengeReplays:
 
     def test_replay_reflects_the_present_and_is_gone_once_used(self, deps):
         enrol_sms(deps, phone=PHONE)
-        _, first, _ = begin(deps, "k1", method="sms")
+        first = begin(deps, "k1", method="sms").view
         code = sms_code_for(deps, first["challengeId"])
         with pytest.raises(Exception):  # noqa: B017 - incorrect_code
             verify.verify(deps, first["challengeId"], {"code": other_code(code)})
-        status, again, _ = begin(deps, "k1", method="sms")
-        assert status == 201 and again["challengeId"] == first["challengeId"]
+        result = begin(deps, "k1", method="sms")
+        again = result.view
+        assert isinstance(result, ChallengeStarted) and again["challengeId"] == first["challengeId"]
         assert again["attemptsRemaining"] == first["attemptsRemaining"] - 1  # rebuilt, not stored
         verify.verify(deps, first["challengeId"], {"code": code})
         with pytest.raises(IdempotentResultGone) as err:
@@ -82,14 +84,14 @@ class TestChallengeReplays:
 
     def test_replay_for_a_risk_level_blocked_since_is_refused(self, deps):
         enrol_sms(deps, phone=PHONE)
-        assert begin(deps, "k1", context={"riskLevel": "medium"})[0] == 201
+        assert isinstance(begin(deps, "k1", context={"riskLevel": "medium"}), ChallengeStarted)
         block_medium_risk(deps)
         with pytest.raises(RiskBlocked):
             begin(deps, "k1", context={"riskLevel": "medium"})
 
     def test_replay_whose_challenge_is_gone_is_a_problem(self, deps):
         enrol_sms(deps, phone=PHONE)
-        _, first, _ = begin(deps, "k1", method="sms")
+        first = begin(deps, "k1", method="sms").view
         user, row_key = parse_challenge_id(first["challengeId"])
         deps.store.table.delete_entity(user, row_key)
         with pytest.raises(IdempotentResultGone):
@@ -99,7 +101,7 @@ class TestChallengeReplays:
         requests.delete(f"{emulator.url}/messages", timeout=5)
         enrol_sms(deps, phone=PHONE)
         before = outbox_count(deps)
-        _, first, _ = begin(deps, "k1", method="sms")
+        first = begin(deps, "k1", method="sms").view
         clock.advance(challenge_rows.REQUEUE_AFTER.total_seconds() - 1)
         begin(deps, "k1", method="sms")
         assert outbox_count(deps) == before + 1  # too early: the first message is most likely on its way
@@ -117,11 +119,11 @@ class TestBypassReplays:
     def test_the_spent_bypass_replays_until_the_user_is_blocked(self, deps):
         enrol_sms(deps, phone=PHONE)
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket 1"}, "ops")
-        bypass = (200, {"status": "not_required", "reason": "bypass"}, {})
+        bypass = NotRequired("bypass")
         assert begin(deps, "k1") == bypass
         assert begin(deps, "k1") == bypass  # the very bypass that request spent
-        assert begin(deps, "k2")[0] == 201  # a new request: no bypass left
-        _, other, _ = signin.begin(deps, {"userId": "alice"})
+        assert isinstance(begin(deps, "k2"), ChallengeStarted)  # a new request: no bypass left
+        other = signin.begin(deps, {"userId": "alice"}).view
         verify.report_fraud(deps, other["challengeId"])
         with pytest.raises(UserBlocked):
             begin(deps, "k1")
@@ -129,11 +131,11 @@ class TestBypassReplays:
     def test_spent_bypass_is_not_replayed_for_a_locked_user_or_a_blocked_risk(self, deps):
         enrol_sms(deps, phone=PHONE)
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket 1"}, "ops")
-        assert begin(deps, "k1", context={"riskLevel": "medium"})[1]["reason"] == "bypass"
+        assert begin(deps, "k1", context={"riskLevel": "medium"}).view["reason"] == "bypass"
         block_medium_risk(deps)
         with pytest.raises(RiskBlocked):
             begin(deps, "k1", context={"riskLevel": "medium"})
-        assert begin(deps, "k2")[0] == 201
+        assert isinstance(begin(deps, "k2"), ChallengeStarted)
         lock(deps)
         with pytest.raises(Locked):
             begin(deps, "k2")
@@ -142,22 +144,23 @@ class TestBypassReplays:
         enrol_sms(deps, phone=PHONE)
         admin.patch_policy(deps, HQ, "ops")
         deps.policies._cached = None
-        assert begin(deps, "k1", context={"ip": "203.0.113.7"})[1]["reason"] == "trusted_network"
+        assert begin(deps, "k1", context={"ip": "203.0.113.7"}).view["reason"] == "trusted_network"
         admin.patch_policy(deps, {"trustedNetworks": []}, "ops")
         deps.policies._cached = None
-        assert begin(deps, "k1", context={"ip": "203.0.113.7"})[0] == 201
+        assert isinstance(begin(deps, "k1", context={"ip": "203.0.113.7"}), ChallengeStarted)
 
 
 class TestEnrolmentReplays:
     def test_no_secret_once_the_authenticator_is_active(self, deps, clock):
-        status, first, _ = enrolment.enrol_totp(deps, "carol", {}, "e1")
-        assert enrolment.enrol_totp(deps, "carol", {}, "e1") == (status, first, {})  # pending: the same answer
+        result = enrolment.enrol_totp(deps, "carol", {}, "e1")
+        first = result.view
+        assert enrolment.enrol_totp(deps, "carol", {}, "e1") == result  # pending: the same answer
         verify.verify(deps, first["challengeId"], {"code": totp(secret_bytes(first["secret"]), clock.now())})
         with pytest.raises(IdempotentResultGone):
             enrolment.enrol_totp(deps, "carol", {}, "e1")
 
     def test_no_secret_after_a_later_enrolment_change(self, deps, clock):
-        _, first, _ = enrolment.enrol_totp(deps, "carol", {}, "e1")
+        enrolment.enrol_totp(deps, "carol", {}, "e1")
         enrol_sms(deps, "carol", PHONE)  # carol gains a method while the app enrolment is pending
         with pytest.raises(IdempotentResultGone):
             enrolment.enrol_totp(deps, "carol", {}, "e1")
@@ -187,4 +190,4 @@ class TestKeyedRecord:
     def test_signin_proof_still_usable(self, deps, clock):  # the replay path keeps step-up working
         enrol_sms(deps, phone=PHONE)
         proof = approved_signin(deps)
-        assert enrolment.enrol_totp(deps, "alice", {"proofChallengeId": proof}, "e1")[0] == 201
+        assert isinstance(enrolment.enrol_totp(deps, "alice", {"proofChallengeId": proof}, "e1"), SecretIssued)

@@ -8,8 +8,8 @@ import pytest
 from shared import aad, admin, challenge_rows, enrolment, signin, verify
 from shared.errors import Canceled
 from shared.ids import PROFILE_RK
-from shared.models import Profile
 from shared.otp import totp
+from shared.store import profile_from, to_entity
 from tests.helpers import secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
 
@@ -17,7 +17,7 @@ OLD, NEW = "+14255550171", "+14255550172"
 
 
 def begin(deps, user="alice", **body):
-    return signin.begin(deps, {"userId": user, **body})[1]
+    return signin.begin(deps, {"userId": user, **body}).view
 
 
 def status(deps, ch):
@@ -45,7 +45,7 @@ def test_replacing_the_phone_cancels_the_old_numbers_challenges(make_deps):
     deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="100")
     enrol_sms(deps, phone=OLD)
     pending = begin(deps, method="sms")
-    _, new, _ = enrolment.enrol_phone(deps, "alice", {"phoneNumber": NEW, "proofChallengeId": approved_signin(deps)})
+    new = enrolment.enrol_phone(deps, "alice", {"phoneNumber": NEW, "proofChallengeId": approved_signin(deps)}).view
     assert status(deps, pending) == "pending"  # until the new number is proven
     verify.verify(deps, new["challengeId"], {"code": sms_code_for(deps, new["challengeId"])})
     assert status(deps, pending) == "canceled"
@@ -60,9 +60,9 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
     """Even when the cancellation missed it (a challenge created while the phone was being replaced)."""
     enrol_sms(deps, phone=OLD)
     pending = begin(deps, method="sms")
-    profile = Profile.from_entity(deps.store.get("alice", PROFILE_RK))
+    profile = profile_from(deps.store.get("alice", PROFILE_RK))
     profile.phone = deps.sealer.seal(NEW.encode(), aad.phone_aad("alice"))
-    deps.store.table.update_entity(profile.to_entity())  # a phone change that canceled nothing
+    deps.store.table.update_entity(to_entity(profile))  # a phone change that canceled nothing
     with pytest.raises(Canceled):
         verify.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})
     assert status(deps, pending) == "canceled"
@@ -70,7 +70,7 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
 
 
 def test_enrolment_started_without_step_up_cannot_complete_after_a_method_is_added(deps, clock):
-    _, app, _ = enrolment.enrol_totp(deps, "carol", {})  # carol has no method: no step-up needed
+    app = enrolment.enrol_totp(deps, "carol", {}).view  # carol has no method: no step-up needed
     enrol_sms(deps, "carol", OLD)  # meanwhile a phone becomes active
     with pytest.raises(Canceled):
         verify.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})
@@ -79,7 +79,7 @@ def test_enrolment_started_without_step_up_cannot_complete_after_a_method_is_add
 
 
 def test_phone_enrolment_is_void_after_another_method_is_activated(deps, clock):
-    _, phone, _ = enrolment.enrol_phone(deps, "dave", {"phoneNumber": OLD})
+    phone = enrolment.enrol_phone(deps, "dave", {"phoneNumber": OLD}).view
     enrol_app(deps, clock, "dave")
     with pytest.raises(Canceled):
         verify.verify(deps, phone["challengeId"], {"code": sms_code_for(deps, phone["challengeId"])})
@@ -88,7 +88,7 @@ def test_phone_enrolment_is_void_after_another_method_is_activated(deps, clock):
 
 def test_an_unchanged_enrolment_still_completes(deps, clock):
     enrol_sms(deps, phone=OLD)
-    _, app, _ = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)})
+    app = enrolment.enrol_totp(deps, "alice", {"proofChallengeId": approved_signin(deps)}).view
     begin(deps, method="sms")  # sign-ins and failures do not change the methods
     assert verify.verify(deps, app["challengeId"], {"code": totp(secret_bytes(app["secret"]), clock.now())})[
         "status"] == "approved"

@@ -11,6 +11,7 @@ from shared import admin, challenge_rows, enrolment, verify
 from shared import signin as signin_flow
 from shared.errors import AlreadyUsed, IncorrectCode, StepUpRequired, TwostepError
 from shared.ids import PROFILE_RK, parse_challenge_id
+from shared.results import ChallengeStarted, NotRequired, SecretIssued
 from shared.store import StaleWrite
 from tests.helpers import other_code, sms_code_for
 from tests.integration.test_flows import enrol_sms
@@ -76,7 +77,7 @@ def alice(deps):
 
 
 def signin(deps) -> str:
-    return signin_flow.begin(deps, {"userId": "alice", "method": "sms"})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": "alice", "method": "sms"}).view["challengeId"]
 
 
 def audit(deps, event: str, **match) -> list[dict]:
@@ -99,9 +100,10 @@ def test_approve_has_one_winner(deps, alice, race):  # C3
 def test_bypass_is_spent_once(deps, alice, race):  # B2
     admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket"}, "ops")
     trace = race(lambda: signin_flow.begin(deps, {"userId": "alice"}))
-    status, view, _ = signin_flow.begin(deps, {"userId": "alice"})
-    assert trace[0] == ("competitor", (200, {"status": "not_required", "reason": "bypass"}, {}))
-    assert status == 201 and view["status"] == "pending"  # the loser saw the bypass gone: a challenge
+    result = signin_flow.begin(deps, {"userId": "alice"})
+    view = result.view
+    assert trace[0] == ("competitor", NotRequired("bypass"))
+    assert isinstance(result, ChallengeStarted) and view["status"] == "pending"  # the loser saw the bypass gone: a challenge
     assert lost_then_reread(trace), trace
     assert len(audit(deps, "bypass_used")) == 1
     assert deps.store.get("alice", PROFILE_RK).get("bypassRk") is None
@@ -124,10 +126,10 @@ def test_no_failure_is_lost(deps, alice, race):  # L3
 def test_a_proof_is_used_once(deps, alice, race):  # step-up
     proof = signin(deps)
     verify.verify(deps, proof, {"code": sms_code_for(deps, proof)})
-    trace = race(lambda: enrolment.enrol_totp(deps, "alice", {"proofChallengeId": proof})[0])
+    trace = race(lambda: type(enrolment.enrol_totp(deps, "alice", {"proofChallengeId": proof})))
     with pytest.raises(StepUpRequired):
         enrolment.delete_method(deps, "alice", "sms", {"proofChallengeId": proof})
-    assert trace[0] == ("competitor", 201)  # the app enrolment took the proof first
+    assert trace[0] == ("competitor", SecretIssued)  # the app enrolment took the proof first
     assert lost_then_reread(trace), trace
     assert enrolment.get_user(deps, "alice")["methods"] == [{"type": "sms", "destination": "+1*******61"}]
     assert audit(deps, "method_removed") == []

@@ -15,7 +15,7 @@ ALICE_PHONE, BOB_PHONE, NEW_PHONE = "+14255550151", "+14255550152", "+1425555015
 
 
 def signin(deps, user: str = "alice") -> str:
-    return signin_flow.begin(deps, {"userId": user, "method": "sms"})[1]["challengeId"]
+    return signin_flow.begin(deps, {"userId": user, "method": "sms"}).view["challengeId"]
 
 
 def enrolment_proof(deps, clock, enrol_cid):

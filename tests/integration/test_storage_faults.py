@@ -22,6 +22,7 @@ from azure.storage.queue import QueueClient
 from shared import challenge_rows, clients, enrolment, methods, redrive, signin, verify
 from shared.delivery import deliver
 from shared.errors import StorageUnavailable
+from shared.results import ChallengeStarted
 from shared.sms import Outbox
 from tests.conftest import app_env
 from tests.helpers import sms_code_for
@@ -114,9 +115,10 @@ def test_begin_with_the_queue_down_answers_201_fast_and_the_sweeper_delivers(pde
     enrol(pdeps)
     queue.set_mode("refuse")
     started = time.monotonic()
-    status, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    result = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    view = result.view
     answered_in = time.monotonic() - started
-    assert status == 201 and answered_in < clients.CALL_BOUND
+    assert isinstance(result, ChallengeStarted) and answered_in < clients.CALL_BOUND
     assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
     assert redrive.sweep(pdeps) == {}  # too young to look stuck
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
@@ -134,7 +136,7 @@ def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms
     _, queue = proxies
     enrol(pdeps)
     queue.set_mode("refuse")
-    _, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
     clock.advance(pdeps.settings.code_ttl_seconds)
     queue.set_mode("pass")
     assert redrive.sweep(pdeps) == {"failed": 1}
@@ -147,7 +149,7 @@ def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms
 
 def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, sms, clock):  # Q5
     enrol(pdeps)
-    _, view, _ = signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
     raw = raw_queue(pdeps)
     assert len(raw.receive_messages(visibility_timeout=600).__next__().content) > 0  # hidden for 10 min
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
@@ -181,7 +183,7 @@ def test_begin_answers_503_and_leaves_no_marker_when_the_table_is_down(pdeps, pr
 
 
 def enrol(d) -> dict:
-    _, view, _ = enrolment.enrol_phone(d, "alice", {"phoneNumber": PHONE})
+    view = enrolment.enrol_phone(d, "alice", {"phoneNumber": PHONE}).view
     body = take(d)
     deliver(d, body)
     verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})

@@ -11,8 +11,9 @@ from shared import signin
 from shared import verify as verify_flow
 from shared.errors import IncorrectCode
 from shared.ids import PROFILE_RK
-from shared.models import Profile, TotpDevice
+from shared.models import TotpDevice
 from shared.otp import totp
+from shared.store import profile_from, to_entity
 from tests.integration.test_flows import enrol_app
 from tests.integration.test_oath import bad_import, do_import, row
 
@@ -20,14 +21,14 @@ from tests.integration.test_oath import bad_import, do_import, row
 def share_secret(deps, user: str, period: int = 30) -> None:
     """Give the user a second device holding the first device's secret (as two enrolments of one QR
     code, or a hardware token and an app seeded alike, would)."""
-    profile = Profile.from_entity(deps.store.get(user, PROFILE_RK))
+    profile = profile_from(deps.store.get(user, PROFILE_RK))
     first = profile.totp[0]
     profile.totp.append(TotpDevice(id="twin", secret=first.secret, period=period))
-    deps.store.table.update_entity(profile.to_entity())
+    deps.store.table.update_entity(to_entity(profile))
 
 
 def verify(deps, user, code):
-    _, ch, _ = signin.begin(deps, {"userId": user, "method": "totp"})
+    ch = signin.begin(deps, {"userId": user, "method": "totp"}).view
     return verify_flow.verify(deps, ch["challengeId"], {"code": code})
 
 
@@ -56,7 +57,7 @@ def test_the_enrolment_code_cannot_sign_in(deps, clock):
     from shared import enrolment
     from tests.helpers import secret_bytes
 
-    _, app, _ = enrolment.enrol_totp(deps, "carol", {})
+    app = enrolment.enrol_totp(deps, "carol", {}).view
     code = totp(secret_bytes(app["secret"]), clock.now())
     verify_flow.verify(deps, app["challengeId"], {"code": code})
     share_secret(deps, "carol")

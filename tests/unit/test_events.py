@@ -7,11 +7,10 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from shared.audit import audit_row
 from shared.clock import iso
 from shared.events import EVENT_TYPES, TYPE_PREFIX, build_event, event_type, parse_event, to_json
 from shared.models import LOCKED_FOR_GOOD
-from shared.store import audit_events
+from shared.store import audit_events, audit_row
 from shared.webhook import signed_headers
 from tests.clocks import FixedClock
 

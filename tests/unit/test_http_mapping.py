@@ -7,9 +7,11 @@ import azure.functions as func
 import pytest
 
 from functions.http import endpoint, location
+from functions.results import answer
 from shared.admin import admin_actor
 from shared.config import load_settings
 from shared.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
+from shared.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
 from tests.unit.test_config import GOOD
 
 
@@ -54,6 +56,20 @@ def test_retry_after_header_for_lock_and_outage():
 def test_location_is_the_route_path_plus_the_id_never_the_query(url):
     req = func.HttpRequest("POST", url, body=b"")
     assert location(req, "c-1") == {"Location": "/api/v1/challenges/c-1"}
+
+
+@pytest.mark.parametrize(("result", "status", "located"), [
+    (ChallengeStarted({"challengeId": "c-1"}), 201, True), (CodeSent({"challengeId": "c-1"}), 202, False),
+    (SecretIssued({"challengeId": "c-1", "secret": "S"}), 201, False), (NotRequired("bypass"), 200, False)])
+def test_functions_alone_turn_a_typed_result_into_status_body_and_location(result, status, located):
+    r = answer(func.HttpRequest("POST", "https://mfa.example/api/v1/challenges?code=K", body=b""), result)
+    assert (r.status_code, json.loads(r.get_body())) == (status, result.view)
+    assert r.headers.get("Location") == ("/api/v1/challenges/c-1" if located else None)
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_not_required_carries_its_reason_in_the_documented_body():
+    assert NotRequired("trusted_network").view == {"status": "not_required", "reason": "trusted_network"}
 
 
 def principal(*roles: str) -> str:

@@ -4,20 +4,21 @@ from datetime import datetime, timezone
 from azure.data.tables import TableEntity
 
 from shared.models import Profile, TotpDevice
+from shared.store import profile_from, to_entity
 
 
 def test_last_totp_step_survives_a_round_trip_past_2038():
     later = int(datetime(2040, 1, 1, tzinfo=timezone.utc).timestamp())  # beyond an Int32
     p = Profile("alice", datetime(2039, 1, 1, tzinfo=timezone.utc), totp_last_at=later, consecutive_failures=42,
                 lock_count=3)
-    entity = p.to_entity()
+    entity = to_entity(p)
     assert isinstance(entity["totpLastAt"], datetime)
-    back = Profile.from_entity(TableEntity(entity))
+    back = profile_from(TableEntity(entity))
     assert (back.totp_last_at, back.consecutive_failures, back.lock_count) == (later, 42, 3)
 
 
 def test_a_row_written_before_these_fields_reads_as_a_clean_slate():
-    p = Profile.from_entity(TableEntity(PartitionKey="bob", RowKey="profile", createdAt=datetime.now(timezone.utc)))
+    p = profile_from(TableEntity(PartitionKey="bob", RowKey="profile", createdAt=datetime.now(timezone.utc)))
     assert (p.totp_last_at, p.consecutive_failures, p.lock_count) == (-1, 0, 0)
 
 

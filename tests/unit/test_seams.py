@@ -1,5 +1,6 @@
-"""The domain's seams, checked by reading the source: Table Storage stays behind the store, and no flow
-branches on a method's name (a new method is a new class in shared/methods.py, not a new branch)."""
+"""The domain's seams, checked by reading the source: Table Storage stays behind the store, a user's
+decision goes through a unit of work (store/unit.py), models know nothing of rows, and no flow branches
+on a method's name (a new method is a new class in shared/methods.py, not a new branch)."""
 from __future__ import annotations
 
 import re
@@ -12,6 +13,15 @@ METHOD_BRANCH = re.compile(r"""method\s*(==|!=)\s*["']|method\s+(not\s+)?in\s*\(
 # The SDK edge: the store itself (the table and how rows are built), the clients it is built from, the
 # SMS and security-event queue gateways. Every other module builds rows through store.new_row.
 AZURE_ALLOWED = {"store/table.py", "store/rows.py", "clients.py", "sms.py", "events.py"}
+STORE_IMPORT = re.compile(r"^\s*from \.store\b|^\s*from \.\.store\b|^\s*import shared\.store", re.M)
+ROW_MAPPING = re.compile(r"\bto_entity\(|\bfrom_entity\(|\b(challenge|profile|bypass)_from\(")
+RAW_TRANSACTION = re.compile(r"\bTx\(|\.transact\(")
+# Writes that are no user's decision keep explicit transactions: bookkeeping in partitions of their own
+# (the policy document, rate-limit counters, the index key, the OATH serial index of the import saga, the
+# SMS due list), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
+# of every kind. Every decision on a user's rows goes through `UserRows`.
+RAW_TRANSACTION_ALLOWED = {"policy_store.py", "limits.py", "index_key.py", "oath.py", "redrive.py", "audit.py",
+                           "reseal.py"}
 
 
 def _modules() -> dict[str, str]:
@@ -29,6 +39,23 @@ def test_only_the_store_package_touches_etags_and_transaction_operations():
     assert touching and all(name.startswith("store/") for name in touching), touching
 
 
+def test_models_are_plain_values_that_import_nothing_from_the_store():
+    assert not STORE_IMPORT.search(_modules()["models.py"])
+
+
+def test_rows_become_models_only_in_the_store_package():
+    mapping = {name for name, text in _modules().items() if ROW_MAPPING.search(text)}
+    assert "store/mapping.py" in mapping and all(name.startswith("store/") for name in mapping), mapping
+
+
+def test_user_decisions_commit_through_the_unit_of_work():
+    raw = {name for name, text in _modules().items()
+           if not name.startswith("store/") and RAW_TRANSACTION.search(text)}
+    assert raw <= RAW_TRANSACTION_ALLOWED, raw - RAW_TRANSACTION_ALLOWED
+    for flow in ("signin.py", "verify.py", "challenge_rows.py", "enrolment.py", "admin.py", "delivery.py"):
+        assert flow not in raw and "UserRows" in _modules()[flow], flow
+
+
 def test_no_branch_on_a_method_name_outside_the_method_classes():
     branching = {name for name, text in _modules().items() if METHOD_BRANCH.search(text)}
     assert branching <= {"methods.py"}
@@ -43,3 +70,7 @@ def test_the_patterns_catch_what_they_are_for():
     for leak in ("entity._metadata = row.metadata", "tx.ops.append(op)", "MatchConditions.IfNotModified"):
         assert ETAG_OR_OPS.search(leak), leak
     assert not ETAG_OR_OPS.search("same_version(entity, row); tx.size")
+    assert STORE_IMPORT.search("from .store import Entity\n") and not STORE_IMPORT.search("from .storage import x")
+    for call in ("ch.to_entity()", "Profile.from_entity(row)", "challenge_from(row)"):
+        assert ROW_MAPPING.search(call), call
+    assert RAW_TRANSACTION.search("d.store.transact(Tx().create(row))") and not RAW_TRANSACTION.search("unit.commit()")
