@@ -343,3 +343,38 @@ def test_no_pass_or_code_in_the_partition_or_the_events(deps):  # D1, N1
         assert secret not in text and plain not in text and plain.upper() not in text and plain.lower() not in text
     used = next(e for e in queued if e["type"] == "com.twostep.recoverycodes.used")
     assert used["data"]["recoveryCodesRemaining"] == 9
+
+
+class TestForcedRaces:
+    """A competing verify forced between the flow's read and its commit (test_stale_writes.py's `race`):
+    the profile's ETag makes the flow re-read, and the pass or code it read is spent by then."""
+
+    @pytest.fixture
+    def race(self, deps, monkeypatch):
+        from tests.integration.test_stale_writes import race
+
+        return race.__wrapped__(deps, monkeypatch)
+
+    def test_a_one_time_pass_is_spent_once(self, deps, race):
+        from tests.integration.test_stale_writes import lost_then_reread
+
+        enrol_sms(deps)
+        the_pass = issue(deps)["accessPass"]
+        mine, theirs = (begin(deps, "alice", method="access_pass")[1]["challengeId"] for _ in range(2))
+        trace = race(lambda: verify.verify(deps, theirs, {"code": the_pass}))
+        with pytest.raises(Canceled):  # re-read: the pass is spent, its other challenges are dead
+            verify.verify(deps, mine, {"code": the_pass})
+        assert trace[0][1]["status"] == "approved" and lost_then_reread(trace), trace
+        assert events(deps).count("access_pass_used") == 1
+
+    def test_a_recovery_code_is_spent_once(self, deps, race):
+        from tests.integration.test_stale_writes import lost_then_reread
+
+        enrol_sms(deps)
+        code = codes_for(deps)[0]
+        mine, theirs = (begin(deps, "alice", method="recovery_code")[1]["challengeId"] for _ in range(2))
+        trace = race(lambda: verify.verify(deps, theirs, {"code": code}))
+        with pytest.raises(IncorrectCode):  # re-read: that code is gone, so it is a wrong one now
+            verify.verify(deps, mine, {"code": code})
+        assert trace[0][1]["recoveryCodesRemaining"] == 9 and lost_then_reread(trace), trace
+        assert enrolment.get_user(deps, "alice")["recoveryCodesRemaining"] == 9
