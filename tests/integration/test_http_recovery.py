@@ -17,8 +17,12 @@ from tests.integration.test_events import webhook_events
 
 
 @pytest.fixture(scope="module")
-def api(start_devhost, base_env, emulator) -> Api:
-    host = start_devhost({**base_env, "MFA_TABLE_NAME": "recovery" + os.urandom(4).hex()})
+def host(start_devhost, base_env):
+    return start_devhost({**base_env, "MFA_TABLE_NAME": "recovery" + os.urandom(4).hex()})
+
+
+@pytest.fixture(scope="module")
+def api(host, emulator) -> Api:
     return Api(host.url, emulator.url)
 
 
@@ -95,7 +99,7 @@ def assert_signed_events(emulator_url: str, user: str, wanted: set[str], secrets
             assert secret not in raw and secret.replace("-", "") not in raw, delivery["body"]["type"]
 
 
-def test_support_path_access_pass(api, emulator):  # (a): R2, R5, R6, E1, N1-N2
+def test_support_path_access_pass(api, emulator, host):  # (a): R2, R5, R6, E1, N1-N2
     user, old_phone, new_phone = "lost-" + os.urandom(3).hex(), fresh_phone(), fresh_phone()
     api.enrol_sms(user, old_phone)
     stale, stale_code = pending_old_phone_challenge(api, user, old_phone)
@@ -133,9 +137,12 @@ def test_support_path_access_pass(api, emulator):  # (a): R2, R5, R6, E1, N1-N2
     assert_signed_events(emulator.url, user, {"com.twostep.method.added", "com.twostep.accesspass.issued",
                                               "com.twostep.method.removed", "com.twostep.accesspass.used"},
                          [the_pass, old_phone[1:], old_phone[-7:], new_phone[1:], new_phone[-7:], stale_code])
+    logs = host.logs()  # D1: the host's log (access log, app log) never saw the pass
+    assert "/access-pass" in logs  # the log is there (its access lines name the routes)
+    assert the_pass not in logs and the_pass.lower() not in logs and the_pass.replace("-", "") not in logs
 
 
-def test_self_service_path_recovery_code(api, emulator):  # (b): R3, R6, E1, N1-N2
+def test_self_service_path_recovery_code(api, emulator, host):  # (b): R3, R6, E1, N1-N2
     user, old_phone, new_phone = "self-" + os.urandom(3).hex(), fresh_phone(), fresh_phone()
     api.enrol_sms(user, old_phone)
     made = api.call("POST", f"/api/v1/users/{user}/recovery-codes",
@@ -176,6 +183,8 @@ def test_self_service_path_recovery_code(api, emulator):  # (b): R3, R6, E1, N1-
     assert_signed_events(emulator.url, user, {"com.twostep.method.added", "com.twostep.recoverycodes.generated",
                                               "com.twostep.recoverycodes.used", "com.twostep.method.removed"},
                          [*codes, old_phone[1:], old_phone[-7:], new_phone[1:], new_phone[-7:], stale_code])
+    logs = host.logs()
+    assert not any(code in logs or code.upper() in logs or code.replace("-", "") in logs for code in codes)
 
 
 def test_recovery_routes_refuse_bad_input_and_repeats(api):
