@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.results import ChallengeStarted, CodeSent, NotRequired, Result, SecretIssued
+from shared.results import ChallengeStarted, CodeSent, CodesIssued, NotRequired, Result, SecretIssued
 
 from .http import location, respond
 
-STATUS: dict[type, int] = {ChallengeStarted: 201, CodeSent: 202, SecretIssued: 201, NotRequired: 200}
+STATUS: dict[type, int] = {ChallengeStarted: 201, CodeSent: 202, SecretIssued: 201, NotRequired: 200, CodesIssued: 201}
 
 
 def answer(req: func.HttpRequest, result: Result) -> func.HttpResponse:

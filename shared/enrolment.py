@@ -64,7 +64,7 @@ def _with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
 
 def _require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
     profile = unit.profile
-    if profile is None or not profile.active_methods():
+    if profile is None or not profile.has_factor(now):  # a pass or recovery codes count too (R6)
         return
     proof = unit.challenge(proof_rk) if proof_rk else None
     if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
@@ -136,13 +136,14 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
-    methods = [entry for m in METHODS.values() if (entry := m.enrolled_view(profile)) is not None]
+    methods = [entry for m in METHODS.values() for entry in m.enrolled_views(profile)]
     return {
         "userId": profile.user_id,
         "methods": methods,
         "defaultMethod": profile.default_method,
         "blockedUntil": iso(profile.blocked_until) if profile.is_blocked(now) else None,
         "lockedUntil": iso(profile.locked_until) if profile.is_locked(now) else None,
+        "recoveryCodesRemaining": len(profile.recovery_codes),
     }
 
 
@@ -156,7 +157,7 @@ def get_user(d: Deps, user_id: str) -> dict[str, Any]:
 
 def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> None:
     user_id = validate_user_id(user_id)
-    if method not in METHODS:
+    if method not in METHODS or METHODS[method].recovery:  # a pass is revoked, codes replaced: not removed here
         raise NotFound()
     proof_id = text(body, "proofChallengeId", max_len=256)
 

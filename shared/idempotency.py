@@ -25,11 +25,12 @@ from .store import Entity, UserRows, new_row
 PREFIX = "id|"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 CHALLENGE, BYPASS = "challenge", "bypass"  # what a record can point to
+CODES = "recovery_codes"  # a set of recovery codes: shown once, so a repeat is always 409 (recovery_codes.py)
 
 
 @dataclass(frozen=True)
 class Replay:
-    """What the first request with this key created: `kind` (CHALLENGE or BYPASS) and its row key."""
+    """What the first request with this key created: `kind` (CHALLENGE, BYPASS or CODES) and its row key."""
 
     kind: str
     ref: str
@@ -61,7 +62,7 @@ class Idempotency:
             return None
         if not hmac.compare_digest(row["fingerprint"], self.fingerprint):
             raise IdempotencyKeyReused()
-        if row.get("kind") not in (CHALLENGE, BYPASS):  # a record of the earlier sealed-response format
+        if row.get("kind") not in (CHALLENGE, BYPASS, CODES):  # a record of the earlier sealed-response format
             raise IdempotentResultGone()
         return Replay(row["kind"], row["ref"])
 

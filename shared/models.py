@@ -31,17 +31,38 @@ class TotpDevice:
     kind: str = "app"  # app | hardware
     serial: str | None = None
     active: bool = True
+    created_at: str | None = None  # ISO 8601; None for devices enrolled before it was recorded
+    last_used_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "secret": self.secret, "algorithm": self.algorithm, "digits": self.digits,
                 "period": self.period, "lastStep": self.last_step, "kind": self.kind, "serial": self.serial,
-                "active": self.active}
+                "active": self.active, "createdAt": self.created_at, "lastUsedAt": self.last_used_at}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TotpDevice:
         return cls(id=d["id"], secret=d["secret"], algorithm=d["algorithm"], digits=d["digits"],
                    period=d["period"], last_step=d["lastStep"], kind=d.get("kind", "app"),
-                   serial=d.get("serial"), active=d.get("active", True))
+                   serial=d.get("serial"), active=d.get("active", True), created_at=d.get("createdAt"),
+                   last_used_at=d.get("lastUsedAt"))
+
+
+@dataclass
+class AccessPassState:
+    """The user's one active temporary access pass (R2): its keyed hash, never the pass."""
+
+    id: str
+    hash: str  # Deps.index over the normalised pass, bound to the user and the pass id
+    expires_at: datetime
+    one_time: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "hash": self.hash, "expiresAt": self.expires_at.isoformat(), "oneTime": self.one_time}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> AccessPassState:
+        return cls(id=d["id"], hash=d["hash"], expires_at=datetime.fromisoformat(d["expiresAt"]),
+                   one_time=d["oneTime"])
 
 
 @dataclass
@@ -64,6 +85,10 @@ class Profile:
     bypass_expires_at: datetime | None = None
     groups: list[str] = field(default_factory=list)
     sessions_revoked_at: datetime | None = None
+    access_pass: AccessPassState | None = None
+    access_pass_history: list[dict[str, Any]] = field(default_factory=list)  # newest first, bounded
+    recovery_codes: list[str] = field(default_factory=list)  # keyed hashes of the unspent codes
+    recovery_codes_at: datetime | None = None  # when the current set was generated
     row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     def active_methods(self) -> list[str]:
@@ -79,8 +104,22 @@ class Profile:
 
     def can_challenge(self, method: str) -> bool:
         """A method can be challenged once active, and an imported hardware token before its first code
-        (verifying that code is what activates it)."""
-        return self.has_method(method) or method in self.provisioned_methods()
+        (verifying that code is what activates it), and a recovery factor the user holds."""
+        return self.has_method(method) or method in self.provisioned_methods() or method in self.recovery_methods()
+
+    def recovery_methods(self, now: datetime | None = None) -> list[str]:
+        """Recovery factors the user holds: an access pass (unexpired at `now`, when given) and unspent
+        recovery codes. They sign in and prove a step-up, but are never a default method."""
+        methods = []
+        if self.access_pass is not None and (now is None or self.access_pass.expires_at > now):
+            methods.append("access_pass")
+        if self.recovery_codes:
+            methods.append("recovery_code")
+        return methods
+
+    def has_factor(self, now: datetime) -> bool:
+        """Whether anything of the user's proves a second factor: then changing methods needs a step-up (R6)."""
+        return bool(self.active_methods() or self.recovery_methods(now))
 
     def provisioned_methods(self) -> list[str]:
         """Methods with a device on the profile, active or not: an imported hardware token is challenged
@@ -95,8 +134,10 @@ class Profile:
     def methods_tag(self) -> str:
         """A short digest of the enrolled methods: it changes whenever a method is added, activated,
         replaced or removed, so a challenge can be bound to the enrolment state it was issued under."""
-        state = json.dumps([self.phone, [(d.id, d.active) for d in self.totp]])
-        return hashlib.sha256(state.encode()).hexdigest()[:16]
+        state: list[Any] = [self.phone, [(d.id, d.active) for d in self.totp]]
+        if self.access_pass is not None or self.recovery_codes_at is not None:  # older tags stay as they were
+            state += [self.access_pass.id if self.access_pass else None, _seconds(self.recovery_codes_at)]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
 
     def is_blocked(self, now: datetime) -> bool:
         return self.blocked_until is not None and self.blocked_until > now
@@ -105,6 +146,10 @@ class Profile:
         return self.locked_until is not None and self.locked_until > now
 
 
+
+
+def _seconds(at: datetime | None) -> int | None:
+    return int(at.timestamp()) if at is not None else None
 
 
 @dataclass

@@ -59,6 +59,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from .aad import totp_aad
+from .clock import iso
 from .deps import Deps
 from .errors import Conflict, StorageUnavailable
 from .ids import random_token
@@ -225,7 +226,8 @@ def _confirm(d: Deps, rows: list[OathRow], import_id: str) -> None:
 
 def _hardware_device(d: Deps, r: OathRow) -> TotpDevice:
     return TotpDevice(id=random_token(6), secret=d.sealer.seal(r.secret, totp_aad(r.upn)), algorithm="SHA1",
-                      digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False)
+                      digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False,
+                      created_at=iso(d.clock.now()))
 
 
 def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: UserRows, actor: str, import_id: str,

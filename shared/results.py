@@ -43,6 +43,13 @@ class NotRequired:
         return {"status": "not_required", "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class CodesIssued:
+    """A new set of recovery codes: the view holds them, shown this once (a repeat never shows them)."""
+
+    view: dict[str, Any]
+
+
 Started = ChallengeStarted | CodeSent | SecretIssued  # what starting a challenge answers
 BeginResult = ChallengeStarted | NotRequired
-Result = ChallengeStarted | CodeSent | SecretIssued | NotRequired
+Result = ChallengeStarted | CodeSent | SecretIssued | NotRequired | CodesIssued

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from .errors import InvalidRequest, PayloadTooLarge
+from .recovery_secrets import is_typed_shape
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_ADMIN_DOCUMENT_BYTES = 1024 * 1024  # policy documents with many trusted ranges
@@ -84,4 +85,13 @@ def otp_code(body: dict[str, Any]) -> str:
     code = body.get("code")
     if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         raise InvalidRequest("code must be a string of 6 to 8 digits.")
+    return code
+
+
+def answer_code(body: dict[str, Any]) -> str:
+    """The verify body's `code` in a shape some method accepts (digits, or a typed pass or recovery code
+    in groups), checked whole before anything is read; the challenge's method then checks its own format."""
+    code = body.get("code")
+    if not isinstance(code, str) or not (CODE_RE.fullmatch(code) or is_typed_shape(code)):
+        raise InvalidRequest("code must be 6 to 8 digits, or a pass or recovery code.")
     return code

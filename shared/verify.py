@@ -20,17 +20,18 @@ from .methods import ENROL_SMS, METHODS, SIGNIN
 from .models import Challenge, Profile
 from .policy import locked_error, register_failure, register_success
 from .store import UserRows
-from .validation import boolean, otp_code
+from .validation import answer_code, boolean
 
 
-def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str, now: datetime) -> bool:
-    """Ask the challenge's method to check the code and, when right, apply what approval changes."""
+def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
+                now: datetime) -> dict[str, Any] | None:
+    """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
+    the fields the method adds to the answer (None: wrong)."""
     method = METHODS[ch.method]
     proof = method.check(d, ch, profile, code, now, unit)
     if proof is None:
-        return False
-    method.approve(d, ch, profile, proof, unit)
-    return True
+        return None
+    return method.approve(d, ch, profile, proof, unit)
 
 
 def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
@@ -43,13 +44,14 @@ def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
 
 
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    code = otp_code(body)
+    typed = answer_code(body)
     remember = boolean(body, "rememberDevice")
     user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
 
     def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
         ch, profile = live_challenge(unit, row_key, now), unit.profile
+        code = METHODS[ch.method].parse_code(typed)  # each method's own format; a bad one uses no attempt
         ensure_usable(ch, now)
         try:
             refuse_if_barred(profile, now)
@@ -64,7 +66,8 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         cid = challenge_id
         replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
-        if _check_code(d, unit, ch, profile, code, now):
+        added = _check_code(d, unit, ch, profile, code, now)
+        if added is not None:
             activated = any(device.active and device.id in inactive for device in profile.totp)
             register_success(profile)
             profile.pick_default()
@@ -78,7 +81,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
                 cancel_challenges(unit, [p for p in unit.pending_challenges("sms", now)
                                          if p.row_key != ch.row_key and p.destination == replaced_phone])
             unit.commit()
-            result = {"status": "approved", "userId": ch.user_id, "method": ch.method}
+            result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
             if days > 0:
                 token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
                 result.update(deviceToken=token, deviceTokenExpiresAt=iso(expires))

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..ids import PROFILE_RK
-from ..models import CHALLENGE_KEEP, Bypass, Challenge, Profile, TotpDevice
+from ..models import CHALLENGE_KEEP, AccessPassState, Bypass, Challenge, Profile, TotpDevice
 from .rows import new_row, same_version
 from .table import Entity
 
@@ -43,6 +43,10 @@ def _profile_entity(p: Profile) -> Entity:
         "lockedUntil": p.locked_until, "blockedUntil": p.blocked_until,
         "bypassRk": p.bypass_rk, "bypassExpiresAt": p.bypass_expires_at,
         "groups": json.dumps(p.groups) if p.groups else None, "sessionsRevokedAt": p.sessions_revoked_at,
+        "accessPass": json.dumps(p.access_pass.to_json()) if p.access_pass else None,
+        "accessPassHistory": json.dumps(p.access_pass_history) if p.access_pass_history else None,
+        "recoveryCodes": json.dumps(p.recovery_codes) if p.recovery_codes_at else None,
+        "recoveryCodesAt": p.recovery_codes_at,
     })
 
 
@@ -57,7 +61,11 @@ def profile_from(e: Entity) -> Profile:
         totp_last_at=int(e["totpLastAt"].timestamp()) if e.get("totpLastAt") else -1,
         blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
         bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
-        sessions_revoked_at=e.get("sessionsRevokedAt"), row=e,
+        sessions_revoked_at=e.get("sessionsRevokedAt"),
+        access_pass=AccessPassState.from_json(json.loads(e["accessPass"])) if e.get("accessPass") else None,
+        access_pass_history=json.loads(e.get("accessPassHistory") or "[]"),
+        recovery_codes=json.loads(e.get("recoveryCodes") or "[]"), recovery_codes_at=e.get("recoveryCodesAt"),
+        row=e,
     )
 
 

@@ -47,7 +47,7 @@ def test_sms_enrolment_and_sign_in_end_to_end(api):
     assert v.status_code == 200 and v.json() == {"status": "approved", "userId": "carol@contoso.com", "method": "sms"}
     user = api.call("GET", "/api/v1/users/carol@contoso.com").json()
     assert user == {"userId": "carol@contoso.com", "methods": [{"type": "sms", "destination": "+1*******" + phone[-2:]}],
-                    "defaultMethod": "sms", "blockedUntil": None, "lockedUntil": None}
+                    "defaultMethod": "sms", "blockedUntil": None, "lockedUntil": None, "recoveryCodesRemaining": 0}
     b = api.begin("carol@contoso.com")
     assert b.status_code == 201 and b.headers["Location"] == f"/api/v1/challenges/{b.json()['challengeId']}"
     assert b.json()["attemptsRemaining"] == 5

@@ -1,0 +1,59 @@
+"""Recovery codes (R3): a set of ten single-use codes a user generates while they still hold a method,
+kept for the day they lose it; `method: "recovery_code"` signs in with one (methods.RecoveryCode).
+
+The profile holds the keyed hash of each unspent code (never a code), so generating a set, and spending
+one code, is one unit of work: the profile saved If-Match with its audit event; a new set replaces the old.
+Generating needs the step-up proof of any other method change when the user holds a factor, and some
+factor to recover: a user with nothing enrolled gets 409 `not_enrolled` (codes of their own would
+otherwise let whoever knows the password block the owner's first enrolment behind a step-up).
+
+Codes are shown once. A repeated `Idempotency-Key` never shows them again: it answers 409
+`idempotency_result_gone` (a different body with that key, 422 `idempotency_key_reused`), and a plain retry
+finds its proof already used (403 `step_up_required`); the client generates a new set with a new proof.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .challenge_rows import replay_of
+from .clock import iso
+from .deps import Deps
+from .enrolment import _require_step_up, _with_proof
+from .errors import IdempotentResultGone, NotEnrolled
+from .idempotency import CODES, Idempotency, Replay
+from .ids import validate_user_id
+from .methods import RECOVERY_CODE_LABEL
+from .recovery_secrets import keyed_hash, new_secret, normalize
+from .results import CodesIssued
+from .store import UserRows
+from .validation import text
+
+SET_SIZE = 10
+
+
+def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodesIssued:
+    user_id = validate_user_id(user_id)
+    proof_id = text(body, "proofChallengeId", max_len=256)
+    idem = Idempotency.from_request(d.index, idempotency_key, f"recovery-codes/{user_id}", body)
+
+    def attempt(unit: UserRows, proof_rk: str | None) -> CodesIssued:
+        now = d.clock.now()
+        profile = unit.profile
+        if replay_of(unit, idem, now) is not None:  # the codes were shown once, to the first request
+            raise IdempotentResultGone()
+        if profile is None or not profile.has_factor(now):
+            raise NotEnrolled()
+        _require_step_up(unit, proof_rk, now)
+        codes = [new_secret(lower=True) for _ in range(SET_SIZE)]
+        replaced = len(profile.recovery_codes) if profile.recovery_codes_at else None
+        profile.recovery_codes = [keyed_hash(d.index, RECOVERY_CODE_LABEL, user_id, normalize(c) or "") for c in codes]
+        profile.recovery_codes_at = now
+        unit.save(profile)
+        unit.audit(now, "recovery_codes_generated", "application", recoveryCodesRemaining=SET_SIZE,
+                   replacedUnspent=replaced)
+        if idem is not None:
+            idem.add_record(unit, Replay(CODES, iso(now) or ""), now, d.policy().code_ttl_seconds)
+        unit.commit()
+        return CodesIssued({"codes": codes, "createdAt": iso(now)})
+
+    return _with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem and idem.row_key)
