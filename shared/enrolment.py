@@ -4,14 +4,12 @@ needs a fresh second factor: a sign-in challenge of that user approved in the la
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 from . import limits
 from .aad import phone_aad, totp_aad
 from .challenge_rows import (
-    audited_refusals,
     cancel_challenges,
     challenge_view,
     new_challenge,
@@ -23,55 +21,17 @@ from .challenge_rows import (
 from .clock import iso
 from .context import parse_context, refuse_if_risk_blocked
 from .deps import Deps
-from .errors import Conflict, IdempotentResultGone, NotFound, StepUpRequired
+from .errors import Conflict, IdempotentResultGone, NotFound
 from .idempotency import Idempotency
-from .ids import parse_challenge_id, validate_user_id
-from .methods import ENROL_SMS, ENROL_TOTP, METHODS, SIGNIN
+from .ids import validate_user_id
+from .methods import ENROL_SMS, ENROL_TOTP, METHODS
 from .models import MAX_TOTP_DEVICES, Challenge, Profile
 from .otp import b32, new_totp_secret, provisioning_uri
 from .phone import mask, parse_e164
 from .results import CodeSent, SecretIssued
+from .step_up import require_step_up, with_proof
 from .store import UserRows
 from .validation import text
-
-PROOF_WINDOW = timedelta(minutes=5)
-T = TypeVar("T")
-
-
-def _proof_key(user_id: str, proof_id: str | None) -> str | None:
-    """The row key of the named proof challenge (parsed once, before the conflict-retry loop); it must be
-    one of this user's."""
-    if proof_id is None:
-        return None
-    try:
-        proof_user, proof_rk = parse_challenge_id(proof_id)
-    except NotFound:
-        raise StepUpRequired() from None
-    if proof_user != user_id:
-        raise StepUpRequired()
-    return proof_rk
-
-
-def _with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
-                attempt: Callable[[UserRows, str | None], T], *row_keys: str | None) -> T:
-    """Run `attempt(unit, proof_rk)` on a unit that also holds the named proof challenge (one query),
-    again after a lost race; a refusal, a bad proof id's included, is audited."""
-    def run() -> T:
-        proof_rk = _proof_key(user_id, proof_id)
-        return d.in_unit(user_id, lambda unit: attempt(unit, proof_rk), proof_rk, *row_keys)
-    return audited_refusals(d, user_id, action, run)
-
-
-def _require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
-    profile = unit.profile
-    if profile is None or not profile.has_factor(now):  # a pass or recovery codes count too (R6)
-        return
-    proof = unit.challenge(proof_rk) if proof_rk else None
-    if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
-            or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
-        raise StepUpRequired()
-    proof.proof_used_at = now
-    unit.save(proof)
 
 
 def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodeSent:
@@ -89,7 +49,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
         refuse_if_barred(unit.profile, now)
         policy = d.policy()  # once per decision
         refuse_if_risk_blocked(policy, context)
-        _require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now)
         limits.consume_sms(d, user_id, phone, context.get("ip"))
         ch = new_challenge(d, policy, user_id, ENROL_SMS, "sms", now, unit.profile, destination=d.sealer.seal(
                            phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
@@ -98,7 +58,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
     def created(ch: Challenge) -> CodeSent:
         return CodeSent(challenge_view(ch, d.clock.now(), created=True))
 
-    return _with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem and idem.row_key)
 
 
 def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> SecretIssued:
@@ -118,7 +78,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
         refuse_if_risk_blocked(policy, context)
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
-        _require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now)
         ch = new_challenge(d, policy, user_id, ENROL_TOTP, "totp", now, profile,
                            pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
         return start(d, unit, ch, now, "enrolment_started", created, idem)
@@ -132,7 +92,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
         view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
         return SecretIssued(view)
 
-    return _with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem and idem.row_key)
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
@@ -166,7 +126,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         profile = unit.profile
         if profile is None or not profile.can_challenge(method):  # includes a not yet activated hardware token
             raise NotFound()
-        _require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now)
         METHODS[method].remove(profile)
         profile.pick_default()
         pending = unit.pending_challenges(method, now)  # they die with the method (E1)
@@ -175,4 +135,4 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         cancel_challenges(unit, pending)
         unit.commit()
 
-    _with_proof(d, user_id, "delete_method", proof_id, attempt)
+    with_proof(d, user_id, "delete_method", proof_id, attempt)

@@ -18,13 +18,13 @@ from typing import Any
 from .challenge_rows import replay_of
 from .clock import iso
 from .deps import Deps
-from .enrolment import _require_step_up, _with_proof
 from .errors import IdempotentResultGone, NotEnrolled
 from .idempotency import CODES, Idempotency, Replay
 from .ids import validate_user_id
 from .methods import RECOVERY_CODE_LABEL
 from .recovery_secrets import keyed_hash, new_secret, normalize
 from .results import CodesIssued
+from .step_up import require_step_up, with_proof
 from .store import UserRows
 from .validation import text
 
@@ -43,7 +43,7 @@ def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str |
             raise IdempotentResultGone()
         if profile is None or not profile.has_factor(now):
             raise NotEnrolled()
-        _require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now)
         codes = [new_secret(lower=True) for _ in range(SET_SIZE)]
         replaced = len(profile.recovery_codes) if profile.recovery_codes_at else None
         profile.recovery_codes = [keyed_hash(d.index, RECOVERY_CODE_LABEL, user_id, normalize(c) or "") for c in codes]
@@ -56,4 +56,4 @@ def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str |
         unit.commit()
         return CodesIssued({"codes": codes, "createdAt": iso(now)})
 
-    return _with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem and idem.row_key)

@@ -15,11 +15,11 @@ from typing import Any
 
 from .challenge_rows import cancel_challenges
 from .deps import Deps
-from .enrolment import _require_step_up, _with_proof
 from .errors import NotFound
 from .ids import validate_user_id
 from .methods import METHODS, Totp
 from .models import Profile
+from .step_up import require_step_up, with_proof
 from .store import UserRows
 from .validation import text
 
@@ -105,8 +105,8 @@ def remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, Any]) -
     def attempt(unit: UserRows, proof_rk: str | None) -> None:
         now = d.clock.now()
         profile = _holding(unit.profile, device_id)
-        _require_step_up(unit, proof_rk, now)  # before the removal: the device itself may be the factor
+        require_step_up(unit, proof_rk, now)  # before the removal: the device itself may be the factor
         _drop(profile, device_id)
         _commit(unit, profile, TOTP, now, "application", by="user", deviceId=device_id)
 
-    _with_proof(d, user_id, "delete_device", proof_id, attempt)
+    with_proof(d, user_id, "delete_device", proof_id, attempt)

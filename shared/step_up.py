@@ -1,0 +1,56 @@
+"""Step-up (S-rules, R6): changing a user's factors needs a fresh sign-in approval of that user when the
+user holds any factor, a pass or recovery codes included. `with_proof` runs a change on a unit that also
+holds the named proof challenge (one query) and audits a refusal; `require_step_up` checks the proof and
+spends it (If-Match, so one approval proves one change).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from .challenge_rows import audited_refusals
+from .deps import Deps
+from .errors import NotFound, StepUpRequired
+from .ids import parse_challenge_id
+from .methods import SIGNIN
+from .store import UserRows
+
+PROOF_WINDOW = timedelta(minutes=5)
+T = TypeVar("T")
+
+
+def proof_key(user_id: str, proof_id: str | None) -> str | None:
+    """The row key of the named proof challenge (parsed once, before the conflict-retry loop); it must be
+    one of this user's."""
+    if proof_id is None:
+        return None
+    try:
+        proof_user, proof_rk = parse_challenge_id(proof_id)
+    except NotFound:
+        raise StepUpRequired() from None
+    if proof_user != user_id:
+        raise StepUpRequired()
+    return proof_rk
+
+
+def with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
+                attempt: Callable[[UserRows, str | None], T], *row_keys: str | None) -> T:
+    """Run `attempt(unit, proof_rk)` on a unit that also holds the named proof challenge (one query),
+    again after a lost race; a refusal, a bad proof id's included, is audited."""
+    def run() -> T:
+        proof_rk = proof_key(user_id, proof_id)
+        return d.in_unit(user_id, lambda unit: attempt(unit, proof_rk), proof_rk, *row_keys)
+    return audited_refusals(d, user_id, action, run)
+
+
+def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
+    profile = unit.profile
+    if profile is None or not profile.has_factor(now):  # a pass or recovery codes count too (R6)
+        return
+    proof = unit.challenge(proof_rk) if proof_rk else None
+    if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
+            or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
+        raise StepUpRequired()
+    proof.proof_used_at = now
+    unit.save(proof)
