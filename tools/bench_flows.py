@@ -50,6 +50,30 @@ def pct(samples: list[float]) -> str:
     return f"n={len(s):3d}  p50={q[49]:7.1f} ms  p95={q[94]:7.1f} ms  p99={q[98]:7.1f} ms  max={s[-1]:7.1f} ms"
 
 
+def session_cpu(sid: int) -> float | None:
+    """CPU seconds (user + system) used so far by every process of session `sid` (the dev host and any
+    worker it started), from /proc; None where there is no /proc. Counts exited children only once
+    reaped, so read it around a loop of requests, not across a restart."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) == sid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per(before: float | None, after: float | None, n: int) -> str:
+    return "n/a (no /proc)" if before is None or after is None else f"{(after - before) / n * 1000:5.1f} ms"
+
+
 def timed(fn) -> tuple[float, requests.Response]:
     start = time.perf_counter()
     r = fn()
@@ -72,7 +96,8 @@ def main() -> int:
     try:
         azurite.wait_for_port(port, timeout=60, process=host)
         report_round_trips(env)
-        report_latency(f"http://127.0.0.1:{port}/api", emulator.url, min(args.users, 200), min(args.sms, 90))
+        report_latency(f"http://127.0.0.1:{port}/api", emulator.url, min(args.users, 200), min(args.sms, 90),
+                       host.pid)
     finally:
         azurite.stop_process(host)
         emulator.stop()
@@ -93,7 +118,7 @@ def report_round_trips(env: dict[str, str]) -> None:
     print("  (plus, for SMS, the queue host's own get + delete of the message)\n")
 
 
-def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
+def report_latency(base: str, sms_url: str, users: int, sms_users: int, host_sid: int) -> None:
     http = requests.Session()
     http.headers["x-functions-key"] = FKEY
     secrets: list[bytes] = []
@@ -104,6 +129,7 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
         http.post(f"{base}/v1/challenges/{r['challengeId']}/verify", json={"code": totp(secret, back)}, timeout=30)
         secrets.append(secret)
     begins, verifies = [], []
+    cpu_start = session_cpu(host_sid)
     for i, secret in enumerate(secrets):
         ms, r = timed(lambda i=i: http.post(f"{base}/v1/challenges", json={"userId": f"bench{i}"}, timeout=30))
         begins.append(ms)
@@ -113,10 +139,12 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
                                                          json={"code": code}, timeout=30))
         assert r.status_code == 200, r.text
         verifies.append(ms)
+    totp_cpu = cpu_per(cpu_start, session_cpu(host_sid), len(secrets))
     print("HTTP latency through the dev host (sequential, loopback, Azurite):")
     print(f"  TOTP begin   {pct(begins)}")
     print(f"  TOTP verify  {pct(verifies)}")
     sms_begins, to_emulator, idle = [], [], []
+    enrol_cpu: list[float | None] = []
     for i in range(sms_users + 8):
         if i >= sms_users:
             # Let the queue host back off towards its idle polling interval; a random gap, so the send does
@@ -125,10 +153,14 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
         phone = f"+142555501{i:02d}"
         seen = len(requests.get(f"{sms_url}/messages", params={"to": phone}, timeout=5).json())
         start = time.perf_counter()
+        cpu_start = session_cpu(host_sid) if i < sms_users else None
         ms, r = timed(lambda i=i, phone=phone: http.post(f"{base}/v1/users/sms{i}/phone",
                                                         json={"phoneNumber": phone}, timeout=30))
         assert r.status_code == 202, r.text
         sms_begins.append(ms)
+        if cpu_start is not None:
+            cpu_end = session_cpu(host_sid)
+            enrol_cpu.append(None if cpu_end is None else cpu_end - cpu_start)
         target = idle if i >= sms_users else to_emulator
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -141,6 +173,12 @@ def report_latency(base: str, sms_url: str, users: int, sms_users: int) -> None:
     print(f"  begin -> SMS at emulator, busy queue  {pct(to_emulator)}")
     print(f"  begin -> SMS at emulator, idle queue  {pct(idle)}")
     print("  (an idle queue host polls every 2 s at most: host.json maxPollingInterval)")
+    print("Dev host CPU (user + system, all its threads incl. idle pollers, from /proc; not waiting time, but")
+    print("still moved by the VM's own noise: compare alternating runs of two trees, not one run each):")
+    print(f"  per TOTP sign-in (begin + verify)  {totp_cpu}")
+    known = [c for c in enrol_cpu if c is not None]
+    print(f"  per SMS enrol (request only)       "
+          f"{cpu_per(0.0, sum(known), len(known)) if known else 'n/a (no /proc)'}")
 
 
 if __name__ == "__main__":
