@@ -4,7 +4,9 @@ approved challenge proves the step-up that enrolling a new phone or app needs.
 
 One active pass per user, on the profile: its id, keyed hash (never the pass), expiry and one-time flag,
 so issuing, using and revoking are each one unit of work (`store.UserRows`): the profile saved If-Match
-with its audit event, and two concurrent verifies spend a one-time pass once. A new pass revokes the active one. The
+with its audit event, and two concurrent verifies spend a one-time pass once. A new pass revokes the active one. A
+challenge is bound to the pass it was begun under (methods.AccessPass): issuing or revoking a pass cancels
+the pending pass challenges in the same transaction (E1), and one left pending answers 410 `canceled`. The
 listing is a bounded history on the profile (`HISTORY`, newest first); the audit trail keeps every event
 for the retention period.
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from .challenge_rows import cancel_challenges
 from .clock import iso
 from .deps import Deps
 from .errors import NotFound
 from .ids import random_token, validate_user_id
-from .methods import ACCESS_PASS_LABEL
+from .methods import ACCESS_PASS_LABEL, AccessPass
 from .models import AccessPassState, Profile
 from .recovery_secrets import keyed_hash, new_secret, normalize
 from .store import UserRows
@@ -46,6 +49,13 @@ def _end_active(profile: Profile, status: str, now: datetime, actor: str) -> str
     return active.id
 
 
+def _cancel_pending(unit: UserRows, now: datetime) -> int | None:
+    """The pending challenges of the pass that ends die with it, in its transaction (E1); how many."""
+    pending = unit.pending_challenges(AccessPass.name, now)
+    cancel_challenges(unit, pending)
+    return len(pending) or None
+
+
 def issue(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     minutes = integer(body, "lifetimeMinutes", low=MIN_MINUTES, high=MAX_MINUTES, default=DEFAULT_MINUTES)
@@ -65,8 +75,9 @@ def issue(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, 
             "reason": reason, "createdBy": actor, "createdAt": iso(now), "usedAt": None,
         }, *profile.access_pass_history][:HISTORY]
         unit.save(profile)
+        canceled = _cancel_pending(unit, now)  # the replaced pass's
         unit.audit(now, "access_pass_issued", actor, accessPassId=pass_id, expiresAt=iso(expires), oneTime=one_time,
-                   lifetimeMinutes=minutes, reason=reason, replacedAccessPassId=replaced)
+                   lifetimeMinutes=minutes, reason=reason, replacedAccessPassId=replaced, challengesCanceled=canceled)
         unit.commit()
         return {"accessPassId": pass_id, "accessPass": shown, "expiresAt": iso(expires), "oneTime": one_time}
 
@@ -89,7 +100,7 @@ def list_passes(d: Deps, user_id: str) -> dict[str, Any]:
 
 
 def revoke(d: Deps, user_id: str, actor: str) -> None:
-    """Revoke the active pass (204 also when there is none); its pending challenges then answer 410."""
+    """Revoke the active pass (204 also when there is none); its pending challenges are canceled with it."""
     user_id = validate_user_id(user_id)
 
     def attempt(unit: UserRows) -> None:
@@ -99,7 +110,8 @@ def revoke(d: Deps, user_id: str, actor: str) -> None:
         if revoked is None:
             return
         unit.save(profile)
-        unit.audit(now, "access_pass_revoked", actor, accessPassId=revoked)
+        canceled = _cancel_pending(unit, now)
+        unit.audit(now, "access_pass_revoked", actor, accessPassId=revoked, challengesCanceled=canceled)
         unit.commit()
 
     d.in_unit(user_id, attempt)

@@ -42,25 +42,26 @@ REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was proba
 
 def new_challenge(d: Deps, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
                   profile: Profile | None, **fields: Any) -> Challenge:
-    """An enrolment challenge is bound to the methods the user had when it started (E1). `policy` is the
-    one the caller's decision read (a decision reads it once, so it never sees two versions)."""
+    """An enrolment challenge is bound to the profile's methods version when it started (E1). `policy` is
+    the one the caller's decision read (a decision reads it once, so it never sees two versions)."""
     _, row_key = new_challenge_id(user_id)
-    tag = _methods_tag(profile, user_id, now) if purpose != SIGNIN else None
+    version = _methods_version(profile) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
                      expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
-                     methods_tag=tag, **METHODS[method].challenge_fields(d), **fields)
+                     methods_version=version, **METHODS[method].challenge_fields(d), **fields)
 
 
-def _methods_tag(profile: Profile | None, user_id: str, now: datetime) -> str:
-    return (profile or Profile(user_id=user_id, created_at=now)).methods_tag()
+def _methods_version(profile: Profile | None) -> int:
+    return profile.methods_version if profile is not None else 0
 
 
 def superseded(ch: Challenge, profile: Profile | None, now: datetime) -> bool:
     """Whether the state a pending challenge was issued under is gone (E1): an enrolment whose user's
-    methods changed since it started, or a sign-in code for a phone or app no longer enrolled."""
+    methods version grew since it started (a row from before the version, bound to a content tag, never
+    matches), or a sign-in for a phone, app or access pass no longer enrolled."""
     if ch.purpose != SIGNIN:
-        return ch.methods_tag is not None and ch.methods_tag != _methods_tag(profile, ch.user_id, now)
-    return not METHODS[ch.method].still_enrolled(ch, profile)
+        return ch.methods_version is None or ch.methods_version != _methods_version(profile)
+    return not METHODS[ch.method].still_enrolled(ch, profile, now)
 
 
 def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Enrolment: add a phone or an authenticator app (each becomes active only when a code from it is
-verified), read a user's methods, remove a method. Changing methods of a user who already has one
-needs a fresh second factor: a sign-in challenge of that user approved in the last 5 minutes, used once.
+verified), read a user's methods, remove a method. Changing methods of a claimed account (one that has
+ever held a factor, even if none is left) needs a fresh second factor: a sign-in challenge of that user
+approved in the last 5 minutes, used once; a blocked or locked user changes nothing (step_up.py).
 """
 from __future__ import annotations
 

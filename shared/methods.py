@@ -28,7 +28,7 @@ from . import limits
 from .aad import phone_aad, totp_aad
 from .clock import iso
 from .crypto import codes_equal, derive_code
-from .errors import Conflict, Expired, InvalidRequest, NotEnrolled
+from .errors import Canceled, Conflict, InvalidRequest, NotEnrolled
 from .ids import challenge_id_for, random_token
 from .models import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .otp import match_totp_step
@@ -56,8 +56,8 @@ class Method(Protocol):
         """Before a sign-in challenge is created: limits to spend, destination fields to add."""
         ...
 
-    def still_enrolled(self, ch: Challenge, profile: Profile | None) -> bool:
-        """Whether a pending sign-in challenge still matches what the user has enrolled (E1)."""
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+        """Whether a pending sign-in challenge still matches what the user has enrolled at `now` (E1)."""
         ...
 
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class Sms:
         limits.consume_sms(d, profile.user_id, phone, context.get("ip"))
         return {"destination": profile.phone, "destination_masked": profile.phone_masked}
 
-    def still_enrolled(self, ch: Challenge, profile: Profile | None) -> bool:
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
         return profile is not None and ch.destination == profile.phone
 
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
@@ -153,7 +153,7 @@ class Totp:
     def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    def still_enrolled(self, ch: Challenge, profile: Profile | None) -> bool:
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
         return profile is not None and bool(profile.totp)
 
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
@@ -220,8 +220,8 @@ class _Typed:
             raise NotEnrolled()
         return {}
 
-    def still_enrolled(self, ch: Challenge, profile: Profile | None) -> bool:
-        return profile is not None and self.name in profile.recovery_methods()
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+        return profile is not None and self.name in profile.recovery_methods(now)
 
     def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
         return {}
@@ -246,17 +246,26 @@ class _CodeProof:
 
 
 class AccessPass(_Typed):
-    """A temporary access pass an admin issued (R2): compared as a keyed hash, spent on use when one-time."""
+    """A temporary access pass an admin issued (R2): compared as a keyed hash, spent on use when one-time.
+    Its challenge is bound to the pass it was begun under (E1): once that pass is revoked, replaced, expired
+    or spent, the challenge is superseded (410 `canceled`, no failure counted), whatever pass is active."""
 
     name: ClassVar[str] = "access_pass"
+
+    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+        super().prepare(d, profile, context)
+        assert profile.access_pass is not None  # prepare() refused a user without an unexpired pass
+        return {"access_pass_id": profile.access_pass.id}
+
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+        return (super().still_enrolled(ch, profile, now) and profile is not None and profile.access_pass is not None
+                and ch.access_pass_id == profile.access_pass.id)
 
     def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         active = profile.access_pass
-        if active is None:
-            return None
-        if active.expires_at <= now:
-            raise Expired()  # the pass ran out while this challenge was pending: nothing to guess at
+        if active is None or not self.still_enrolled(ch, profile, now):
+            raise Canceled()  # verify refuses a superseded challenge before it asks: nothing to guess at
         typed = keyed_hash(d.index, ACCESS_PASS_LABEL, f"{ch.user_id}\x00{active.id}", code)
         return _CodeProof(now) if codes_equal(active.hash, typed) else None
 

@@ -6,8 +6,6 @@ its user's profile. Each model keeps the row it was read from, so a write can ca
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -89,6 +87,10 @@ class Profile:
     access_pass_history: list[dict[str, Any]] = field(default_factory=list)  # newest first, bounded
     recovery_codes: list[str] = field(default_factory=list)  # keyed hashes of the unspent codes
     recovery_codes_at: datetime | None = None  # when the current set was generated
+    # R7: once True, never False again; None for a row stored before the flag (see step_up.claimed).
+    # Neither it nor the version is content: a profile holding the same things compares equal.
+    claimed: bool | None = field(default=False, compare=False)
+    methods_version: int = field(default=0, compare=False)  # E1: grows with every change of factors
     row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     def active_methods(self) -> list[str]:
@@ -117,9 +119,16 @@ class Profile:
             methods.append("recovery_code")
         return methods
 
-    def has_factor(self, now: datetime) -> bool:
-        """Whether anything of the user's proves a second factor: then changing methods needs a step-up (R6)."""
-        return bool(self.active_methods() or self.recovery_methods(now))
+    def held_a_factor(self) -> bool:
+        """Whether the profile itself shows a factor held now or before (R7): a phone, any TOTP device (an
+        imported token not yet used included), an access pass (active, or in its history), recovery codes
+        ever generated (spent or not)."""
+        return bool(self.phone or self.totp or self.access_pass or self.access_pass_history
+                    or self.recovery_codes_at)
+
+    def is_claimed(self) -> bool:
+        """Claimed (R7): binding a method needs a step-up proof from now on, even with no factor left."""
+        return self.claimed is True or self.held_a_factor()
 
     def provisioned_methods(self) -> list[str]:
         """Methods with a device on the profile, active or not: an imported hardware token is challenged
@@ -131,13 +140,21 @@ class Profile:
         if self.default_method not in methods:
             self.default_method = methods[0] if methods else None
 
-    def methods_tag(self) -> str:
-        """A short digest of the enrolled methods: it changes whenever a method is added, activated,
-        replaced or removed, so a challenge can be bound to the enrolment state it was issued under."""
-        state: list[Any] = [self.phone, [(d.id, d.active) for d in self.totp]]
-        if self.access_pass is not None or self.recovery_codes_at is not None:  # older tags stay as they were
-            state += [self.access_pass.id if self.access_pass else None, _seconds(self.recovery_codes_at)]
-        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
+    def factor_state(self) -> tuple[Any, ...]:
+        """What binding, activating, replacing, spending or removing a factor changes (never a sign-in's
+        bookkeeping: a device's last step, failures, locks)."""
+        return (self.phone, tuple((d.id, d.active) for d in self.totp),
+                self.access_pass.id if self.access_pass else None, tuple(self.recovery_codes), self.recovery_codes_at)
+
+    def record_changes(self, before: Profile | None) -> None:
+        """Run by the unit of work on every write of the profile: `methods_version` grows by one when the
+        factors differ from the profile as read (`before`; None for a new profile), so it never repeats a
+        value (E1), and `claimed` becomes True for good once a factor is held (R7)."""
+        base = before if before is not None else Profile(user_id=self.user_id, created_at=self.created_at)
+        if self.factor_state() != base.factor_state():
+            self.methods_version = base.methods_version + 1
+        if self.is_claimed():
+            self.claimed = True
 
     def is_blocked(self, now: datetime) -> bool:
         return self.blocked_until is not None and self.blocked_until > now
@@ -145,11 +162,6 @@ class Profile:
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
 
-
-
-
-def _seconds(at: datetime | None) -> int | None:
-    return int(at.timestamp()) if at is not None else None
 
 
 @dataclass
@@ -171,7 +183,8 @@ class Challenge:
     pending_secret: str | None = None  # sealed TOTP secret being enrolled
     approved_at: datetime | None = None
     proof_used_at: datetime | None = None
-    methods_tag: str | None = None  # enrolment: the user's Profile.methods_tag() when it started
+    methods_version: int | None = None  # enrolment: the profile's methods_version when it started (E1)
+    access_pass_id: str | None = None  # access_pass: the pass it was begun under (E1)
     sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
     sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
     row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)

@@ -3,9 +3,10 @@ kept for the day they lose it; `method: "recovery_code"` signs in with one (meth
 
 The profile holds the keyed hash of each unspent code (never a code), so generating a set, and spending
 one code, is one unit of work: the profile saved If-Match with its audit event; a new set replaces the old.
-Generating needs the step-up proof of any other method change when the user holds a factor, and some
-factor to recover: a user with nothing enrolled gets 409 `not_enrolled` (codes of their own would
-otherwise let whoever knows the password block the owner's first enrolment behind a step-up).
+Generating needs the step-up proof of any other method change, and an account that is claimed (R7: it has
+held a factor, step_up.claimed): a user who never enrolled gets 409 `not_enrolled` (codes of their own
+would otherwise let whoever knows the password block the owner's first enrolment behind a step-up). A
+blocked or locked user gets no codes, whatever the proof (step_up.require_step_up).
 
 Codes are shown once. A repeated `Idempotency-Key` never shows them again: it answers 409
 `idempotency_result_gone` (a different body with that key, 422 `idempotency_key_reused`), and a plain retry
@@ -24,7 +25,7 @@ from .ids import validate_user_id
 from .methods import RECOVERY_CODE_LABEL
 from .recovery_secrets import keyed_hash, new_secret, normalize
 from .results import CodesIssued
-from .step_up import require_step_up, with_proof
+from .step_up import claimed, require_step_up, with_proof
 from .store import UserRows
 from .validation import text
 
@@ -41,7 +42,7 @@ def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str |
         profile = unit.profile
         if replay_of(unit, idem, now) is not None:  # the codes were shown once, to the first request
             raise IdempotentResultGone()
-        if profile is None or not profile.has_factor(now):
+        if profile is None or not claimed(unit):
             raise NotEnrolled()
         require_step_up(unit, proof_rk, now)
         codes = [new_secret(lower=True) for _ in range(SET_SIZE)]

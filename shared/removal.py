@@ -1,6 +1,6 @@
 """Taking methods off an account (R5): an admin removes a whole method or one TOTP device with a
-reason, and a user removes one of their devices with a step-up proof (the whole-method user route is
-enrolment.delete_method).
+reason, and a user removes one of their devices with a step-up proof, refused while blocked or locked
+(R7; the whole-method user route is enrolment.delete_method). Removal never makes an account unclaimed.
 
 Each removal is one unit of work (`store.UserRows`): the profile saved If-Match with its
 `method_removed` audit event (`by`: admin or user), and the method's pending challenges canceled with it

@@ -1,7 +1,9 @@
-"""Step-up (S-rules, R6): changing a user's factors needs a fresh sign-in approval of that user when the
-user holds any factor, a pass or recovery codes included. `with_proof` runs a change on a unit that also
-holds the named proof challenge (one query) and audits a refusal; `require_step_up` checks the proof and
-spends it (If-Match, so one approval proves one change).
+"""Step-up (S-rules, R6, R7): changing a user's factors needs a fresh sign-in approval of that user once the
+account is *claimed*: it has ever held a factor (a phone, a TOTP device or an imported token used or not, an
+access pass, recovery codes), even when none is left. Only a never-claimed account enrols its first method
+freely. A blocked or locked user changes no factor, whatever proof is presented. `with_proof` runs a change
+on a unit that also holds the named proof challenge (one query) and audits a refusal; `require_step_up`
+refuses a barred user, then checks the proof and spends it (If-Match, so one approval proves one change).
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from .challenge_rows import audited_refusals
+from .challenge_rows import audited_refusals, refuse_if_barred
 from .deps import Deps
 from .errors import NotFound, StepUpRequired
 from .ids import parse_challenge_id
@@ -17,6 +19,10 @@ from .methods import SIGNIN
 from .store import UserRows
 
 PROOF_WINDOW = timedelta(minutes=5)
+# Audit events that only an account holding a factor can have: what tells a profile stored before the
+# `claimed` flag, which no longer holds anything, that it was claimed.
+CLAIMING_EVENTS = ("verify_approved", "method_removed", "oath_tokens_imported", "access_pass_issued",
+                   "recovery_codes_generated")
 T = TypeVar("T")
 
 
@@ -44,9 +50,24 @@ def with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
     return audited_refusals(d, user_id, action, run)
 
 
-def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
+def claimed(unit: UserRows) -> bool:
+    """Whether the unit's user has ever held a factor (R7). A profile stored before the flag that holds
+    nothing now is asked its audit trail (one query, until the profile is next written with the answer)."""
     profile = unit.profile
-    if profile is None or not profile.has_factor(now):  # a pass or recovery codes count too (R6)
+    if profile is None:
+        return False
+    if profile.is_claimed():
+        return True
+    if profile.claimed is None:
+        profile.claimed = unit.audited_any(CLAIMING_EVENTS)
+    return bool(profile.claimed)
+
+
+def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
+    """A factor change by the user: refused for a blocked or locked user (R7, D7), and on a claimed account
+    it needs `proof_rk`, which it spends."""
+    refuse_if_barred(unit.profile, now)
+    if not claimed(unit):  # the first enrolment of an account that never held a factor
         return
     proof = unit.challenge(proof_rk) if proof_rk else None
     if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None

@@ -46,7 +46,7 @@ def _profile_entity(p: Profile) -> Entity:
         "accessPass": json.dumps(p.access_pass.to_json()) if p.access_pass else None,
         "accessPassHistory": json.dumps(p.access_pass_history) if p.access_pass_history else None,
         "recoveryCodes": json.dumps(p.recovery_codes) if p.recovery_codes_at else None,
-        "recoveryCodesAt": p.recovery_codes_at,
+        "recoveryCodesAt": p.recovery_codes_at, "claimed": p.claimed, "methodsVersion": p.methods_version,
     })
 
 
@@ -65,7 +65,7 @@ def profile_from(e: Entity) -> Profile:
         access_pass=AccessPassState.from_json(json.loads(e["accessPass"])) if e.get("accessPass") else None,
         access_pass_history=json.loads(e.get("accessPassHistory") or "[]"),
         recovery_codes=json.loads(e.get("recoveryCodes") or "[]"), recovery_codes_at=e.get("recoveryCodesAt"),
-        row=e,
+        claimed=e.get("claimed"), methods_version=e.get("methodsVersion", 0), row=e,
     )
 
 
@@ -77,7 +77,8 @@ def _challenge_entity(c: Challenge) -> Entity:
         "keyId": c.key_id, "digits": c.digits, "destination": c.destination,
         "destinationMasked": c.destination_masked, "delivery": c.delivery,
         "pendingSecret": c.pending_secret, "approvedAt": c.approved_at,
-        "proofUsedAt": c.proof_used_at, "methodsTag": c.methods_tag,
+        "proofUsedAt": c.proof_used_at, "methodsVersion": c.methods_version,
+        "accessPassId": c.access_pass_id,
         "smsAttempt": c.sms_attempt or None, "smsAttemptAt": c.sms_attempt_at,
     })
 
@@ -90,7 +91,8 @@ def challenge_from(e: Entity) -> Challenge:
         digits=e.get("digits", 6), destination=e.get("destination"),
         destination_masked=e.get("destinationMasked"), delivery=e.get("delivery"),
         pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
-        proof_used_at=e.get("proofUsedAt"), methods_tag=e.get("methodsTag"),
+        proof_used_at=e.get("proofUsedAt"), methods_version=e.get("methodsVersion"),
+        access_pass_id=e.get("accessPassId"),
         sms_attempt=e.get("smsAttempt", 0), sms_attempt_at=e.get("smsAttemptAt"), row=e,
     )
 

@@ -14,6 +14,10 @@ entity-group transaction (and the after-commit hooks, as `Store.transact` runs t
 
 A write that loses a race raises `StaleWrite` from `commit`; `in_unit` then loads a new unit and the flow
 decides again on what is there now. Nothing is written before `commit`.
+
+Every write of a profile goes through `Profile.record_changes` against the profile as read, so no flow can
+forget it: a change of factors raises `methods_version` by one and a factor held makes the account
+`claimed` for good (E1, R7), under the same If-Match as the decision.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..ids import BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
+from ..ids import AUDIT_PREFIX, BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from ..models import Bypass, Challenge, Profile
 from .mapping import Model, bypass_from, challenge_from, profile_from, to_entity
 from .rows import audit_row
@@ -90,6 +94,15 @@ class UserRows:
                   "method": method}
         return [challenge_from(r) for r in self.store.query(flt, params) if r["expiresAt"] > now]
 
+    def audited_any(self, events: Iterable[str]) -> bool:
+        """Whether the user's audit trail (as far as its retention keeps it) holds any of `events` (one query)."""
+        names = list(events)
+        ors = " or ".join(f"event eq @e{i}" for i in range(len(names)))
+        flt = f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( {ors} )"
+        params = {"pk": self.user_id, "lo": AUDIT_PREFIX, "hi": AUDIT_PREFIX[:-1] + chr(ord(AUDIT_PREFIX[-1]) + 1),
+                  **{f"e{i}": name for i, name in enumerate(names)}}
+        return next(self.store.query(flt, params, select=["RowKey"]), None) is not None
+
     # -- registering changes ----------------------------------------------------------------------------
     @property
     def size(self) -> int:
@@ -98,6 +111,7 @@ class UserRows:
 
     def add(self, model: Model) -> None:
         """A new row (the transaction fails if it exists by then)."""
+        _record_changes(model)
         self._tx.create(to_entity(model))
 
     def save(self, model: Model) -> None:
@@ -106,6 +120,7 @@ class UserRows:
         if model.row is None:
             self.add(model)
         else:
+            _record_changes(model)
             self._tx.replace(to_entity(model))
 
     def delete(self, model: Model) -> None:
@@ -148,6 +163,12 @@ class UserRows:
                 self.store.transact(batch)
             except StaleWrite:
                 continue
+
+
+def _record_changes(model: Model) -> None:
+    """A profile's version and claimed flag, against the profile as it was read (see the module docstring)."""
+    if isinstance(model, Profile):
+        model.record_changes(profile_from(model.row) if model.row is not None else None)
 
 
 def in_unit(store: Store, audit_retention_days: int, user_id: str, fn: Callable[[UserRows], T],

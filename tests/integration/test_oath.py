@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, enrolment, oath, oath_csv, signin, verify
-from shared.errors import IncorrectCode, InvalidRequest, StorageUnavailable
+from shared import aad, admin, enrolment, oath, oath_csv, removal, signin, verify
+from shared.errors import IncorrectCode, InvalidRequest, StepUpRequired, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
 from shared.otp import totp
@@ -371,8 +371,24 @@ def test_http_body_limit_is_one_mebibyte_here(api):
     assert api.admin("POST", "/api/v1/admin/oath-tokens", data=big[:oath_csv.MAX_CSV_BYTES]).status_code == 201
 
 
-def test_a_token_not_yet_activated_can_be_removed(deps):
-    do_import(deps, row("hank@contoso.com", "SER-REMOVE"))
+def test_a_token_not_yet_activated_is_a_factor_and_removing_it_needs_its_proof(deps, clock):  # R7
+    secret = new_secret()
+    do_import(deps, row("hank@contoso.com", "SER-REMOVE", secret))
     assert enrolment.get_user(deps, "hank@contoso.com")["methods"] == []
-    enrolment.delete_method(deps, "hank@contoso.com", "totp", {})  # no active method, so no step-up needed
+    with pytest.raises(StepUpRequired):  # never used, yet the account is claimed: no one binds an app of their own
+        enrolment.enrol_totp(deps, "hank@contoso.com", {})
+    with pytest.raises(StepUpRequired):
+        enrolment.delete_method(deps, "hank@contoso.com", "totp", {})
+    cid, _ = sign_in(deps, "hank@contoso.com", totp(secret_bytes(secret), clock.now(), period=60))
+    enrolment.delete_method(deps, "hank@contoso.com", "totp", {"proofChallengeId": cid})
     assert profile(deps, "hank@contoso.com").totp == []
+    with pytest.raises(StepUpRequired):  # nothing left, still claimed
+        enrolment.enrol_totp(deps, "hank@contoso.com", {})
+
+
+def test_an_imported_token_removed_by_an_admin_before_use_leaves_the_account_claimed(deps):  # R7
+    do_import(deps, row("ivy@contoso.com", "SER-ADMIN"))
+    removal.admin_remove_method(deps, "ivy@contoso.com", "totp", {"reason": "wrong user"}, "ops")
+    assert profile(deps, "ivy@contoso.com").totp == []
+    with pytest.raises(StepUpRequired):
+        enrolment.enrol_phone(deps, "ivy@contoso.com", {"phoneNumber": "+14255550191"})
