@@ -54,7 +54,7 @@ def process_clock(environ: Mapping[str, str] = os.environ) -> Clock:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, to the second: the contract's timestamp format."""
+    """ISO 8601 UTC with a Z, to the second: the API's timestamp format."""
     if dt is None:
         return None
     return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

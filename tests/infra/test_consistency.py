@@ -248,7 +248,7 @@ def test_i5_every_allowed_parameter_value_is_accepted_by_the_app(keys_vault):
 
 @pytest.mark.parametrize(("client_id", "required"), [("", False), ("6f1c2b9e-3a4d-4e5f-8a7b-9c0d1e2f3a4b", True)])
 def test_entra_protection_in_infra_makes_the_app_require_it(keys_vault, client_id, required):
-    """Point 5: adminAuthClientId set -> MFA_ADMIN_ENTRA_REQUIRED=true, which the app reads as "refuse admin
+    """AdminAuthClientId set -> MFA_ADMIN_ENTRA_REQUIRED=true, which the app reads as "refuse admin
     calls unless platform authentication is active"; empty -> false."""
     env = azure_environment(keys_vault, adminAuthClientId=client_id)
     _, settings = code_facts.recorded_settings(env)

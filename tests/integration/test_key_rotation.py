@@ -1,4 +1,4 @@
-"""The key-rotation runbook of docs/deploy.md, step by step, against Azurite (issue 13): add the new keys
+"""The key-rotation runbook of docs/deploy.md, step by step, against Azurite: add the new keys
 first, re-encrypt, watch the remaining count reach 0, remove the old encryption key, later the old HMAC
 key; every flow keeps working, per-phone limits carry across the rotation, and the job is resumable,
 bounded, audited and ETag-conditional."""

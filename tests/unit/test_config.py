@@ -110,7 +110,7 @@ def test_storage_connection_is_required():
 
 
 class TestStrictKeys:
-    """Issue 13 point 3: each refusal names the setting and never the key."""
+    """Strict keys: each refusal names the setting and never the key."""
 
     EXAMPLE = "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg="
 

@@ -1,4 +1,4 @@
-"""Issue 13 points 2 and 4 in pure logic: sealed values and device tokens have one spelling, a value that
+"""Stable indexes and loud failures of the key lifecycle, in pure logic: sealed values and device tokens have one spelling, a value that
 does not open is a logged 503 (key id, purpose, row kind; never the value), and remembered-device tokens
 survive an HMAC rotation while the old key is listed."""
 from __future__ import annotations
