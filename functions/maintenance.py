@@ -1,11 +1,12 @@
 """Timer triggers: purge rows past their retention (Table Storage has no TTL), and re-drive SMS challenges
-whose delivery is still `queued` (a failed enqueue or a message stuck invisible; see shared/redrive.py)."""
+whose delivery is still `queued` (a failed enqueue or a message stuck invisible; see shared/redrive.py).
+The hourly run also moves OATH index rows of the earlier plain-text format to keyed ones (shared/purge.py)."""
 import logging
 
 import azure.functions as func
 
 from shared.deps import get_deps
-from shared.purge import purge
+from shared.purge import hourly
 from shared.redrive import sweep
 
 bp = func.Blueprint()
@@ -14,7 +15,7 @@ log = logging.getLogger("twostep.maintenance")
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False)
 def purge_expired(timer: func.TimerRequest) -> None:
-    run = purge(get_deps())
+    run = hourly(get_deps())
     log.info("purged %d expired rows (%d pages%s; %s)", run.deleted, run.pages, ", resumed" if run.resumed else "",
              "scan complete" if run.complete else "time budget spent, the next run resumes")
 

@@ -26,6 +26,8 @@ SMS_POISON_QUEUE = f"{SMS_QUEUE}-poison"
 # The security events queue (N1), read the same way and for the same reasons (MFA_EVENTS_QUEUE).
 EVENTS_QUEUE = os.environ.get("MFA_EVENTS_QUEUE") or "events"
 EVENTS_POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+# Variables App Service sets on every App Service / Functions instance and no twostep setting ever sets.
+AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 _QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Keys shipped in local.settings.example.json; refused when running in Azure.
@@ -98,6 +100,13 @@ BOUNDS: dict[str, tuple[str, int, int, int]] = {
     "sms_per_prefix_per_hour": ("MFA_SMS_PER_PREFIX_PER_HOUR", 200, 1, 100000),
     "sms_daily_budget": ("MFA_SMS_DAILY_BUDGET", 10000, 1, 10000000),
 }
+
+
+def running_in_azure(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs in Azure: any one platform marker (non-empty) is enough. Every guard that
+    must not fail open there (the example keys and webhook secret, the test clock) asks this one function,
+    so a platform that sets only one of the markers cannot slip past one guard and not the other."""
+    return any(environ.get(marker) for marker in AZURE_MARKERS)
 
 
 def _raw(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -241,7 +250,7 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    in_azure = bool(env.get("WEBSITE_INSTANCE_ID"))
+    in_azure = running_in_azure(env)
     ints = {field: _int(env, field) for field in BOUNDS}
     if ints["bypass_default_seconds"] > ints["bypass_max_seconds"]:
         raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")

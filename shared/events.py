@@ -68,7 +68,7 @@ EVENT_TYPES: dict[str, str | Callable[[dict[str, Any]], str | None]] = {
     "keys_resealed": "keys.resealed",
     "oath_tokens_imported": "oathtokens.imported",
     "oath_tokens_import_reverted": "oathtokens.importreverted",
-    # issue 9 points 1-3 (recovery), as their audit events land:
+    # account recovery (temporary access passes, recovery codes, removal):
     "access_pass_issued": "accesspass.issued",
     "access_pass_used": "accesspass.used",
     "access_pass_revoked": "accesspass.revoked",

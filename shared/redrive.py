@@ -1,4 +1,4 @@
-"""No committed SMS challenge is left behind (Q5, issue 12): the due list and its sweeper.
+"""No committed SMS challenge is left behind (Q5): the due list and its sweeper.
 
 A challenge row lives in its user's partition, and an entity-group transaction cannot span partitions,
 so the "this SMS is due" marker cannot be written in the challenge's own transaction. It is written just

@@ -49,7 +49,7 @@ ENC_KEY = "soak1:" + "RU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU4="  # local-onl
 CLIENT_TIMEOUT = 30.0  # host.json functionTimeout: a request taking longer is a failure
 CODE_RE = re.compile(r"#(\d{6,8})$")
 
-# (name, seconds, table mode, queue mode): outages 5 s down in every 20 s, as in issue 12
+# (name, seconds, table mode, queue mode): outages 5 s down in every 20 s
 PHASES = [
     ("warm", 20, "pass", "pass"),
     *[p for _ in range(2) for p in (("joint-down", 5, "refuse", "refuse"), ("joint-up", 15, "pass", "pass"))],

@@ -102,7 +102,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17:Applications authenticate with function keys (DESIGN.md); requiring client certificates would break every caller. Admin routes add Entra ID through App Service authentication.
+  // checkov:skip=CKV_AZURE_17:Applications authenticate with function keys (README.md, API); requiring client certificates would break every caller. Admin routes add Entra ID through App Service authentication.
   // checkov:skip=CKV_AZURE_222:Applications call the service over the internet with function keys; disabling public network access needs a private network the operator brings (docs/deploy.md).
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales each function out from zero on demand (maximumInstanceCount); there is no fixed worker count (numberOfWorkers) to raise for failover.
   // checkov:skip=CKV_AZURE_213:App Service health check (healthCheckPath) is for fixed-instance plans; on Flex Consumption the platform replaces unhealthy instances. GET /api/health answers external probes.
@@ -317,7 +317,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Admin routes (DESIGN.md): auth level ADMIN (master key) always; with adminAuthClientId set, App Service
+// Admin routes (README.md, "Admin"): auth level ADMIN (master key) always; with adminAuthClientId set, App Service
 // authentication validates Entra ID tokens for api://<client id>, strips any client-sent X-MS-CLIENT-PRINCIPAL
 // headers and injects the caller's principal; the platform sets WEBSITE_AUTH_ENABLED=true and the app then
 // requires the MFA_ADMIN_ROLE app role on admin routes (MFA_ADMIN_ENTRA_REQUIRED makes it refuse them if the

@@ -327,7 +327,7 @@ def check_alerts(inf: Infra) -> None:
 
 
 def check_publishing_credentials(inf: Infra) -> None:
-    """Point 4: basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
+    """Basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
     fa = app(inf)
     found = {}
     for symbol in fa.template.resources_of_type("Microsoft.Web/sites/basicPublishingCredentialsPolicies"):
@@ -351,7 +351,7 @@ def mentions(value: Any, param: str) -> bool:
 
 
 def check_environments(inf: Infra) -> None:
-    """Point 1: every named resource derives its name from environmentName (directly or through the
+    """Every named resource derives its name from environmentName (directly or through the
     resource token), so two azd environments in one subscription never share a resource; child and
     extension resources live under such a parent."""
     main = inf.main
@@ -380,7 +380,7 @@ def check_environments(inf: Infra) -> None:
 
 
 def check_vault_reprovision(inf: Infra) -> None:
-    """Point 3: the vault name carries keyVaultGeneration, so after `azd down` (which leaves the
+    """The vault name carries keyVaultGeneration, so after `azd down` (which leaves the
     purge-protected vault soft-deleted under its name for 90 days) a new generation deploys at once."""
     vault = inf.instance("modules/keyvault.bicep")
     assert Template.body(vault.template.resources["vault"])["name"] == "name"
@@ -393,7 +393,7 @@ def check_vault_reprovision(inf: Infra) -> None:
 
 
 def check_diagnostics(inf: Infra) -> None:
-    """Point 6: storage (table, queue), ACS SMS and Key Vault logs go to the one Log Analytics workspace."""
+    """Storage (table, queue), ACS SMS and Key Vault logs go to the one Log Analytics workspace."""
     workspace = module_output(inf, "monitoring", "workspaceId")
     found = {}
     for instance in all_instances(inf):

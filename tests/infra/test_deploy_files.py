@@ -50,7 +50,7 @@ def test_az_parameters_file_sets_only_main_parameters_with_allowed_values():
 
 
 def test_azd_parameters_come_from_the_azd_environment():
-    """Point 1: azd's own variables name the environment, region and deploying principal, so `azd env new`
+    """Azd's own variables name the environment, region and deploying principal, so `azd env new`
     gives a separate resource group and separate resources; a variable's default obeys the parameter."""
     params = main_params()
     values = values_of(AZD_PARAMETERS)
@@ -120,7 +120,7 @@ def test_funcignore_keeps_the_azd_environment_out_of_the_package():
 
 
 def test_every_main_parameter_is_bounded():
-    """Point 6: strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
+    """Strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
     value the code would refuse (or a resource name would not fit) fails at validation, not at start-up."""
     loose = []
     for name, param in main_params().items():

@@ -1,5 +1,5 @@
 """Storage faults through a fault-injecting TCP proxy in front of Azurite (tools/faultproxy.py), in
-process with an injected clock (Q5, issue 12):
+process with an injected clock (Q5):
 - a Table or Queue call that stalls mid-response, or trickles, is abandoned inside the configured bound;
 - an SMS challenge committed while the queue is down answers 201 and is re-driven by the sweeper once the
   queue is back, or marked `failed` when its code expired first; a message stuck invisible is re-sent.

@@ -20,8 +20,8 @@ RAW_TRANSACTION = re.compile(r"\bTx\(|\.transact\(")
 # (the policy document, rate-limit counters, the index key, the OATH serial index of the import saga, the
 # SMS due list), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
 # of every kind. Every decision on a user's rows goes through `UserRows`.
-RAW_TRANSACTION_ALLOWED = {"policy_store.py", "limits.py", "index_key.py", "oath.py", "redrive.py", "audit.py",
-                           "reseal.py"}
+RAW_TRANSACTION_ALLOWED = {"policy_store.py", "limits.py", "index_key.py", "oath.py", "oath_index.py", "redrive.py",
+                           "audit.py", "reseal.py"}
 
 
 def _modules() -> dict[str, str]:
