@@ -450,6 +450,7 @@ module alerts 'modules/alerts.bicep' = {
     tags: tags
     appInsightsName: monitoring.outputs.appInsightsName
     communicationName: communication.outputs.name
+    appUrl: functionApp.outputs.url
     alertEmail: alertEmail
     smsAlertThresholdPerHour: smsAlertThresholdPerHour
     failureAlertThreshold: failureAlertThreshold

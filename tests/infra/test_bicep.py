@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra import code_facts
+from tests.infra.alert_queries import log_alerts, parse
 from tests.infra.bicep_model import (
     INFRA,
     MAIN,
@@ -296,33 +297,34 @@ def check_admin_auth(inf: Infra) -> None:
 
 
 def check_alerts(inf: Infra) -> None:
+    """Point 1 (operations): one log alert per event the code writes (tests/infra/test_alert_signals.py runs
+    the code behind each), one on failed executions, the availability test, and the SMS volume."""
     alerts = inf.instance("modules/alerts.bicep")
-    queries = {symbol: body(alerts, symbol)["properties"]
-               for symbol in alerts.template.resources_of_type("Microsoft.Insights/scheduledQueryRules")}
-    poison_functions = {b["function"] for b in code_facts.function_bindings()
-                        if b.get("queueName") == "sms-outbox-poison"}
-    assert len(poison_functions) == 1
-    poison_alerts = [p for p in queries.values()
-                     if any(f'name == "{f}"' in c["query"] for c in p["criteria"]["allOf"] for f in poison_functions)]
-    assert len(poison_alerts) == 1, "an alert must fire on every message moved to sms-outbox-poison"
-    criterion = poison_alerts[0]["criteria"]["allOf"][0]
-    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
-    failures = [p for p in queries.values() if any("success == false" in c["query"] for c in p["criteria"]["allOf"])]
-    assert len(failures) == 1, "an alert on failed executions"
+    entries = log_alerts(inf)
+    events = set(code_facts.signal_events().values())
+    counted = {parse(e["query"]).prefix.rstrip(":") for e in entries.values() if parse(e["query"]).table == "traces"}
+    assert counted == events, f"log alerts count {sorted(counted)}, the code writes {sorted(events)}"
+    assert [k for k, e in entries.items() if parse(e["query"]).table == "requests"] == ["failures"]
+    for key in ("sms-failed", "crypto", "events-parked"):
+        assert entries[key]["threshold"] == 0, f"{key}: one occurrence must fire"
+    rule = body(alerts, "logAlert")["properties"]
     metric_alerts = [body(alerts, s)["properties"] for s in alerts.template.resources_of_type("Microsoft.Insights/metricAlerts")]
-    sms = [m for m in metric_alerts for c in m["criteria"]["allOf"]
+    sms = [m for m in metric_alerts for c in m["criteria"].get("allOf", [])
            if c["metricName"] == "APIRequestSMS" and c["metricNamespace"] == "Microsoft.Communication/CommunicationServices"
            and {"name": "Operation", "operator": "Include", "values": ["SMSMessageSent"]} in c["dimensions"]
            and {"name": "StatusCodeClass", "operator": "Include", "values": ["2xx"]} in c["dimensions"]]
     assert len(sms) == 1, "an alert on the SMS volume counted by Communication Services, successful sends only"
-    assert sms[0]["scopes"][0].text() == "communication.id" and sms[0]["windowSize"] == "PT1H"
-    for alert in (*queries.values(), *metric_alerts):
+    assert sms[0]["scopes"][0].text() == "communication.id"
+    assert sms[0]["windowSize"] == "PT1H"
+    web_test = body(alerts, "healthTest")["properties"]
+    assert web_test["Enabled"] is True and web_test["ValidationRules"]["ExpectedHttpStatusCode"] == 200
+    assert len(web_test["Locations"]) >= 2
+    for alert in (rule, *metric_alerts):
         assert alert["enabled"] is True
         groups = alert["actions"]["actionGroups"] if isinstance(alert["actions"], dict) else [
             a["actionGroupId"] for a in alert["actions"]]
         assert [g.text() for g in groups] == ["actionGroup.id"], "every alert notifies the action group"
-    for scope in (q["scopes"][0] for q in queries.values()):
-        assert scope.text() == "appInsights.id"
+    assert rule["scopes"][0].text() == "appInsights.id"
     assert existing_name(alerts, "appInsights") == module_output(inf, "monitoring", "appInsightsName")
 
 
@@ -504,7 +506,10 @@ MUTATIONS = [
     ("admin", "modules/functionapp.bicep", "  } : {\n    platform: {\n      enabled: false\n    }\n  }",
      "  } : {\n    platform: {\n      enabled: false\n    }\n    identityProviders: {}\n  }"),
     ("admin", "modules/functionapp.bicep", "value: adminAuthEnabled ? 'true' : 'false'", "value: 'false'"),
-    ("alerts", "modules/alerts.bicep", "var poisonFunctionName = 'sms_delivery_failed'", "var poisonFunctionName = 'send_sms'"),
+    ("alerts", "modules/alerts.bicep", 'startswith "twostep.sms.delivery_failed:"', 'startswith "twostep.sms.failed:"'),
+    ("alerts", "modules/alerts.bicep", "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 0",
+     "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 5"),
+    ("alerts", "modules/alerts.bicep", "      ExpectedHttpStatusCode: 200", "      ExpectedHttpStatusCode: 503"),
     ("alerts", "modules/alerts.bicep", "metricName: 'APIRequestSMS'", "metricName: 'APIRequestChat'"),
     ("alerts", "modules/alerts.bicep", "                '2xx'", "                '4xx'"),
     ("publishing", "modules/functionapp.bicep", "name: 'scm'\n  properties: {\n    allow: false",
@@ -514,7 +519,7 @@ MUTATIONS = [
      "var functionAppName = 'func-twostep'"),
     ("environments", "main.bicep", "var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))",
      "var resourceToken = toLower(uniqueString(subscription().id, location))"),
-    ("environments", "modules/alerts.bicep", "name: 'alert-${namePrefix}-sms-poison'", "name: 'alert-sms-poison'"),
+    ("environments", "modules/alerts.bicep", "name: 'alert-${namePrefix}-health'", "name: 'alert-health'"),
     ("environments", "main.bicep", "@metadata({\n  azd: {\n    type: 'location'", "@metadata({\n  azd: {\n    type: 'string'"),
     ("vault", "main.bicep", "name: 'kv-${resourceToken}-${keyVaultGeneration}'", "name: 'kv-${resourceToken}'"),
     ("diagnostics", "modules/storage.bicep", "    category: 'StorageWrite'\n", "    category: 'Transaction'\n"),
