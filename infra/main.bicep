@@ -303,6 +303,38 @@ var encryptionKeysSecretName = 'mfa-encryption-keys'
 // MFA_WEBHOOK_SECRET references it; created by the same hook, as whsec_<base64>.
 var webhookSecretName = 'mfa-webhook-secret'
 
+// Every app setting that comes from a parameter, once (shared/config.py reads each): the Function App module
+// adds the ones computed from resources (endpoints, identity, Key Vault references).
+var appSettings = {
+  MFA_OTP_HOST: otpHost
+  MFA_TOTP_ISSUER: totpIssuer
+  MFA_TABLE_NAME: tableName
+  MFA_SMS_QUEUE: smsQueueName
+  MFA_EVENTS_QUEUE: eventsQueueName
+  MFA_WEBHOOK_URL: webhookUrl
+  MFA_CODE_TTL_SECONDS: string(codeTtlSeconds)
+  MFA_CODE_DIGITS: string(codeDigits)
+  MFA_MAX_ATTEMPTS: string(maxAttempts)
+  MFA_LOCKOUT_THRESHOLD: string(lockoutThreshold)
+  MFA_LOCKOUT_RESET_MINUTES: string(lockoutResetMinutes)
+  MFA_LOCKOUT_MINUTES: string(lockoutMinutes)
+  // The app refuses a default above the maximum; cap it here so a deployment cannot produce that.
+  MFA_BYPASS_DEFAULT_SECONDS: string(min(bypassDefaultSeconds, bypassMaxSeconds))
+  MFA_BYPASS_MAX_SECONDS: string(bypassMaxSeconds)
+  MFA_FRAUD_BLOCK_DAYS: string(fraudBlockDays)
+  MFA_TOTP_ALGORITHM: totpAlgorithm
+  MFA_TOTP_DIGITS: string(totpDigits)
+  MFA_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+  MFA_SMS_PER_USER_PER_HOUR: string(smsPerUserPerHour)
+  MFA_SMS_PER_PHONE_PER_HOUR: string(smsPerPhonePerHour)
+  MFA_SMS_PER_IP_PER_HOUR: string(smsPerIpPerHour)
+  MFA_SMS_PER_PREFIX_PER_HOUR: string(smsPerPrefixPerHour)
+  MFA_SMS_DAILY_BUDGET: string(smsDailyBudget)
+  MFA_SMS_ALLOWED_COUNTRIES: smsAllowedCountries
+  MFA_ADMIN_ROLE: adminRole
+  ACS_SENDER: acsSender
+}
+
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
   location: location
@@ -407,33 +439,8 @@ module functionApp 'modules/functionapp.bicep' = {
     communicationName: communication.outputs.name
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
-    otpHost: otpHost
-    totpIssuer: totpIssuer
-    tableName: tableName
-    smsQueueName: smsQueueName
-    eventsQueueName: eventsQueueName
-    webhookUrl: webhookUrl
+    appSettings: appSettings
     webhookSecretName: webhookSecretName
-    codeTtlSeconds: codeTtlSeconds
-    codeDigits: codeDigits
-    maxAttempts: maxAttempts
-    lockoutThreshold: lockoutThreshold
-    lockoutResetMinutes: lockoutResetMinutes
-    lockoutMinutes: lockoutMinutes
-    bypassDefaultSeconds: bypassDefaultSeconds
-    bypassMaxSeconds: bypassMaxSeconds
-    fraudBlockDays: fraudBlockDays
-    totpAlgorithm: totpAlgorithm
-    totpDigits: totpDigits
-    auditRetentionDays: auditRetentionDays
-    smsPerUserPerHour: smsPerUserPerHour
-    smsPerPhonePerHour: smsPerPhonePerHour
-    smsPerIpPerHour: smsPerIpPerHour
-    smsPerPrefixPerHour: smsPerPrefixPerHour
-    smsDailyBudget: smsDailyBudget
-    smsAllowedCountries: smsAllowedCountries
-    adminRole: adminRole
-    acsSender: acsSender
     adminAuthClientId: adminAuthClientId
   }
   dependsOn: [

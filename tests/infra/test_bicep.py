@@ -27,6 +27,7 @@ from tests.infra.bicep_model import (
     Symbol,
     Template,
     Text,
+    app_settings_of,
     bicep_sources,
     infra,
     mutated,
@@ -70,8 +71,7 @@ def app(inf: Infra) -> Instance:
 
 
 def app_settings(inf: Infra) -> dict[str, Any]:
-    site = body(app(inf), "site")
-    return {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
+    return app_settings_of(app(inf))
 
 
 def existing_name(instance: Instance, symbol: str) -> Any:
@@ -486,14 +486,14 @@ MUTATIONS = [
     ("I2", "modules/storage.bicep", "supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"),
     ("I2", "modules/roles.bicep", "var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'",
      "var storageQueueDataContributor = '17d1049b-9a84-46fb-8f53-869881c3d3ab'"),
-    ("I2", "modules/functionapp.bicep", "value: 'managedidentity'", "value: 'connectionstring'"),
+    ("I2", "modules/functionapp.bicep", "__credential: 'managedidentity'", "__credential: 'connectionstring'"),
     ("roles", "modules/roles.bicep", "var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'",
      "var keyVaultSecretsUser = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'"),
     ("I3", "modules/keyvault.bicep", "enablePurgeProtection: true", "enablePurgeProtection: false"),
     ("I3", "modules/keyvault.bicep", "enableRbacAuthorization: true", "enableRbacAuthorization: false"),
     ("I3", "modules/keyvault.bicep", "enableSoftDelete: true", "enableSoftDelete: false"),
-    ("I3", "modules/functionapp.bicep", "value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'",
-     "value: otpHost"),
+    ("I3", "modules/functionapp.bicep", "MFA_HMAC_KEYS: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'",
+     "MFA_HMAC_KEYS: 'k1:abc'"),
     ("I3", "main.bicep", "param resourceGroupName string = ''",
      "param resourceGroupName string = ''\n\n@secure()\nparam hmacKeys string = 'k1:abc'"),
     ("I3", "main.bicep", "output AZURE_LOCATION string = location",
@@ -505,7 +505,8 @@ MUTATIONS = [
     ("admin", "modules/functionapp.bicep", "properties: adminAuthEnabled ? {", "properties: true ? {"),
     ("admin", "modules/functionapp.bicep", "  } : {\n    platform: {\n      enabled: false\n    }\n  }",
      "  } : {\n    platform: {\n      enabled: false\n    }\n    identityProviders: {}\n  }"),
-    ("admin", "modules/functionapp.bicep", "value: adminAuthEnabled ? 'true' : 'false'", "value: 'false'"),
+    ("admin", "modules/functionapp.bicep", "MFA_ADMIN_ENTRA_REQUIRED: adminAuthEnabled ? 'true' : 'false'",
+     "MFA_ADMIN_ENTRA_REQUIRED: 'false'"),
     ("alerts", "modules/alerts.bicep", 'startswith "twostep.sms.delivery_failed:"', 'startswith "twostep.sms.failed:"'),
     ("alerts", "modules/alerts.bicep", "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 0",
      "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 5"),
