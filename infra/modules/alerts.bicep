@@ -5,7 +5,8 @@ param namePrefix string
 param location string
 param tags object
 param appInsightsName string
-param communicationName string
+@description('Resource id of the Communication Services resource SMS are sent through (its metrics count SMS).')
+param communicationId string
 
 @description('Receiver of the alert e-mails; empty = no receiver yet.')
 param alertEmail string
@@ -24,10 +25,6 @@ var healthPath = '/api/health'
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
-}
-
-resource communication 'Microsoft.Communication/communicationServices@2025-05-01' existing = {
-  name: communicationName
 }
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
@@ -226,7 +223,7 @@ resource smsVolumeAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     severity: 2
     enabled: true
     scopes: [
-      communication.id
+      communicationId
     ]
     evaluationFrequency: 'PT15M'
     windowSize: 'PT1H'

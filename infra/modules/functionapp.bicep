@@ -14,7 +14,8 @@ param appInsightsName string
 param keyVaultName string
 param hmacKeysSecretName string
 param encryptionKeysSecretName string
-param communicationName string
+@description('https://<host> of the Communication Services resource SMS are sent through (ACS_ENDPOINT).')
+param acsEndpoint string
 
 @minValue(40)
 @maxValue(1000)
@@ -55,10 +56,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource communication 'Microsoft.Communication/communicationServices@2025-05-01' existing = {
-  name: communicationName
-}
-
 // The settings that come from resources, not parameters. Secrets are Key Vault references resolved by the
 // platform as keyVaultReferenceIdentity; Storage, ACS and telemetry use the managed identity.
 var resourceSettings = {
@@ -76,7 +73,7 @@ var resourceSettings = {
   // With Entra protection configured the app refuses admin calls unless the platform's authentication is
   // really active (WEBSITE_AUTH_ENABLED): fail closed rather than fall back to the master key alone.
   MFA_ADMIN_ENTRA_REQUIRED: adminAuthEnabled ? 'true' : 'false'
-  ACS_ENDPOINT: 'https://${communication.properties.hostName}'
+  ACS_ENDPOINT: acsEndpoint
 }
 // resourceSettings last: a parameter cannot override an identity or Key Vault setting.
 var allSettings = union(appSettings, resourceSettings)

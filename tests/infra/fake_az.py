@@ -5,7 +5,8 @@ FAKE_KV_DIR/secrets/<name> holds the current value, FAKE_KV_DIR/deleted/<name> a
 FAKE_KV_DIR/calls.log one JSON line per invocation (the argument list), FAKE_KV_DIR/fail_lists the number
 of list calls still to fail (simulates a role assignment that has not reached Key Vault yet). Like the real
 CLI, `secret set` prints the secret, value included, unless --output none is given. `functionapp restart`
-appends "<group>/<app>" to FAKE_KV_DIR/restarts.log (FAKE_KV_DIR/fail_restarts: restarts still to fail).
+appends "<group>/<app>" to FAKE_KV_DIR/restarts.log (FAKE_KV_DIR/fail_restarts: restarts still to fail);
+`keyvault show` prints the vault's id, `role assignment delete` is logged to FAKE_KV_DIR/role_deletes.log.
 """
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def restart(state: Path, args: list[str]) -> int:
     return 0
 
 
+def delete_assignment(state: Path, args: list[str]) -> int:
+    """Appends "<assignee> <role> <scope>" to FAKE_KV_DIR/role_deletes.log (fail_role_deletes: failures to come)."""
+    if take_failure(state / "fail_role_deletes"):
+        print("fake az: (AuthorizationFailed)", file=sys.stderr)
+        return 1
+    with open(state / "role_deletes.log", "a") as log:
+        log.write(f"{option(args, '--assignee')} {option(args, '--role')} {option(args, '--scope')}\n")
+    return 0
+
+
 def main(args: list[str]) -> int:
     state = Path(os.environ["FAKE_KV_DIR"])
     secrets, deleted = state / "secrets", state / "deleted"
@@ -53,6 +64,14 @@ def main(args: list[str]) -> int:
         log.write(json.dumps(args) + "\n")
     if args[:2] == ["functionapp", "restart"]:
         return restart(state, args)
+    if args[:2] == ["keyvault", "show"]:
+        if option(args, "--name") != os.environ.get("FAKE_KV_NAME", "kv-test"):
+            print("fake az: (VaultNotFound)", file=sys.stderr)
+            return 1
+        print(f"/subscriptions/sub/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/{option(args, '--name')}")
+        return 0
+    if args[:3] == ["role", "assignment", "delete"]:
+        return delete_assignment(state, args)
     if args[:2] != ["keyvault", "secret"] or len(args) < 3:
         print(f"fake az: unsupported command {args}", file=sys.stderr)
         return 2

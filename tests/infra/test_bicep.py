@@ -191,11 +191,13 @@ def check_i2_storage(inf: Infra) -> None:
     settings = app_settings(inf)
     assert "AzureWebJobsStorage" not in settings, "I2: no connection string"
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    storage_roles = {(a["role"], str(a["principal"])) for a in role_assignments(inf)
-                     if a["scope"] == "Microsoft.Storage/storageAccounts"}
+    storage_roles = {(a["role"], a["scope"], str(a["principal"])) for a in role_assignments(inf)
+                     if a["scope"].startswith("Microsoft.Storage/storageAccounts")}
     principal = str(app_principal(inf))
-    assert storage_roles == {("Storage Blob Data Owner", principal), ("Storage Queue Data Contributor", principal),
-                             ("Storage Table Data Contributor", principal)}, f"I2: storage roles {storage_roles}"
+    assert storage_roles == {("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts", principal),
+                             ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts", principal),
+                             ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts/tableServices/tables",
+                              principal)}, f"I2: storage roles {storage_roles}"
     for name, text in bicep_sources().items():
         for forbidden in ("listKeys", "listAccountSas", "listServiceSas", "AccountKey=", "DefaultEndpointsProtocol"):
             assert forbidden.lower() not in text.lower(), f"I2: {forbidden} in {name}"
@@ -207,7 +209,7 @@ def check_app_identity_roles(inf: Infra) -> None:
     assert roles == {
         ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
         ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
-        ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
+        ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts/tableServices/tables"),
         ("Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
         ("Communication and Email Service Owner", "Microsoft.Communication/communicationServices"),
         ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
@@ -216,9 +218,14 @@ def check_app_identity_roles(inf: Infra) -> None:
     assert others == {("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults", Param("principalId", {}))}, (
         f"only the deploying principal may write secrets: {others}")
     roles_module = inf.instance("modules/roles.bicep")
-    for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault"),
-                                  ("communication", "communication")):
+    for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault")):
         assert existing_name(roles_module, symbol) == module_output(inf, resource_type, "name"), symbol
+    # Point 5 (operations): the table role covers the state table only, the one the app is told to use.
+    assert existing_name(roles_module, "stateTable") == Param("tableName", {}) == app_settings(inf)["MFA_TABLE_NAME"]
+    # The SMS role is on the Communication Services resource the app sends through (created or existing).
+    sms = inf.instance("modules/sms-role.bicep")
+    assert existing_name(sms, "communication") == inf.main.symbol("acsName")
+
 
 
 def check_i3_secrets(inf: Infra) -> None:
@@ -328,6 +335,30 @@ def check_alerts(inf: Infra) -> None:
     assert existing_name(alerts, "appInsights") == module_output(inf, "monitoring", "appInsightsName")
 
 
+def check_existing_acs(inf: Infra) -> None:
+    """Point 3 (operations): with existingCommunicationServicesId set, no Communication Services resource is
+    created (its number would die with the environment); the app sends through the one named, and gets its
+    SMS role there, in that resource's subscription and group."""
+    main = inf.main
+    given = Param("existingCommunicationServicesId", {})
+    condition = main.resolve(Template.condition(main.template.modules["communication"]))
+    assert condition == Call("not", (("value", Call("not", (("value", Call("empty", (("value", given),))),))),)), (
+        "the Communication Services resource must be created only without an existing one")
+    scope = main.resolve(Template.body(main.template.modules["smsSender"])["scope"])
+    assert isinstance(scope, Call) and scope.name == "resource_group"
+    parts = Call("split", (("input_string", given), ("delimiter", "/")))
+    for arg, index, own in (("subscription_id", 2, "subscription"), ("resource_group_name", 4, "rg-")):
+        value = scope.arg(arg)
+        assert isinstance(value, Choice) and value.when_true == Call("index_accessor", (("operand_1", parts), ("operand_2", index))), arg
+        assert own in str(value.when_false), f"{arg}: without an existing resource, the environment's own"
+    name = main.symbol("acsName")
+    assert name.when_true == Call("last", (("arg_1", parts),))
+    assert name.when_false == module_output(inf, "communication", "name") or mentions(name.when_false, "environmentName")
+    assert app_settings(inf)["ACS_ENDPOINT"] == module_output(inf, "smsSender", "endpoint")
+    alerts = Template.body(main.template.modules["alerts"])["params"]
+    assert main.resolve(alerts["communicationId"]) == module_output(inf, "smsSender", "communicationId")
+
+
 def check_publishing_credentials(inf: Infra) -> None:
     """Point 4: basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
     fa = app(inf)
@@ -422,6 +453,7 @@ CHECKS: dict[str, Callable[[Infra], None]] = {
     "I3": check_i3_secrets,
     "admin": check_admin_auth,
     "alerts": check_alerts,
+    "acs": check_existing_acs,
     "publishing": check_publishing_credentials,
     "environments": check_environments,
     "vault": check_vault_reprovision,
@@ -513,6 +545,11 @@ MUTATIONS = [
     ("alerts", "modules/alerts.bicep", "      ExpectedHttpStatusCode: 200", "      ExpectedHttpStatusCode: 503"),
     ("alerts", "modules/alerts.bicep", "metricName: 'APIRequestSMS'", "metricName: 'APIRequestChat'"),
     ("alerts", "modules/alerts.bicep", "                '2xx'", "                '4xx'"),
+    ("acs", "main.bicep", "module communication 'modules/communication.bicep' = if (!useExistingAcs) {",
+     "module communication 'modules/communication.bicep' = {"),
+    ("acs", "main.bicep", "var acsResourceGroupName = useExistingAcs ? acsIdParts[4] : rgName", "var acsResourceGroupName = rgName"),
+    ("acs", "modules/functionapp.bicep", "  ACS_ENDPOINT: acsEndpoint\n", "  ACS_ENDPOINT: 'https://acs.example'\n"),
+    ("roles", "modules/roles.bicep", "  scope: stateTable\n", "  scope: storageAccount\n"),
     ("publishing", "modules/functionapp.bicep", "name: 'scm'\n  properties: {\n    allow: false",
      "name: 'scm'\n  properties: {\n    allow: true"),
     ("publishing", "modules/functionapp.bicep", "name: 'ftp'\n", "name: 'ftp2'\n"),
