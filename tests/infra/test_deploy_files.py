@@ -167,3 +167,23 @@ def test_every_main_parameter_is_bounded():
     assert (params["tableName"].decorator("min_length"), params["tableName"].decorator("max_length")) == (3, 63)
     assert params["totpIssuer"].decorator("max_length") == 64
     assert params["otpHost"].decorator("max_length") == 253
+
+
+def test_the_windows_hook_does_not_depend_on_which_bash_is_first_on_path():
+    """Point 7 (operations): on Windows azd runs a PowerShell script that locates Git for Windows' bash by its
+    install location (or TWOSTEP_BASH), never a bare `bash` (C:\\Windows\\System32\\bash.exe is WSL, without the
+    Windows az login), and says what to install when there is none."""
+    text = (ROOT / "azure.yaml").read_text()
+    windows = re.search(r"^    windows:\n((      .*\n)+)", text, re.M)
+    assert windows and "      shell: pwsh\n" in windows.group(1)
+    assert "      run: ./infra/scripts/ensure-keys.ps1\n" in windows.group(1)
+    posix = re.search(r"^    posix:\n((      .*\n)+)", text, re.M)
+    assert posix and "run: bash infra/scripts/ensure-keys.sh" in posix.group(1)
+    script = (INFRA / "scripts" / "ensure-keys.ps1").read_text()
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"(^|[&;|]\s*)bash(\.exe)?\s", code, re.M), "a bare bash would be the first on PATH"
+    assert "& $bash $script" in code and "exit $LASTEXITCODE" in code
+    for place in ("TWOSTEP_BASH", "Get-Command git", "Git\\bin\\bash.exe", "ProgramFiles", "LOCALAPPDATA"):
+        assert place in code, place
+    assert "\\\\System32\\\\" in code, "WSL's bash.exe is refused"
+    assert "Install Git for Windows" in code and "exit 1" in code
