@@ -173,8 +173,11 @@ def hook(text: str) -> dict[str, str]:
 def test_i3_azd_runs_this_script_after_provisioning_and_stops_on_failure():
     platforms = hook((ROOT / "azure.yaml").read_text())
     assert set(platforms) == {"posix", "windows"}
+    assert platforms["posix"]["run"] == f"bash {SCRIPT.relative_to(ROOT).as_posix()}"
+    # Windows: the PowerShell wrapper, which runs this same script (tests/infra/test_deploy_files.py).
+    assert platforms["windows"]["run"] == "./infra/scripts/ensure-keys.ps1"
+    assert "Join-Path $PSScriptRoot 'ensure-keys.sh'" in (ROOT / "infra" / "scripts" / "ensure-keys.ps1").read_text()
     for settings in platforms.values():
-        assert settings["run"] == f"bash {SCRIPT.relative_to(ROOT).as_posix()}"
         assert settings["continueOnError"] == "false", "a failed key hook must fail azd up"
         assert settings["interactive"] == "false"
 
