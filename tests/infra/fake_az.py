@@ -37,21 +37,22 @@ def restart(state: Path, args: list[str]) -> int:
                                       os.environ.get("FAKE_SUBSCRIPTION", "default-sub")):
         print("fake az: (ResourceNotFound)", file=sys.stderr)
         return 3
-    if take_failure(state / "fail_restarts"):
-        print("fake az: (Conflict) operation in progress", file=sys.stderr)
-        return 1
-    with open(state / "restarts.log", "a") as log:
-        log.write(f"{group}/{app}\n")
-    return 0
+    return record(state, "fail_restarts", "(Conflict) operation in progress", "restarts.log", f"{group}/{app}")
 
 
 def delete_assignment(state: Path, args: list[str]) -> int:
     """Appends "<assignee> <role> <scope>" to FAKE_KV_DIR/role_deletes.log (fail_role_deletes: failures to come)."""
-    if take_failure(state / "fail_role_deletes"):
-        print("fake az: (AuthorizationFailed)", file=sys.stderr)
+    line = f"{option(args, '--assignee')} {option(args, '--role')} {option(args, '--scope')}"
+    return record(state, "fail_role_deletes", "(AuthorizationFailed)", "role_deletes.log", line)
+
+
+def record(state: Path, failures: str, error: str, log_name: str, line: str) -> int:
+    """Fail while FAKE_KV_DIR/<failures> counts down, else append `line` to FAKE_KV_DIR/<log_name>."""
+    if take_failure(state / failures):
+        print(f"fake az: {error}", file=sys.stderr)
         return 1
-    with open(state / "role_deletes.log", "a") as log:
-        log.write(f"{option(args, '--assignee')} {option(args, '--role')} {option(args, '--scope')}\n")
+    with open(state / log_name, "a") as log:
+        log.write(line + "\n")
     return 0
 
 
