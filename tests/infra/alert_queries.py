@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tests.infra.bicep_model import Infra, Param, Template
+from tests.infra.bicep_model import Infra, Param, Template, accessor
 
 _QUERY = re.compile(r"^\s*(?P<table>traces|requests)\s*\|\s*where\s+(?P<where>.+?)\s*$")
 _PREDICATES = [
@@ -71,16 +71,9 @@ def log_alerts(inf: Infra) -> dict[str, dict[str, Any]]:
     assert loop["array_name"] == "logAlerts", "the scheduled query rules are made from logAlerts"
     criteria = rule["properties"]["criteria"]["allOf"][0]
     item = loop["item_name"]
-    assert _accessor(criteria["query"]) == (item, "query"), "each rule runs its own entry's query"
-    assert _accessor(criteria["threshold"]) == (item, "threshold"), "each rule has its own entry's threshold"
+    assert accessor(criteria["query"]) == (item, "query"), "each rule runs its own entry's query"
+    assert accessor(criteria["threshold"]) == (item, "threshold"), "each rule has its own entry's threshold"
     return {entry["key"]: entry for entry in alerts.symbol("logAlerts")}
-
-
-def _accessor(expr: Any) -> tuple[str, ...] | None:
-    if isinstance(expr, dict) and "operator" in expr and expr["operator"].get("type") == "property_accessor":
-        operands = expr["operator"]["operands"]
-        return (operands["operand_1"], operands["operand_2"])
-    return None
 
 
 def threshold(entry: dict[str, Any]) -> int:

@@ -382,7 +382,8 @@ def param_of(value: Any) -> Param | None:
     return None
 
 
-def _accessor(expr: Any) -> tuple[str, str] | None:
+def accessor(expr: Any) -> tuple[str, str] | None:
+    """(head, property) of a raw pycep `head.property` expression, else None."""
     if isinstance(expr, dict) and expr.get("operator", {}).get("type") == "property_accessor":
         operands = expr["operator"]["operands"]
         return operands["operand_1"], operands["operand_2"]
@@ -415,5 +416,5 @@ def app_settings_of(instance: Instance) -> dict[str, Any]:
     detail = loop["loop_type"]["detail"]
     assert loop["loop_type"]["type"] == "object", "appSettings is made from one object"
     item = detail["item_name"]
-    assert (_accessor(loop["config"]["name"]), _accessor(loop["config"]["value"])) == ((item, "key"), (item, "value"))
+    assert (accessor(loop["config"]["name"]), accessor(loop["config"]["value"])) == ((item, "key"), (item, "value"))
     return object_value(instance, detail["object_name"])
