@@ -18,6 +18,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from . import signals
 from .aad import phone_aad
 from .crypto import derive_code
 from .deps import Deps
@@ -117,5 +118,6 @@ def mark_failed(d: Deps, body: bytes) -> str:
     unit.save(ch)  # ETag: a send recorded meanwhile is not overwritten
     unit.audit(now, "sms_failed", "system", destination=ch.destination_masked)
     unit.commit()
-    log.warning("sms delivery failed for good for %s", ch.destination_masked)
+    signals.emit(log, logging.ERROR, signals.SMS_DELIVERY_FAILED, "no code delivered, retries spent",
+                 reason="poison", destination=ch.destination_masked)
     return "failed"

@@ -21,6 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import signals
 from .deps import Deps
 from .errors import NotFound, StorageUnavailable
 from .ids import challenge_id_for, parse_challenge_id
@@ -77,6 +78,8 @@ def _mark_expired_undelivered(unit: UserRows, ch: Challenge, now: datetime) -> N
     unit.audit(now, "sms_failed", "system", destination=ch.destination_masked,
                reason="not delivered within the code lifetime")
     unit.commit()
+    signals.emit(log, logging.ERROR, signals.SMS_DELIVERY_FAILED, "no code delivered within the code lifetime",
+                 reason="expired", destination=ch.destination_masked)
 
 
 def sweep(d: Deps, now: datetime | None = None) -> dict[str, int]:

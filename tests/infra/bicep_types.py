@@ -192,6 +192,9 @@ class Checker:
             self.problem(path, f"{value!r} is not a boolean")
 
     def _ArrayType(self, value: Any, node: dict[str, Any], path: str) -> None:
+        if isinstance(value, dict) and "loop_type" in value:  # [for x in ...: {...}]: check the item it makes
+            self.value(value["config"], node["itemType"], f"{path}[*]")
+            return
         if isinstance(value, Text) or not isinstance(value, list):
             self.problem(path, f"{value!r} is not an array")
             return

@@ -39,6 +39,7 @@ MUTATIONS = [
     ("unknown", "modules/functionapp.bicep", "    httpsOnly: true\n", "    httpsOnly: true\n    httpsOnlyy: true\n"),
     ("unknown", "modules/functionapp.bicep", "      runtimeVersion: '~1'\n", "      runtimeVersion: '~1'\n      enabledd: true\n"),
     ("unknown", "modules/storage.bicep", "    allowSharedKeyAccess: false\n", "    allowsharedkeyaccess: false\n"),
+    ("unknown", "modules/functionapp.bicep", "        value: setting.value\n", "        value: setting.value\n        slot: true\n"),
     ("unknown", "modules/functionapp.bicep", "    allow: false\n  }\n}\n\nresource scmPublishing",
      "    allow: false\n    allowed: true\n  }\n}\n\nresource scmPublishing"),
     # read-only property set

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra import code_facts
-from tests.infra.bicep_model import Access, Call, Choice, Instance, Param, Text, infra
+from tests.infra.bicep_model import Access, Call, Choice, Instance, Param, Text, app_settings_of, infra
 from tests.infra.keys_script import run_script, vault_folder
 
 # Set by the platform itself, never by infra or the example file.
@@ -67,12 +67,7 @@ def function_app() -> Instance:
 
 
 def infra_settings() -> dict[str, Any]:
-    app = function_app()
-    site = app.template.body(app.template.resources["site"])
-    settings = app.resolve(site["properties"]["siteConfig"]["appSettings"])
-    names = [s["name"] for s in settings]
-    assert len(names) == len(set(names)), f"duplicate app settings: {names}"
-    return {s["name"]: s["value"] for s in settings}
+    return app_settings_of(function_app())
 
 
 def evaluate(value: Any, params: dict[str, Any]) -> Any:

@@ -154,3 +154,6 @@ def test_a_failing_webhook_parks_the_event_in_poison(start_devhost, base_env, az
     assert [e["type"] for e in parked] == ["com.twostep.policy.changed"]
     assert "subject" not in parked[0]
     assert "failed 5 times" in failing.logs()
+    # The app's own signal for the alert, written on the very try after which the host parked it.
+    assert failing.logs().count("twostep.events.parked:") == 1
+    assert failing.logs().count("twostep.webhook.failed:") == 5
