@@ -27,6 +27,7 @@ UNKNOWN_VALUE = (Access, Call, Symbol)
 
 
 VENDORED = Path(__file__).resolve().parent / "bicep-types"
+OWN = Path(__file__).resolve().parent / "bicep-types-own"  # written by this project where the vendored data has none
 
 
 def types_root() -> Path:
@@ -58,7 +59,8 @@ def resource_type(name: str) -> tuple[TypeFile, dict[str, Any]] | None:
     """The file and ResourceType node for 'Namespace/type@apiVersion'; only that version's files are read."""
     full_type, _, version = name.partition("@")
     namespace = full_type.split("/", 1)[0].lower()
-    for path in sorted(types_root().glob(f"*/{namespace}/{version}/types.json")):
+    paths = [*types_root().glob(f"*/{namespace}/{version}/types.json"), *OWN.glob(f"*/{namespace}/{version}/types.json")]
+    for path in sorted(paths):
         found = type_file(path).resources.get(name.lower())
         if found is not None:
             return type_file(path), found

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.infra.bicep_model import ROOT, infra, mutated
-from tests.infra.bicep_types import VENDORED, all_instances, problems, resource_type, types_root
+from tests.infra.bicep_types import OWN, VENDORED, all_instances, problems, resource_type, types_root
 
 
 def test_every_resource_body_matches_its_bicep_type():
@@ -31,7 +31,9 @@ def test_the_type_data_is_inside_the_repository_and_holds_only_what_infra_uses()
     assert VENDORED.is_relative_to(ROOT) and (VENDORED / "LICENSE").exists()
     used = {resource_type(f"{r['type']}@{r['api_version']}")[0].path.resolve()
             for instance in all_instances(infra()) for r in instance.template.resources.values()}
-    assert used == {p.resolve() for p in VENDORED.glob("*/*/*/types.json")}
+    assert used == {p.resolve() for p in [*VENDORED.glob("*/*/*/types.json"), *OWN.glob("*/*/*/types.json")]}
+    vendored = {p.parent.relative_to(VENDORED) for p in VENDORED.glob("*/*/*/types.json")}
+    assert not vendored & {p.parent.relative_to(OWN) for p in OWN.glob("*/*/*/types.json")}  # never both
 
 
 MUTATIONS = [
