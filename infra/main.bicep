@@ -290,11 +290,16 @@ var smsQueueName = 'sms-outbox'
 // Security events (shared/config.py EVENTS_QUEUE; functions/events.py trigger); '<events>-poison' parks
 // the ones the webhook kept refusing.
 var eventsQueueName = 'events'
+// The due sweep's chain (shared/config.py DUE_QUEUE; functions/maintenance.py trigger): delayed messages that
+// exist only while an SMS or an event is still due, so an idle app runs nothing.
+var dueQueueName = 'due-sweep'
 var queueNames = [
   smsQueueName
   '${smsQueueName}-poison'
   eventsQueueName
   '${eventsQueueName}-poison'
+  dueQueueName
+  '${dueQueueName}-poison'
 ]
 
 // Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
@@ -412,6 +417,7 @@ module functionApp 'modules/functionapp.bicep' = {
     tableName: tableName
     smsQueueName: smsQueueName
     eventsQueueName: eventsQueueName
+    dueQueueName: dueQueueName
     webhookUrl: webhookUrl
     webhookSecretName: webhookSecretName
     codeTtlSeconds: codeTtlSeconds

@@ -35,6 +35,8 @@ param tableName string
 param smsQueueName string
 @description('MFA_EVENTS_QUEUE: the security events queue (its poison queue is this name plus -poison).')
 param eventsQueueName string
+@description('MFA_DUE_QUEUE: the due sweep\'s queue (its poison queue is this name plus -poison).')
+param dueQueueName string
 @description('MFA_WEBHOOK_URL: where security events are POSTed; empty = nowhere.')
 param webhookUrl string
 @description('Key Vault secret holding MFA_WEBHOOK_SECRET (whsec_ and base64), created by infra/scripts/ensure-keys.sh.')
@@ -192,6 +194,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MFA_EVENTS_QUEUE'
           value: eventsQueueName
+        }
+        {
+          name: 'MFA_DUE_QUEUE'
+          value: dueQueueName
         }
         {
           name: 'MFA_WEBHOOK_URL'
