@@ -184,15 +184,13 @@ class Sweeps:
         token = random_token(12)
         try:
             self.store.upsert(new_row(*LEASE, token=token, at=self.clock.now()))
-            self.queue.send(chain_message(token), CHAIN_TTL, int(delay.total_seconds()))
         except StorageUnavailable:
             self.owe()
             return False
-        return True
+        return self._send(token, delay)
 
     def follow(self, token: str, delay: timedelta | None = None) -> bool:
         """Continue the chain `token` after `delay` (SWEEP_EVERY), unless a newer chain replaced it."""
-        delay = SWEEP_EVERY if delay is None else delay
         lease = self.store.get(*LEASE)
         if lease is None or lease.get("token") != token:
             return False
@@ -201,17 +199,18 @@ class Sweeps:
             self.store.transact(Tx().replace(same_version(new_row(*LEASE, token=new, at=self.clock.now()), lease)))
         except StaleWrite:
             return False  # another chain started meanwhile
-        try:
-            self.queue.send(chain_message(new), CHAIN_TTL, int(delay.total_seconds()))
-        except StorageUnavailable:
-            self.owe()
-            return False
-        return True
+        return self._send(new, delay)
 
-    def retry(self, token: str, delay: timedelta | None = None) -> None:
-        """The Table is down: send this link again (same token, so it stays the chain), or owe it."""
+    def retry(self, token: str) -> bool:
+        """The Table is down: send this link again later (same token, so it stays the chain)."""
+        return self._send(token, None)
+
+    def _send(self, token: str, delay: timedelta | None) -> bool:
+        """Send a link, visible after `delay` (SWEEP_EVERY); a failure leaves the sweep owed."""
         delay = SWEEP_EVERY if delay is None else delay
         try:
             self.queue.send(chain_message(token), CHAIN_TTL, int(delay.total_seconds()))
         except StorageUnavailable:
             self.owe()
+            return False
+        return True

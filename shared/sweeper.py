@@ -28,12 +28,12 @@ def on_chain_message(d: Deps, body: bytes) -> str:
         return "dropped"
     try:
         counts = sweep(d)
+        if due.still_due(counts):
+            d.sweeps.follow(token)
+            return f"{counts}; next in {int(due.SWEEP_EVERY.total_seconds())} s"
     except StorageUnavailable:
         d.sweeps.retry(token)  # the Table is down: the same link again later
         return "table unavailable; retried later"
-    if due.still_due(counts):
-        d.sweeps.follow(token)
-        return f"{counts}; next in {int(due.SWEEP_EVERY.total_seconds())} s"
     return f"{counts}; nothing due, the chain ends"
 
 
