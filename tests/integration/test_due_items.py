@@ -152,3 +152,22 @@ def test_a_process_that_owes_a_sweep_starts_the_chain_when_the_queue_is_back(pde
     assert pdeps.sweeps.start()  # a newer chain replaces this one
     assert sweeper.on_chain_message(pdeps, json.dumps(link).encode()).startswith("{'wait': 1}")
     assert len(drain(pdeps.sweeps.queue.queue)) == 1  # only the newer chain's link: one chain lives
+
+
+def test_the_hourly_run_starts_a_chain_only_when_something_is_due(pdeps, proxies, clock):
+    """The net for an instance that ended while owing a sweep: the hourly maintenance run."""
+    _, queue = proxies
+    enrol(pdeps)
+    drain(pdeps.sweeps.queue.queue)
+    assert sweeper.hourly(pdeps) == {}  # nothing due: no chain
+    assert pdeps.store.get(*due.LEASE) is None and drain(pdeps.sweeps.queue.queue) == []
+    assert pdeps.sweeps.start() and len(drain(pdeps.sweeps.queue.queue)) == 1
+    queue.set_mode("refuse")
+    signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    queue.set_mode("pass")
+    pdeps.sweeps._owed.clear()  # as if the instance that owed the sweep had ended  # noqa: SLF001
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    chain = pdeps.store.get(*due.LEASE)["token"]
+    assert sweeper.hourly(pdeps) == {"redrive": 1}
+    take(pdeps)
+    assert pdeps.store.get(*due.LEASE)["token"] != chain  # a new chain was started (its first link in 15 s)
