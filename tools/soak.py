@@ -2,7 +2,8 @@
 
 Starts its own Azurite, the SMS emulator and the dev host (free loopback ports), puts a fault proxy
 (tools/faultproxy.py) in front of Azurite's Table and Queue ports, runs a bounded mixed load from a few
-client threads (TOTP sign-ins, SMS sign-ins, wrong codes, admin bypasses spent by two racing begins)
+client threads (TOTP sign-ins, SMS sign-ins, wrong codes, admin bypasses spent by two racing begins, and
+one thread issuing and revoking bypasses for a steady stream of security events)
 through phases: warm-up, joint Table+Queue outages, Queue-only and Table-only outages, a slow phase, a
 stall, then recovery. Afterwards it waits for the SMS pipeline to settle and runs a final round.
 
@@ -268,6 +269,16 @@ class Soak:
                 self.stats.violations.append(f"{self.stats.phase}: bypass {bypass_id} used twice")
         client.call("bypass.revoke", "DELETE", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True)
 
+    def event_worker(self, user: User) -> None:
+        """Security events all the time, whatever the phase (the SMS workers mostly wait for codes while the
+        queue is down): a bypass issued and revoked, two events, about every half second."""
+        client = Client(self.base, self.stats)
+        while not self.stop.is_set():
+            client.call("event.issue", "POST", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True,
+                        json={"seconds": 60, "reason": "soak events"})
+            client.call("event.revoke", "DELETE", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True)
+            time.sleep(0.3)
+
     def worker(self, users: list[User], wrong_user: User, bypass_user: User) -> None:
         client = Client(self.base, self.stats)
         ops = [(self.op_totp, 4), (self.op_sms, 4), (self.op_wrong, 1), (self.op_bypass, 1)]
@@ -285,10 +296,11 @@ class Soak:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         setup = Client(self.base, self.stats)
-        people = [self.enrol(setup, n) for n in range(self.clients * 3 + 2)]
-        wrong_users, bypass_users, users = people[:1], people[1:2], people[2:]
+        people = [self.enrol(setup, n) for n in range(self.clients * 3 + 3)]
+        wrong_users, bypass_users, event_user, users = people[:1], people[1:2], people[2], people[3:]
         threads = [threading.Thread(target=self.worker, args=(users, wrong_users[0], bypass_users[0]), daemon=True)
                    for _ in range(self.clients)]
+        threads.append(threading.Thread(target=self.event_worker, args=(event_user,), daemon=True))
         for t in threads:
             t.start()
         for name, seconds, table_mode, queue_mode in PHASES:
