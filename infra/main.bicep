@@ -315,11 +315,16 @@ var smsQueueName = 'sms-outbox'
 // Security events (shared/config.py EVENTS_QUEUE; functions/events.py trigger); '<events>-poison' parks
 // the ones the webhook kept refusing.
 var eventsQueueName = 'events'
+// The due sweep's chain (shared/config.py DUE_QUEUE; functions/maintenance.py trigger): delayed messages that
+// exist only while an SMS or an event is still due, so an idle app runs nothing.
+var dueQueueName = 'due-sweep'
 var queueNames = [
   smsQueueName
   '${smsQueueName}-poison'
   eventsQueueName
   '${eventsQueueName}-poison'
+  dueQueueName
+  '${dueQueueName}-poison'
 ]
 
 // Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
@@ -336,6 +341,7 @@ var appSettings = {
   MFA_TABLE_NAME: tableName
   MFA_SMS_QUEUE: smsQueueName
   MFA_EVENTS_QUEUE: eventsQueueName
+  MFA_DUE_QUEUE: dueQueueName
   MFA_WEBHOOK_URL: webhookUrl
   MFA_CODE_TTL_SECONDS: string(codeTtlSeconds)
   MFA_CODE_DIGITS: string(codeDigits)

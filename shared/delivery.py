@@ -65,7 +65,18 @@ def _load(d: Deps, body: bytes) -> tuple[UserRows, Challenge] | None:
 
 
 def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
-    """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests)."""
+    """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests). A
+    failure raises (the host retries) and leaves a sweep owed: if the queue is down as well, the host
+    cannot hand the message back, and it would stay hidden past the code's lifetime."""
+    try:
+        return _deliver(d, body, dequeue_count)
+    except Exception:
+        if d.sweeps is not None:
+            d.sweeps.owe()
+        raise
+
+
+def _deliver(d: Deps, body: bytes, dequeue_count: int) -> str:
     loaded = _load(d, body)
     if loaded is None:
         return "dropped"

@@ -85,10 +85,11 @@ def purge(d: Deps, now: datetime | None = None, *, budget_seconds: float = BUDGE
     return run
 
 
-def hourly(d: Deps, monotonic: Callable[[], float] = time.monotonic) -> PurgeRun:
+def hourly(d: Deps, monotonic: Callable[[], float] = time.monotonic, started: float | None = None) -> PurgeRun:
     """The hourly maintenance run: move OATH index rows of the earlier plain-text format to keyed ones
     (oath_index.py; nothing to do once none is left, one range query), then purge with the rest of the budget,
-    so old rows lose their plain text even when no import runs."""
-    started = monotonic()
+    so old rows lose their plain text even when no import runs. `started`: when the run's budget began (the
+    timer sweeps the due items first)."""
+    started = monotonic() if started is None else started
     oath_index.migrate(d, MIGRATION_SECONDS, monotonic)
-    return purge(d, budget_seconds=BUDGET_SECONDS - (monotonic() - started), monotonic=monotonic)
+    return purge(d, budget_seconds=max(BUDGET_SECONDS - (monotonic() - started), 1.0), monotonic=monotonic)

@@ -19,7 +19,7 @@ param sku string
 @description('The state table (MFA_TABLE_NAME).')
 param tableName string
 
-@description('Queues the app uses: the SMS outbox, the security events queue and their poison queues.')
+@description('Queues the app uses: the SMS outbox, the security events queue, the due sweep queue and their poison queues.')
 param queueNames array
 
 @description('Blob container Flex Consumption deploys the app package to.')

@@ -18,8 +18,8 @@ from shared import enrolment, signals
 from shared.crypto import Keyring, Sealer
 from shared.delivery import mark_failed
 from shared.errors import ConfigError, CryptoError, Locked, SealedValueUnreadable, StorageUnavailable
-from shared.redrive import sweep
 from shared.sms import outbox_message
+from shared.sweeper import sweep
 from tests.conftest import WEBHOOK_SECRET
 from tests.infra import code_facts
 from tests.infra.alert_queries import log_alerts, parse, threshold, trace_rows

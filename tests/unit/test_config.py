@@ -194,6 +194,7 @@ def test_example_webhook_secret_is_refused_in_azure():
         load_settings({**env, "WEBSITE_SITE_NAME": "twostep-prod"})
 
 
-def test_events_queue_name_is_checked():
-    with pytest.raises(ConfigError, match="MFA_EVENTS_QUEUE"):
-        load_settings({**GOOD, "MFA_EVENTS_QUEUE": "Events!"})
+@pytest.mark.parametrize("name", ["MFA_EVENTS_QUEUE", "MFA_DUE_QUEUE"])
+def test_events_and_due_queue_names_are_checked(name):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**GOOD, name: "Events!"})
