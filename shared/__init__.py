@@ -1,17 +1,16 @@
 """twostep's domain: everything that decides lives here, with no azure.functions import.
 
-Seams: `store/` is the only package that knows Table Storage; a decision on a user runs on a unit of
-work (`store.UserRows`, via `Deps.in_unit`): the profile and named rows read in one query as typed models,
-changes registered (`add`, `save`, `delete`, `audit`) and committed in one ETag-conditional transaction
-whose audit events reach `Store.after_commit` hooks; `models.py` holds plain dataclasses and rules (their
-rows are `store/mapping.py`'s); a flow returns typed results (`results.py`) that functions/ maps to HTTP;
-`methods.py` holds one class per sign-in
-method behind one protocol and the `METHODS` table (flows never branch on a method's name);
-`errors.py` is the one problem hierarchy (crypto raises its own `CryptoError`, which the HTTP edge
-maps to a 503 problem); `deps.py` wires settings, clock, keys and stores and sets the audit retention
-once (`Deps.in_unit`, `Deps.audit`, `Deps.refusal`). The flows: signin (evaluate, begin, bypass use),
-verify (verify, fraud report), enrolment, admin, delivery + redrive (SMS queue and sweeper), oath
-(hardware-token import; oath_csv parses and checks the upload without Storage); each decision reads the
-policy once and passes it on. What they share about a challenge (build, start, load, replay, view) is in
-challenge_rows.
+Layers, lowest first; a package imports only from itself and the ones before it (tests/unit/test_layers.py):
+kernel/ (errors, ids, validation, results, clock), settings.py, clients.py, crypto/, model/ (records,
+policy, networks, phone, context), store/ (the only package that knows Table Storage), channels/ (SMS
+outbox and gateway, security events, webhooks), deps.py (`Deps`, what a flow is handed), methods/ (one
+module per sign-in method, the `METHODS` table; flows never branch on a method's name), delivery/ (the SMS
+sender and sweeper), flows/ (the decisions), ops/ (purge, reseal) and wiring.py, the composition root that
+only functions/, tests/ and tools/ import.
+
+A decision on a user runs on a unit of work (`store.UserRows`, via `Deps.in_unit`): the profile and named
+rows read in one query as typed models, changes registered (`add`, `save`, `delete`, `audit`) and committed
+in one ETag-conditional transaction whose audit events reach `Store.after_commit` hooks; a flow returns
+typed results (`kernel/results.py`) that functions/ maps to HTTP; each decision reads the policy once and
+passes it on.
 """

@@ -10,6 +10,8 @@ operations, the SDK's errors).
 - `table.py`: `Store` (reads, `transact`, `after_commit` hooks that get each commit's `AuditEvent`s),
   `Tx`, `retry_on_conflict`; `rows.py`: `new_row`, `audit_row`, `same_version`, `version` for the
   bookkeeping writes outside a user's decision (policy, counters, indexes, cursors), which keep `Tx`.
+- What is purely storage: `audit.py` (audit views, the coalesced refusal counter), `policy_store.py` (the
+  policy document over chunk rows), `index_key.py` (the sealed index key), `idempotency.py` (the record).
 """
 from .events import AuditEvent, audit_events, inverted
 from .mapping import bypass_from, challenge_from, profile_from, to_entity
