@@ -196,7 +196,7 @@ def literal_table_names() -> set[str]:
 
 def signal_events() -> dict[str, str]:
     """The operational event names the code logs (shared/kernel/signals.py: the constants listed in ALL)."""
-    tree = ast.parse((ROOT / "shared" / "signals.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "kernel" / "signals.py").read_text())
     constants = _module_constants(tree)
     listed: list[str] = []
     for node in tree.body:
