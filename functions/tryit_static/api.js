@@ -38,6 +38,11 @@ export async function call(method, path, body) {
   } catch {
     parsed = { title: "Unreadable answer", detail: text.slice(0, 200), code: "unreadable" };
   }
+  if (!response.ok && parsed === null) {  // the platform refuses a wrong key with an empty 401
+    parsed = response.status === 401
+      ? { title: "Unauthorized", detail: "The function key was not accepted.", code: "no problem body" }
+      : { title: response.statusText || "Error", detail: "", code: "no problem body" };
+  }
   return { ok: response.ok, status: response.status, body: parsed };
 }
 
