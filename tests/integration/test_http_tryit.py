@@ -62,3 +62,15 @@ def test_anything_else_is_a_404_problem(devhost, path):
 def test_only_a_loopback_origin_opens_the_csp(value, origin):
     assert inbox_origin(value) == origin
     assert csp(origin).count("connect-src 'self'" + (f" {origin};" if origin else ";")) == 1
+
+
+def test_the_totp_enrolment_and_its_repeat_carry_the_qr_code(devhost):
+    from functions.results import qr_svg
+    from tests.conftest import FUNCTION_KEY
+
+    headers = {"x-functions-key": FUNCTION_KEY, "Idempotency-Key": "try-qr-1"}
+    url = f"{devhost.url}/api/v1/users/qr-user/totp"
+    first = requests.post(url, json={}, headers=headers, timeout=30)
+    again = requests.post(url, json={}, headers=headers, timeout=30)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert first.json()["qrSvg"] == qr_svg(first.json()["otpauthUri"]) and again.json() == first.json()
