@@ -7,7 +7,7 @@ import io
 import azure.functions as func
 import segno
 
-from shared.results import ChallengeStarted, CodeSent, CodesIssued, NotRequired, Result, SecretIssued
+from shared.kernel.results import ChallengeStarted, CodeSent, CodesIssued, NotRequired, Result, SecretIssued
 
 from .http import location, respond
 

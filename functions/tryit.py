@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.errors import NotFound
+from shared.kernel.errors import NotFound
 
 from .http import problem, reported
 
@@ -24,7 +24,7 @@ bp = func.Blueprint()
 log = logging.getLogger("twostep.tryit")
 
 STATIC = Path(__file__).resolve().parent / "tryit_static"
-INBOX_SETTING = "MFA_TRY_SMS_INBOX_URL"  # TODO(settings): move into shared/config.py with the other settings
+INBOX_SETTING = "MFA_TRY_SMS_INBOX_URL"  # TODO(settings): move into shared/settings.py with the other settings
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _JS, _CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
 ASSETS: dict[str, str] = {  # the only files served under /api/try/, with their content types

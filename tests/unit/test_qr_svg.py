@@ -8,7 +8,7 @@ import azure.functions as func
 import segno
 
 from functions.results import answer, qr_svg
-from shared.results import CodeSent, SecretIssued
+from shared.kernel.results import CodeSent, SecretIssued
 
 URI = "otpauth://totp/twostep:alice%40contoso.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=twostep"
 SVG_NS = "{http://www.w3.org/2000/svg}"
