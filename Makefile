@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 AZURITE := tools/node_modules/.bin/azurite
 
-.PHONY: run test lint bench soak clean deps mutate mutate-deps
+.PHONY: run test lint bench soak clean deps mutate mutate-deps browser-deps
 
 deps: $(VENV)/.installed $(AZURITE)
 
@@ -17,10 +17,17 @@ $(AZURITE): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The browser tests (tests/browser) drive Debian's chromium through Playwright's Python client; never
+# `playwright install`. Installed once with apt-get (as root, as in CI) when /usr/bin/chromium is missing.
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
+
 run: deps
 	$(PY) tools/run_local.py
 
-test: deps
+test: deps browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

@@ -15,6 +15,8 @@ import azurite
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 FUNCTIONS_PORT, SMS_PORT = 7071, 7072
+# The try-it page is opened at localhost (a secure context, as WebAuthn wants), and reads the emulator's inbox.
+TRY_ORIGIN, INBOX = f"http://localhost:{FUNCTIONS_PORT}", f"http://127.0.0.1:{SMS_PORT}"
 
 
 def ensure_local_settings() -> None:
@@ -36,7 +38,8 @@ def devhost_env() -> dict[str, str]:
     values = json.loads((ROOT / "local.settings.json").read_text(encoding="utf-8")).get("Values") or {}
     example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
     env = dict(os.environ)
-    env.setdefault("MFA_WEBHOOK_URL", f"http://127.0.0.1:{SMS_PORT}/webhook")
+    env.setdefault("MFA_WEBHOOK_URL", f"{INBOX}/webhook")
+    env.setdefault("MFA_TRY_SMS_INBOX_URL", INBOX)  # the try-it page's SMS inbox panel (local runs only)
     env.setdefault("MFA_WEBHOOK_SECRET", values.get("MFA_WEBHOOK_SECRET") or example["MFA_WEBHOOK_SECRET"])
     return env
 
@@ -49,6 +52,7 @@ def banner() -> None:
 twostep is running (Ctrl-C stops everything):
   functions      {base}   (function key: {fkey}, master key: {mkey})
   health         {base}/health
+  try-it page    {TRY_ORIGIN}/api/try   (type the function key into the page)
   SMS emulator   http://127.0.0.1:{SMS_PORT}/messages   (what the app "sent")
   events         http://127.0.0.1:{SMS_PORT}/webhook/events   (security events the webhook received)
   Azurite        blob 10000, queue 10001, table 10002 (data in .azurite/)
@@ -77,7 +81,7 @@ def main() -> int:
     try:
         store = azurite.start_azurite(location=str(ROOT / ".azurite"))
         children.append(store.process)
-        children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT)]))
+        children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT), "--allow-origin", TRY_ORIGIN]))
         azurite.wait_for_port(SMS_PORT, process=children[-1])
         children.append(start([PY, "tools/devhost", "--port", str(FUNCTIONS_PORT),
                                "--check", "shared.settings:get_settings"], env=devhost_env()))

@@ -32,8 +32,13 @@ carry the ``repeatabilityRequestId`` they were sent with.
 Message text is never logged (it carries one-time codes); the request log line holds only method, path
 (without query) and status.
 
-Run: ``python tools/sms_emulator.py [--host 127.0.0.1] [--port 7072]``; the access key comes from
-``SMS_EMULATOR_ACCESS_KEY`` (default: the local-only key that local.settings.example.json gives the app).
+Run: ``python tools/sms_emulator.py [--host 127.0.0.1] [--port 7072] [--allow-origin http://localhost:7071]``;
+the access key comes from ``SMS_EMULATOR_ACCESS_KEY`` (default: the local-only key that
+local.settings.example.json gives the app).
+
+CORS: the try-it page (``/api/try``, another origin) reads the inbox with a plain ``fetch``. Only
+``GET /messages`` answers ``Access-Control-Allow-Origin``, and only to exactly the ``--allow-origin``
+origin (``SMS_EMULATOR_ALLOW_ORIGIN``); no other route and no other origin is ever allowed.
 """
 from __future__ import annotations
 
@@ -67,6 +72,7 @@ DEFAULT_KEY = "WxDF+6dyUa/J5u7skPwcWFNehdPiOoe4lvXJR9JArm4="
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7072
 ACCESS_KEY_ENV = "SMS_EMULATOR_ACCESS_KEY"
+ALLOW_ORIGIN_ENV = "SMS_EMULATOR_ALLOW_ORIGIN"
 
 API_VERSION = "2021-03-07"
 SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
@@ -348,7 +354,8 @@ class EmulatorRequest(Request):
 class SmsEmulatorApp:
     """The WSGI application: routes requests to small handlers and turns errors into JSON."""
 
-    def __init__(self, access_key: str = DEFAULT_KEY) -> None:
+    def __init__(self, access_key: str = DEFAULT_KEY, allow_origin: str | None = None) -> None:
+        self.allow_origin = allow_origin  # the one page origin that may read GET /messages (CORS)
         try:
             self._key = base64.b64decode(access_key, validate=True)
         except (binascii.Error, ValueError):
@@ -414,7 +421,14 @@ class SmsEmulatorApp:
         return {"x-ms-client-request-id": request_id} if request_id else {}
 
     def list_messages(self, request: Request) -> Response:
-        return json_response(self.state.messages(request.args.get("to")))
+        return json_response(self.state.messages(request.args.get("to")), headers=self._cors(request))
+
+    def _cors(self, request: Request) -> dict[str, str]:
+        """CORS for the inbox alone: the configured origin, compared whole; anything else gets none."""
+        origin = request.headers.get("Origin")
+        if self.allow_origin and origin == self.allow_origin:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
 
     def clear_messages(self, request: Request) -> Response:
         self.state.clear_messages()
@@ -503,11 +517,12 @@ class EmulatorServer:
         self.stop()
 
 
-def start_in_thread(host: str = DEFAULT_HOST, port: int = 0, access_key: str = DEFAULT_KEY) -> EmulatorServer:
+def start_in_thread(host: str = DEFAULT_HOST, port: int = 0, access_key: str = DEFAULT_KEY,
+                    allow_origin: str | None = None) -> EmulatorServer:
     """Start the emulator on a background thread; ``port=0`` picks a free port (see ``.url``)."""
     if not is_loopback(host):
         raise ValueError(f"The SMS emulator listens on loopback only, not {host!r}.")
-    app = SmsEmulatorApp(access_key)
+    app = SmsEmulatorApp(access_key, allow_origin)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     except SystemExit as exit_:  # werkzeug exits the process when it cannot bind; a library must not
@@ -524,6 +539,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Local Azure Communication Services SMS emulator.")
     parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free)")
+    parser.add_argument("--allow-origin", default=os.environ.get(ALLOW_ORIGIN_ENV),
+                        help="the one page origin (scheme://host:port) allowed to read GET /messages (CORS)")
     args = parser.parse_args(argv)
     if not is_loopback(args.host):
         parser.error(f"--host must be a loopback address, not {args.host!r}")
@@ -542,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     access_key = os.environ.get(ACCESS_KEY_ENV) or DEFAULT_KEY
     try:
-        emulator = start_in_thread(args.host, args.port, access_key)
+        emulator = start_in_thread(args.host, args.port, access_key, args.allow_origin)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"sms-emulator: cannot start: {error}\n")
         return 1

@@ -29,6 +29,7 @@ PLATFORM_SETTINGS = {
 LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "Azurite connection string; Azure uses the identity-based AzureWebJobsStorage__*",
     "ACS_ACCESS_KEY": "key of the local SMS emulator; Azure sends with the managed identity (local auth off)",
+    "MFA_TRY_SMS_INBOX_URL": "the try-it page's SMS inbox (the local emulator); in Azure the page has none",
 }
 # Azure only: the managed identity the SDKs use in place of the local keys above.
 AZURE_ONLY_SETTINGS = {

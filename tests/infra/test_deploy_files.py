@@ -187,3 +187,17 @@ def test_the_windows_hook_does_not_depend_on_which_bash_is_first_on_path():
         assert place in code, place
     assert "\\\\System32\\\\" in code, "WSL's bash.exe is refused"
     assert "Install Git for Windows" in code and "exit 1" in code
+
+
+def test_funcignore_ships_the_try_it_page():
+    """The try-it page's files live in functions/tryit_static/: nothing in .funcignore may drop them."""
+    import fnmatch
+
+    from functions.tryit import ASSETS, STATIC
+
+    patterns = [line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines() if line.strip()]
+    for name in [*ASSETS, "try.html", "inbox.html"]:
+        path = (STATIC / name).relative_to(ROOT)
+        assert (ROOT / path).is_file(), path
+        parts = [str(path), *(str(p) for p in path.parents if str(p) != "."), *path.parts]
+        assert not [p for p in patterns for part in parts if fnmatch.fnmatch(part, p)], path

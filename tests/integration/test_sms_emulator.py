@@ -360,3 +360,38 @@ def test_malformed_repeatability_fields_are_400(emulator: object) -> None:  # Q5
     response = raw_post(emulator, body, signed_headers(emulator.url, body))
     assert response.status_code == 400
     assert messages(emulator) == []
+
+
+PAGE = "http://localhost:7071"
+
+
+def test_the_inbox_allows_exactly_the_configured_page_origin() -> None:
+    """The try-it page reads GET /messages cross-origin; only that route answers CORS, only to that origin."""
+    with sms_emulator.start_in_thread(port=0, access_key=KEY, allow_origin=PAGE) as server:
+        ok = requests.get(f"{server.url}/messages", headers={"Origin": PAGE}, timeout=TIMEOUT)
+        assert ok.headers["Access-Control-Allow-Origin"] == PAGE and ok.headers["Vary"] == "Origin"
+        for origin in ("http://127.0.0.1:7071", "http://localhost:7071.evil.test", "null", PAGE + "/"):
+            other = requests.get(f"{server.url}/messages", headers={"Origin": origin}, timeout=TIMEOUT)
+            assert "Access-Control-Allow-Origin" not in other.headers, origin
+        for method, path in (("GET", "/faults"), ("GET", "/webhook/events"), ("DELETE", "/messages"),
+                             ("GET", "/health"), ("OPTIONS", "/messages")):
+            r = requests.request(method, server.url + path, headers={"Origin": PAGE}, timeout=TIMEOUT)
+            assert "Access-Control-Allow-Origin" not in r.headers, (method, path)
+
+
+def test_without_a_page_origin_the_inbox_allows_none(emulator: object) -> None:
+    r = requests.get(f"{emulator.url}/messages", headers={"Origin": PAGE}, timeout=TIMEOUT)
+    assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_command_line_takes_the_page_origin() -> None:
+    process = subprocess.Popen([sys.executable, str(EMULATOR_PATH), "--port", "0", "--allow-origin", PAGE],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stderr.readline().rsplit(" ", 1)[1].strip()
+        r = requests.get(f"{url}/messages", headers={"Origin": PAGE}, timeout=TIMEOUT)
+        assert r.headers.get("Access-Control-Allow-Origin") == PAGE
+    finally:
+        process.terminate()
+        process.wait(timeout=TIMEOUT)
+        process.stderr.close()
