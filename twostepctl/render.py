@@ -37,7 +37,7 @@ class Output:
         human(reply.data)
 
     def note(self, text: str) -> None:
-        self.out.print(text)
+        self.out.print(text, soft_wrap=True)
 
     def document(self, data: Any, title: str | None = None) -> None:
         body = JSON(json.dumps(data))
