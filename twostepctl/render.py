@@ -12,16 +12,21 @@ from rich.json import JSON
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from .client import Reply
 from .exits import CliError
+
+WIDE = 200  # the width of output that does not go to a terminal
 
 
 class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        # Consoles made per run, on the streams of that moment (tests capture them); no colour for pipes.
-        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        # Consoles made per run, on the streams of that moment (tests capture them); no colour for pipes,
+        # and no 80-column wrapping there either: ids and timestamps stay whole for grep and copy.
+        width = None if sys.stdout.isatty() else WIDE
+        self.out = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
         self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def json_text(self, text: str) -> None:
@@ -53,14 +58,16 @@ class Output:
             grid.add_row(key, cell(data.get(key)))
         self.out.print(Panel(grid, title=title, border_style=style, expand=False))
 
-    def table(self, title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    def table(self, title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str],
+              wrap: Sequence[str] = ("reason", "details")) -> None:
+        """Rows as a table; in a narrow terminal only the `wrap` columns (free text) wrap."""
         rows = list(rows)
         if not rows:
             self.out.print(f"{title}: none")
             return
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, no_wrap=column not in wrap, overflow="fold")
         for row in rows:
             table.add_row(*(cell(row.get(c)) for c in columns))
         self.out.print(table)
@@ -92,7 +99,9 @@ def esc(text: str) -> str:
     return escape(text)
 
 
-def cell(value: Any) -> str:
+def cell(value: Any) -> str | Text:
+    if isinstance(value, Text):
+        return value
     if value is None:
         return "-"
     if isinstance(value, bool):

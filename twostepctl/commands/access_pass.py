@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
+
 from ..client import user_path
 from ..parser import group, positive, reason, verb
 
@@ -30,7 +32,7 @@ def _issue(args, client, out) -> None:  # noqa: ANN001
 
 def _show_pass(out, user: str, d: dict[str, Any]) -> None:  # noqa: ANN001
     out.fields(f"Temporary access pass for {user}", {
-        "pass": f"[bold]{d['accessPass']}[/]", "expires": d.get("expiresAt"),
+        "pass": Text(d["accessPass"], style="bold"), "expires": d.get("expiresAt"),
         "use": "one sign-in" if d.get("oneTime") else "until it expires or is revoked",
         "id": d.get("accessPassId")}, style="yellow")
     out.note("Shown only now: the service keeps a keyed hash of it, not the pass. Give it to the user over a "

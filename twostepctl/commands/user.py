@@ -1,6 +1,7 @@
 """Support verbs on one user: `unblock`, `audit`, `groups set`."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..client import user_path
@@ -33,7 +34,8 @@ def _audit(args, client, out) -> None:  # noqa: ANN001
 
 
 def _event_row(event: dict[str, Any]) -> dict[str, Any]:
-    details = " ".join(f"{k}={v}" for k, v in event.items() if k not in AUDIT_COLUMNS and v is not None)
+    details = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in event.items()
+                       if k not in AUDIT_COLUMNS and v is not None)
     return {**{k: event.get(k) for k in AUDIT_COLUMNS}, "details": details}
 
 
