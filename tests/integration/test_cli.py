@@ -1,21 +1,26 @@
 """The admin CLI (twostepctl) against the dev host over HTTP, every verb group with its human and --json
 output, and the error paths: the service's refusal (exit 1, its detail on stderr), a wrong key (exit 4),
-no service (exit 3), plain http off loopback (exit 2). Most runs call main(argv) in-process; the entry
-point runs as `python -m twostepctl` in a subprocess."""
+a host that requires Entra ID (403 forbidden, exit 4), no service (exit 3), plain http off loopback
+(exit 2); then a stand-in server for what the dev host never answers (a redirect, the Entra bearer token).
+Most runs call main(argv) in-process; the entry point runs as `python -m twostepctl` in a subprocess."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import types
 
 import pytest
 
 from tests.conftest import MASTER_KEY, ROOT
 from tests.integration.api_client import Api, fresh_phone, pinned_api
 from twostepctl.__main__ import main
+from twostepctl.exits import UNREACHABLE
 
 PASS_RE = re.compile(r"\b[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}\b")
 
@@ -218,6 +223,18 @@ def test_wrong_key_is_exit_4(cli, monkeypatch):
     assert code == 4 and out == "" and "master key" in err and "not-the-master-key" not in err
 
 
+def test_entra_required_host_is_exit_4(start_devhost, base_env, monkeypatch, capsys):
+    """A host that requires Entra ID (MFA_ADMIN_ENTRA_REQUIRED) without platform authentication refuses the
+    master key alone with 403 forbidden: an authentication failure, exit 4, its detail on stderr."""
+    env = {**base_env, "MFA_TABLE_NAME": "clientra" + os.urandom(4).hex(), "MFA_ADMIN_ENTRA_REQUIRED": "true"}
+    env.pop("WEBSITE_AUTH_ENABLED", None)
+    required = start_devhost(env)
+    monkeypatch.setenv("TWOSTEP_MASTER_KEY", MASTER_KEY)
+    assert main(["--url", required.url + "/api", "audit", "alice@contoso.com"]) == 4
+    err = capsys.readouterr().err
+    assert "forbidden" in err and "Entra ID" in err
+
+
 def test_key_file_overrides_the_environment(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("TWOSTEP_MASTER_KEY", "not-the-master-key")
     key = tmp_path / "key"
@@ -252,3 +269,61 @@ def test_python_dash_m_runs_without_azure_identity(host):
     r = subprocess.run([sys.executable, "-m", "twostepctl", "--json", "audit", "nobody-cli@contoso.com"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stdout == "" and json.loads(r.stderr)["code"] == "not_found"
+
+
+# ---- against a stand-in server on loopback: what the dev host never answers ----
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with the status/headers/body set on the server, and records the headers."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.server.seen.append(dict(self.headers))
+        self.send_response(self.server.status)
+        for name, value in self.server.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    httpd.seen, httpd.status, httpd.headers, httpd.body = [], 200, {}, b'{"events": []}'
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_redirect_is_not_followed_with_the_key(server, monkeypatch, capsys):
+    monkeypatch.setenv("TWOSTEP_MASTER_KEY", "secret-master-key")
+    here = f"http://127.0.0.1:{server.server_port}"
+    server.status, server.headers = 302, {"Location": f"{here}/elsewhere", "Content-Length": "0"}
+    server.body = b""
+    code = main(["--url", f"{here}/api", "audit", "alice"])
+    assert code == UNREACHABLE and len(server.seen) == 1  # followed, the key would have gone to /elsewhere
+    assert "redirect" in capsys.readouterr().err
+
+
+def test_entra_mode_sends_a_bearer_token_with_the_key(server, monkeypatch, capsys):
+    """The token comes from azure-identity's DefaultAzureCredential for the configured scope (replaced
+    here by a stand-in module: no Entra ID tenant is reachable from the tests)."""
+    scopes = []
+
+    class Credential:
+        def get_token(self, scope):
+            scopes.append(scope)
+            return types.SimpleNamespace(token="entra-token")
+
+    monkeypatch.setitem(sys.modules, "azure.identity", types.SimpleNamespace(DefaultAzureCredential=Credential))
+    monkeypatch.setenv("TWOSTEP_MASTER_KEY", "secret-master-key")
+    monkeypatch.setenv("TWOSTEP_ENTRA_SCOPE", "api://twostep/admin")
+    assert main(["--url", f"http://127.0.0.1:{server.server_port}/api", "--json", "audit", "alice"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"events": []}
+    headers = {k.lower(): v for k, v in server.seen[0].items()}
+    assert headers["authorization"] == "Bearer entra-token" and headers["x-functions-key"] == "secret-master-key"
+    assert scopes == ["api://twostep/admin"]
