@@ -36,12 +36,15 @@ class Reply:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """`localhost`, 127.0.0.0/8 or ::1. The dev tools have the same rule in tools/loopback.py; an installed
+    CLI has no tools/ to import it from."""
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # any other name may resolve anywhere
         return False
+    return address.is_loopback
 
 
 def resolve(url: str | None, key_file: str | None, entra_scope: str | None, allow_http: bool,

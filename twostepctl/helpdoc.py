@@ -40,9 +40,8 @@ def refreshed(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = DOC.read_text()
-    if "--write" in argv:
-        DOC.write_text(refreshed(text))
+    if "--write" in argv:  # from a checkout: the installed package has no docs/ beside it
+        DOC.write_text(refreshed(DOC.read_text()))
         return 0
     sys.stdout.write(generated() + "\n")
     return 0
