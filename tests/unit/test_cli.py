@@ -110,3 +110,12 @@ def test_docs_cli_md_is_the_parsers_help():
     text = helpdoc.DOC.read_text()
     assert helpdoc.BEGIN in text and helpdoc.END in text
     assert helpdoc.refreshed(text) == text, "docs/cli.md is stale: run .venv/bin/python -m twostepctl.helpdoc --write"
+
+
+def test_the_function_app_ships_without_the_cli():
+    """.funcignore leaves twostepctl/ out of the Functions package, and the app's runtime requirements do not
+    carry the CLI's rich (requirements-dev.txt pins it)."""
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()}
+    assert "twostepctl" in ignored
+    runtime = (ROOT / "requirements.txt").read_text().lower()
+    assert "rich" not in runtime and "rich==" in (ROOT / "requirements-dev.txt").read_text()
