@@ -74,8 +74,9 @@ class Output:
 
     def error(self, error: CliError) -> None:
         """The problem's title, detail, code and field (and row errors of an import) on stderr."""
-        if self.as_json and error.problem:
-            sys.stderr.write(json.dumps(error.problem) + "\n")
+        if self.as_json:  # the service's problem, or one in its shape for what happened here
+            local = {"title": error.title, **({"detail": error.detail} if error.detail else {})}
+            sys.stderr.write(json.dumps(error.problem or local) + "\n")
             return
         problem = error.problem
         code = f" [{problem['code']}]" if problem.get("code") else ""

@@ -245,6 +245,8 @@ def test_key_file_overrides_the_environment(cli, monkeypatch, tmp_path):
 def test_unreachable_service_is_exit_3(cli):
     code, out, err = cli("--url", "http://127.0.0.1:9/api", "keys", "status")
     assert code == 3 and out == "" and "Cannot reach" in err
+    code, out, err = cli("--url", "http://127.0.0.1:9/api", "--json", "keys", "status")
+    assert code == 3 and out == "" and json.loads(err)["title"] == "Cannot reach the service"
 
 
 def test_plain_http_off_loopback_and_no_key_are_usage_errors(cli, monkeypatch):
