@@ -3,7 +3,7 @@ import azure.functions as func
 
 from shared import admin, reseal
 from shared.deps import get_deps
-from shared.validation import MAX_ADMIN_DOCUMENT_BYTES
+from shared.validation import MAX_POLICY_DOCUMENT_BYTES
 
 from .http import admin_actor, endpoint, json_body, respond, route_param
 
@@ -68,7 +68,7 @@ def get_policy(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 def patch_policy(req: func.HttpRequest) -> func.HttpResponse:
     actor = admin_actor(req)
-    return respond(200, admin.patch_policy(get_deps(), json_body(req, limit=MAX_ADMIN_DOCUMENT_BYTES), actor))
+    return respond(200, admin.patch_policy(get_deps(), json_body(req, limit=MAX_POLICY_DOCUMENT_BYTES), actor))
 
 
 @bp.route(route="v1/admin/keys", methods=["GET"], auth_level=ADMIN)

@@ -5,8 +5,9 @@ import logging
 
 import azure.functions as func
 
+from shared import signals
 from shared.config import EVENTS_QUEUE, STORAGE_CONNECTION, get_settings
-from shared.webhook import deliver_event
+from shared.webhook import WebhookFailed, deliver_event
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.events")
@@ -15,5 +16,10 @@ log = logging.getLogger("twostep.events")
 @bp.queue_trigger(arg_name="msg", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
 def deliver_security_event(msg: func.QueueMessage) -> None:
     settings = get_settings()
-    outcome = deliver_event(settings.webhook_url, settings.webhook_secret, msg.get_body())
+    try:
+        outcome = deliver_event(settings.webhook_url, settings.webhook_secret, msg.get_body())
+    except Exception as exc:  # logged for the webhook alerts, then re-raised: the host retries or parks it
+        reason = str(exc) if isinstance(exc, WebhookFailed) else type(exc).__name__
+        signals.queue_try_failed(log, msg.dequeue_count, reason)
+        raise
     log.info("event message %s: %s", msg.id, outcome)

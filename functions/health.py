@@ -5,13 +5,17 @@ import azure.functions as func
 from shared.deps import get_deps
 from shared.errors import ConfigError, StorageUnavailable, TwostepError
 
-from .http import problem, respond
+from .http import problem, reported, respond
 
 bp = func.Blueprint()
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    return reported("health", _check())
+
+
+def _check() -> func.HttpResponse:
     try:
         get_deps().store.ping()
     except ConfigError:

@@ -11,7 +11,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared import admin
+from shared import admin, signals
 from shared.clients import request_budget
 from shared.deps import get_deps
 from shared.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
@@ -47,21 +47,43 @@ def idempotency_key(req: func.HttpRequest) -> str | None:
 def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpResponse]:
     @functools.wraps(fn)
     def guarded(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            with request_budget():  # all Storage calls of this request end inside functionTimeout (Q5)
-                return fn(req)
-        except TwostepError as error:
-            return problem(error)
-        except CryptoError as error:  # already logged as crypto_failure; the client sees a generic 503
-            return problem(crypto_problem(error))
-        except ConfigError as error:
-            log.critical("twostep refuses to serve: %s", error)
-            return problem(Misconfigured())
-        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer generically
-            log.exception("unhandled error in %s", fn.__name__)
-            return problem(TwostepError())
+        return reported(fn.__name__, _answer(fn, req))
 
     return guarded
+
+
+def _answer(fn: Callable[..., func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        with request_budget():  # all Storage calls of this request end inside functionTimeout (Q5)
+            return fn(req)
+    except TwostepError as error:
+        return problem(error)
+    except CryptoError as error:  # already logged as crypto_failure; the client sees a generic 503
+        return problem(crypto_problem(error))
+    except ConfigError as error:
+        log.critical("twostep refuses to serve: %s", error)
+        return problem(Misconfigured())
+    except Exception:  # noqa: BLE001 - the last line of defence: log it, answer generically
+        log.exception("unhandled error in %s", fn.__name__)
+        return problem(TwostepError())
+
+
+def reported(function: str, response: func.HttpResponse) -> func.HttpResponse:
+    """Every 5xx answer is one `twostep.http.5xx` log line: the host records these executions as
+    successful, so this line is what the 5xx alert counts."""
+    if response.status_code >= 500:
+        signals.http_5xx(log, function, response.status_code, _problem_code(response))
+    return response
+
+
+def _problem_code(response: func.HttpResponse) -> str:
+    if response.mimetype != PROBLEM:
+        return "none"
+    try:
+        code = json.loads(response.get_body()).get("code")
+    except (ValueError, AttributeError):
+        return "unreadable"
+    return code if isinstance(code, str) else "none"
 
 
 def admin_actor(req: func.HttpRequest) -> str:

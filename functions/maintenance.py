@@ -1,12 +1,16 @@
-"""Timer triggers: purge rows past their retention (Table Storage has no TTL), and re-drive SMS challenges
-whose delivery is still `queued` (a failed enqueue or a message stuck invisible; see shared/redrive.py)."""
+"""Maintenance: the hourly timer sweeps the due items (shared/due.py), moves OATH index rows of the earlier
+plain-text format to keyed ones and purges rows past their retention (Table Storage has no TTL), all within
+one time budget (shared/purge.py). The due sweep's chain runs on its queue only while something is due, so
+an idle deployment runs nothing but the hourly timer and can scale to zero."""
 import logging
+import time
 
 import azure.functions as func
 
+from shared import sweeper
+from shared.config import DUE_QUEUE, STORAGE_CONNECTION
 from shared.deps import get_deps
-from shared.purge import purge
-from shared.redrive import sweep
+from shared.purge import hourly
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.maintenance")
@@ -14,15 +18,14 @@ log = logging.getLogger("twostep.maintenance")
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False)
 def purge_expired(timer: func.TimerRequest) -> None:
-    run = purge(get_deps())
+    started = time.monotonic()
+    deps = get_deps()
+    log.info("due sweep: %s", sweeper.hourly(deps))
+    run = hourly(deps, started=started)
     log.info("purged %d expired rows (%d pages%s; %s)", run.deleted, run.pages, ", resumed" if run.resumed else "",
              "scan complete" if run.complete else "time budget spent, the next run resumes")
 
 
-# Every 15 s: with REDRIVE_AFTER (20 s) a stuck SMS is re-sent 20-35 s after its begin, well inside the
-# code lifetime (60-600 s). An idle run is one range query that finds nothing.
-@bp.timer_trigger(arg_name="timer", schedule="*/15 * * * * *", run_on_startup=False)
-def redrive_sms(timer: func.TimerRequest) -> None:
-    outcome = sweep(get_deps())
-    if outcome:
-        log.info("sms sweep: %s", outcome)
+@bp.queue_trigger(arg_name="msg", queue_name=DUE_QUEUE, connection=STORAGE_CONNECTION)
+def sweep_due(msg: func.QueueMessage) -> None:
+    log.info("due sweep: %s", sweeper.on_chain_message(get_deps(), msg.get_body()))

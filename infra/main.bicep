@@ -210,7 +210,7 @@ param webhookUrl string = ''
 
 @minLength(1)
 @maxLength(64)
-@description('ACS_SENDER: the E.164 phone number (or approved alphanumeric sender ID) that SMS go out from. It must be acquired on the Communication Services resource this template creates (docs/deploy.md). Required.')
+@description('ACS_SENDER: the E.164 phone number (or approved alphanumeric sender ID) that SMS go out from. It must be acquired on the Communication Services resource the app sends through (the one this template creates, or existingCommunicationServicesId; docs/deploy.md). Required.')
 param acsSender string
 
 @allowed([
@@ -231,8 +231,12 @@ param acsSender string
   'UK'
   'United States'
 ])
-@description('Where Communication Services keeps its data at rest.')
+@description('Where the Communication Services resource this template creates keeps its data at rest (ignored with existingCommunicationServicesId).')
 param acsDataLocation string = 'United States'
+
+@maxLength(300)
+@description('Resource id of an existing Communication Services resource to send from (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Communication/communicationServices/<name>), kept outside this environment so that its bought, verified sender number survives `azd down`. Empty: the template creates one in the environment\'s resource group, deleted with it. The app\'s identity gets its SMS role on that resource (the deploying identity needs the right to assign roles there).')
+param existingCommunicationServicesId string = ''
 
 // ---------------------------------------------------------------------------------------------------------
 // Admin routes: platform Entra ID authentication (App Service authentication, "Easy Auth")
@@ -258,6 +262,20 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption: memory per instance (MB).')
 param instanceMemoryMB int = 2048
 
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+@description('Redundancy of the storage account that holds the only copy of every enrolment (the state table) and the queues. Standard_LRS: 3 copies in one datacenter. Production: Standard_ZRS (3 zones) or Standard_GZRS (3 zones + a paired region) where the region offers them (docs/deploy.md).')
+param storageSku string = 'Standard_LRS'
+
+@description('Give the deploying identity (principalId) Key Vault Secrets Officer on the vault so that the postprovision hook can create the missing keys. The hook removes that assignment again once the keys exist (unless KEEP_DEPLOYER_ACCESS=true); false: never granted (run the hook as an identity that already holds the role).')
+param grantDeployerKeyAccess bool = true
+
 @maxLength(254)
 @description('E-mail address for alerts; empty = alerts fire into an action group without receivers (add one later).')
 param alertEmail string = ''
@@ -281,6 +299,13 @@ var tags = {
   application: 'twostep'
 }
 var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+// The Communication Services resource: created here, or an existing one named by its resource id
+// (/subscriptions/<sub>/resourceGroups/<group>/providers/Microsoft.Communication/communicationServices/<name>).
+var useExistingAcs = !empty(existingCommunicationServicesId)
+var acsIdParts = split(existingCommunicationServicesId, '/')
+var acsSubscriptionId = useExistingAcs ? acsIdParts[2] : subscription().subscriptionId
+var acsResourceGroupName = useExistingAcs ? acsIdParts[4] : rgName
+var acsName = useExistingAcs ? last(acsIdParts) : 'acs-${environmentName}-${resourceToken}' // as communication.bicep names it
 var functionAppName = 'func-${environmentName}-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 
@@ -290,11 +315,16 @@ var smsQueueName = 'sms-outbox'
 // Security events (shared/config.py EVENTS_QUEUE; functions/events.py trigger); '<events>-poison' parks
 // the ones the webhook kept refusing.
 var eventsQueueName = 'events'
+// The due sweep's chain (shared/config.py DUE_QUEUE; functions/maintenance.py trigger): delayed messages that
+// exist only while an SMS or an event is still due, so an idle app runs nothing.
+var dueQueueName = 'due-sweep'
 var queueNames = [
   smsQueueName
   '${smsQueueName}-poison'
   eventsQueueName
   '${eventsQueueName}-poison'
+  dueQueueName
+  '${dueQueueName}-poison'
 ]
 
 // Key Vault secret names; app settings MFA_HMAC_KEYS and MFA_ENCRYPTION_KEYS reference them.
@@ -302,6 +332,39 @@ var hmacKeysSecretName = 'mfa-hmac-keys'
 var encryptionKeysSecretName = 'mfa-encryption-keys'
 // MFA_WEBHOOK_SECRET references it; created by the same hook, as whsec_<base64>.
 var webhookSecretName = 'mfa-webhook-secret'
+
+// Every app setting that comes from a parameter, once (shared/config.py reads each): the Function App module
+// adds the ones computed from resources (endpoints, identity, Key Vault references).
+var appSettings = {
+  MFA_OTP_HOST: otpHost
+  MFA_TOTP_ISSUER: totpIssuer
+  MFA_TABLE_NAME: tableName
+  MFA_SMS_QUEUE: smsQueueName
+  MFA_EVENTS_QUEUE: eventsQueueName
+  MFA_DUE_QUEUE: dueQueueName
+  MFA_WEBHOOK_URL: webhookUrl
+  MFA_CODE_TTL_SECONDS: string(codeTtlSeconds)
+  MFA_CODE_DIGITS: string(codeDigits)
+  MFA_MAX_ATTEMPTS: string(maxAttempts)
+  MFA_LOCKOUT_THRESHOLD: string(lockoutThreshold)
+  MFA_LOCKOUT_RESET_MINUTES: string(lockoutResetMinutes)
+  MFA_LOCKOUT_MINUTES: string(lockoutMinutes)
+  // The app refuses a default above the maximum; cap it here so a deployment cannot produce that.
+  MFA_BYPASS_DEFAULT_SECONDS: string(min(bypassDefaultSeconds, bypassMaxSeconds))
+  MFA_BYPASS_MAX_SECONDS: string(bypassMaxSeconds)
+  MFA_FRAUD_BLOCK_DAYS: string(fraudBlockDays)
+  MFA_TOTP_ALGORITHM: totpAlgorithm
+  MFA_TOTP_DIGITS: string(totpDigits)
+  MFA_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+  MFA_SMS_PER_USER_PER_HOUR: string(smsPerUserPerHour)
+  MFA_SMS_PER_PHONE_PER_HOUR: string(smsPerPhonePerHour)
+  MFA_SMS_PER_IP_PER_HOUR: string(smsPerIpPerHour)
+  MFA_SMS_PER_PREFIX_PER_HOUR: string(smsPerPrefixPerHour)
+  MFA_SMS_DAILY_BUDGET: string(smsDailyBudget)
+  MFA_SMS_ALLOWED_COUNTRIES: smsAllowedCountries
+  MFA_ADMIN_ROLE: adminRole
+  ACS_SENDER: acsSender
+}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -337,6 +400,7 @@ module storage 'modules/storage.bicep' = {
     name: 'st${resourceToken}'
     location: location
     tags: tags
+    sku: storageSku
     tableName: tableName
     queueNames: queueNames
     deploymentContainerName: deploymentContainerName
@@ -356,7 +420,7 @@ module keyVault 'modules/keyvault.bicep' = {
 }
 
 // The deploying identity may create the app keys (postprovision hook); nothing else holds that right.
-module deployerAccess 'modules/deployer.bicep' = if (!empty(principalId)) {
+module deployerAccess 'modules/deployer.bicep' = if (grantDeployerKeyAccess && !empty(principalId)) {
   name: 'deployer-access'
   scope: rg
   params: {
@@ -366,7 +430,7 @@ module deployerAccess 'modules/deployer.bicep' = if (!empty(principalId)) {
   }
 }
 
-module communication 'modules/communication.bicep' = {
+module communication 'modules/communication.bicep' = if (!useExistingAcs) {
   name: 'communication'
   scope: rg
   params: {
@@ -377,6 +441,19 @@ module communication 'modules/communication.bicep' = {
   }
 }
 
+// The app's SMS role, on the Communication Services resource wherever it lives.
+module smsSender 'modules/sms-role.bicep' = {
+  name: 'sms-sender-role'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    principalId: identity.outputs.principalId
+    communicationName: acsName
+  }
+  dependsOn: [
+    communication
+  ]
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   scope: rg
@@ -384,9 +461,12 @@ module roles 'modules/roles.bicep' = {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
-    communicationName: communication.outputs.name
+    tableName: tableName
     appInsightsName: monitoring.outputs.appInsightsName
   }
+  dependsOn: [
+    storage
+  ]
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -404,36 +484,11 @@ module functionApp 'modules/functionapp.bicep' = {
     keyVaultName: keyVault.outputs.name
     hmacKeysSecretName: hmacKeysSecretName
     encryptionKeysSecretName: encryptionKeysSecretName
-    communicationName: communication.outputs.name
+    acsEndpoint: smsSender.outputs.endpoint
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
-    otpHost: otpHost
-    totpIssuer: totpIssuer
-    tableName: tableName
-    smsQueueName: smsQueueName
-    eventsQueueName: eventsQueueName
-    webhookUrl: webhookUrl
+    appSettings: appSettings
     webhookSecretName: webhookSecretName
-    codeTtlSeconds: codeTtlSeconds
-    codeDigits: codeDigits
-    maxAttempts: maxAttempts
-    lockoutThreshold: lockoutThreshold
-    lockoutResetMinutes: lockoutResetMinutes
-    lockoutMinutes: lockoutMinutes
-    bypassDefaultSeconds: bypassDefaultSeconds
-    bypassMaxSeconds: bypassMaxSeconds
-    fraudBlockDays: fraudBlockDays
-    totpAlgorithm: totpAlgorithm
-    totpDigits: totpDigits
-    auditRetentionDays: auditRetentionDays
-    smsPerUserPerHour: smsPerUserPerHour
-    smsPerPhonePerHour: smsPerPhonePerHour
-    smsPerIpPerHour: smsPerIpPerHour
-    smsPerPrefixPerHour: smsPerPrefixPerHour
-    smsDailyBudget: smsDailyBudget
-    smsAllowedCountries: smsAllowedCountries
-    adminRole: adminRole
-    acsSender: acsSender
     adminAuthClientId: adminAuthClientId
   }
   dependsOn: [
@@ -449,7 +504,8 @@ module alerts 'modules/alerts.bicep' = {
     location: location
     tags: tags
     appInsightsName: monitoring.outputs.appInsightsName
-    communicationName: communication.outputs.name
+    communicationId: smsSender.outputs.communicationId
+    appUrl: functionApp.outputs.url
     alertEmail: alertEmail
     smsAlertThresholdPerHour: smsAlertThresholdPerHour
     failureAlertThreshold: failureAlertThreshold
@@ -464,5 +520,6 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
-output AZURE_COMMUNICATION_SERVICES_NAME string = communication.outputs.name
+output AZURE_COMMUNICATION_SERVICES_NAME string = acsName
+output AZURE_COMMUNICATION_SERVICES_ID string = smsSender.outputs.communicationId
 output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.clientId

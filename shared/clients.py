@@ -100,15 +100,35 @@ def _abort(thread_id: int, fired: threading.Event) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def deadline_session() -> requests.Session:
+    """A requests session whose connections `exchange_deadline` can cut (its sockets are tracked)."""
+    session = requests.Session()
+    adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@contextlib.contextmanager
+def exchange_deadline(seconds: float) -> Iterator[threading.Event]:
+    """Shut this thread's socket (of a `deadline_session`) down after `seconds`, whatever trickles; the
+    event yielded is set when the deadline struck, so whatever arrived is known to be partial."""
+    me, fired = threading.get_ident(), threading.Event()
+    timer = threading.Timer(seconds, _abort, args=(me, fired))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+        _in_flight.pop(me, None)
+
+
 class DeadlineTransport(RequestsTransport):
     """RequestsTransport with bounded connect/read timeouts and a deadline on each whole exchange."""
 
     def __init__(self, deadline: float = EXCHANGE_DEADLINE) -> None:
-        session = requests.Session()
-        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        super().__init__(session=session, session_owner=False, connection_timeout=CONNECT_TIMEOUT,
+        super().__init__(session=deadline_session(), session_owner=False, connection_timeout=CONNECT_TIMEOUT,
                          read_timeout=READ_TIMEOUT)
         self.deadline = deadline
 
@@ -119,19 +139,13 @@ class DeadlineTransport(RequestsTransport):
             if remaining <= 0:
                 raise ServiceRequestTimeoutError("the request's Storage budget is spent")
             deadline = min(deadline, remaining)
-        me, fired = threading.get_ident(), threading.Event()
-        timer = threading.Timer(deadline, _abort, args=(me, fired))
-        timer.daemon = True
-        timer.start()
-        try:
-            response = super().send(request, **kwargs)
-        except AzureError:
-            if fired.is_set():
-                raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s") from None
-            raise
-        finally:
-            timer.cancel()
-            _in_flight.pop(me, None)
+        with exchange_deadline(deadline) as fired:
+            try:
+                response = super().send(request, **kwargs)
+            except AzureError:
+                if fired.is_set():
+                    raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s") from None
+                raise
         if fired.is_set():  # whatever arrived before the cut is partial: never parse it
             raise ServiceResponseTimeoutError(f"no complete response within {deadline:.1f} s")
         return response

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from .config import AZURE_MARKERS, running_in_azure
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -34,17 +36,12 @@ class FileClock:
 _test_clock: Clock | None = None
 
 
-def running_in_azure(environ: Mapping[str, str]) -> bool:
-    """Set by the platform on every App Service / Functions instance (never by twostep's settings)."""
-    return bool(environ.get("WEBSITE_SITE_NAME") or environ.get("WEBSITE_INSTANCE_ID"))
-
-
 def install_test_clock(clock: Clock, environ: Mapping[str, str] = os.environ) -> None:
     """Make `clock` the process's clock (tools/devhost/ only). Refused in Azure: there, time is the
     system clock and nothing a deployment sets can change it."""
     global _test_clock
     if running_in_azure(environ):
-        raise RuntimeError("a test clock is refused when running in Azure (WEBSITE_SITE_NAME/WEBSITE_INSTANCE_ID)")
+        raise RuntimeError(f"a test clock is refused when running in Azure ({'/'.join(AZURE_MARKERS)})")
     _test_clock = clock
 
 
@@ -57,7 +54,7 @@ def process_clock(environ: Mapping[str, str] = os.environ) -> Clock:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, to the second: the contract's timestamp format."""
+    """ISO 8601 UTC with a Z, to the second: the API's timestamp format."""
     if dt is None:
         return None
     return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -26,6 +26,11 @@ SMS_POISON_QUEUE = f"{SMS_QUEUE}-poison"
 # The security events queue (N1), read the same way and for the same reasons (MFA_EVENTS_QUEUE).
 EVENTS_QUEUE = os.environ.get("MFA_EVENTS_QUEUE") or "events"
 EVENTS_POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+# Variables App Service sets on every App Service / Functions instance and no twostep setting ever sets.
+AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
+# The due sweep's chain (shared/due.py), read the same way and for the same reasons (MFA_DUE_QUEUE).
+DUE_QUEUE = os.environ.get("MFA_DUE_QUEUE") or "due-sweep"
+DUE_POISON_QUEUE = f"{DUE_QUEUE}-poison"
 _QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Keys shipped in local.settings.example.json; refused when running in Azure.
@@ -98,6 +103,13 @@ BOUNDS: dict[str, tuple[str, int, int, int]] = {
     "sms_per_prefix_per_hour": ("MFA_SMS_PER_PREFIX_PER_HOUR", 200, 1, 100000),
     "sms_daily_budget": ("MFA_SMS_DAILY_BUDGET", 10000, 1, 10000000),
 }
+
+
+def running_in_azure(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs in Azure: any one platform marker (non-empty) is enough. Every guard that
+    must not fail open there (the example keys and webhook secret, the test clock) asks this one function,
+    so a platform that sets only one of the markers cannot slip past one guard and not the other."""
+    return any(environ.get(marker) for marker in AZURE_MARKERS)
 
 
 def _raw(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
@@ -241,18 +253,17 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    in_azure = bool(env.get("WEBSITE_INSTANCE_ID"))
+    in_azure = running_in_azure(env)
     ints = {field: _int(env, field) for field in BOUNDS}
     if ints["bypass_default_seconds"] > ints["bypass_max_seconds"]:
         raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")
     if ints["totp_digits"] not in (6, 8):
         raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
-    if not _QUEUE_RE.fullmatch(env.get("MFA_SMS_QUEUE") or SMS_QUEUE):
-        raise ConfigError("MFA_SMS_QUEUE must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
-                          "with a letter or digit")
-    if not _QUEUE_RE.fullmatch(env.get("MFA_EVENTS_QUEUE") or EVENTS_QUEUE):
-        raise ConfigError("MFA_EVENTS_QUEUE must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
-                          "with a letter or digit")
+    for name, default in (("MFA_SMS_QUEUE", SMS_QUEUE), ("MFA_EVENTS_QUEUE", EVENTS_QUEUE),
+                          ("MFA_DUE_QUEUE", DUE_QUEUE)):
+        if not _QUEUE_RE.fullmatch(env.get(name) or default):
+            raise ConfigError(f"{name} must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
+                              "with a letter or digit")
     otp_host = _required(env, "MFA_OTP_HOST")
     if not _HOST_RE.fullmatch(otp_host):
         raise ConfigError("MFA_OTP_HOST must be a bare host name such as login.contoso.com")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import KeyNotListed, SealedValueUnreadable
+from .signals import CRYPTO_FAILURE
 
 log = logging.getLogger("twostep.crypto")
 _SMS_LABEL = b"twostep/sms-code/v1\x00"
@@ -30,7 +31,7 @@ KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # `kid:base64(nonce || ciphertext || tag)`: a 12-byte nonce and a 16-byte tag at least.
 _SEALED_RE = re.compile(r"([A-Za-z0-9_-]{1,32}):((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)")
 _NONCE, _TAG = 12, 16
-FAILURE_EVENT = "crypto_failure"
+FAILURE_EVENT = CRYPTO_FAILURE
 
 
 def crypto_failure(reason: str, key_id: str | None, purpose: str, kind: str) -> None:

@@ -18,6 +18,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from . import signals
 from .aad import phone_aad
 from .crypto import derive_code
 from .deps import Deps
@@ -64,7 +65,18 @@ def _load(d: Deps, body: bytes) -> tuple[UserRows, Challenge] | None:
 
 
 def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
-    """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests)."""
+    """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests). A
+    failure raises (the host retries) and leaves a sweep owed: if the queue is down as well, the host
+    cannot hand the message back, and it would stay hidden past the code's lifetime."""
+    try:
+        return _deliver(d, body, dequeue_count)
+    except Exception:
+        if d.sweeps is not None:
+            d.sweeps.owe()
+        raise
+
+
+def _deliver(d: Deps, body: bytes, dequeue_count: int) -> str:
     loaded = _load(d, body)
     if loaded is None:
         return "dropped"
@@ -117,5 +129,6 @@ def mark_failed(d: Deps, body: bytes) -> str:
     unit.save(ch)  # ETag: a send recorded meanwhile is not overwritten
     unit.audit(now, "sms_failed", "system", destination=ch.destination_masked)
     unit.commit()
-    log.warning("sms delivery failed for good for %s", ch.destination_masked)
+    signals.emit(log, logging.ERROR, signals.SMS_DELIVERY_FAILED, "no code delivered, retries spent",
+                 reason="poison", destination=ch.destination_masked)
     return "failed"

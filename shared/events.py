@@ -4,39 +4,43 @@ event (structured JSON) on the Storage queue `events`; functions/events.py deliv
 `EVENT_TYPES` maps audit event names to CloudEvent types, so a new audit event gets its event by one row.
 A value is a type, or a function of the row's detail that picks the type (or None: not published).
 
-Delivery guarantee: the audit row is committed in the decision's transaction; the event is enqueued right
-after that commit (the store's after-commit hook, `Store.after_commit`). An event is therefore never
-published for a decision that did not happen, and the queue and the webhook deliver it at least once
-(same event id on every redelivery, and `webhook-id` is that id, so a receiver drops repeats). The gap: if the queue is
-unreachable at that moment, the event is lost; the audit row stays, the failure is logged at ERROR with
-the event's id and type and counted in `UNPUBLISHED` (never raised: the decision stands). See
-docs/security.md (N1) for why there is no due-marker sweeper yet.
+Delivery guarantee (N1, N4): every committed security event reaches the queue at least once, with the
+same id however often it goes out. Its audit row is committed in the decision's transaction; just before
+that, a due marker is written for it (shared/due.py, kind `evt`, the store's before-commit hook), and
+right after the commit the event is enqueued and its marker deleted (the after-commit hook). If the
+queue is unreachable then, the marker stays and a sweep publishes the event once the queue is back (it
+rebuilds the event from the audit row, so the id, `evt_` + a hash of the audit row's key, is the same).
+An event is never published for a decision that did not happen: a marker whose audit row never
+committed is dropped. The webhook sender uses the event id as `webhook-id`, so a receiver drops repeats.
 
 Refusals (`request_refused`, coalesced per minute) are not published: a flood of refused requests would
 become a flood of webhook calls, and the lockout that matters is its own event (`user.locked`).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from . import due
+from .errors import StorageUnavailable
 from .models import LOCKED_FOR_GOOD
-from .store import AuditEvent
+from .queues import QueueGateway
+from .store import AuditEvent, Entity, Store, audit_events
 
 log = logging.getLogger("twostep.events")
 TYPE_PREFIX = "com.twostep."
 EVENT_TTL_SECONDS = 7 * 24 * 3600  # the longest a Storage queue keeps a message
+KIND = "evt"  # the due-item kind of an event not yet published (shared/due.py)
+REPUBLISH_AFTER = timedelta(seconds=10)  # a younger marker's own commit is still publishing it
 
 
 def _verify_approved(detail: dict[str, Any]) -> str | None:
@@ -68,7 +72,7 @@ EVENT_TYPES: dict[str, str | Callable[[dict[str, Any]], str | None]] = {
     "keys_resealed": "keys.resealed",
     "oath_tokens_imported": "oathtokens.imported",
     "oath_tokens_import_reverted": "oathtokens.importreverted",
-    # issue 9 points 1-3 (recovery), as their audit events land:
+    # account recovery (temporary access passes, recovery codes, removal):
     "access_pass_issued": "accesspass.issued",
     "access_pass_used": "accesspass.used",
     "access_pass_revoked": "accesspass.revoked",
@@ -83,7 +87,7 @@ _DENIED_KEYS = frozenset({"pass", "accesspass", "key", "otp", "to"})
 _ALLOWED_KEYS = frozenset({"accessPassId", "codesRemaining", "recoveryCodesRemaining"})
 _PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 _lock = threading.Lock()
-UNPUBLISHED = {"count": 0}  # events lost because the queue failed right after their commit
+UNPUBLISHED = {"count": 0}  # events the queue refused right after their commit (a sweep publishes them)
 
 
 def event_type(audit_event: str, detail: dict[str, Any]) -> str | None:
@@ -144,14 +148,16 @@ def parse_event(body: bytes | str) -> dict[str, Any] | None:
 
 
 class EventPublisher:
-    """Puts events on the `events` queue after their audit rows are committed."""
+    """Marks each event due before its decision commits, puts it on the `events` queue right after, and
+    settles the markers a sweep finds (the events whose publication failed)."""
 
-    def __init__(self, queue: Any, otp_host: str) -> None:
-        self.queue = queue
+    def __init__(self, queue: Any, otp_host: str, store: Store | None = None, sweeps: due.Sweeps | None = None) -> None:
+        self.queue = queue  # the SDK client of the events queue
         self.otp_host = otp_host
+        self.store, self.sweeps = store, sweeps
 
-    def committed(self, audits: Iterable[AuditEvent]) -> None:
-        """The store's after-commit hook: publish the events of a committed transaction's audit events."""
+    def _events(self, audits: Iterable[AuditEvent]) -> list[tuple[AuditEvent, CloudEvent]]:
+        out = []
         for audit in audits:
             try:
                 event = build_event(audit, self.otp_host)
@@ -159,19 +165,52 @@ class EventPublisher:
                 log.exception("audit event %s has no valid security event", audit.event)
                 continue
             if event is not None:
-                self._put(event)
+                out.append((audit, event))
+        return out
 
-    def _put(self, event: CloudEvent) -> None:
-        body = to_json(event)
-        try:
+    @staticmethod
+    def _marker(audit: AuditEvent, event: CloudEvent) -> Entity:
+        return due.marker(KIND, event.get_id(), audit.at, timedelta(seconds=EVENT_TTL_SECONDS),
+                          user=audit.user_id, auditRk=audit.row_key)
+
+    def due(self, audits: Iterable[AuditEvent]) -> list[Entity]:
+        """The store's before-commit hook: a due marker for each event the transaction would publish."""
+        return [self._marker(audit, event) for audit, event in self._events(audits)]
+
+    def committed(self, audits: Iterable[AuditEvent]) -> None:
+        """The store's after-commit hook: publish the transaction's events and forget the markers of
+        those that went out (the others stay for the sweep)."""
+        published = [self._marker(audit, event) for audit, event in self._events(audits) if self.publish(event)]
+        if published and self.store is not None:
             try:
-                self.queue.send_message(body, time_to_live=EVENT_TTL_SECONDS)
-            except ResourceNotFoundError:  # locally the queue is created on first use
-                with contextlib.suppress(ResourceExistsError):
-                    self.queue.create_queue()
-                self.queue.send_message(body, time_to_live=EVENT_TTL_SECONDS)
-        except AzureError as exc:
+                due.forget(self.store, published)
+            except StorageUnavailable:
+                log.warning("event markers not deleted; a sweep finds them published again (same ids)")
+
+    def publish(self, event: CloudEvent) -> bool:
+        """Put one event on the queue; False (and a sweep owed) when the queue is unreachable."""
+        try:
+            QueueGateway(self.queue).send(to_json(event), EVENT_TTL_SECONDS)
+        except StorageUnavailable:
             with _lock:
                 UNPUBLISHED["count"] += 1
-            log.error("security event %s (%s) NOT published: %s; its audit row stands",
-                      event.get_id(), event.get_type(), type(exc).__name__)
+            log.error("security event %s (%s) not published now; a sweep publishes it once the queue is back",
+                      event.get_id(), event.get_type())
+            if self.sweeps is not None:
+                self.sweeps.owe()
+            return False
+        if self.sweeps is not None:
+            self.sweeps.queue_ok()
+        return True
+
+    def settle(self, d: Any, row: Entity, now: datetime) -> str:
+        """A sweep found this event's marker: publish it again if its decision committed."""
+        if now - row["createdAt"] < REPUBLISH_AFTER:
+            return "wait"
+        audit_row = d.store.get(row["user"], row["auditRk"])
+        if audit_row is None:
+            return "missing"  # the decision's transaction failed: there is no event
+        found = self._events(audit_events([("create", audit_row)]))
+        if not found:
+            return "done"
+        return "done" if self.publish(found[0][1]) else "wait"

@@ -11,13 +11,14 @@ AES-GCM sealed; the first good code from it (the ordinary verify path) makes it 
 The file is parsed and validated by oath_csv.py (format errors need no Storage); here are
 the Storage checks (assigned serials, device cap) and the write.
 
-Serial uniqueness across users: one index row per serial, PartitionKey `~oath`, RowKey
-`serial|<SERIAL IN UPPER CASE>`, holding the upn, the import id, when it was reserved and its state
-(`reserved` while the import runs, `assigned` once it finished). An index row counts as taken while its
-user's profile holds a device with that serial, or while it is `reserved` and younger than
+Serial uniqueness across users: one index row per serial (oath_index.py: keyed by the serial's keyed
+index, the owner sealed, no plain-text serial or user id), holding the import id, when it was reserved
+and its state (`reserved` while the import runs, `assigned` once it finished). An index row counts as
+taken while its user's profile holds a device with that serial, or while it is `reserved` and younger than
 `RESERVATION_GRACE` (an import may still be writing). Otherwise it is stale (the user's TOTP devices
 were removed since, or an import crashed) and a new import takes it over with an ETag-conditional
-replace, so a hardware token can be reassigned.
+replace, so a hardware token can be reassigned. Index rows of the earlier plain-text format are migrated
+before the index is read.
 
 All or nothing, across partitions that no single transaction spans, by reserve / write / compensate:
 
@@ -58,6 +59,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from . import oath_index
 from .aad import totp_aad
 from .clock import iso
 from .deps import Deps
@@ -65,19 +67,18 @@ from .errors import Conflict, StorageUnavailable
 from .ids import random_token
 from .models import MAX_TOTP_DEVICES, Profile, TotpDevice
 from .oath_csv import SECRET, SERIAL, UPN, OathRow, error, invalid, parse_csv, serial_key
-from .store import Entity, StaleWrite, Tx, UserRows, new_row, retry_on_conflict, same_version
+from .store import Entity, StaleWrite, Tx, UserRows, retry_on_conflict, same_version
 
 log = logging.getLogger("twostep.oath")
 T = TypeVar("T")
 
-INDEX_PK = "~oath"
-SERIAL_PREFIX = "serial|"
-KEYS_PER_QUERY = 14  # Table Storage allows 15 comparisons per filter; one is the PartitionKey
+INDEX_PK = oath_index.INDEX_PK
 BATCH = 100  # rows per entity-group transaction
 WORKERS = 8
 MAX_ROUNDS = 3  # starts over after a race lost to a concurrent import or enrolment
 RESERVATION_GRACE = timedelta(hours=1)
 IMPORT_DEADLINE = timedelta(seconds=20)  # host.json functionTimeout is 30 s
+MIGRATION_BUDGET_SECONDS = 5.0  # moving old-format index rows, before the import's own deadline starts
 
 
 class _StartOver(Exception):
@@ -107,18 +108,8 @@ def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _index_key(key: str) -> str:
-    return SERIAL_PREFIX + key
-
-
-def _read_index(d: Deps, keys: list[str]) -> dict[str, Entity]:
-    """The index rows of these serial keys (several per round trip), by serial key."""
-    found: dict[str, Entity] = {}
-    for rows in _parallel(lambda chunk: d.store.get_many(INDEX_PK, [_index_key(k) for k in chunk]),
-                          _chunks(keys, KEYS_PER_QUERY)):
-        for rk, row in rows.items():
-            found[rk[len(SERIAL_PREFIX):]] = row
-    return found
+def _read_index(d: Deps, keys: list[str]) -> dict[str, oath_index.Entry]:
+    return oath_index.read(d, keys, _parallel)
 
 
 def _holds(profile: Profile | None, key: str) -> bool:
@@ -131,20 +122,20 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
     units = dict(zip(upns, _parallel(d.load_unit, upns), strict=True))
     profiles = {upn: unit.profile for upn, unit in units.items()}
     index = _read_index(d, [r.serial_key for r in rows])
-    owners = {row["upn"] for row in index.values()} - set(profiles)
+    owners = {entry.owner for entry in index.values()} - set(profiles)
     others = dict(zip(owners, _parallel(lambda upn: d.load_unit(upn).profile, owners), strict=True))
     errors, stale = [], {}
     for r in rows:
         entry = index.get(r.serial_key)
         if entry is None:
             continue
-        owner = profiles.get(entry["upn"], others.get(entry["upn"]))
+        owner = profiles.get(entry.owner, others.get(entry.owner))
         if _holds(owner, r.serial_key):
             errors.append(error(r.row, SERIAL, "is already assigned to a user"))
-        elif entry.get("state") == "reserved" and now - entry["reservedAt"] < RESERVATION_GRACE:
+        elif entry.row.get("state") == "reserved" and now - entry.row["reservedAt"] < RESERVATION_GRACE:
             errors.append(error(r.row, SERIAL, "is reserved by an import that is still running"))
         else:
-            stale[r.serial_key] = entry
+            stale[r.serial_key] = entry.row
     errors += _secrets_held(d, users, profiles)
     for upn, user_rows in users.items():
         existing = len(profiles[upn].totp) if profiles[upn] is not None else 0
@@ -171,10 +162,9 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     return errors
 
 
-def _index_entity(r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
-    entity = new_row(INDEX_PK, _index_key(r.serial_key), upn=r.upn, serial=r.serial,
-                         importId=import_id, reservedAt=now, state="reserved", manufacturer=r.manufacturer,
-                         model=r.model)
+def _index_entity(d: Deps, r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
+    entity = oath_index.entity(d, r.serial_key, r.upn, importId=import_id, reservedAt=now, state="reserved",
+                               manufacturer=r.manufacturer, model=r.model)
     if stale is not None:
         same_version(entity, stale)  # take over only the row that was judged stale (If-Match)
     return entity
@@ -185,7 +175,7 @@ def _reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: 
         for chunk in _chunks(rows, BATCH):
             tx = Tx()
             for r in chunk:
-                entity = _index_entity(r, import_id, now, stale.get(r.serial_key))
+                entity = _index_entity(d, r, import_id, now, stale.get(r.serial_key))
                 if r.serial_key in stale:
                     tx.replace(entity)
                 else:
@@ -201,7 +191,7 @@ def _reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: 
 def _release(d: Deps, keys: list[str], import_id: str) -> None:
     """Delete the index rows this import holds among `keys` (If-Match: only as they were read)."""
     def once() -> None:
-        ours = [row for row in _read_index(d, keys).values() if row.get("importId") == import_id]
+        ours = [e.row for e in _read_index(d, keys).values() if e.row.get("importId") == import_id]
         for chunk in _chunks(ours, BATCH):
             tx = Tx()
             for row in chunk:
@@ -218,7 +208,8 @@ def _confirm(d: Deps, rows: list[OathRow], import_id: str) -> None:
         for chunk in _chunks(rows, BATCH):
             tx = Tx()
             for r in chunk:
-                tx.merge_existing({"PartitionKey": INDEX_PK, "RowKey": _index_key(r.serial_key), "state": "assigned"})
+                tx.merge_existing({"PartitionKey": INDEX_PK, "RowKey": oath_index.row_key(d, r.serial_key),
+                                   "state": "assigned"})
             d.store.transact(tx)
     except Exception:  # noqa: BLE001 - the import has succeeded; reserved rows only wait out the grace period
         log.warning("import %s: index rows left reserved", import_id)
@@ -335,6 +326,8 @@ def import_tokens(d: Deps, raw: bytes | None, actor: str) -> dict[str, Any]:
     users: dict[str, list[OathRow]] = {}
     for r in rows:
         users.setdefault(r.upn, []).append(r)
+    if not oath_index.migrate(d, MIGRATION_BUDGET_SECONDS):
+        raise StorageUnavailable("The token index is being migrated to its new format; retry.", retry_after=1)
     for _ in range(MAX_ROUNDS):
         now = d.clock.now()
         import_id = random_token(9)

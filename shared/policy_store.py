@@ -1,11 +1,24 @@
-"""Where the policy document lives: one row (partition `~policy`, which no user id can name), updated
-with its ETag, read through a short in-process cache so a sign-in rarely pays a round trip for it.
+"""Where the policy document lives: in partition `~policy` (which no user id can name), as a pointer row
+and the chunk rows of each stored version, read through a short in-process cache so a sign-in rarely pays
+a round trip for it.
+
+A document at the documented maximum (195 named locations x 2000 ranges, up to ~18 MB of JSON) does not
+fit one row (an entity holds at most 1 MiB, strings count two bytes a character), so a version is stored
+as zlib-compressed JSON cut into chunk rows `doc|<version>|<n>` (binary properties of 60,000 bytes, at
+most 900,000 bytes a row), which are written first and never changed. Then one ETag-conditional
+transaction flips the pointer row `policy` (the version id, its chunk count and SHA-256) together with
+the `policy_changed` audit event: readers follow the pointer, so they see the old version or the new one,
+never a mix. A reader whose version was cleaned up while it read (fewer chunks than the pointer names)
+reads the pointer again. After a flip the replaced version's chunks are deleted, and so are chunks older
+than ORPHAN_AGE that no pointer names (a writer that lost the race deletes its own; one that crashed
+leaves them to the next change). A pointer row of the earlier one-row format (`doc0`, `doc1`, ... strings)
+is still read; the next change replaces it.
 
 A change made on one instance reaches the others within CACHE_SECONDS. The refresh is single-flight (P1):
-one thread per instance checks the row's ETag (a small query that leaves the document behind) while every
-other request keeps the cached policy; only a first load, with nothing cached, waits for it. The document
-is parsed, and its trusted networks merged into a `NetworkSet`, once per stored version: a policy at the
-documented maximum (195 x 2000 ranges) takes seconds to parse but a warm begin only a binary search
+one thread per instance checks the pointer's ETag (a small query that leaves the document behind) while
+every other request keeps the cached policy; only a first load, with nothing cached, waits for it. The
+document is parsed, and its trusted networks merged into a `NetworkSet`, once per stored version: a policy
+at the documented maximum takes seconds to parse but a warm begin only a binary search
 (`tools/bench_policy.py` measures both).
 """
 from __future__ import annotations
@@ -15,38 +28,67 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings
-from .errors import InvalidRequest, Misconfigured
+from .errors import InvalidRequest, Misconfigured, StorageUnavailable
+from .ids import random_token
 from .policy import Policy, apply_patch, defaults, from_doc
 from .store import Entity, Store, Tx, audit_row, new_row, retry_on_conflict, version
 
 log = logging.getLogger("twostep.policy")
 POLICY_PK, POLICY_RK = "~policy", "policy"
+CHUNK_PREFIX = "doc|"
 CACHE_SECONDS = 15.0
-CHUNK = 30_000  # characters per string property (Table Storage allows 64 KiB, i.e. 32K UTF-16 units)
-MAX_CHUNKS = 30  # with the other properties this stays under the 1 MiB entity limit
+PART_BYTES = 60_000  # per binary property (Table Storage allows 64 KiB)
+PARTS_PER_ROW = 15  # 900,000 bytes a chunk row: under the 1 MiB entity limit with its keys and names
+MAX_CHUNK_ROWS = 40  # 36 MB compressed: far above the documented maximum, a bound on a runaway document
+ORPHAN_AGE = timedelta(hours=1)  # chunks no pointer names, older than any write in progress
+READ_ATTEMPTS = 3
 
 
-def _encode(doc: dict[str, Any]) -> dict[str, str]:
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
-    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
-    if len(chunks) > MAX_CHUNKS:
-        raise InvalidRequest("The policy document is too large to store (about 900 KB at most).",
-                             field="trustedNetworks")
-    return {f"doc{i}": chunk for i, chunk in enumerate(chunks)}
+class _Superseded(Exception):
+    """The version the pointer named was replaced and cleaned up while this reader read it."""
 
 
-def _decode(row: Entity) -> dict[str, Any]:
-    parts, i = [], 0
-    while f"doc{i}" in row:
-        parts.append(row[f"doc{i}"])
-        i += 1
-    return json.loads("".join(parts))
+def _encode(doc: dict[str, Any]) -> tuple[list[bytes], str]:
+    """The chunk payloads of a document and the SHA-256 of their concatenation."""
+    data = zlib.compress(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), 6)
+    size = PART_BYTES * PARTS_PER_ROW
+    chunks = [data[i:i + size] for i in range(0, len(data), size)]
+    if len(chunks) > MAX_CHUNK_ROWS:
+        raise InvalidRequest("The policy document is too large to store.", field="trustedNetworks")
+    return chunks, hashlib.sha256(data).hexdigest()
+
+
+def _chunk_row(version_id: str, index: int, payload: bytes, now: datetime) -> Entity:
+    parts = {f"p{j:02d}": payload[k:k + PART_BYTES] for j, k in enumerate(range(0, len(payload), PART_BYTES))}
+    return new_row(POLICY_PK, f"{CHUNK_PREFIX}{version_id}|{index:04d}", createdAt=now, **parts)
+
+
+def _payload(row: Entity) -> bytes:
+    return b"".join(row[name] for name in sorted(k for k in row if k.startswith("p") and k[1:].isdigit()))
+
+
+def _decode(store: Store, pointer: Entity) -> dict[str, Any]:
+    if "version" not in pointer:  # the earlier one-row format
+        parts, i = [], 0
+        while f"doc{i}" in pointer:
+            parts.append(pointer[f"doc{i}"])
+            i += 1
+        return json.loads("".join(parts))
+    rows = store.query_prefix(POLICY_PK, f"{CHUNK_PREFIX}{pointer['version']}|", limit=MAX_CHUNK_ROWS)
+    if len(rows) != pointer["chunks"]:
+        raise _Superseded()
+    data = b"".join(_payload(row) for row in sorted(rows, key=lambda r: r["RowKey"]))
+    if hashlib.sha256(data).hexdigest() != pointer["sha256"]:
+        log.critical("stored policy version %s does not match its checksum", pointer["version"])
+        raise Misconfigured()
+    return json.loads(zlib.decompress(data))
 
 
 def _audit_value(key: str, value: Any) -> Any:
@@ -81,11 +123,19 @@ class PolicyStore:
 
     def read(self) -> tuple[Policy, Entity | None]:
         """The stored policy, bypassing the cache."""
-        row = self.store.get(POLICY_PK, POLICY_RK)
-        if row is None:
-            return defaults(self.settings), row
+        for _ in range(READ_ATTEMPTS):
+            row = self.store.get(POLICY_PK, POLICY_RK)
+            if row is None:
+                return defaults(self.settings), row
+            try:
+                return self._parse(_decode(self.store, row)), row
+            except _Superseded:
+                continue  # replaced while read: the pointer names the newer version now
+        raise StorageUnavailable()
+
+    def _parse(self, doc: dict[str, Any]) -> Policy:
         try:
-            return from_doc(_decode(row), self.settings), row
+            return from_doc(doc, self.settings)
         except (InvalidRequest, ValueError) as exc:  # e.g. settings bounds narrowed since it was stored
             log.critical("stored policy is not valid under the current settings: %s", exc)
             raise Misconfigured() from None
@@ -129,20 +179,58 @@ class PolicyStore:
             self._cached = cached
         return cached
 
+    def _read_for_change(self) -> tuple[Policy, Entity | None]:
+        """The stored policy and its pointer; the cached policy when it is that version (a large document
+        is then not parsed twice in one request)."""
+        cached = self._cached
+        row = self.store.get(POLICY_PK, POLICY_RK)
+        if cached is not None and row is not None and cached.version == version(row):
+            return cached.policy, row
+        return self.read()
+
+    def _write_chunks(self, version_id: str, chunks: list[bytes], now: datetime) -> None:
+        for i, payload in enumerate(chunks):  # one row per call: each is near 1 MiB, a transaction takes 4
+            self.store.transact(Tx().create(_chunk_row(version_id, i, payload, now)))
+
+    def _delete_chunks(self, keep: str, now: datetime, replaced: object = None) -> None:
+        """Delete the chunks of `replaced`, and any older than ORPHAN_AGE, except those of `keep` (best effort:
+        what is left is found again by the next change)."""
+        try:
+            rows = self.store.query("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                    {"pk": POLICY_PK, "lo": CHUNK_PREFIX, "hi": CHUNK_PREFIX[:-1] + "}"},
+                                    select=["PartitionKey", "RowKey", "createdAt"])
+            doomed = [row for row in rows if row["RowKey"].split("|")[1] != keep
+                      and (row["RowKey"].split("|")[1] == replaced or now - row["createdAt"] > ORPHAN_AGE)]
+            for i in range(0, len(doomed), 100):
+                tx = Tx()
+                for row in doomed[i:i + 100]:
+                    tx.delete(row)  # chunk rows never change: no ETag needed
+                self.store.transact(tx)
+        except Exception:  # noqa: BLE001 - the change stands; stale chunks only take space until the next one
+            log.warning("policy: old chunk rows left for the next change")
+
     def patch(self, body: Any, actor: str, now: datetime) -> Policy:
         def attempt() -> Policy:
-            old, row = self.read()
+            old, row = self._read_for_change()
             new = apply_patch(old, body)
             old_doc, new_doc = old.to_doc(), new.to_doc()
-            entity = new_row(POLICY_PK, POLICY_RK, updatedAt=now, updatedBy=actor,
-                                 **_encode(new_doc))
-            tx = Tx().write_over(entity, row)
+            chunks, digest = _encode(new_doc)
+            version_id = random_token(9)
+            pointer = new_row(POLICY_PK, POLICY_RK, updatedAt=now, updatedBy=actor, version=version_id,
+                              chunks=len(chunks), sha256=digest)
+            tx = Tx().write_over(pointer, row)
             changed = sorted(k for k in new_doc if new_doc[k] != old_doc[k])
             tx.create(audit_row(POLICY_PK, now, "policy_changed", actor, self.settings.audit_retention_days,
                                 changed=changed,
                                 old={k: _audit_value(k, old_doc[k]) for k in changed},
                                 new={k: _audit_value(k, new_doc[k]) for k in changed}))
-            self.store.transact(tx)
+            try:
+                self._write_chunks(version_id, chunks, now)
+                self.store.transact(tx)  # the flip: readers now follow the new version
+            except BaseException:
+                self._delete_chunks(keep="", now=now, replaced=version_id)
+                raise
+            self._delete_chunks(keep=version_id, now=now, replaced=(row or {}).get("version"))
             return new
 
         policy = retry_on_conflict(attempt)

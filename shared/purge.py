@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import oath_index
 from .deps import Deps
 from .store import Entity, new_row
 
 BATCH = 100  # an entity-group transaction holds at most 100 rows
 PAGE = 1000  # rows per query page (Table Storage's maximum)
 BUDGET_SECONDS = 20.0  # host.json functionTimeout is 30 s; every storage call is itself bounded
+MIGRATION_SECONDS = 3.0  # of that budget, at most this for moving old-format OATH index rows
 CURSOR_PK, CURSOR_RK = "~purge", "cursor"
 FILTER = "purgeAfter lt @now"
 
@@ -81,3 +83,13 @@ def purge(d: Deps, now: datetime | None = None, *, budget_seconds: float = BUDGE
             run.complete = True
             break
     return run
+
+
+def hourly(d: Deps, monotonic: Callable[[], float] = time.monotonic, started: float | None = None) -> PurgeRun:
+    """The hourly maintenance run: move OATH index rows of the earlier plain-text format to keyed ones
+    (oath_index.py; nothing to do once none is left, one range query), then purge with the rest of the budget,
+    so old rows lose their plain text even when no import runs. `started`: when the run's budget began (the
+    timer sweeps the due items first)."""
+    started = monotonic() if started is None else started
+    oath_index.migrate(d, MIGRATION_SECONDS, monotonic)
+    return purge(d, budget_seconds=max(BUDGET_SECONDS - (monotonic() - started), 1.0), monotonic=monotonic)

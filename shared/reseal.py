@@ -1,11 +1,11 @@
 """Re-encryption: re-seal every sealed value under the current encryption key, and count what remains
 under each other key id, so an operator knows when an old key can leave MFA_ENCRYPTION_KEYS.
 
-Sealed values (AES-GCM, `kid:base64`) live in three kinds of row, listed in SEALED below: the profile
+Sealed values (AES-GCM, `kid:base64`) live in four kinds of row, listed in SEALED below: the profile
 (phone number; each TOTP device's secret inside the `totp` JSON), a challenge (SMS destination; the
-pending TOTP secret of an enrolment) and the index key row. (Idempotency records hold only a reference
-to what a request created; records of the earlier sealed-response format lapse within the code lifetime
-and are never opened again.)
+pending TOTP secret of an enrolment), the index key row and an OATH serial index row (its owner).
+(Idempotency records hold only a reference to what a request created; records of the earlier
+sealed-response format lapse within the code lifetime and are never opened again.)
 A new sealed column must be added there, or the job would not move it off an old key.
 
 A run reads one page of those rows (the service's own continuation token, kept in the cursor row
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import index_key
+from . import index_key, oath_index
 from .aad import phone_aad, totp_aad
 from .audit import audit_view
 from .clock import iso
@@ -56,19 +56,24 @@ SEALED = (
     Sealed("challenge", "destination", lambda pk, rk: phone_aad(pk)),
     Sealed("challenge", "pendingSecret", lambda pk, rk: totp_aad(pk)),
     Sealed("index key", index_key.FIELD, lambda pk, rk: index_key.AAD),
+    Sealed("oath index", oath_index.OWNER, lambda pk, rk: oath_index.owner_aad(rk)),
 )
 COLUMNS = sorted({s.column for s in SEALED})
 # The rows that can hold a sealed value; the service filters, so other rows (audit, counters) never travel.
 # (The SDK substitutes @names only between spaces.)
 ROW_FILTER = ("RowKey eq @profile or ( RowKey ge @ch and RowKey lt @chEnd )"
-              " or ( PartitionKey eq @keys and RowKey eq @index )")
+              " or ( PartitionKey eq @keys and RowKey eq @index )"
+              " or ( PartitionKey eq @oath and RowKey ge @sn and RowKey lt @snEnd )")
 ROW_PARAMS = {"profile": PROFILE_RK, "ch": CHALLENGE_PREFIX, "chEnd": CHALLENGE_PREFIX[:-1] + "}",
-              "keys": index_key.PARTITION, "index": index_key.ROW}
+              "keys": index_key.PARTITION, "index": index_key.ROW,
+              "oath": oath_index.INDEX_PK, "sn": oath_index.PREFIX, "snEnd": oath_index.PREFIX[:-1] + "}"}
 
 
 def row_kind(pk: str, rk: str) -> str | None:
     if pk == index_key.PARTITION:
         return "index key" if rk == index_key.ROW else None
+    if pk == oath_index.INDEX_PK:
+        return "oath index" if rk.startswith(oath_index.PREFIX) else None
     if rk == PROFILE_RK:
         return "profile"
     if rk.startswith(CHALLENGE_PREFIX):

@@ -9,18 +9,14 @@ pair and hands it to the client's generated operation (pinned SDK; the emulator 
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
 from .clients import OUTBOX_PUT_TIMEOUTS
-from .errors import StorageUnavailable
-from .store import StaleWrite, storage_call
+from .queues import QueueGateway
 
 log = logging.getLogger("twostep.sms")
 OUTBOX_VERSION = 1
@@ -49,24 +45,14 @@ def parse_outbox_message(body: bytes) -> str | None:
     return challenge_id if isinstance(challenge_id, str) and len(challenge_id) <= 256 else None
 
 
-class Outbox:
+class Outbox(QueueGateway):
+    """The SMS outbox: one message per send, naming the challenge; no retry (the sweeper re-drives)."""
+
     def __init__(self, queue: Any) -> None:
-        self.queue = queue
+        super().__init__(queue, **OUTBOX_PUT_TIMEOUTS)
 
     def put(self, challenge_id: str, ttl_seconds: int) -> None:
-        def send() -> None:
-            try:
-                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds,
-                                        **OUTBOX_PUT_TIMEOUTS)
-            except ResourceNotFoundError:  # locally the queue is created on first use
-                with contextlib.suppress(ResourceExistsError):  # created by a concurrent caller
-                    self.queue.create_queue()
-                self.queue.send_message(outbox_message(challenge_id), time_to_live=ttl_seconds,
-                                        **OUTBOX_PUT_TIMEOUTS)
-        try:
-            storage_call(send)
-        except StaleWrite:
-            raise StorageUnavailable() from None
+        self.send(outbox_message(challenge_id), ttl_seconds)
 
 
 def first_sent_header(moment: datetime) -> str:

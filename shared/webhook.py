@@ -5,21 +5,32 @@ The body is the event exactly as queued (CloudEvents structured JSON, `applicati
 `webhook-timestamp` the time of this try and `webhook-signature` the `standardwebhooks` library's v1
 HMAC-SHA256 over `id.timestamp.body` with MFA_WEBHOOK_SECRET. Anything but a 2xx answer raises, so the
 queue host retries the message and, after maxDequeueCount tries, parks it in `events-poison`.
+
+The receiver is not trusted to behave (N4): one delivery ends within `DELIVERY_DEADLINE` whatever it does
+(connect, send and read together; a trickling answer has its socket shut down), reads at most
+`MAX_ANSWER_BYTES` of the answer (streamed, then the connection is closed), follows no redirect (a 3xx
+is a failure), and in Azure posts to nothing but an https URL.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime, timezone
-from typing import Any
+from urllib.parse import urlparse
 
 import requests
+import urllib3
 from standardwebhooks import Webhook
 
+from .clients import deadline_session, exchange_deadline
+from .config import running_in_azure
 from .events import parse_event
 
 log = logging.getLogger("twostep.webhook")
-CONNECT_TIMEOUT, READ_TIMEOUT = 3.0, 10.0  # seconds; well inside the host's functionTimeout
+CONNECT_TIMEOUT, READ_TIMEOUT = 3.0, 5.0  # seconds: a dead host; silence while waiting for bytes
+DELIVERY_DEADLINE = 12.0  # seconds for the whole delivery; host.json functionTimeout is 30 s
+MAX_ANSWER_BYTES = 4096  # of the receiver's answer body; only its status matters
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
 
@@ -37,7 +48,7 @@ def signed_headers(secret: str, event_id: str, body: str, now: float | None = No
     }
 
 
-def deliver_event(url: str | None, secret: str | None, body: bytes, session: Any = requests) -> str:
+def deliver_event(url: str | None, secret: str | None, body: bytes, deadline: float = DELIVERY_DEADLINE) -> str:
     """POST one queued event to the webhook; returns what happened (for the log), raises to be retried."""
     text = body.decode("utf-8", errors="replace")
     event = parse_event(text)
@@ -46,12 +57,30 @@ def deliver_event(url: str | None, secret: str | None, body: bytes, session: Any
         return "dropped"
     if not url or not secret:
         return "no webhook configured"
-    try:
-        response = session.post(url, data=text.encode("utf-8"),
-                                headers=signed_headers(secret, event["id"], text),
-                                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
-    except requests.RequestException as exc:
-        raise WebhookFailed(f"webhook unreachable: {type(exc).__name__}") from None
-    if not 200 <= response.status_code < 300:
-        raise WebhookFailed(f"webhook answered HTTP {response.status_code}")
+    if urlparse(url).scheme != "https" and running_in_azure(os.environ):
+        raise WebhookFailed("the webhook URL is not https; nothing is sent from Azure to it")
+    status = _post(url, text.encode("utf-8"), signed_headers(secret, event["id"], text), deadline)
+    if not 200 <= status < 300:
+        raise WebhookFailed(f"webhook answered HTTP {status}")
     return f"delivered {event['type']}"
+
+
+def _post(url: str, data: bytes, headers: dict[str, str], deadline: float) -> int:
+    """One bounded POST; returns the answer's status once at most MAX_ANSWER_BYTES of its body were read."""
+    session = deadline_session()
+    try:
+        with exchange_deadline(deadline) as fired:
+            try:
+                with session.post(url, data=data, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                                  allow_redirects=False, stream=True) as response:
+                    response.raw.read(MAX_ANSWER_BYTES, decode_content=False)
+                    status = response.status_code
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if fired.is_set():
+                    raise WebhookFailed(f"webhook did not answer within {deadline:.0f} s") from None
+                raise WebhookFailed(f"webhook unreachable: {type(exc).__name__}") from None
+        if fired.is_set():
+            raise WebhookFailed(f"webhook did not answer within {deadline:.0f} s")
+        return status
+    finally:
+        session.close()

@@ -81,7 +81,7 @@ def make_deps(base_env, clock):
         table = "t" + os.urandom(6).hex()
         settings = load_settings({**base_env, "MFA_TABLE_NAME": table, **overrides})
         # Queues of its own, so a dev host running against the same Azurite never takes their messages.
-        deps = build_deps(settings, clock=clock, events_queue=f"events-{table}")
+        deps = build_deps(settings, clock=clock, events_queue=f"events-{table}", due_queue=f"due-{table}")
         deps.outbox = Outbox(clients.queue_client(settings, queue=f"outbox-{table}"))
         made.append(deps)
         return deps
@@ -92,6 +92,7 @@ def make_deps(base_env, clock):
             deps.store.table.delete_table()
             deps.outbox.queue.delete_queue()
             deps.events.queue.delete_queue()
+            deps.sweeps.queue.queue.delete_queue()
         except Exception:  # noqa: BLE001 - best effort cleanup of a throwaway table
             pass
 
@@ -120,9 +121,10 @@ class DevHost:
         # message would find no such challenge in its table and drop it.
         self.sms_queue = env.get("MFA_SMS_QUEUE") or f"sms-outbox-{self.port}"
         self.events_queue = env.get("MFA_EVENTS_QUEUE") or f"events-{self.port}"  # the same for events
+        self.due_queue = env.get("MFA_DUE_QUEUE") or f"due-sweep-{self.port}"  # and for the due sweep's chain
         full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY,
                     "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue,
-                    "MFA_EVENTS_QUEUE": self.events_queue}
+                    "MFA_EVENTS_QUEUE": self.events_queue, "MFA_DUE_QUEUE": self.due_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(self.port)],

@@ -2,13 +2,15 @@
 
 Starts its own Azurite, the SMS emulator and the dev host (free loopback ports), puts a fault proxy
 (tools/faultproxy.py) in front of Azurite's Table and Queue ports, runs a bounded mixed load from a few
-client threads (TOTP sign-ins, SMS sign-ins, wrong codes, admin bypasses spent by two racing begins)
+client threads (TOTP sign-ins, SMS sign-ins, wrong codes, admin bypasses spent by two racing begins, and
+one thread issuing and revoking bypasses for a steady stream of security events)
 through phases: warm-up, joint Table+Queue outages, Queue-only and Table-only outages, a slow phase, a
 stall, then recovery. Afterwards it waits for the SMS pipeline to settle and runs a final round.
 
 It reports statuses per phase and the invariants, and exits 1 when one fails:
-  lost SMS 0 (every SMS challenge answered 201 got its SMS), duplicate SMS 0, non-503 5xx 0,
-  client-side timeouts 0, wrong-code approvals 0, bypass used at most once, final round all good.
+  lost SMS 0 (every SMS challenge answered 201 got its SMS), duplicate SMS 0, lost events 0 (every
+  security event committed, by id, reached the webhook; none arrived that was not committed), non-503
+  5xx 0, client-side timeouts 0, wrong-code approvals 0, bypass used at most once, final round all good.
 Outage latency (how long a request takes while a dependency is down) is reported, not judged.
 
 Run: `python tools/soak.py [--clients 4] [--scale 1.0]` (scale stretches every phase; 1.0 is ~3.5 min).
@@ -44,12 +46,14 @@ import sms_emulator  # noqa: E402
 from shared.otp import time_step, totp  # noqa: E402
 
 FUNCTION_KEY, MASTER_KEY = "soak-function-key", "soak-master-key"
-HMAC_KEY = "soak1:" + "U09BS1NPQUtTT0FLU09BS1NPQUtTT0FLU09BS1NPQUs="  # local-only
-ENC_KEY = "soak1:" + "RU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU5DRU4="  # local-only
+HMAC_KEY = "soak1:" + "KB0srrP7eAjTIJEJJ6XMXJ4s4ZFYqC5u/seJt2VeIxE="  # local-only: sha256("twostep-soak-hmac")
+WEBHOOK_SECRET = "whsec_" + "2vgMWgk1grFoTuhpw1iVF70IyCVMRIJq9Q5OlP4hr3Q="  # local-only (the tests' one)
+OTP_HOST = "login.soak.test"
+ENC_KEY = "soak1:" + "G5SNXa7/L827PUe2qEd3byxrKa8XkB7JH9XcISt6qsI="  # local-only: sha256("twostep-soak-enc")
 CLIENT_TIMEOUT = 30.0  # host.json functionTimeout: a request taking longer is a failure
 CODE_RE = re.compile(r"#(\d{6,8})$")
 
-# (name, seconds, table mode, queue mode): outages 5 s down in every 20 s, as in issue 12
+# (name, seconds, table mode, queue mode): outages 5 s down in every 20 s
 PHASES = [
     ("warm", 20, "pass", "pass"),
     *[p for _ in range(2) for p in (("joint-down", 5, "refuse", "refuse"), ("joint-up", 15, "pass", "pass"))],
@@ -129,10 +133,11 @@ class Soak:
         conn = azurite_tool.connection_string(self.azurite.blob_port, self.queue.port, self.table.port)
         port = azurite_tool.free_port()
         env = {**os.environ, "AzureWebJobsStorage": conn, "MFA_HMAC_KEYS": HMAC_KEY, "MFA_ENCRYPTION_KEYS": ENC_KEY,
-               "MFA_OTP_HOST": "login.soak.test", "MFA_TOTP_ISSUER": "soak", "ACS_ENDPOINT": self.emulator.url,
+               "MFA_OTP_HOST": OTP_HOST, "MFA_TOTP_ISSUER": "soak", "ACS_ENDPOINT": self.emulator.url,
                "ACS_ACCESS_KEY": sms_emulator.DEFAULT_KEY, "ACS_SENDER": "+18005550100", "MFA_TABLE_NAME": "soak",
                "MFA_SMS_PER_USER_PER_HOUR": "100", "MFA_SMS_PER_PHONE_PER_HOUR": "100",
                "MFA_SMS_PER_PREFIX_PER_HOUR": "100000", "MFA_LOCKOUT_THRESHOLD": "100",
+               "MFA_WEBHOOK_URL": f"{self.emulator.url}/webhook", "MFA_WEBHOOK_SECRET": WEBHOOK_SECRET,
                "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
         self.log = open(tempfile.mkstemp(prefix="soak-devhost-", suffix=".log")[1], "wb")  # noqa: SIM115
         self.host = subprocess.Popen(
@@ -264,6 +269,16 @@ class Soak:
                 self.stats.violations.append(f"{self.stats.phase}: bypass {bypass_id} used twice")
         client.call("bypass.revoke", "DELETE", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True)
 
+    def event_worker(self, user: User) -> None:
+        """Security events all the time, whatever the phase (the SMS workers mostly wait for codes while the
+        queue is down): a bypass issued and revoked, two events, about every half second."""
+        client = Client(self.base, self.stats)
+        while not self.stop.is_set():
+            client.call("event.issue", "POST", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True,
+                        json={"seconds": 60, "reason": "soak events"})
+            client.call("event.revoke", "DELETE", f"/api/v1/admin/users/{user.user_id}/bypass", admin=True)
+            time.sleep(0.3)
+
     def worker(self, users: list[User], wrong_user: User, bypass_user: User) -> None:
         client = Client(self.base, self.stats)
         ops = [(self.op_totp, 4), (self.op_sms, 4), (self.op_wrong, 1), (self.op_bypass, 1)]
@@ -281,10 +296,11 @@ class Soak:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         setup = Client(self.base, self.stats)
-        people = [self.enrol(setup, n) for n in range(self.clients * 3 + 2)]
-        wrong_users, bypass_users, users = people[:1], people[1:2], people[2:]
+        people = [self.enrol(setup, n) for n in range(self.clients * 3 + 3)]
+        wrong_users, bypass_users, event_user, users = people[:1], people[1:2], people[2], people[3:]
         threads = [threading.Thread(target=self.worker, args=(users, wrong_users[0], bypass_users[0]), daemon=True)
                    for _ in range(self.clients)]
+        threads.append(threading.Thread(target=self.event_worker, args=(event_user,), daemon=True))
         for t in threads:
             t.start()
         for name, seconds, table_mode, queue_mode in PHASES:
@@ -301,6 +317,7 @@ class Soak:
         with self.stats.lock:
             self.stats.phase = "final"
         lost, duplicates, waited = self.settle()
+        self.event_check = self.settle_events()
         final_ok = self.final_round(users)
         return self.report(lost, duplicates, waited, final_ok)
 
@@ -317,6 +334,35 @@ class Soak:
             time.sleep(1)
         duplicates = [cid for cid, n in counts.items() if n > 1]
         return lost, duplicates, time.monotonic() - started
+
+    def committed_events(self) -> set[str]:
+        """The id of every security event the service committed: read from the audit rows themselves
+        (Azurite directly, not through the fault proxy), each built as the publisher builds it."""
+        from azure.data.tables import TableClient
+
+        from shared.events import build_event
+        from shared.store import audit_events
+
+        conn = azurite_tool.connection_string(self.azurite.blob_port, self.azurite.queue_port, self.azurite.table_port)
+        table = TableClient.from_connection_string(conn, "soak")
+        rows = table.query_entities("RowKey ge @lo and RowKey lt @hi", parameters={"lo": "au|", "hi": "au}"})
+        built = (build_event(audit, OTP_HOST) for audit in audit_events([("create", row) for row in rows]))
+        return {event.get_id() for event in built if event is not None}
+
+    def delivered_events(self) -> list[str]:
+        return [d["headers"].get("webhook-id", "") for d in self.emulator.app.state.webhooks()]
+
+    def settle_events(self, timeout: float = 90.0) -> dict[str, int]:
+        """Wait until every committed security event reached the webhook (the sweep publishes stragglers)."""
+        started = time.monotonic()
+        while True:
+            committed, delivered = self.committed_events(), self.delivered_events()
+            lost = committed - set(delivered)
+            if not lost or time.monotonic() - started > timeout:
+                break
+            time.sleep(1)
+        return {"committed": len(committed), "lost": len(lost), "phantom": len(set(delivered) - committed),
+                "repeats": len(delivered) - len(set(delivered)), "waited": round(time.monotonic() - started, 1)}
 
     def final_round(self, users: list[User]) -> bool:
         client = Client(self.base, self.stats)
@@ -353,6 +399,9 @@ class Soak:
         checks = {
             f"lost SMS (of {sms_total} answered 201; settled after {waited:.1f} s)": len(lost),
             "duplicate SMS": len(duplicates),
+            f"lost events (of {self.event_check['committed']} committed; settled after "
+            f"{self.event_check['waited']} s; {self.event_check['repeats']} repeats by id)": self.event_check["lost"],
+            "events delivered that were never committed": self.event_check["phantom"],
             "non-503 5xx / client timeouts": sum(1 for v in s.violations if "answered" in v or "took over" in v),
             "wrong-code approvals": sum(1 for v in s.violations if "wrong code" in v),
             "bypass used twice": sum(1 for v in s.violations if "used twice" in v),

@@ -14,7 +14,8 @@ param appInsightsName string
 param keyVaultName string
 param hmacKeysSecretName string
 param encryptionKeysSecretName string
-param communicationName string
+@description('https://<host> of the Communication Services resource SMS are sent through (ACS_ENDPOINT).')
+param acsEndpoint string
 
 @minValue(40)
 @maxValue(1000)
@@ -27,38 +28,11 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
-// App settings (see main.bicep for their meaning and bounds).
-param otpHost string
-param totpIssuer string
-param tableName string
-@description('MFA_SMS_QUEUE: the SMS outbox queue (its poison queue is this name plus -poison).')
-param smsQueueName string
-@description('MFA_EVENTS_QUEUE: the security events queue (its poison queue is this name plus -poison).')
-param eventsQueueName string
-@description('MFA_WEBHOOK_URL: where security events are POSTed; empty = nowhere.')
-param webhookUrl string
+@description('The app settings main.bicep derives from its parameters (MFA_*, ACS_SENDER), name -> value: written once there, passed as one object, merged here with the settings computed from resources.')
+param appSettings object
+
 @description('Key Vault secret holding MFA_WEBHOOK_SECRET (whsec_ and base64), created by infra/scripts/ensure-keys.sh.')
 param webhookSecretName string
-param codeTtlSeconds int
-param codeDigits int
-param maxAttempts int
-param lockoutThreshold int
-param lockoutResetMinutes int
-param lockoutMinutes int
-param bypassDefaultSeconds int
-param bypassMaxSeconds int
-param fraudBlockDays int
-param totpAlgorithm string
-param totpDigits int
-param auditRetentionDays int
-param smsPerUserPerHour int
-param smsPerPhonePerHour int
-param smsPerIpPerHour int
-param smsPerPrefixPerHour int
-param smsDailyBudget int
-param smsAllowedCountries string
-param adminRole string
-param acsSender string
 
 @description('Entra ID app registration (client ID) for admin routes; empty = platform authentication off.')
 param adminAuthClientId string
@@ -82,9 +56,27 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource communication 'Microsoft.Communication/communicationServices@2025-05-01' existing = {
-  name: communicationName
+// The settings that come from resources, not parameters. Secrets are Key Vault references resolved by the
+// platform as keyVaultReferenceIdentity; Storage, ACS and telemetry use the managed identity.
+var resourceSettings = {
+  AzureWebJobsStorage__blobServiceUri: storageAccount.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: storageAccount.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: storageAccount.properties.primaryEndpoints.table
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: appIdentity.properties.clientId
+  AZURE_CLIENT_ID: appIdentity.properties.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${appIdentity.properties.clientId};Authorization=AAD'
+  MFA_HMAC_KEYS: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'
+  MFA_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${encryptionKeysSecretName}/)'
+  MFA_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${webhookSecretName}/)'
+  // With Entra protection configured the app refuses admin calls unless the platform's authentication is
+  // really active (WEBSITE_AUTH_ENABLED): fail closed rather than fall back to the master key alone.
+  MFA_ADMIN_ENTRA_REQUIRED: adminAuthEnabled ? 'true' : 'false'
+  ACS_ENDPOINT: acsEndpoint
 }
+// resourceSettings last: a parameter cannot override an identity or Key Vault setting.
+var allSettings = union(appSettings, resourceSettings)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225:Zone redundancy for Flex Consumption is only offered in some regions, so it cannot be the default; where it is, add zoneRedundant: true to the plan's properties (and use zone-redundant storage, docs/deploy.md).
@@ -102,7 +94,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17:Applications authenticate with function keys (DESIGN.md); requiring client certificates would break every caller. Admin routes add Entra ID through App Service authentication.
+  // checkov:skip=CKV_AZURE_17:Applications authenticate with function keys (README.md, API); requiring client certificates would break every caller. Admin routes add Entra ID through App Service authentication.
   // checkov:skip=CKV_AZURE_222:Applications call the service over the internet with function keys; disabling public network access needs a private network the operator brings (docs/deploy.md).
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales each function out from zero on demand (maximumInstanceCount); there is no fixed worker count (numberOfWorkers) to raise for failover.
   // checkov:skip=CKV_AZURE_213:App Service health check (healthCheckPath) is for fixed-instance plans; on Flex Consumption the platform replaces unhealthy instances. GET /api/health answers external probes.
@@ -130,169 +122,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       remoteDebuggingEnabled: false
       http20Enabled: true
-      // Every app setting, replaced as a whole on each deployment. Secrets are Key Vault references resolved
-      // by the platform as keyVaultReferenceIdentity; Storage, ACS and telemetry use the managed identity.
-      appSettings: [
-        {
-          name: 'AzureWebJobsStorage__blobServiceUri'
-          value: storageAccount.properties.primaryEndpoints.blob
-        }
-        {
-          name: 'AzureWebJobsStorage__queueServiceUri'
-          value: storageAccount.properties.primaryEndpoints.queue
-        }
-        {
-          name: 'AzureWebJobsStorage__tableServiceUri'
-          value: storageAccount.properties.primaryEndpoints.table
-        }
-        {
-          name: 'AzureWebJobsStorage__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'AzureWebJobsStorage__clientId'
-          value: appIdentity.properties.clientId
-        }
-        {
-          name: 'AZURE_CLIENT_ID'
-          value: appIdentity.properties.clientId
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: appInsights.properties.ConnectionString
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'ClientId=${appIdentity.properties.clientId};Authorization=AAD'
-        }
-        {
-          name: 'MFA_HMAC_KEYS'
-          value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'
-        }
-        {
-          name: 'MFA_ENCRYPTION_KEYS'
-          value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${encryptionKeysSecretName}/)'
-        }
-        {
-          name: 'MFA_OTP_HOST'
-          value: otpHost
-        }
-        {
-          name: 'MFA_TOTP_ISSUER'
-          value: totpIssuer
-        }
-        {
-          name: 'MFA_TABLE_NAME'
-          value: tableName
-        }
-        {
-          name: 'MFA_SMS_QUEUE'
-          value: smsQueueName
-        }
-        {
-          name: 'MFA_EVENTS_QUEUE'
-          value: eventsQueueName
-        }
-        {
-          name: 'MFA_WEBHOOK_URL'
-          value: webhookUrl
-        }
-        {
-          name: 'MFA_WEBHOOK_SECRET'
-          value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${webhookSecretName}/)'
-        }
-        {
-          name: 'MFA_CODE_TTL_SECONDS'
-          value: string(codeTtlSeconds)
-        }
-        {
-          name: 'MFA_CODE_DIGITS'
-          value: string(codeDigits)
-        }
-        {
-          name: 'MFA_MAX_ATTEMPTS'
-          value: string(maxAttempts)
-        }
-        {
-          name: 'MFA_LOCKOUT_THRESHOLD'
-          value: string(lockoutThreshold)
-        }
-        {
-          name: 'MFA_LOCKOUT_RESET_MINUTES'
-          value: string(lockoutResetMinutes)
-        }
-        {
-          name: 'MFA_LOCKOUT_MINUTES'
-          value: string(lockoutMinutes)
-        }
-        {
-          name: 'MFA_BYPASS_DEFAULT_SECONDS'
-          // The app refuses a default above the maximum; cap it here so a deployment cannot produce that.
-          value: string(min(bypassDefaultSeconds, bypassMaxSeconds))
-        }
-        {
-          name: 'MFA_BYPASS_MAX_SECONDS'
-          value: string(bypassMaxSeconds)
-        }
-        {
-          name: 'MFA_FRAUD_BLOCK_DAYS'
-          value: string(fraudBlockDays)
-        }
-        {
-          name: 'MFA_TOTP_ALGORITHM'
-          value: totpAlgorithm
-        }
-        {
-          name: 'MFA_TOTP_DIGITS'
-          value: string(totpDigits)
-        }
-        {
-          name: 'MFA_AUDIT_RETENTION_DAYS'
-          value: string(auditRetentionDays)
-        }
-        {
-          name: 'MFA_SMS_PER_USER_PER_HOUR'
-          value: string(smsPerUserPerHour)
-        }
-        {
-          name: 'MFA_SMS_PER_PHONE_PER_HOUR'
-          value: string(smsPerPhonePerHour)
-        }
-        {
-          name: 'MFA_SMS_PER_IP_PER_HOUR'
-          value: string(smsPerIpPerHour)
-        }
-        {
-          name: 'MFA_SMS_PER_PREFIX_PER_HOUR'
-          value: string(smsPerPrefixPerHour)
-        }
-        {
-          name: 'MFA_SMS_DAILY_BUDGET'
-          value: string(smsDailyBudget)
-        }
-        {
-          name: 'MFA_SMS_ALLOWED_COUNTRIES'
-          value: smsAllowedCountries
-        }
-        {
-          name: 'MFA_ADMIN_ROLE'
-          value: adminRole
-        }
-        {
-          // With Entra protection configured the app refuses admin calls unless the platform's authentication
-          // is really active (WEBSITE_AUTH_ENABLED): fail closed rather than fall back to the master key alone.
-          name: 'MFA_ADMIN_ENTRA_REQUIRED'
-          value: adminAuthEnabled ? 'true' : 'false'
-        }
-        {
-          name: 'ACS_ENDPOINT'
-          value: 'https://${communication.properties.hostName}'
-        }
-        {
-          name: 'ACS_SENDER'
-          value: acsSender
-        }
-      ]
+      // Every app setting (resourceSettings and the parameters' appSettings), replaced as a whole on each deployment.
+      appSettings: [for setting in items(allSettings): {
+        name: setting.key
+        value: setting.value
+      }]
     }
     functionAppConfig: {
       deployment: {
@@ -317,7 +151,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Admin routes (DESIGN.md): auth level ADMIN (master key) always; with adminAuthClientId set, App Service
+// Admin routes (README.md, "Admin"): auth level ADMIN (master key) always; with adminAuthClientId set, App Service
 // authentication validates Entra ID tokens for api://<client id>, strips any client-sent X-MS-CLIENT-PRINCIPAL
 // headers and injects the caller's principal; the platform sets WEBSITE_AUTH_ENABLED=true and the app then
 // requires the MFA_ADMIN_ROLE app role on admin routes (MFA_ADMIN_ENTRA_REQUIRED makes it refuse them if the

@@ -5,10 +5,21 @@ param name string
 param location string
 param tags object
 
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+@description('Redundancy (main.bicep storageSku): the table holds the only copy of every enrolment.')
+param sku string
+
 @description('The state table (MFA_TABLE_NAME).')
 param tableName string
 
-@description('Queues the app uses: the SMS outbox, the security events queue and their poison queues.')
+@description('Queues the app uses: the SMS outbox, the security events queue, the due sweep queue and their poison queues.')
 param queueNames array
 
 @description('Blob container Flex Consumption deploys the app package to.')
@@ -36,13 +47,13 @@ var storageLogs = [
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration reaches host storage over the public endpoint; a default-deny firewall would cut the Functions host off. Access is Entra ID only (allowSharedKeyAccess false) with data-plane RBAC.
   // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: public network access is needed without VNet integration; shared keys are disabled so only RBAC-authorised identities get in.
-  // checkov:skip=CKV_AZURE_206:LRS is the default because zone-redundant storage is not offered in every Flex Consumption region; the table holds enrolments, so production operators in a region with zones should change sku to Standard_ZRS (docs/deploy.md).
+  // checkov:skip=CKV_AZURE_206:The redundancy is the storageSku parameter (LRS by default because zone-redundant storage is not offered in every Flex Consumption region; ZRS/GZRS for production where offered, docs/deploy.md); checkov cannot evaluate a parameter.
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_LRS'
+    name: sku
   }
   properties: {
     minimumTlsVersion: 'TLS1_2'

@@ -16,6 +16,11 @@
 # The key is generated here and handed to az through a private temporary file: it never appears in an
 # argument list, in the output, in the deployment history or in the hook's log.
 #
+# The deploying identity's Key Vault Secrets Officer assignment on the vault (main.bicep grantDeployerKeyAccess)
+# is needed only to create the keys: once they all exist it is removed (as PRINCIPAL_ID, azd:
+# AZURE_PRINCIPAL_ID), so nobody holds a standing right to read or replace them. KEEP_DEPLOYER_ACCESS=true
+# keeps it. A failed removal is reported, with the command to run, but does not fail the hook.
+#
 # When a secret was created or recovered the Function App is restarted (RESTART=auto, the default): an app
 # that booted before its Key Vault references could resolve would otherwise keep them unresolved for up to
 # 24 hours. RESTART=always restarts anyway (e.g. after a run whose restart failed), RESTART=never skips it.
@@ -29,6 +34,9 @@ FUNCTION_APP_NAME="${FUNCTION_APP_NAME:-${AZURE_FUNCTION_APP_NAME:-}}"
 # azd's subscription, which need not be the az CLI's default one.
 SUBSCRIPTION="${SUBSCRIPTION:-${AZURE_SUBSCRIPTION_ID:-}}"
 RESTART="${RESTART:-auto}"
+PRINCIPAL_ID="${PRINCIPAL_ID:-${AZURE_PRINCIPAL_ID:-}}"
+KEEP_DEPLOYER_ACCESS="${KEEP_DEPLOYER_ACCESS:-false}"
+SECRETS_OFFICER_ROLE="b86a8fe4-44ce-4948-aee5-eccb2c155cd7"  # Key Vault Secrets Officer
 SECRET_NAMES="${SECRET_NAMES:-mfa-hmac-keys mfa-encryption-keys mfa-webhook-secret}"
 WEBHOOK_SECRET_NAME="${WEBHOOK_SECRET_NAME:-mfa-webhook-secret}"
 KEY_BYTES="${KEY_BYTES:-32}"
@@ -132,6 +140,26 @@ for name in $SECRET_NAMES; do
 done
 
 echo "key secrets in $VAULT_NAME: kept [${kept[*]-}] recovered [${recovered[*]-}] created [${created[*]-}]"
+
+revoke_deployer_access() {
+  local scope sub=()
+  if [[ "$KEEP_DEPLOYER_ACCESS" == "true" || -z "$PRINCIPAL_ID" ]]; then
+    return 0
+  fi
+  if [[ -n "$SUBSCRIPTION" ]]; then
+    sub=(--subscription "$SUBSCRIPTION")
+  fi
+  if scope="$(az keyvault show --name "$VAULT_NAME" "${sub[@]}" --query id --output tsv)" && [[ -n "$scope" ]] \
+      && az role assignment delete --assignee "$PRINCIPAL_ID" --role "$SECRETS_OFFICER_ROLE" --scope "$scope" \
+           "${sub[@]}" --output none; then
+    echo "removed the deploying identity's Key Vault Secrets Officer role on $VAULT_NAME (the keys exist)"
+  else
+    echo "WARNING: could not remove Key Vault Secrets Officer for $PRINCIPAL_ID on $VAULT_NAME; remove it with:" \
+         "az role assignment delete --assignee $PRINCIPAL_ID --role 'Key Vault Secrets Officer'" \
+         "--scope \$(az keyvault show --name $VAULT_NAME --query id -o tsv)" >&2
+  fi
+}
+revoke_deployer_access
 
 changed=$(( ${#created[@]} + ${#recovered[@]} ))
 if [[ "$RESTART" == "never" ]] || [[ "$RESTART" == "auto" && "$changed" -eq 0 ]]; then

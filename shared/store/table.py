@@ -118,6 +118,9 @@ def _table_missing(exc: ResourceNotFoundError) -> bool:
 class Store:
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        # Called before a transaction that writes audit events, with those events; a hook returns rows to
+        # write first (due markers, shared/due.py). If writing them fails, the transaction is not tried.
+        self.before_commit: list[Callable[[list[AuditEvent]], list[Entity]]] = []
         # Called after each committed transaction with the audit events it stored (maybe none). A hook
         # must not raise: the decision is stored already; a failing hook is logged and the rest still run.
         self.after_commit: list[Callable[[list[AuditEvent]], None]] = []
@@ -216,9 +219,21 @@ class Store:
     def transact(self, tx: Tx) -> None:
         if not tx.ops:
             return
+        audits = audit_events(tx.ops) if self.before_commit or self.after_commit else []
+        if audits:
+            for hook in self.before_commit:
+                self._write_first(hook(audits))
         self._with_table(lambda: self.table.submit_transaction(tx.ops))
         if self.after_commit:
-            self._committed(audit_events(tx.ops))
+            self._committed(audits)
+
+    def _write_first(self, rows: list[Entity]) -> None:
+        """Create rows a transaction depends on before it runs, one transaction per partition."""
+        partitions: dict[str, list[tuple]] = {}
+        for row in rows:
+            partitions.setdefault(row["PartitionKey"], []).append(("create", row))
+        for ops in partitions.values():
+            self._with_table(lambda ops=ops: self.table.submit_transaction(ops))
 
     def _committed(self, events: list[AuditEvent]) -> None:
         for hook in self.after_commit:

@@ -380,3 +380,41 @@ def param_of(value: Any) -> Param | None:
     if isinstance(value, Call) and value.name == "string":
         return param_of(value.arg("value"))
     return None
+
+
+def accessor(expr: Any) -> tuple[str, str] | None:
+    """(head, property) of a raw pycep `head.property` expression, else None."""
+    if isinstance(expr, dict) and expr.get("operator", {}).get("type") == "property_accessor":
+        operands = expr["operator"]["operands"]
+        return operands["operand_1"], operands["operand_2"]
+    return None
+
+
+def object_value(instance: Instance, name: str) -> dict[str, Any]:
+    """The value of an object variable or parameter; `union(a, b, ...)` of such objects is merged (later
+    wins, as in ARM), and no key may appear in two of them (a parameter must not shadow a computed setting)."""
+    variable = instance.template.variables.get(name)
+    function = variable["value"].get("function") if variable and isinstance(variable["value"], dict) else None
+    if function and function.get("type") == "union":
+        merged: dict[str, Any] = {}
+        for arg in function["parameters"].values():
+            part = object_value(instance, arg)
+            shared = set(part) & set(merged)
+            assert not shared, f"{name}: {sorted(shared)} set twice"
+            merged.update(part)
+        return merged
+    value = instance.symbol(name)
+    assert isinstance(value, dict), f"{name} is not an object: {value!r}"
+    return value
+
+
+def app_settings_of(instance: Instance) -> dict[str, Any]:
+    """name -> value of the Function App's settings: siteConfig.appSettings is `[for s in items(obj): {name:
+    s.key, value: s.value}]`."""
+    site = Template.body(instance.template.resources["site"])
+    loop = site["properties"]["siteConfig"]["appSettings"]
+    detail = loop["loop_type"]["detail"]
+    assert loop["loop_type"]["type"] == "object", "appSettings is made from one object"
+    item = detail["item_name"]
+    assert (accessor(loop["config"]["name"]), accessor(loop["config"]["value"])) == ((item, "key"), (item, "value"))
+    return object_value(instance, detail["object_name"])

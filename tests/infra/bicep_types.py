@@ -1,7 +1,7 @@
 """Check resource bodies against the Bicep compiler's own type definitions, with no network.
 
-The definitions are the `types.json` files of Azure/bicep-types-az (copied to ../shared/bicep-types-az, see
-its README): one per provider namespace and API version, each an array of type nodes that refer to each
+The definitions are the `types.json` files of Azure/bicep-types-az, vendored in tests/infra/bicep-types/ (its
+README gives the source commit and license; only the API versions infra/ uses): one per provider namespace and API version, each an array of type nodes that refer to each
 other by index. `problems(infra)` walks every resource of every template instance (after bicep_model's
 parameter resolution) and reports, as text, each property the type does not know, each read-only property
 that is set, each required property that is missing, each literal of the wrong kind or outside its enum or
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.infra.bicep_model import ROOT, Access, Call, Choice, Infra, Instance, Param, Symbol, Template, Text
+from tests.infra.bicep_model import Access, Call, Choice, Infra, Instance, Param, Symbol, Template, Text
 
 REQUIRED, READ_ONLY = 1, 2
 # Keys of a resource declaration that are Bicep's, not the resource body's.
@@ -26,15 +26,17 @@ BICEP_KEYS = {"parent", "scope", "dependsOn"}
 UNKNOWN_VALUE = (Access, Call, Symbol)
 
 
+VENDORED = Path(__file__).resolve().parent / "bicep-types"
+OWN = Path(__file__).resolve().parent / "bicep-types-own"  # written by this project where the vendored data has none
+
+
 def types_root() -> Path:
-    """../shared/bicep-types-az from the repository (main checkout or a worktree under wt/), or
-    $BICEP_TYPES_DIR. Missing data is an error, never a reason to skip."""
-    override = os.environ.get("BICEP_TYPES_DIR")
-    candidates = [Path(override)] if override else [p / "shared" / "bicep-types-az" for p in ROOT.parents]
-    for candidate in candidates:
-        if (candidate / "README.md").exists():
-            return candidate
-    raise FileNotFoundError(f"no Bicep type definitions at {[str(c) for c in candidates]}")
+    """The vendored definitions in the repository, or $BICEP_TYPES_DIR (e.g. a full checkout of
+    bicep-types-az's generated/ folder). Missing data is an error, never a reason to skip."""
+    candidate = Path(os.environ.get("BICEP_TYPES_DIR") or VENDORED)
+    if not (candidate / "README.md").exists():
+        raise FileNotFoundError(f"no Bicep type definitions at {candidate}")
+    return candidate
 
 
 class TypeFile:
@@ -57,7 +59,8 @@ def resource_type(name: str) -> tuple[TypeFile, dict[str, Any]] | None:
     """The file and ResourceType node for 'Namespace/type@apiVersion'; only that version's files are read."""
     full_type, _, version = name.partition("@")
     namespace = full_type.split("/", 1)[0].lower()
-    for path in sorted(types_root().glob(f"*/{namespace}/{version}/types.json")):
+    paths = [*types_root().glob(f"*/{namespace}/{version}/types.json"), *OWN.glob(f"*/{namespace}/{version}/types.json")]
+    for path in sorted(paths):
         found = type_file(path).resources.get(name.lower())
         if found is not None:
             return type_file(path), found
@@ -191,6 +194,9 @@ class Checker:
             self.problem(path, f"{value!r} is not a boolean")
 
     def _ArrayType(self, value: Any, node: dict[str, Any], path: str) -> None:
+        if isinstance(value, dict) and "loop_type" in value:  # [for x in ...: {...}]: check the item it makes
+            self.value(value["config"], node["itemType"], f"{path}[*]")
+            return
         if isinstance(value, Text) or not isinstance(value, list):
             self.problem(path, f"{value!r} is not an array")
             return

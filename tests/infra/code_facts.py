@@ -192,3 +192,14 @@ def literal_table_names() -> set[str]:
                 names.update(k.value.value for k in node.keywords
                              if k.arg == "table_name" and isinstance(k.value, ast.Constant))
     return {n for n in names if isinstance(n, str)}
+
+
+def signal_events() -> dict[str, str]:
+    """The operational event names the code logs (shared/signals.py: the constants listed in ALL)."""
+    tree = ast.parse((ROOT / "shared" / "signals.py").read_text())
+    constants = _module_constants(tree)
+    listed: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ALL" for t in node.targets):
+            listed = [e.id for e in getattr(node.value, "elts", []) if isinstance(e, ast.Name)]
+    return {name: constants[name] for name in listed}

@@ -5,7 +5,8 @@ FAKE_KV_DIR/secrets/<name> holds the current value, FAKE_KV_DIR/deleted/<name> a
 FAKE_KV_DIR/calls.log one JSON line per invocation (the argument list), FAKE_KV_DIR/fail_lists the number
 of list calls still to fail (simulates a role assignment that has not reached Key Vault yet). Like the real
 CLI, `secret set` prints the secret, value included, unless --output none is given. `functionapp restart`
-appends "<group>/<app>" to FAKE_KV_DIR/restarts.log (FAKE_KV_DIR/fail_restarts: restarts still to fail).
+appends "<group>/<app>" to FAKE_KV_DIR/restarts.log (FAKE_KV_DIR/fail_restarts: restarts still to fail);
+`keyvault show` prints the vault's id, `role assignment delete` is logged to FAKE_KV_DIR/role_deletes.log.
 """
 from __future__ import annotations
 
@@ -36,11 +37,22 @@ def restart(state: Path, args: list[str]) -> int:
                                       os.environ.get("FAKE_SUBSCRIPTION", "default-sub")):
         print("fake az: (ResourceNotFound)", file=sys.stderr)
         return 3
-    if take_failure(state / "fail_restarts"):
-        print("fake az: (Conflict) operation in progress", file=sys.stderr)
+    return record(state, "fail_restarts", "(Conflict) operation in progress", "restarts.log", f"{group}/{app}")
+
+
+def delete_assignment(state: Path, args: list[str]) -> int:
+    """Appends "<assignee> <role> <scope>" to FAKE_KV_DIR/role_deletes.log (fail_role_deletes: failures to come)."""
+    line = f"{option(args, '--assignee')} {option(args, '--role')} {option(args, '--scope')}"
+    return record(state, "fail_role_deletes", "(AuthorizationFailed)", "role_deletes.log", line)
+
+
+def record(state: Path, failures: str, error: str, log_name: str, line: str) -> int:
+    """Fail while FAKE_KV_DIR/<failures> counts down, else append `line` to FAKE_KV_DIR/<log_name>."""
+    if take_failure(state / failures):
+        print(f"fake az: {error}", file=sys.stderr)
         return 1
-    with open(state / "restarts.log", "a") as log:
-        log.write(f"{group}/{app}\n")
+    with open(state / log_name, "a") as log:
+        log.write(line + "\n")
     return 0
 
 
@@ -53,6 +65,14 @@ def main(args: list[str]) -> int:
         log.write(json.dumps(args) + "\n")
     if args[:2] == ["functionapp", "restart"]:
         return restart(state, args)
+    if args[:2] == ["keyvault", "show"]:
+        if option(args, "--name") != os.environ.get("FAKE_KV_NAME", "kv-test"):
+            print("fake az: (VaultNotFound)", file=sys.stderr)
+            return 1
+        print(f"/subscriptions/sub/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/{option(args, '--name')}")
+        return 0
+    if args[:3] == ["role", "assignment", "delete"]:
+        return delete_assignment(state, args)
     if args[:2] != ["keyvault", "secret"] or len(args) < 3:
         print(f"fake az: unsupported command {args}", file=sys.stderr)
         return 2

@@ -44,6 +44,10 @@ class Vault:
     def fail_next_restarts(self, count: int) -> None:
         (self.folder / "fail_restarts").write_text(str(count))
 
+    def role_deletes(self) -> list[str]:
+        log = self.folder / "role_deletes.log"
+        return log.read_text().splitlines() if log.exists() else []
+
     def restarts(self) -> list[str]:
         log = self.folder / "restarts.log"
         return log.read_text().split() if log.exists() else []

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra import code_facts
+from tests.infra.alert_queries import log_alerts, parse
 from tests.infra.bicep_model import (
     INFRA,
     MAIN,
@@ -26,6 +27,7 @@ from tests.infra.bicep_model import (
     Symbol,
     Template,
     Text,
+    app_settings_of,
     bicep_sources,
     infra,
     mutated,
@@ -69,8 +71,7 @@ def app(inf: Infra) -> Instance:
 
 
 def app_settings(inf: Infra) -> dict[str, Any]:
-    site = body(app(inf), "site")
-    return {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
+    return app_settings_of(app(inf))
 
 
 def existing_name(instance: Instance, symbol: str) -> Any:
@@ -190,11 +191,13 @@ def check_i2_storage(inf: Infra) -> None:
     settings = app_settings(inf)
     assert "AzureWebJobsStorage" not in settings, "I2: no connection string"
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    storage_roles = {(a["role"], str(a["principal"])) for a in role_assignments(inf)
-                     if a["scope"] == "Microsoft.Storage/storageAccounts"}
+    storage_roles = {(a["role"], a["scope"], str(a["principal"])) for a in role_assignments(inf)
+                     if a["scope"].startswith("Microsoft.Storage/storageAccounts")}
     principal = str(app_principal(inf))
-    assert storage_roles == {("Storage Blob Data Owner", principal), ("Storage Queue Data Contributor", principal),
-                             ("Storage Table Data Contributor", principal)}, f"I2: storage roles {storage_roles}"
+    assert storage_roles == {("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts", principal),
+                             ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts", principal),
+                             ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts/tableServices/tables",
+                              principal)}, f"I2: storage roles {storage_roles}"
     for name, text in bicep_sources().items():
         for forbidden in ("listKeys", "listAccountSas", "listServiceSas", "AccountKey=", "DefaultEndpointsProtocol"):
             assert forbidden.lower() not in text.lower(), f"I2: {forbidden} in {name}"
@@ -206,7 +209,7 @@ def check_app_identity_roles(inf: Infra) -> None:
     assert roles == {
         ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
         ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
-        ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
+        ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts/tableServices/tables"),
         ("Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
         ("Communication and Email Service Owner", "Microsoft.Communication/communicationServices"),
         ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
@@ -215,9 +218,14 @@ def check_app_identity_roles(inf: Infra) -> None:
     assert others == {("Key Vault Secrets Officer", "Microsoft.KeyVault/vaults", Param("principalId", {}))}, (
         f"only the deploying principal may write secrets: {others}")
     roles_module = inf.instance("modules/roles.bicep")
-    for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault"),
-                                  ("communication", "communication")):
+    for symbol, resource_type in (("storageAccount", "storage"), ("vault", "keyVault")):
         assert existing_name(roles_module, symbol) == module_output(inf, resource_type, "name"), symbol
+    # Point 5 (operations): the table role covers the state table only, the one the app is told to use.
+    assert existing_name(roles_module, "stateTable") == Param("tableName", {}) == app_settings(inf)["MFA_TABLE_NAME"]
+    # The SMS role is on the Communication Services resource the app sends through (created or existing).
+    sms = inf.instance("modules/sms-role.bicep")
+    assert existing_name(sms, "communication") == inf.main.symbol("acsName")
+
 
 
 def check_i3_secrets(inf: Infra) -> None:
@@ -296,38 +304,63 @@ def check_admin_auth(inf: Infra) -> None:
 
 
 def check_alerts(inf: Infra) -> None:
+    """Point 1 (operations): one log alert per event the code writes (tests/infra/test_alert_signals.py runs
+    the code behind each), one on failed executions, the availability test, and the SMS volume."""
     alerts = inf.instance("modules/alerts.bicep")
-    queries = {symbol: body(alerts, symbol)["properties"]
-               for symbol in alerts.template.resources_of_type("Microsoft.Insights/scheduledQueryRules")}
-    poison_functions = {b["function"] for b in code_facts.function_bindings()
-                        if b.get("queueName") == "sms-outbox-poison"}
-    assert len(poison_functions) == 1
-    poison_alerts = [p for p in queries.values()
-                     if any(f'name == "{f}"' in c["query"] for c in p["criteria"]["allOf"] for f in poison_functions)]
-    assert len(poison_alerts) == 1, "an alert must fire on every message moved to sms-outbox-poison"
-    criterion = poison_alerts[0]["criteria"]["allOf"][0]
-    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
-    failures = [p for p in queries.values() if any("success == false" in c["query"] for c in p["criteria"]["allOf"])]
-    assert len(failures) == 1, "an alert on failed executions"
+    entries = log_alerts(inf)
+    events = set(code_facts.signal_events().values())
+    counted = {parse(e["query"]).prefix.rstrip(":") for e in entries.values() if parse(e["query"]).table == "traces"}
+    assert counted == events, f"log alerts count {sorted(counted)}, the code writes {sorted(events)}"
+    assert [k for k, e in entries.items() if parse(e["query"]).table == "requests"] == ["failures"]
+    for key in ("sms-failed", "crypto", "events-parked"):
+        assert entries[key]["threshold"] == 0, f"{key}: one occurrence must fire"
+    rule = body(alerts, "logAlert")["properties"]
     metric_alerts = [body(alerts, s)["properties"] for s in alerts.template.resources_of_type("Microsoft.Insights/metricAlerts")]
-    sms = [m for m in metric_alerts for c in m["criteria"]["allOf"]
+    sms = [m for m in metric_alerts for c in m["criteria"].get("allOf", [])
            if c["metricName"] == "APIRequestSMS" and c["metricNamespace"] == "Microsoft.Communication/CommunicationServices"
            and {"name": "Operation", "operator": "Include", "values": ["SMSMessageSent"]} in c["dimensions"]
            and {"name": "StatusCodeClass", "operator": "Include", "values": ["2xx"]} in c["dimensions"]]
     assert len(sms) == 1, "an alert on the SMS volume counted by Communication Services, successful sends only"
-    assert sms[0]["scopes"][0].text() == "communication.id" and sms[0]["windowSize"] == "PT1H"
-    for alert in (*queries.values(), *metric_alerts):
+    assert sms[0]["scopes"][0].text() == "communication.id"
+    assert sms[0]["windowSize"] == "PT1H"
+    web_test = body(alerts, "healthTest")["properties"]
+    assert web_test["Enabled"] is True and web_test["ValidationRules"]["ExpectedHttpStatusCode"] == 200
+    assert len(web_test["Locations"]) >= 2
+    for alert in (rule, *metric_alerts):
         assert alert["enabled"] is True
         groups = alert["actions"]["actionGroups"] if isinstance(alert["actions"], dict) else [
             a["actionGroupId"] for a in alert["actions"]]
         assert [g.text() for g in groups] == ["actionGroup.id"], "every alert notifies the action group"
-    for scope in (q["scopes"][0] for q in queries.values()):
-        assert scope.text() == "appInsights.id"
+    assert rule["scopes"][0].text() == "appInsights.id"
     assert existing_name(alerts, "appInsights") == module_output(inf, "monitoring", "appInsightsName")
 
 
+def check_existing_acs(inf: Infra) -> None:
+    """Point 3 (operations): with existingCommunicationServicesId set, no Communication Services resource is
+    created (its number would die with the environment); the app sends through the one named, and gets its
+    SMS role there, in that resource's subscription and group."""
+    main = inf.main
+    given = Param("existingCommunicationServicesId", {})
+    condition = main.resolve(Template.condition(main.template.modules["communication"]))
+    assert condition == Call("not", (("value", Call("not", (("value", Call("empty", (("value", given),))),))),)), (
+        "the Communication Services resource must be created only without an existing one")
+    scope = main.resolve(Template.body(main.template.modules["smsSender"])["scope"])
+    assert isinstance(scope, Call) and scope.name == "resource_group"
+    parts = Call("split", (("input_string", given), ("delimiter", "/")))
+    for arg, index, own in (("subscription_id", 2, "subscription"), ("resource_group_name", 4, "rg-")):
+        value = scope.arg(arg)
+        assert isinstance(value, Choice) and value.when_true == Call("index_accessor", (("operand_1", parts), ("operand_2", index))), arg
+        assert own in str(value.when_false), f"{arg}: without an existing resource, the environment's own"
+    name = main.symbol("acsName")
+    assert name.when_true == Call("last", (("arg_1", parts),))
+    assert name.when_false == module_output(inf, "communication", "name") or mentions(name.when_false, "environmentName")
+    assert app_settings(inf)["ACS_ENDPOINT"] == module_output(inf, "smsSender", "endpoint")
+    alerts = Template.body(main.template.modules["alerts"])["params"]
+    assert main.resolve(alerts["communicationId"]) == module_output(inf, "smsSender", "communicationId")
+
+
 def check_publishing_credentials(inf: Infra) -> None:
-    """Point 4: basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
+    """Basic-auth publishing (FTP and SCM user/password) is off; deployments use Entra ID."""
     fa = app(inf)
     found = {}
     for symbol in fa.template.resources_of_type("Microsoft.Web/sites/basicPublishingCredentialsPolicies"):
@@ -351,7 +384,7 @@ def mentions(value: Any, param: str) -> bool:
 
 
 def check_environments(inf: Infra) -> None:
-    """Point 1: every named resource derives its name from environmentName (directly or through the
+    """Every named resource derives its name from environmentName (directly or through the
     resource token), so two azd environments in one subscription never share a resource; child and
     extension resources live under such a parent."""
     main = inf.main
@@ -380,7 +413,7 @@ def check_environments(inf: Infra) -> None:
 
 
 def check_vault_reprovision(inf: Infra) -> None:
-    """Point 3: the vault name carries keyVaultGeneration, so after `azd down` (which leaves the
+    """The vault name carries keyVaultGeneration, so after `azd down` (which leaves the
     purge-protected vault soft-deleted under its name for 90 days) a new generation deploys at once."""
     vault = inf.instance("modules/keyvault.bicep")
     assert Template.body(vault.template.resources["vault"])["name"] == "name"
@@ -393,7 +426,7 @@ def check_vault_reprovision(inf: Infra) -> None:
 
 
 def check_diagnostics(inf: Infra) -> None:
-    """Point 6: storage (table, queue), ACS SMS and Key Vault logs go to the one Log Analytics workspace."""
+    """Storage (table, queue), ACS SMS and Key Vault logs go to the one Log Analytics workspace."""
     workspace = module_output(inf, "monitoring", "workspaceId")
     found = {}
     for instance in all_instances(inf):
@@ -420,6 +453,7 @@ CHECKS: dict[str, Callable[[Infra], None]] = {
     "I3": check_i3_secrets,
     "admin": check_admin_auth,
     "alerts": check_alerts,
+    "acs": check_existing_acs,
     "publishing": check_publishing_credentials,
     "environments": check_environments,
     "vault": check_vault_reprovision,
@@ -484,14 +518,14 @@ MUTATIONS = [
     ("I2", "modules/storage.bicep", "supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"),
     ("I2", "modules/roles.bicep", "var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'",
      "var storageQueueDataContributor = '17d1049b-9a84-46fb-8f53-869881c3d3ab'"),
-    ("I2", "modules/functionapp.bicep", "value: 'managedidentity'", "value: 'connectionstring'"),
+    ("I2", "modules/functionapp.bicep", "__credential: 'managedidentity'", "__credential: 'connectionstring'"),
     ("roles", "modules/roles.bicep", "var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'",
      "var keyVaultSecretsUser = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'"),
     ("I3", "modules/keyvault.bicep", "enablePurgeProtection: true", "enablePurgeProtection: false"),
     ("I3", "modules/keyvault.bicep", "enableRbacAuthorization: true", "enableRbacAuthorization: false"),
     ("I3", "modules/keyvault.bicep", "enableSoftDelete: true", "enableSoftDelete: false"),
-    ("I3", "modules/functionapp.bicep", "value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'",
-     "value: otpHost"),
+    ("I3", "modules/functionapp.bicep", "MFA_HMAC_KEYS: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${hmacKeysSecretName}/)'",
+     "MFA_HMAC_KEYS: 'k1:abc'"),
     ("I3", "main.bicep", "param resourceGroupName string = ''",
      "param resourceGroupName string = ''\n\n@secure()\nparam hmacKeys string = 'k1:abc'"),
     ("I3", "main.bicep", "output AZURE_LOCATION string = location",
@@ -503,10 +537,19 @@ MUTATIONS = [
     ("admin", "modules/functionapp.bicep", "properties: adminAuthEnabled ? {", "properties: true ? {"),
     ("admin", "modules/functionapp.bicep", "  } : {\n    platform: {\n      enabled: false\n    }\n  }",
      "  } : {\n    platform: {\n      enabled: false\n    }\n    identityProviders: {}\n  }"),
-    ("admin", "modules/functionapp.bicep", "value: adminAuthEnabled ? 'true' : 'false'", "value: 'false'"),
-    ("alerts", "modules/alerts.bicep", "var poisonFunctionName = 'sms_delivery_failed'", "var poisonFunctionName = 'send_sms'"),
+    ("admin", "modules/functionapp.bicep", "MFA_ADMIN_ENTRA_REQUIRED: adminAuthEnabled ? 'true' : 'false'",
+     "MFA_ADMIN_ENTRA_REQUIRED: 'false'"),
+    ("alerts", "modules/alerts.bicep", 'startswith "twostep.sms.delivery_failed:"', 'startswith "twostep.sms.failed:"'),
+    ("alerts", "modules/alerts.bicep", "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 0",
+     "    query: 'traces | where message startswith \"crypto_failure:\"'\n    threshold: 5"),
+    ("alerts", "modules/alerts.bicep", "      ExpectedHttpStatusCode: 200", "      ExpectedHttpStatusCode: 503"),
     ("alerts", "modules/alerts.bicep", "metricName: 'APIRequestSMS'", "metricName: 'APIRequestChat'"),
     ("alerts", "modules/alerts.bicep", "                '2xx'", "                '4xx'"),
+    ("acs", "main.bicep", "module communication 'modules/communication.bicep' = if (!useExistingAcs) {",
+     "module communication 'modules/communication.bicep' = {"),
+    ("acs", "main.bicep", "var acsResourceGroupName = useExistingAcs ? acsIdParts[4] : rgName", "var acsResourceGroupName = rgName"),
+    ("acs", "modules/functionapp.bicep", "  ACS_ENDPOINT: acsEndpoint\n", "  ACS_ENDPOINT: 'https://acs.example'\n"),
+    ("roles", "modules/roles.bicep", "  scope: stateTable\n", "  scope: storageAccount\n"),
     ("publishing", "modules/functionapp.bicep", "name: 'scm'\n  properties: {\n    allow: false",
      "name: 'scm'\n  properties: {\n    allow: true"),
     ("publishing", "modules/functionapp.bicep", "name: 'ftp'\n", "name: 'ftp2'\n"),
@@ -514,7 +557,7 @@ MUTATIONS = [
      "var functionAppName = 'func-twostep'"),
     ("environments", "main.bicep", "var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))",
      "var resourceToken = toLower(uniqueString(subscription().id, location))"),
-    ("environments", "modules/alerts.bicep", "name: 'alert-${namePrefix}-sms-poison'", "name: 'alert-sms-poison'"),
+    ("environments", "modules/alerts.bicep", "name: 'alert-${namePrefix}-health'", "name: 'alert-health'"),
     ("environments", "main.bicep", "@metadata({\n  azd: {\n    type: 'location'", "@metadata({\n  azd: {\n    type: 'string'"),
     ("vault", "main.bicep", "name: 'kv-${resourceToken}-${keyVaultGeneration}'", "name: 'kv-${resourceToken}'"),
     ("diagnostics", "modules/storage.bicep", "    category: 'StorageWrite'\n", "    category: 'Transaction'\n"),

@@ -1,13 +1,13 @@
-"""Point 7 of issue 10: every resource body in infra/ type-checks against the Bicep compiler's own type data
-(../shared/bicep-types-az), offline: no unknown property, no read-only property set, no required property
+"""Every resource body in infra/ type-checks against the Bicep compiler's own type data (vendored in
+tests/infra/bicep-types/), offline: no unknown property, no read-only property set, no required property
 missing, no literal outside its enum, and every type@apiVersion present in the data. The mutation cases
 prove the check fails on each kind of mistake."""
 from __future__ import annotations
 
 import pytest
 
-from tests.infra.bicep_model import infra, mutated
-from tests.infra.bicep_types import all_instances, problems, resource_type, types_root
+from tests.infra.bicep_model import ROOT, infra, mutated
+from tests.infra.bicep_types import OWN, VENDORED, all_instances, problems, resource_type, types_root
 
 
 def test_every_resource_body_matches_its_bicep_type():
@@ -26,11 +26,22 @@ def test_every_resource_type_and_api_version_is_in_the_type_data():
     assert len(checked) >= 14, sorted(checked)
 
 
+def test_the_type_data_is_inside_the_repository_and_holds_only_what_infra_uses():
+    """A clone anywhere has the data (nothing is looked for outside the repository), and no file is dead weight."""
+    assert VENDORED.is_relative_to(ROOT) and (VENDORED / "LICENSE").exists()
+    used = {resource_type(f"{r['type']}@{r['api_version']}")[0].path.resolve()
+            for instance in all_instances(infra()) for r in instance.template.resources.values()}
+    assert used == {p.resolve() for p in [*VENDORED.glob("*/*/*/types.json"), *OWN.glob("*/*/*/types.json")]}
+    vendored = {p.parent.relative_to(VENDORED) for p in VENDORED.glob("*/*/*/types.json")}
+    assert not vendored & {p.parent.relative_to(OWN) for p in OWN.glob("*/*/*/types.json")}  # never both
+
+
 MUTATIONS = [
     # unknown property
     ("unknown", "modules/functionapp.bicep", "    httpsOnly: true\n", "    httpsOnly: true\n    httpsOnlyy: true\n"),
     ("unknown", "modules/functionapp.bicep", "      runtimeVersion: '~1'\n", "      runtimeVersion: '~1'\n      enabledd: true\n"),
     ("unknown", "modules/storage.bicep", "    allowSharedKeyAccess: false\n", "    allowsharedkeyaccess: false\n"),
+    ("unknown", "modules/functionapp.bicep", "        value: setting.value\n", "        value: setting.value\n        slot: true\n"),
     ("unknown", "modules/functionapp.bicep", "    allow: false\n  }\n}\n\nresource scmPublishing",
      "    allow: false\n    allowed: true\n  }\n}\n\nresource scmPublishing"),
     # read-only property set

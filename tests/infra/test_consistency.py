@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 
 from tests.infra import code_facts
-from tests.infra.bicep_model import Access, Call, Choice, Instance, Param, Text, infra
+from tests.infra.bicep_model import Access, Call, Choice, Instance, Param, Text, app_settings_of, infra
 from tests.infra.keys_script import run_script, vault_folder
 
 # Set by the platform itself, never by infra or the example file.
 PLATFORM_SETTINGS = {
-    "WEBSITE_INSTANCE_ID": "set by App Service on every instance; the app uses it to know it runs in Azure",
+    "WEBSITE_INSTANCE_ID": "set by App Service on every instance; shared/config.py running_in_azure reads it",
     "WEBSITE_AUTH_ENABLED": "set by App Service when authentication (authsettingsV2) is on",
-    "WEBSITE_SITE_NAME": "set by App Service on every instance; with WEBSITE_INSTANCE_ID it makes shared/clock.py "
-                         "refuse a test clock",
+    "WEBSITE_SITE_NAME": "set by App Service on every instance; either marker makes running_in_azure true",
 }
 # Test-only settings need no entry: DEVHOST_CLOCK_FILE (and the DEVHOST_* keys) are read by tools/devhost/
 # alone, which the code scan does not cover; shared/clock.py refuses the clock it installs in Azure.
@@ -68,12 +67,7 @@ def function_app() -> Instance:
 
 
 def infra_settings() -> dict[str, Any]:
-    app = function_app()
-    site = app.template.body(app.template.resources["site"])
-    settings = app.resolve(site["properties"]["siteConfig"]["appSettings"])
-    names = [s["name"] for s in settings]
-    assert len(names) == len(set(names)), f"duplicate app settings: {names}"
-    return {s["name"]: s["value"] for s in settings}
+    return app_settings_of(function_app())
 
 
 def evaluate(value: Any, params: dict[str, Any]) -> Any:
@@ -249,7 +243,7 @@ def test_i5_every_allowed_parameter_value_is_accepted_by_the_app(keys_vault):
 
 @pytest.mark.parametrize(("client_id", "required"), [("", False), ("6f1c2b9e-3a4d-4e5f-8a7b-9c0d1e2f3a4b", True)])
 def test_entra_protection_in_infra_makes_the_app_require_it(keys_vault, client_id, required):
-    """Point 5: adminAuthClientId set -> MFA_ADMIN_ENTRA_REQUIRED=true, which the app reads as "refuse admin
+    """AdminAuthClientId set -> MFA_ADMIN_ENTRA_REQUIRED=true, which the app reads as "refuse admin
     calls unless platform authentication is active"; empty -> false."""
     env = azure_environment(keys_vault, adminAuthClientId=client_id)
     _, settings = code_facts.recorded_settings(env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.infra.bicep_model import INFRA, ROOT, Param, infra
+from tests.infra.bicep_model import INFRA, ROOT, Param, infra, param_of
 
 AZD_PARAMETERS = INFRA / "main.parameters.json"  # azd reads main.parameters.json next to main.bicep
 AZ_PARAMETERS = INFRA / "main.azcli.parameters.json"  # for az deployment sub create (no substitution)
@@ -50,7 +50,7 @@ def test_az_parameters_file_sets_only_main_parameters_with_allowed_values():
 
 
 def test_azd_parameters_come_from_the_azd_environment():
-    """Point 1: azd's own variables name the environment, region and deploying principal, so `azd env new`
+    """Azd's own variables name the environment, region and deploying principal, so `azd env new`
     gives a separate resource group and separate resources; a variable's default obeys the parameter."""
     params = main_params()
     values = values_of(AZD_PARAMETERS)
@@ -64,9 +64,39 @@ def test_azd_parameters_come_from_the_azd_environment():
             continue
         default = match.group(2)
         if default is not None:
-            typed = int(default) if params[name].spec["type"] == "int" else default
-            check_value(name, typed, params[name])
+            check_value(name, typed(default, params[name]), params[name])
     assert not {"otpHost", "acsSender"} & set(values), "azd prompts for these and keeps them per environment"
+
+
+def typed(text: str, param: Param):
+    kind = param.spec["type"]
+    return int(text) if kind == "int" else (text == "true") if kind == "bool" else text
+
+
+def test_every_parameter_can_differ_per_azd_environment():
+    """Point 2 (operations): every parameter is read from an azd environment variable (otpHost and acsSender
+    are asked for and kept per environment by azd itself), with the template's own default, so a second
+    environment needs `azd env set`, never an edit of a shared file. A parameter that feeds an app setting
+    is read from the variable of that setting's name."""
+    params = main_params()
+    values = values_of(AZD_PARAMETERS)
+    assert set(values) == set(params) - {"otpHost", "acsSender"}, sorted(set(params) - set(values))
+    settings = infra().main.symbol("appSettings")
+    setting_of = {param_of(v).name: k for k, v in settings.items() if param_of(v) is not None}
+    for name, value in values.items():
+        match = AZD_VARIABLE.match(value) if isinstance(value, str) else None
+        assert match, f"{name}: {value!r} is fixed for every environment"
+        variable, default = match.group(1), match.group(2)
+        if name in setting_of:
+            assert variable == setting_of[name], f"{name} feeds {setting_of[name]}: read it from that variable"
+        if name in ("environmentName", "location", "principalId"):
+            continue  # azd's own variables, always set
+        assert default is not None, f"{name}: ${{{variable}}} without a default"
+        param = params[name]
+        expected = param.default if param.has_default else ""
+        assert typed(default, param) == expected, f"{name}: default {default!r} is not the template's {expected!r}"
+    variables = [AZD_VARIABLE.match(v).group(1) for v in values.values()]
+    assert len(variables) == len(set(variables)), "two parameters read one variable"
 
 
 def test_azure_yaml_deploys_this_app_to_the_function_app_infra_creates():
@@ -120,7 +150,7 @@ def test_funcignore_keeps_the_azd_environment_out_of_the_package():
 
 
 def test_every_main_parameter_is_bounded():
-    """Point 6: strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
+    """Strings carry a length bound or an @allowed list, integers a minimum and a maximum, so a
     value the code would refuse (or a resource name would not fit) fails at validation, not at start-up."""
     loose = []
     for name, param in main_params().items():
@@ -137,3 +167,23 @@ def test_every_main_parameter_is_bounded():
     assert (params["tableName"].decorator("min_length"), params["tableName"].decorator("max_length")) == (3, 63)
     assert params["totpIssuer"].decorator("max_length") == 64
     assert params["otpHost"].decorator("max_length") == 253
+
+
+def test_the_windows_hook_does_not_depend_on_which_bash_is_first_on_path():
+    """Point 7 (operations): on Windows azd runs a PowerShell script that locates Git for Windows' bash by its
+    install location (or TWOSTEP_BASH), never a bare `bash` (C:\\Windows\\System32\\bash.exe is WSL, without the
+    Windows az login), and says what to install when there is none."""
+    text = (ROOT / "azure.yaml").read_text()
+    windows = re.search(r"^    windows:\n((      .*\n)+)", text, re.M)
+    assert windows and "      shell: pwsh\n" in windows.group(1)
+    assert "      run: ./infra/scripts/ensure-keys.ps1\n" in windows.group(1)
+    posix = re.search(r"^    posix:\n((      .*\n)+)", text, re.M)
+    assert posix and "run: bash infra/scripts/ensure-keys.sh" in posix.group(1)
+    script = (INFRA / "scripts" / "ensure-keys.ps1").read_text()
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"(^|[&;|]\s*)bash(\.exe)?\s", code, re.M), "a bare bash would be the first on PATH"
+    assert "& $bash $script" in code and "exit $LASTEXITCODE" in code
+    for place in ("TWOSTEP_BASH", "Get-Command git", "Git\\bin\\bash.exe", "ProgramFiles", "LOCALAPPDATA"):
+        assert place in code, place
+    assert "\\\\System32\\\\" in code, "WSL's bash.exe is refused"
+    assert "Install Git for Windows" in code and "exit 1" in code

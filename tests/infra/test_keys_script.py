@@ -12,7 +12,7 @@ import pytest
 
 from shared.config import load_settings, parse_keys
 from tests.infra import code_facts
-from tests.infra.bicep_model import ROOT, Param, infra, mutated
+from tests.infra.bicep_model import ROOT, Call, Param, infra, mutated
 from tests.infra.keys_script import APP_NAME, RESOURCE_GROUP, SCRIPT, run_script, vault_folder
 
 KEY_NAMES = ("mfa-hmac-keys", "mfa-encryption-keys")
@@ -173,8 +173,11 @@ def hook(text: str) -> dict[str, str]:
 def test_i3_azd_runs_this_script_after_provisioning_and_stops_on_failure():
     platforms = hook((ROOT / "azure.yaml").read_text())
     assert set(platforms) == {"posix", "windows"}
+    assert platforms["posix"]["run"] == f"bash {SCRIPT.relative_to(ROOT).as_posix()}"
+    # Windows: the PowerShell wrapper, which runs this same script (tests/infra/test_deploy_files.py).
+    assert platforms["windows"]["run"] == "./infra/scripts/ensure-keys.ps1"
+    assert "Join-Path $PSScriptRoot 'ensure-keys.sh'" in (ROOT / "infra" / "scripts" / "ensure-keys.ps1").read_text()
     for settings in platforms.values():
-        assert settings["run"] == f"bash {SCRIPT.relative_to(ROOT).as_posix()}"
         assert settings["continueOnError"] == "false", "a failed key hook must fail azd up"
         assert settings["interactive"] == "false"
 
@@ -200,8 +203,8 @@ def check_keys_by_deployer(inf) -> None:
     (deployer,) = inf.module_instances("modules/deployer.bicep")
     module = inf.main.template.modules[deployer.via]
     condition = inf.main.resolve(module["config"]["condition"])
-    assert str(condition) == str(inf.main.resolve({"operator": {"type": "not", "operands": {
-        "bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "principalId"}}}}}}))
+    assert condition == Call("and", (("operand_1", Param("grantDeployerKeyAccess", {})), ("operand_2", Call("not", (
+        ("value", Call("empty", (("value", Param("principalId", {})),))),))))), condition
     (assignment,) = deployer.template.resources_of_type("Microsoft.Authorization/roleAssignments").values()
     props = deployer.resolve(assignment["config"]["properties"])
     assert props["principalId"] == Param("principalId", {}) and props["principalType"] == Param("principalType", {})
@@ -219,9 +222,46 @@ def test_i3_keys_are_written_only_by_the_deploying_principal():
     ("modules/deployer.bicep", "principalId: principalId\n", "principalId: '00000000-0000-0000-0000-000000000000'\n"),
     ("modules/deployer.bicep", "var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'",
      "var keyVaultSecretsOfficer = '00482a5a-887f-4fb3-b363-3b7fe8e74483'"),
-    ("main.bicep", "= if (!empty(principalId)) {", "= {"),
+    ("main.bicep", "= if (grantDeployerKeyAccess && !empty(principalId)) {", "= if (!empty(principalId)) {"),
 ])
 def test_the_deployer_check_fails_when_broken(path, old, new):
     broken = mutated(path, old, new)
     with pytest.raises((AssertionError, KeyError, ValueError)):
         check_keys_by_deployer(broken)
+
+
+DEPLOYER = "00000000-0000-0000-0000-00000000d3b1"
+VAULT_ID = "/subscriptions/sub/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/kv-test"
+
+
+def test_the_deployers_secrets_role_is_removed_once_the_keys_exist(vault):
+    """Point 5 (operations): the standing Key Vault Secrets Officer assignment of the deploying identity is
+    removed as soon as the keys exist; it is granted again only by the next provisioning."""
+    done = run_script(vault, AZURE_PRINCIPAL_ID=DEPLOYER)
+    assert done.returncode == 0, done.stderr
+    assert all(vault.secret(name) for name in NAMES)
+    assert vault.role_deletes() == [f"{DEPLOYER} b86a8fe4-44ce-4948-aee5-eccb2c155cd7 {VAULT_ID}"]
+    assert "removed the deploying identity's Key Vault Secrets Officer role" in done.stdout
+
+
+@pytest.mark.parametrize("env", [{"AZURE_PRINCIPAL_ID": DEPLOYER, "KEEP_DEPLOYER_ACCESS": "true"}, {}])
+def test_the_role_is_kept_when_asked_or_when_no_deployer_is_known(vault, env):
+    assert run_script(vault, **env).returncode == 0
+    assert vault.role_deletes() == []
+
+
+def test_a_failed_removal_warns_with_the_command_but_keeps_the_keys(vault):
+    (vault.folder / "fail_role_deletes").write_text("1")
+    done = run_script(vault, AZURE_PRINCIPAL_ID=DEPLOYER)
+    assert done.returncode == 0 and all(vault.secret(name) for name in NAMES)
+    assert "az role assignment delete --assignee " + DEPLOYER in done.stderr
+
+
+def test_the_grant_is_a_parameter_the_hook_can_rely_on():
+    """main.bicep grants the role only with a principal and grantDeployerKeyAccess (default true, so the first
+    `azd up` can create the keys); false never grants it."""
+    main = infra().main
+    param = main.symbol("grantDeployerKeyAccess")
+    assert param.spec["type"] == "bool" and param.default is True
+    condition = str(main.resolve(main.template.modules["deployerAccess"]["config"]["condition"]))
+    assert "grantDeployerKeyAccess" in condition and "principalId" in condition

@@ -1,5 +1,5 @@
-"""A second, independent test for each defect that a planted-defect run saw caught by one test only
-(issue 11): a TOTP code one step ahead, the per-phone limit's exact value, a code or number in the logs,
+"""A second, independent test for each defect that a planted-defect run saw caught by one test only:
+a TOTP code one step ahead, the per-phone limit's exact value, a code or number in the logs,
 and a remembered-device token presented for another user. In-process against Azurite, injected clock."""
 from __future__ import annotations
 

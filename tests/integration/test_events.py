@@ -17,7 +17,7 @@ import requests
 from azure.storage.queue import QueueClient
 from standardwebhooks import Webhook
 
-from shared import admin, clients, events, verify
+from shared import admin, clients, events, sweeper, verify
 from shared.config import load_settings
 from shared.otp import totp
 from tests.conftest import WEBHOOK_SECRET
@@ -72,9 +72,10 @@ class TestQueue:
         assert [e["type"] for e in queued] == ["com.twostep.oathtokens.imported", "com.twostep.method.activated"]
         assert secret not in json.dumps(queued)
 
-    def test_a_queue_failure_after_commit_keeps_the_decision_and_is_logged(self, make_deps, azurite, base_env,
-                                                                             caplog):
+    def test_a_queue_failure_after_commit_keeps_the_decision_and_the_sweep_publishes_it(self, make_deps, azurite,
+                                                                                        base_env, caplog):
         deps = make_deps()
+        queue = deps.events.queue
         closed = azurite_tool.connection_string(azurite.blob_port, azurite_tool.free_port(), azurite.table_port)
         deps.events.queue = clients.queue_client(load_settings({**base_env, "AzureWebJobsStorage": closed}),
                                                  queue="events-nowhere")  # the app's own short retries
@@ -83,7 +84,10 @@ class TestQueue:
             enrol_sms(deps, "gus")  # the enrolment stands
         assert deps.store.get("gus", "profile") is not None
         assert events.UNPUBLISHED["count"] == before + 1
-        assert any("NOT published" in r.getMessage() and "method.added" in r.getMessage() for r in caplog.records)
+        assert any("not published now" in r.getMessage() and "method.added" in r.getMessage() for r in caplog.records)
+        deps.events.queue = queue  # back
+        assert sweeper.sweep(deps, deps.clock.now() + events.REPUBLISH_AFTER).get("done")
+        assert [e["type"] for e in queued_events(queue)] == ["com.twostep.method.added"]
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +158,6 @@ def test_a_failing_webhook_parks_the_event_in_poison(start_devhost, base_env, az
     assert [e["type"] for e in parked] == ["com.twostep.policy.changed"]
     assert "subject" not in parked[0]
     assert "failed 5 times" in failing.logs()
+    # The app's own signal for the alert, written on the very try after which the host parked it.
+    assert failing.logs().count("twostep.events.parked:") == 1
+    assert failing.logs().count("twostep.webhook.failed:") == 5

@@ -1,4 +1,4 @@
-"""The key routes over real HTTP through the dev host (issue 13): admin-only, validated input, and a
+"""The key routes over real HTTP through the dev host: admin-only, validated input, and a
 stored value that does not open answers a 503 problem (never a 500) with the operator's log line."""
 from __future__ import annotations
 

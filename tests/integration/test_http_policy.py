@@ -1,11 +1,16 @@
 """The policy admin API and Idempotency-Key through the dev host over real HTTP."""
 from __future__ import annotations
 
+import json
+import random
+
 import azurite as azurite_tool
 import pytest
 
+from shared.policy import MAX_LOCATIONS, MAX_RANGES
+from shared.validation import MAX_POLICY_DOCUMENT_BYTES
 from tests.conftest import app_env
-from tests.integration.api_client import fresh_phone, pinned_api
+from tests.integration.api_client import MASTER_KEY, fresh_phone, pinned_api
 from tests.integration.test_http_api import is_problem
 
 
@@ -92,3 +97,31 @@ def test_replay_of_an_approved_challenge_is_409_and_refusals_are_audited(api):  
     refused = [e for e in events if e["event"] == "request_refused"]
     assert {(e["action"], e["code"]) for e in refused} == {("begin", "risk_blocked")}
     assert sum(e["count"] for e in refused) == 2 and len(refused) <= 2  # one row a minute (the two may straddle one)
+
+
+def maximum_document() -> dict:
+    """The documented maximum in its longest spelling: 195 locations x 2000 distinct full-length IPv6 ranges."""
+    rng = random.Random(195)
+
+    def cidr() -> str:
+        return ":".join(f"{rng.getrandbits(16) | 0x1000:x}" for _ in range(8)) + "/128"
+    return {"trustedNetworks": [{"name": f"location-{i:03d}", "cidrs": [cidr() for _ in range(MAX_RANGES)]}
+                                for i in range(MAX_LOCATIONS)]}
+
+
+def test_a_maximum_size_policy_is_stored_and_read_through_the_route(api):
+    """P2: the documented maximum passes PATCH /admin/policy whole (its body is far above 1 MiB) and reads back."""
+    doc = maximum_document()
+    body = json.dumps(doc).encode()
+    assert len(body) > 16 * 1024 * 1024  # the body limit of this route is MAX_POLICY_DOCUMENT_BYTES, not 16 KiB
+    headers = {"x-functions-key": MASTER_KEY, "Content-Type": "application/json"}
+    r = api.http.patch(api.base + "/api/v1/admin/policy", data=body, headers=headers, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    got = api.http.get(api.base + "/api/v1/admin/policy", headers=headers, timeout=120).json()["trustedNetworks"]
+    assert got == doc["trustedNetworks"]
+    inside = doc["trustedNetworks"][194]["cidrs"][1999].split("/")[0]
+    api.enrol_totp("max-policy-user")
+    assert api.begin("max-policy-user", context={"ip": inside}).json()["reason"] == "trusted_network"
+    too_big = b" " * (MAX_POLICY_DOCUMENT_BYTES - len(body) + 1) + body
+    assert is_problem(api.http.patch(api.base + "/api/v1/admin/policy", data=too_big, headers=headers, timeout=120),
+                      413, "payload_too_large")

@@ -1,7 +1,7 @@
-"""The two lost-phone stories end to end through the dev host, against Azurite and the SMS emulator (issue 9
-point 4, R2-R6): (a) support issues a temporary access pass and removes the lost phone; (b) the user
-recovers alone with a recovery code. In both, an enrolment without proof is refused, the new phone signs
-in, the old phone's pending challenge is dead, the audit trail tells the story in order, and the security
+"""The two lost-phone stories end to end through the dev host, against Azurite and the SMS emulator
+(R2-R6): (a) support issues a temporary access pass and removes the lost phone; (b) the user recovers
+alone with a recovery code. In both, an enrolment without proof is refused, the new phone signs in, the
+old phone's pending challenge is dead, the audit trail tells the story in order, and the security
 events reach the emulator's webhook inbox with Standard Webhooks signatures the library verifies and
 without the pass, a code or a phone number."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The key-rotation runbook of docs/deploy.md, step by step, against Azurite (issue 13): add the new keys
+"""The key-rotation runbook of docs/deploy.md, step by step, against Azurite: add the new keys
 first, re-encrypt, watch the remaining count reach 0, remove the old encryption key, later the old HMAC
 key; every flow keeps working, per-phone limits carry across the rotation, and the job is resumable,
 bounded, audited and ETag-conditional."""
@@ -12,7 +12,7 @@ import pytest
 
 from shared import admin, enrolment, reseal, signin, verify
 from shared.delivery import deliver
-from shared.errors import KeyNotListed, RateLimited, crypto_problem
+from shared.errors import InvalidRequest, KeyNotListed, RateLimited, crypto_problem
 from shared.ids import PROFILE_RK
 from shared.otp import totp
 from shared.results import ChallengeStarted, SecretIssued
@@ -185,3 +185,23 @@ def test_open_sms_challenges_under_the_old_hmac_key_are_counted_until_they_expir
     enrolment.enrol_phone(old, "olga", {"phoneNumber": "+14255550135"})
     clock.advance(300)
     assert reseal.status(d)["hmac"]["openChallenges"] == {"h1": 0}  # expired: its code is no longer needed
+
+
+def test_the_oath_index_owner_is_resealed_and_still_decides(make_deps, clock):
+    """The serial index seals its owner (D6): re-encryption moves it off the old key, and once that key is
+    gone the import still finds the serial assigned."""
+    from shared import oath
+
+    upload = b"upn,serial number,secret key,time interval,manufacturer,model\r\n" \
+             b"olga,ROT-1,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP,30,Contoso,Key\r\n"
+    old = make_deps(**OLD)
+    oath.import_tokens(old, upload, "ops")
+    d = make_deps(MFA_TABLE_NAME=old.settings.table_name, **ROTATED)
+    # the device's secret, the index row's owner and the index key itself
+    assert reseal.status(d)["encryption"]["remaining"]["e1"] == 3
+    reseal_until_done(d)
+    assert reseal.status(d)["encryption"]["remaining"] == {"e1": 0}
+    d = make_deps(MFA_TABLE_NAME=old.settings.table_name, **ENC_RETIRED)
+    with pytest.raises(InvalidRequest) as refused:
+        oath.import_tokens(d, upload.replace(b"olga", b"pia"), "ops")
+    assert refused.value.problem()["errors"][0]["detail"] == "is already assigned to a user"

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, enrolment, oath, oath_csv, removal, signin, verify
+from shared import aad, admin, enrolment, oath, oath_csv, oath_index, removal, signin, verify
 from shared.errors import IncorrectCode, InvalidRequest, StepUpRequired, StorageUnavailable
 from shared.ids import PROFILE_RK
 from shared.models import TotpDevice
@@ -48,6 +48,24 @@ def bad_import(deps, *rows: str) -> list[dict]:
 
 def index_rows(deps) -> dict[str, TableEntity]:
     return {r["RowKey"]: r for r in deps.store.query("PartitionKey eq @pk", {"pk": oath.INDEX_PK})}
+
+
+def written(deps) -> list[TableEntity]:
+    """Every row but the service's index key (created once, on the first keyed index)."""
+    return [r for r in deps.store.table.list_entities() if r["PartitionKey"] != "~keys"]
+
+
+def owners(deps, *serials: str) -> dict[str, str]:
+    """The owner each of these serials is indexed under (read back through the keyed index)."""
+    found = oath_index.read(deps, [oath_csv.serial_key(s) for s in serials], lambda fn, xs: [fn(x) for x in xs])
+    return {key: entry.owner for key, entry in found.items()}
+
+
+def legacy_row(deps, serial: str, upn: str, state: str = "assigned", **fields) -> None:
+    """An index row as releases before the keyed index wrote it: serial and user id in plain text."""
+    deps.store.table.create_entity(TableEntity(
+        PartitionKey=oath.INDEX_PK, RowKey=f"serial|{serial.upper()}", upn=upn, serial=serial, importId="old",
+        reservedAt=deps.clock.now(), state=state, manufacturer="Contoso", model="HardwareKey", **fields))
 
 
 def profile(deps, upn):
@@ -128,8 +146,8 @@ class TestImport:
                   row("dave", "D-1", secrets_[2]), actor="lead@contoso")
         [event] = [e for e in events(deps, "carol") if e["event"] == "oath_tokens_imported"]
         assert event["actor"] == "lead@contoso" and event["serials"] == ["C-1", "C-2"] and event["count"] == 2
-        assert set(index_rows(deps)) == {"serial|C-1", "serial|C-2", "serial|D-1"}
-        assert index_rows(deps)["serial|C-1"]["upn"] == "carol"
+        assert len(index_rows(deps)) == 3 and owners(deps, "C-1", "c-2", "D-1", "D-2") == {
+            "C-1": "carol", "C-2": "carol", "D-1": "dave"}
         assert {r["state"] for r in index_rows(deps).values()} == {"assigned"}
         text = all_rows_text(deps)
         for s in secrets_:
@@ -172,7 +190,7 @@ class TestRefused:
         do_import(deps, row("hank", "Shared-1"))
         errors = bad_import(deps, row("ivy", "new-1"), row("ivy", "SHARED-1"))
         assert errors == [{"row": 2, "field": "serial number", "detail": "is already assigned to a user"}]
-        assert profile(deps, "ivy") is None and "serial|NEW-1" not in index_rows(deps)
+        assert profile(deps, "ivy") is None and owners(deps, "NEW-1") == {} and len(index_rows(deps)) == 1
         assert bad_import(deps, row("hank", "shared-1"))[0]["detail"] == "is already assigned to a user"
         assert [d.serial for d in profile(deps, "hank").totp] == ["Shared-1"]
 
@@ -190,7 +208,7 @@ class TestRefused:
         assert errors == [{"row": 3, "field": "upn", "detail": "the user would have more than 5 TOTP devices "
                                                                "(4 already)"}]
         assert profile(deps, "mia") is None and len(profile(deps, "liam").totp) == 4
-        assert set(index_rows(deps)) == {"serial|L-0", "serial|L-1", "serial|L-2"}
+        assert len(index_rows(deps)) == 3 and set(owners(deps, *(f"L-{i}" for i in range(5)))) == {"L-0", "L-1", "L-2"}
         do_import(deps, row("liam", "L-3"))
         assert len(profile(deps, "liam").totp) == 5
         assert bad_import(deps, row("liam", "L-9"))[0]["field"] == "upn"
@@ -230,7 +248,7 @@ class TestAllOrNothing:
         self.fail_writes_of(deps, monkeypatch, "olga")
         with pytest.raises(StorageUnavailable):
             do_import(deps, row("olga", "O-1"))
-        assert list(deps.store.table.list_entities()) == []
+        assert written(deps) == []
 
     def test_cap_taken_by_a_concurrent_enrolment_is_a_400_and_nothing_imported(self, ready, monkeypatch):
         deps = ready
@@ -264,7 +282,7 @@ class TestAllOrNothing:
         rows = [row(f"sam{i}", f"R-{i + 10}") for i in range(119)] + [row("sam", "R-2")]
         errors = bad_import(deps, *rows)
         assert raced and errors == [{"row": 120, "field": "serial number", "detail": "is already assigned to a user"}]
-        assert set(index_rows(deps)) == {"serial|R-2"} and index_rows(deps)["serial|R-2"]["upn"] == "rose"
+        assert len(index_rows(deps)) == 1 and owners(deps, "R-2") == {"R-2": "rose"}
         assert profile(deps, "sam") is None and profile(deps, "sam0") is None
 
     def test_a_write_that_landed_but_answered_a_conflict_is_not_repeated(self, ready, monkeypatch):
@@ -288,7 +306,7 @@ class TestAllOrNothing:
         with pytest.raises(StorageUnavailable) as err:
             do_import(deps, row("tom", "T-1"), row("uma", "U-1"))
         assert "did not finish in time" in err.value.detail
-        assert list(deps.store.table.list_entities()) == []
+        assert written(deps) == []
 
 
 class TestReassignment:
@@ -299,19 +317,83 @@ class TestReassignment:
         cid, _ = sign_in(deps, "vera", totp(secret_bytes(secret), clock.now(), period=60))
         enrolment.delete_method(deps, "vera", "totp", {"proofChallengeId": cid})
         assert do_import(deps, row("walt", "v-1"))["imported"] == 1
-        assert index_rows(deps)["serial|V-1"]["upn"] == "walt"
+        assert owners(deps, "V-1") == {"V-1": "walt"}
 
     def test_a_crashed_imports_reservation_frees_itself(self, ready, clock):
         deps = ready
-        deps.store.table.create_entity(TableEntity(
-            PartitionKey=oath.INDEX_PK, RowKey="serial|X-1", upn="ghost", serial="X-1", importId="dead",
-            reservedAt=clock.now(), state="reserved"))
-        errors = bad_import(deps, row("xena", "X-1"))
+        do_import(deps, row("yves", "Y-1"))
+        rk = oath_index.row_key(deps, "Y-1")
+        deps.store.table.upsert_entity(TableEntity(  # as left by an import that crashed after reserving
+            PartitionKey=oath.INDEX_PK, RowKey=rk, importId="dead", reservedAt=clock.now(), state="reserved",
+            owner=deps.sealer.seal(b"ghost", oath_index.owner_aad(rk))))
+        errors = bad_import(deps, row("xena", "Y-1"))
         assert errors == [{"row": 1, "field": "serial number",
                            "detail": "is reserved by an import that is still running"}]
         clock.advance(3600)
-        assert do_import(deps, row("xena", "X-1"))["imported"] == 1
-        assert index_rows(deps)["serial|X-1"]["upn"] == "xena"
+        assert do_import(deps, row("xena", "Y-1"))["imported"] == 1
+        assert owners(deps, "Y-1") == {"Y-1": "xena"}
+
+
+class TestIndexPrivacy:
+    """The serial index holds no personal data in plain text (D6); rows of the earlier format are migrated."""
+
+    def test_no_serial_or_user_id_in_plain_text(self, ready):
+        deps = ready
+        do_import(deps, row("carla.private@contoso.com", "SN-77123"), row("dean@contoso.com", "sn-88456"))
+        rows = index_rows(deps)
+        assert len(rows) == 2 and all(rk.startswith(oath_index.PREFIX) for rk in rows)
+        text = json.dumps([{**r, "RowKey": rk} for rk, r in rows.items()], default=str).lower()
+        for plain in ("carla", "private", "dean", "77123", "88456"):
+            assert plain not in text
+        assert owners(deps, "SN-77123", "SN-88456") == {"SN-77123": "carla.private@contoso.com",
+                                                        "SN-88456": "dean@contoso.com"}
+
+    def test_old_format_rows_are_migrated_and_still_decide(self, ready):
+        deps = ready
+        do_import(deps, row("olive", "OLD-1"))
+        deps.store.table.delete_entity(oath.INDEX_PK, oath_index.row_key(deps, "OLD-1"))
+        legacy_row(deps, "OLD-1", "olive")  # olive's profile holds OLD-1: taken
+        legacy_row(deps, "OLD-2", "gone")  # no profile holds it: stale, free to take over
+        legacy_row(deps, "OLD-3", "rita", state="reserved")  # a reservation still within its grace
+        errors = bad_import(deps, row("pete", "old-1"), row("pete", "OLD-2"), row("pete", "old-3"))
+        assert errors == [{"row": 1, "field": "serial number", "detail": "is already assigned to a user"},
+                          {"row": 3, "field": "serial number",
+                           "detail": "is reserved by an import that is still running"}]
+        rows = index_rows(deps)
+        assert len(rows) == 3 and all(rk.startswith(oath_index.PREFIX) for rk in rows)
+        assert "olive" not in json.dumps(list(rows.values()), default=str)
+        assert owners(deps, "OLD-1", "OLD-2", "OLD-3") == {"OLD-1": "olive", "OLD-2": "gone", "OLD-3": "rita"}
+        assert do_import(deps, row("pete", "OLD-2"))["imported"] == 1
+        assert owners(deps, "OLD-2") == {"OLD-2": "pete"}
+
+    def test_a_serial_in_both_forms_keeps_the_keyed_row(self, ready):
+        """A keyed row written beside an old one (an instance of the earlier release still writing): the keyed
+        row was written after the profiles were checked, so it stands and the old row goes."""
+        deps = ready
+        do_import(deps, row("quentin", "BOTH-1"))
+        legacy_row(deps, "BOTH-1", "someone")
+        legacy_row(deps, "ONLY-1", "ursula")
+        assert oath_index.migrate(deps, budget_seconds=30) is True
+        assert owners(deps, "BOTH-1", "ONLY-1") == {"BOTH-1": "quentin", "ONLY-1": "ursula"}
+        assert len(index_rows(deps)) == 2 and deps.store.query_prefix(oath.INDEX_PK, "serial|") == []
+
+    def test_the_hourly_maintenance_run_migrates_without_an_import(self, ready):
+        from shared import purge
+
+        legacy_row(ready, "HR-1", "hal")
+        purge.hourly(ready)
+        assert [rk[:3] for rk in index_rows(ready)] == [oath_index.PREFIX] and owners(ready, "HR-1") == {"HR-1": "hal"}
+
+    def test_an_unfinished_migration_answers_503_and_writes_nothing(self, ready, monkeypatch):
+        deps = ready
+        legacy_row(deps, "MIG-1", "vic")
+        monkeypatch.setattr(oath, "MIGRATION_BUDGET_SECONDS", 0.0)
+        with pytest.raises(StorageUnavailable) as err:
+            do_import(deps, row("wes", "W-1"))
+        assert "migrated" in err.value.detail and profile(deps, "wes") is None
+        assert list(index_rows(deps)) == ["serial|MIG-1"]
+        monkeypatch.undo()
+        assert do_import(deps, row("wes", "W-1"))["imported"] == 1 and owners(deps, "MIG-1") == {"MIG-1": "vic"}
 
 
 # -- through the dev host ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Storage faults through a fault-injecting TCP proxy in front of Azurite (tools/faultproxy.py), in
-process with an injected clock (Q5, issue 12):
+process with an injected clock (Q5):
 - a Table or Queue call that stalls mid-response, or trickles, is abandoned inside the configured bound;
 - an SMS challenge committed while the queue is down answers 201 and is re-driven by the sweeper once the
   queue is back, or marked `failed` when its code expired first; a message stuck invisible is re-sent.
@@ -19,46 +19,15 @@ import pytest
 import requests
 from azure.storage.queue import QueueClient
 
-from shared import challenge_rows, clients, enrolment, methods, redrive, signin, verify
+from shared import challenge_rows, clients, enrolment, methods, redrive, signin, sweeper, verify
 from shared.delivery import deliver
 from shared.errors import StorageUnavailable
 from shared.results import ChallengeStarted
-from shared.sms import Outbox
 from tests.conftest import app_env
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone
 
 PHONE = "+14255550143"
-
-
-@pytest.fixture(scope="module")
-def proxies(azurite):
-    table, queue = faultproxy.FaultProxy(azurite.table_port), faultproxy.FaultProxy(azurite.queue_port)
-    yield table, queue
-    table.close()
-    queue.close()
-
-
-@pytest.fixture
-def pdeps(make_deps, azurite, proxies):
-    """Service deps whose Table and Queue traffic goes through the proxies."""
-    table, queue = proxies
-    table.set_mode("pass")
-    queue.set_mode("pass")
-    conn = azurite_tool.connection_string(azurite.blob_port, queue.port, table.port)
-    d = make_deps(AzureWebJobsStorage=conn)
-    d.outbox = Outbox(clients.queue_client(d.settings, queue=d.outbox.queue.queue_name))
-    d.outbox.queue.create_queue()
-    d.store.get("warm", "up")  # creates the table before any fault
-    yield d
-    table.set_mode("pass")
-    queue.set_mode("pass")
-
-
-@pytest.fixture
-def sms(emulator):
-    requests.delete(f"{emulator.url}/messages", timeout=5)
-    yield emulator
 
 
 def received(emulator):
@@ -120,16 +89,16 @@ def test_begin_with_the_queue_down_answers_201_fast_and_the_sweeper_delivers(pde
     answered_in = time.monotonic() - started
     assert isinstance(result, ChallengeStarted) and answered_in < clients.CALL_BOUND
     assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
-    assert redrive.sweep(pdeps) == {}  # too young to look stuck
+    assert sweeper.sweep(pdeps) == {"wait": 1}  # too young to look stuck: kept
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
-    assert redrive.sweep(pdeps) == {"wait": 1}  # still due, but the queue is down: kept for the next run
+    assert sweeper.sweep(pdeps) == {"wait": 1}  # still due, but the queue is down: kept for the next run
     queue.set_mode("pass")
-    assert redrive.sweep(pdeps) == {"redrive": 1}
+    assert sweeper.sweep(pdeps) == {"redrive": 1}
     assert deliver(pdeps, take(pdeps)) == "sent"
     [message] = received(sms)
     assert f"#{sms_code_for(pdeps, view['challengeId'])}" in message["message"]
-    assert redrive.sweep(pdeps) == {"done": 1}  # delivered: the marker goes
-    assert redrive.sweep(pdeps) == {}
+    assert sweeper.sweep(pdeps) == {"done": 1}  # delivered: the marker goes
+    assert sweeper.sweep(pdeps) == {}
 
 
 def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms, clock):  # Q5
@@ -139,11 +108,11 @@ def test_a_challenge_still_queued_at_expiry_is_marked_failed(pdeps, proxies, sms
     view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
     clock.advance(pdeps.settings.code_ttl_seconds)
     queue.set_mode("pass")
-    assert redrive.sweep(pdeps) == {"failed": 1}
+    assert sweeper.sweep(pdeps) == {"failed": 1}
     assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "failed"
     events = [r["event"] for r in pdeps.store.query_prefix("alice", "au|")]
     assert "sms_failed" in events
-    assert redrive.sweep(pdeps) == {}
+    assert sweeper.sweep(pdeps) == {}
     assert received(sms) == []
 
 
@@ -153,8 +122,8 @@ def test_a_message_stuck_invisible_is_re_sent_and_only_once_per_interval(pdeps, 
     raw = raw_queue(pdeps)
     assert len(raw.receive_messages(visibility_timeout=600).__next__().content) > 0  # hidden for 10 min
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
-    assert redrive.sweep(pdeps) == {"redrive": 1}
-    assert redrive.sweep(pdeps) == {"wait": 1}  # re-driven a moment ago: no second fresh message
+    assert sweeper.sweep(pdeps) == {"redrive": 1}
+    assert sweeper.sweep(pdeps) == {"wait": 1}  # re-driven a moment ago: no second fresh message
     body = take(pdeps)
     assert deliver(pdeps, body) == "sent"
     assert deliver(pdeps, body) == "already_sent"
@@ -167,8 +136,8 @@ def test_a_marker_whose_challenge_never_committed_is_dropped(pdeps, clock):  # Q
     ch = challenge_rows.new_challenge(pdeps, pdeps.policy(), "alice", methods.SIGNIN, "sms", clock.now(), None)
     redrive.note_due(pdeps, ch)  # as if the challenge transaction then failed
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
-    assert redrive.sweep(pdeps) == {"missing": 1}
-    assert redrive.sweep(pdeps) == {}
+    assert sweeper.sweep(pdeps) == {"missing": 1}
+    assert sweeper.sweep(pdeps) == {}
 
 
 def test_begin_answers_503_and_leaves_no_marker_when_the_table_is_down(pdeps, proxies, clock):  # Q5
@@ -179,7 +148,7 @@ def test_begin_answers_503_and_leaves_no_marker_when_the_table_is_down(pdeps, pr
         signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     table.set_mode("pass")
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
-    assert redrive.sweep(pdeps) == {}
+    assert sweeper.sweep(pdeps) == {}
 
 
 def enrol(d) -> dict:
@@ -188,7 +157,7 @@ def enrol(d) -> dict:
     deliver(d, body)
     verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})
     requests.delete(f"{d.settings.acs_endpoint}/messages", timeout=5)
-    assert redrive.sweep(d, d.clock.now() + redrive.REDRIVE_AFTER) == {"done": 1}  # the enrolment's marker
+    assert sweeper.sweep(d, d.clock.now() + redrive.REDRIVE_AFTER) == {"done": 1}  # the enrolment's marker
     return view
 
 
@@ -205,7 +174,7 @@ def take(d) -> bytes:
     return base64.b64decode(msgs[0].content)
 
 
-def test_through_the_dev_host_queue_down_begin_is_201_and_the_timer_delivers(start_devhost, azurite,
+def test_through_the_dev_host_queue_down_begin_is_201_and_the_sweep_delivers(start_devhost, azurite,
                                                                               emulator):  # Q5
     with faultproxy.FaultProxy(azurite.queue_port) as queue:
         conn = azurite_tool.connection_string(azurite.blob_port, queue.port, azurite.table_port)
@@ -224,7 +193,7 @@ def test_through_the_dev_host_queue_down_begin_is_201_and_the_timer_delivers(sta
         assert api.call("GET", f"/api/v1/challenges/{cid}").json()["delivery"] == "queued"
         time.sleep(1)
         queue.set_mode("pass")
-        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)  # the 15 s timer re-drove it
+        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)  # the sweep chain the host owed re-drove it
         code = api.sms_code(phone, after=before)
         assert api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": code}).status_code == 200
         assert len(api.messages(phone)) == before + 1

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from shared.config import load_settings, parse_keys
+from shared.clock import install_test_clock
+from shared.config import AZURE_MARKERS, load_settings, parse_keys, running_in_azure
 from shared.errors import ConfigError
 
 GOOD = {
@@ -59,11 +60,32 @@ def test_unresolved_key_vault_reference_is_named():
         load_settings({**GOOD, "MFA_ENCRYPTION_KEYS": "@Microsoft.KeyVault(VaultName=kv;SecretName=enc)"})
 
 
-def test_example_keys_are_refused_in_azure():
+@pytest.mark.parametrize("marker", AZURE_MARKERS)
+def test_example_keys_are_refused_in_azure(marker):
     example = {**GOOD, "MFA_HMAC_KEYS": "local1:D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg="}
     load_settings(example)  # fine locally
     with pytest.raises(ConfigError, match="published local example key"):
-        load_settings({**example, "WEBSITE_INSTANCE_ID": "abc"})
+        load_settings({**example, marker: "abc"})
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, False), ({"WEBSITE_INSTANCE_ID": ""}, False), ({"WEBSITE_SITE_NAME": "", "WEBSITE_INSTANCE_ID": ""}, False),
+    ({"WEBSITE_INSTANCE_ID": "0123abcd"}, True), ({"WEBSITE_SITE_NAME": "twostep-prod"}, True),
+    ({"WEBSITE_SITE_NAME": "twostep-prod", "WEBSITE_INSTANCE_ID": "0123abcd"}, True),
+    ({"WEBSITE_AUTH_ENABLED": "true", "FUNCTIONS_WORKER_RUNTIME": "python"}, False),
+])
+def test_running_in_azure_is_any_platform_marker(env, expected):
+    assert running_in_azure(env) is expected
+
+
+@pytest.mark.parametrize("marker", AZURE_MARKERS)
+def test_every_guard_asks_the_same_question(marker):
+    """The example-key refusal and the test-clock guard agree for every marker: neither fails open alone."""
+    azure = {marker: "x"}
+    with pytest.raises(ConfigError, match="example"):
+        load_settings({**GOOD, "MFA_ENCRYPTION_KEYS": "local1:57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=", **azure})
+    with pytest.raises(RuntimeError, match="refused when running in Azure"):
+        install_test_clock(object(), azure)
 
 
 def test_plain_http_acs_endpoint_only_on_loopback():
@@ -88,7 +110,7 @@ def test_storage_connection_is_required():
 
 
 class TestStrictKeys:
-    """Issue 13 point 3: each refusal names the setting and never the key."""
+    """Strict keys: each refusal names the setting and never the key."""
 
     EXAMPLE = "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg="
 
@@ -168,8 +190,11 @@ def test_example_webhook_secret_is_refused_in_azure():
     assert load_settings(env).webhook_secret == EXAMPLE_WEBHOOK_SECRET
     with pytest.raises(ConfigError, match="example"):
         load_settings({**env, "WEBSITE_INSTANCE_ID": "x"})
+    with pytest.raises(ConfigError, match="example"):
+        load_settings({**env, "WEBSITE_SITE_NAME": "twostep-prod"})
 
 
-def test_events_queue_name_is_checked():
-    with pytest.raises(ConfigError, match="MFA_EVENTS_QUEUE"):
-        load_settings({**GOOD, "MFA_EVENTS_QUEUE": "Events!"})
+@pytest.mark.parametrize("name", ["MFA_EVENTS_QUEUE", "MFA_DUE_QUEUE"])
+def test_events_and_due_queue_names_are_checked(name):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**GOOD, name: "Events!"})

@@ -1,4 +1,4 @@
-"""Issue 13 points 2 and 4 in pure logic: sealed values and device tokens have one spelling, a value that
+"""Stable indexes and loud failures of the key lifecycle, in pure logic: sealed values and device tokens have one spelling, a value that
 does not open is a logged 503 (key id, purpose, row kind; never the value), and remembered-device tokens
 survive an HMAC rotation while the old key is listed."""
 from __future__ import annotations
@@ -130,6 +130,8 @@ class TestResealCatalogue:
         assert list(reseal.key_ids(challenge)) == ["e1"]
         assert list(reseal.key_ids({"PartitionKey": "alice", "RowKey": "au|1", "phone": "e1:" + "A" * 40})) == []
         assert list(reseal.key_ids({"PartitionKey": "~keys", "RowKey": "index", "sealed": "e2:" + "A" * 40})) == ["e2"]
+        assert list(reseal.key_ids({"PartitionKey": "~oath", "RowKey": "sn|x", "owner": "e2:" + "A" * 40})) == ["e2"]
+        assert list(reseal.key_ids({"PartitionKey": "~oath", "RowKey": "serial|X", "owner": "e2:" + "A" * 40})) == []
 
     def test_reseal_moves_every_stale_value_and_keeps_current_ones(self):
         old, new = crypto.Sealer(OLD), crypto.Sealer(NEW)

@@ -12,16 +12,16 @@ ETAG_OR_OPS = re.compile(r"_metadata|\.metadata\b|\.ops\b|MatchConditions|Update
 METHOD_BRANCH = re.compile(r"""method\s*(==|!=)\s*["']|method\s+(not\s+)?in\s*\(\s*["']""")
 # The SDK edge: the store itself (the table and how rows are built), the clients it is built from, the
 # SMS and security-event queue gateways. Every other module builds rows through store.new_row.
-AZURE_ALLOWED = {"store/table.py", "store/rows.py", "clients.py", "sms.py", "events.py"}
+AZURE_ALLOWED = {"store/table.py", "store/rows.py", "clients.py", "queues.py", "sms.py", "events.py"}
 STORE_IMPORT = re.compile(r"^\s*from \.store\b|^\s*from \.\.store\b|^\s*import shared\.store", re.M)
 ROW_MAPPING = re.compile(r"\bto_entity\(|\bfrom_entity\(|\b(challenge|profile|bypass)_from\(")
 RAW_TRANSACTION = re.compile(r"\bTx\(|\.transact\(")
 # Writes that are no user's decision keep explicit transactions: bookkeeping in partitions of their own
 # (the policy document, rate-limit counters, the index key, the OATH serial index of the import saga, the
-# SMS due list), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
+# due list of SMS and events), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
 # of every kind. Every decision on a user's rows goes through `UserRows`.
-RAW_TRANSACTION_ALLOWED = {"policy_store.py", "limits.py", "index_key.py", "oath.py", "redrive.py", "audit.py",
-                           "reseal.py"}
+RAW_TRANSACTION_ALLOWED = {"policy_store.py", "limits.py", "index_key.py", "oath.py", "oath_index.py", "redrive.py",
+                           "audit.py", "reseal.py", "due.py"}
 
 
 def _modules() -> dict[str, str]:

@@ -22,7 +22,7 @@ class TestJsonBody:
         with pytest.raises(PayloadTooLarge):
             v.parse_json_body(body + b" ")
         assert v.parse_json_body(body + b" ", limit=v.MAX_BODY_BYTES + 1)["k"]
-        assert (v.MAX_BODY_BYTES, v.MAX_ADMIN_DOCUMENT_BYTES) == (16 * 1024, 1024 * 1024)  # README's limits
+        assert (v.MAX_BODY_BYTES, v.MAX_POLICY_DOCUMENT_BYTES) == (16 * 1024, 24 * 1024 * 1024)  # README's limits
 
     @pytest.mark.parametrize("raw", [None, b"", b"  \n\t "])
     def test_empty_bodies(self, raw):
