@@ -1,0 +1,50 @@
+"""Schema fuzzing (`make test`): schemathesis drives every operation of /api/openapi.json over real HTTP
+against a dev host of its own (its own table and queues on the session's Azurite): application routes with
+the function key, admin routes with the master key, as the document's security schemes say; one request
+per operation without a key; TRACE/PUT/... to every path. Seeded and bounded, so a run is reproducible and
+stays well inside CI's limit. Any failure is a finding to fix in the code or the document, not to exclude."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from tests.conftest import FUNCTION_KEY, MASTER_KEY
+
+SEED = 20261203
+MAX_EXAMPLES = 12  # per operation and phase: ~30 operations stay within about a minute on 2 cores
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_schema_conformance", "response_headers_conformance", "unsupported_method", "ignored_auth")
+# Operations left out, each with the reason (none today: a new one needs its reason and the fix it waits for).
+EXCLUDED: dict[str, str] = {}
+
+
+def config_file(tmp_path) -> str:
+    """schemathesis.toml: one key per security scheme of the document, so each operation gets its own."""
+    path = tmp_path / "schemathesis.toml"
+    path.write_text(
+        "[auth.openapi.functionKey]\n"
+        f'api_key = "{FUNCTION_KEY}"\n'
+        "[auth.openapi.masterKey]\n"
+        f'api_key = "{MASTER_KEY}"\n')
+    return str(path)
+
+
+def test_schemathesis_finds_nothing(start_devhost, base_env, tmp_path):
+    host = start_devhost({**base_env, "MFA_TABLE_NAME": "fuzz"})
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", config_file(tmp_path), "run",
+               f"{host.url}/api/openapi.json", "--url", f"{host.url}/api", "--seed", str(SEED),
+               "-n", str(MAX_EXAMPLES), "--checks", ",".join(CHECKS), "--phases", "examples,coverage,fuzzing",
+               "--workers", "2", "--request-timeout", "20", "--no-shrink", "--continue-on-failure",
+               "--report", "json", "--report-json-path", str(report), "--output-truncate", "false"]
+    for operation, _reason in EXCLUDED.items():
+        command += ["--exclude-operation-id", operation]
+    started = time.monotonic()
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - started
+    print(run.stdout[-6000:])
+    summary = json.loads(report.read_text()) if report.exists() else {}
+    print(f"schemathesis: {elapsed:.0f} s, report keys {sorted(summary)[:12]}")
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-3000:] + host.logs()[-3000:]
