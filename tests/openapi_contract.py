@@ -46,7 +46,7 @@ def find_operation(method: str, path: str) -> tuple[str | None, Operation | None
     path = urllib.parse.unquote(path.split("?", 1)[0])
     if not path.lower().startswith(BASE + "/"):
         return None, None
-    local = path[len(BASE):].rstrip("/") or "/"
+    local = path[len(BASE):].removesuffix("/") or "/"  # the host takes one trailing slash, not two
     for template, pattern in _templates():
         if pattern.fullmatch(local):
             spec = DOCUMENT["paths"][template].get(method.lower())
