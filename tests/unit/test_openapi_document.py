@@ -34,15 +34,18 @@ def documented_routes() -> dict[tuple[str, str], list]:
             for path, item in DOCUMENT["paths"].items() for method, op in item.items() if method in METHODS}
 
 
-def test_the_document_describes_exactly_the_apps_routes():
-    app, documented = app_routes(), documented_routes()
-    assert sorted(set(app) - set(documented)) == [], "routes the document misses"
-    assert sorted(set(documented) - set(app)) == [], "operations the document names that the app lacks"
+def test_every_route_of_the_app_is_documented():
+    assert len(app_routes()) > 25
+    assert sorted(set(app_routes()) - set(documented_routes())) == [], "routes the document misses"
+
+
+def test_the_document_names_no_route_the_app_lacks():
+    assert sorted(set(documented_routes()) - set(app_routes())) == [], "operations of no route of the app"
 
 
 def test_each_operation_names_the_key_its_route_needs():
     app, documented = app_routes(), documented_routes()
-    wrong = {route: (level, documented[route]) for route, level in app.items() if documented[route] != SECURITY[level]}
+    wrong = {route: (level, documented[route]) for route, level in app.items() if documented.get(route, SECURITY[level]) != SECURITY[level]}
     assert wrong == {}
 
 
