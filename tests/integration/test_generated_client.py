@@ -4,9 +4,11 @@ it against the dev host, so the document is complete enough for a caller who has
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from aiopenapi3 import OpenAPI
+from aiopenapi3.errors import HTTPClientError
 
 from tests.conftest import FUNCTION_KEY
 from tests.helpers import secret_bytes
@@ -37,6 +39,12 @@ def test_generated_client_enrols_begins_and_verifies(client, devhost, emulator):
 
         begun = client._.beginChallenge(data={"userId": user, "method": "totp"})
         assert begun.status == "pending" and begun.method == "totp"
+        with pytest.raises(HTTPClientError) as refused:  # only an approval is a 2xx: the client raises
+            client._.verifyChallenge(parameters={"challengeId": begun.challengeId}, data={"code": "000000"})
+        assert refused.value.status_code == 403
+        assert json.loads(refused.value.data) | {"detail": ""} == {
+            "type": "urn:twostep:problem:incorrect_code", "title": "Incorrect code", "status": 403, "detail": "",
+            "code": "incorrect_code", "attemptsRemaining": 4}
         signed_in = client._.verifyChallenge(parameters={"challengeId": begun.challengeId},
                                              data={"code": host.totp(secret)})
         assert signed_in.status == "approved"
