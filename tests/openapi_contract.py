@@ -64,7 +64,7 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _root_validator() -> Draft202012Validator:
+def root_validator() -> Draft202012Validator:
     """A validator rooted at the whole document, so `#/components/...` references resolve in every schema."""
     return Draft202012Validator(DOCUMENT)
 
@@ -93,7 +93,7 @@ def mismatches(method: str, path: str, status: int, content_type: str | None, bo
         instance = json.loads(body)
     except ValueError:
         return [f"{operation.name}: {status} {media} body is not JSON: {body[:200]!r}"]
-    validator = _root_validator().evolve(schema=schema)
+    validator = root_validator().evolve(schema=schema)
     return [f"{operation.name}: {status} body at {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
             for e in validator.iter_errors(instance)]
 
