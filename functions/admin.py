@@ -1,9 +1,10 @@
 """Admin routes (auth level ADMIN: the host's master key; plus the admin app role under Entra ID)."""
 import azure.functions as func
 
-from shared import admin, reseal
-from shared.deps import get_deps
-from shared.validation import MAX_POLICY_DOCUMENT_BYTES
+from shared.flows import admin
+from shared.kernel.validation import MAX_POLICY_DOCUMENT_BYTES
+from shared.ops import reseal
+from shared.wiring import get_deps
 
 from .http import admin_actor, endpoint, json_body, respond, route_param
 

@@ -1,8 +1,8 @@
 """Challenge routes: begin, read, verify, report fraud."""
 import azure.functions as func
 
-from shared import challenge_rows, signin, verify
-from shared.deps import get_deps
+from shared.flows import challenge_rows, signin, verify
+from shared.wiring import get_deps
 
 from .http import endpoint, idempotency_key, json_body, respond, route_param
 from .results import answer

@@ -1,8 +1,8 @@
 """Enrolment routes: add a phone or an authenticator app, read a user's methods, remove a method."""
 import azure.functions as func
 
-from shared import enrolment
-from shared.deps import get_deps
+from shared.flows import enrolment
+from shared.wiring import get_deps
 
 from .http import endpoint, idempotency_key, json_body, respond, route_param
 from .results import answer

@@ -5,9 +5,9 @@ import logging
 
 import azure.functions as func
 
-from shared import signals
-from shared.config import EVENTS_QUEUE, STORAGE_CONNECTION, get_settings
-from shared.webhook import WebhookFailed, deliver_event
+from shared.channels.webhook import WebhookFailed, deliver_event
+from shared.kernel import signals
+from shared.settings import EVENTS_QUEUE, STORAGE_CONNECTION, get_settings
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.events")

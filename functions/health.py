@@ -2,8 +2,8 @@
 A failing check is a problem+json 503 like every other error, with `config` and `storage` added."""
 import azure.functions as func
 
-from shared.deps import get_deps
-from shared.errors import ConfigError, StorageUnavailable, TwostepError
+from shared.kernel.errors import ConfigError, StorageUnavailable, TwostepError
+from shared.wiring import get_deps
 
 from .http import problem, reported, respond
 

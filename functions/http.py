@@ -11,11 +11,12 @@ from typing import Any
 
 import azure.functions as func
 
-from shared import admin, signals
 from shared.clients import request_budget
-from shared.deps import get_deps
-from shared.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
-from shared.validation import MAX_BODY_BYTES, parse_json_body
+from shared.flows import admin
+from shared.kernel import signals
+from shared.kernel.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
+from shared.kernel.validation import MAX_BODY_BYTES, parse_json_body
+from shared.wiring import get_deps
 
 log = logging.getLogger("twostep.http")
 JSON = "application/json"

@@ -1,16 +1,16 @@
-"""Maintenance: the hourly timer sweeps the due items (shared/due.py), moves OATH index rows of the earlier
+"""Maintenance: the hourly timer sweeps the due items (shared/channels/due.py), moves OATH index rows of the earlier
 plain-text format to keyed ones and purges rows past their retention (Table Storage has no TTL), all within
-one time budget (shared/purge.py). The due sweep's chain runs on its queue only while something is due, so
+one time budget (shared/ops/purge.py). The due sweep's chain runs on its queue only while something is due, so
 an idle deployment runs nothing but the hourly timer and can scale to zero."""
 import logging
 import time
 
 import azure.functions as func
 
-from shared import sweeper
-from shared.config import DUE_QUEUE, STORAGE_CONNECTION
-from shared.deps import get_deps
-from shared.purge import hourly
+from shared.delivery import sweeper
+from shared.ops.purge import hourly
+from shared.settings import DUE_QUEUE, STORAGE_CONNECTION
+from shared.wiring import get_deps
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.maintenance")

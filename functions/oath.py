@@ -1,8 +1,8 @@
 """Admin route: import hardware OATH tokens from Azure MFA's CSV upload format (auth level ADMIN)."""
 import azure.functions as func
 
-from shared import oath
-from shared.deps import get_deps
+from shared.methods.oath import importer as oath
+from shared.wiring import get_deps
 
 from .http import admin_actor, endpoint, respond
 
@@ -12,5 +12,6 @@ bp = func.Blueprint()
 @bp.route(route="v1/admin/oath-tokens", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 @endpoint
 def import_oath_tokens(req: func.HttpRequest) -> func.HttpResponse:
-    actor = admin_actor(req)  # the CSV body may be up to 1 MiB: shared.oath checks its size, not json_body
+    # the CSV body may be up to 1 MiB: shared.methods.oath.importer checks its size, not json_body
+    actor = admin_actor(req)
     return respond(201, oath.import_tokens(get_deps(), req.get_body(), actor))

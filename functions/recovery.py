@@ -2,8 +2,8 @@
 recovery codes (application)."""
 import azure.functions as func
 
-from shared import access_pass, recovery_codes, removal
-from shared.deps import get_deps
+from shared.flows import access_pass, recovery_codes, removal
+from shared.wiring import get_deps
 
 from .http import admin_actor, endpoint, idempotency_key, json_body, respond, route_param
 from .results import answer

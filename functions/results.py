@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.results import ChallengeStarted, CodeSent, CodesIssued, NotRequired, Result, SecretIssued
+from shared.kernel.results import ChallengeStarted, CodeSent, CodesIssued, NotRequired, Result, SecretIssued
 
 from .http import location, respond
 

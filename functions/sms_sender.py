@@ -4,9 +4,9 @@ import logging
 
 import azure.functions as func
 
-from shared.config import SMS_POISON_QUEUE, SMS_QUEUE, STORAGE_CONNECTION
-from shared.delivery import deliver, mark_failed
-from shared.deps import get_deps
+from shared.delivery.sender import deliver, mark_failed
+from shared.settings import SMS_POISON_QUEUE, SMS_QUEUE, STORAGE_CONNECTION
+from shared.wiring import get_deps
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.sms_sender")

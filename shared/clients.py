@@ -30,7 +30,7 @@ from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .config import SMS_QUEUE, Settings
+from .settings import SMS_QUEUE, Settings
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Storage
 READ_TIMEOUT = 3.0  # seconds of silence tolerated while waiting for a response

@@ -2,7 +2,6 @@
 the app to index its functions before any setting needs to be valid)."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,18 +9,17 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from . import clients
-from .audit import record_refusal
-from .clock import Clock, process_clock
-from .config import DUE_QUEUE, EVENTS_QUEUE, Settings, get_settings
-from .crypto import Keyring, Sealer, blind_index
-from .due import Sweeps
-from .events import EventPublisher
-from .index_key import load_or_create as load_index_key
-from .policy import Policy
-from .policy_store import PolicyStore
-from .queues import QueueGateway
-from .sms import Outbox, SmsGateway
+from .channels.due import Sweeps
+from .channels.events import EventPublisher
+from .channels.sms import Outbox, SmsGateway
+from .crypto.keys import Keyring, Sealer, blind_index
+from .kernel.clock import Clock
+from .model.policy import Policy
+from .settings import Settings
 from .store import Entity, Store, UserRows, audit_row, in_unit
+from .store.audit import record_refusal
+from .store.index_key import load_or_create as load_index_key
+from .store.policy_store import PolicyStore
 
 T = TypeVar("T")
 
@@ -33,7 +31,7 @@ class Deps:
     outbox: Outbox
     clock: Clock
     events: EventPublisher | None = None  # security events (N1), fed by the store's commit hooks
-    sweeps: Sweeps | None = None  # the due-item sweep chain this process starts or owes (shared/due.py)
+    sweeps: Sweeps | None = None  # the due-item sweep chain this process starts or owes (shared/channels/due.py)
 
     def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
         """An audit row to add to the decision's transaction; the retention is set here, once."""
@@ -83,31 +81,3 @@ class Deps:
     def sms(self) -> SmsGateway:
         client = clients.sms_client(self.settings)
         return SmsGateway(client, self.settings.acs_sender)
-
-
-def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None,
-               events_queue: str = EVENTS_QUEUE, due_queue: str = DUE_QUEUE) -> Deps:
-    """The collaborators; committed audit rows are published as security events on `events_queue`, and
-    the due sweep's chain runs on `due_queue`."""
-    clock = clock or process_clock()
-    store = Store(clients.table_client(settings, counter))
-    sweeps = Sweeps(QueueGateway(clients.queue_client(settings, counter, queue=due_queue)), store, clock)
-    events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host,
-                            store, sweeps)
-    store.before_commit.append(events.due)
-    store.after_commit.append(events.committed)
-    return Deps(settings=settings, store=store, outbox=Outbox(clients.queue_client(settings, counter)),
-                clock=clock, events=events, sweeps=sweeps)
-
-
-_lock = threading.Lock()
-_deps: Deps | None = None
-
-
-def get_deps() -> Deps:
-    global _deps
-    if _deps is None:
-        with _lock:
-            if _deps is None:
-                _deps = build_deps(get_settings())
-    return _deps

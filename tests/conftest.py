@@ -18,9 +18,9 @@ import azurite as azurite_tool  # noqa: E402  (tools/azurite.py)
 import sms_emulator  # noqa: E402  (tools/sms_emulator.py)
 
 from shared import clients  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.deps import build_deps  # noqa: E402
-from shared.sms import Outbox  # noqa: E402
+from shared.channels.sms import Outbox  # noqa: E402
+from shared.settings import load_settings  # noqa: E402
+from shared.wiring import build_deps  # noqa: E402
 from tests.clocks import FixedClock  # noqa: E402
 
 # Test-only keys: SHA-256 of a label, so they pass the random-key checks (32 x 'A' would not).

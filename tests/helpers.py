@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from shared.crypto import derive_code
-from shared.ids import parse_challenge_id
+from shared.crypto.keys import derive_code
+from shared.kernel.ids import parse_challenge_id
 
 
 def sms_code_for(deps, challenge_id: str) -> str:

@@ -28,8 +28,8 @@ import azurite  # noqa: E402
 import sms_emulator  # noqa: E402
 from flows import counted_deps, measure  # noqa: E402
 
-from shared.config import load_settings  # noqa: E402
-from shared.otp import totp  # noqa: E402
+from shared.crypto.otp import totp  # noqa: E402
+from shared.settings import load_settings  # noqa: E402
 
 FKEY = "bench-function-key"
 

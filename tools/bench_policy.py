@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-from shared import enrolment, signin, verify  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.deps import build_deps  # noqa: E402
-from shared.models import Profile  # noqa: E402
-from shared.otp import totp  # noqa: E402
-from shared.policy import MAX_LOCATIONS, MAX_RANGES, Policy, apply_patch, defaults  # noqa: E402
-from shared.policy_store import CACHE_SECONDS, PolicyStore, _encode  # noqa: E402
-from shared.results import ChallengeStarted  # noqa: E402
+from shared.crypto.otp import totp  # noqa: E402
+from shared.flows import enrolment, signin, verify  # noqa: E402
+from shared.kernel.results import ChallengeStarted  # noqa: E402
+from shared.model.policy import MAX_LOCATIONS, MAX_RANGES, Policy, apply_patch, defaults  # noqa: E402
+from shared.model.records import Profile  # noqa: E402
+from shared.settings import load_settings  # noqa: E402
+from shared.store.policy_store import CACHE_SECONDS, PolicyStore, _encode  # noqa: E402
+from shared.wiring import build_deps  # noqa: E402
 
 NOW = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
 

@@ -22,9 +22,9 @@ import azurite  # noqa: E402
 from azure.data.tables import TableEntity  # noqa: E402
 from bench_policy import bench_settings  # noqa: E402
 
-from shared.deps import build_deps  # noqa: E402
-from shared.purge import purge  # noqa: E402
+from shared.ops.purge import purge  # noqa: E402
 from shared.store import Tx  # noqa: E402
+from shared.wiring import build_deps  # noqa: E402
 
 
 def fill(deps, rows: int, partitions: int, expired_every: int) -> tuple[int, float]:

@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-from shared import reseal  # noqa: E402
-from shared.aad import phone_aad, totp_aad  # noqa: E402
-from shared.config import load_settings  # noqa: E402
-from shared.deps import build_deps  # noqa: E402
-from shared.models import Profile, TotpDevice  # noqa: E402
+from shared.crypto.aad import phone_aad, totp_aad  # noqa: E402
+from shared.model.records import Profile, TotpDevice  # noqa: E402
+from shared.ops import reseal  # noqa: E402
+from shared.settings import load_settings  # noqa: E402
 from shared.store import Tx, audit_row, to_entity  # noqa: E402
+from shared.wiring import build_deps  # noqa: E402
 from tests.clocks import FixedClock  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 """How the SMS sweeper finds due work: a query on `delivery eq 'queued'` scans the whole table, the due
-list (`~due|` partitions, shared/due.py) reads a partition range. Prints both against Azurite.
+list (`~due|` partitions, shared/channels/due.py) reads a partition range. Prints both against Azurite.
 
 Run: `python tools/bench_sweep.py [--users 200] [--rows-per-user 50] [--due 20]`
 """
@@ -19,7 +19,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 import azurite as azurite_tool  # noqa: E402
 from azure.data.tables import TableServiceClient  # noqa: E402
 
-from shared.due import DUE_PREFIX, due_partition  # noqa: E402
+from shared.channels.due import DUE_PREFIX, due_partition  # noqa: E402
 
 
 def timed(fn, runs: int = 5) -> tuple[float, int]:

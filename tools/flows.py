@@ -6,14 +6,16 @@ import base64
 from datetime import timedelta
 from typing import Any
 
-from shared import clients, enrolment, signin, verify
-from shared.config import Settings
-from shared.crypto import derive_code
-from shared.delivery import deliver
-from shared.deps import Deps, build_deps
-from shared.ids import parse_challenge_id
-from shared.otp import totp
-from shared.sms import Outbox, outbox_message
+from shared import clients
+from shared.channels.sms import Outbox, outbox_message
+from shared.crypto.keys import derive_code
+from shared.crypto.otp import totp
+from shared.delivery.sender import deliver
+from shared.deps import Deps
+from shared.flows import enrolment, signin, verify
+from shared.kernel.ids import parse_challenge_id
+from shared.settings import Settings
+from shared.wiring import build_deps
 
 
 def counted_deps(settings: Settings, clock: Any = None,

@@ -25,16 +25,16 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 # module -> (functions to mutate, or None for the whole module; the unit tests that must kill its mutants)
 MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
-    "shared/policy.py": (("register_failure", "register_success", "retry_after"),
+    "shared/model/policy.py": (("register_failure", "register_success", "retry_after"),
                          ("tests/unit/test_policy.py", "tests/unit/test_lockout_counting.py",
                           "tests/unit/test_lockout.py")),
-    "shared/otp.py": (None, ("tests/unit/test_otp.py",)),
-    "shared/crypto.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
-    "shared/limits.py": (("_ip_key", "counters"), ("tests/unit/test_limits_pure.py",)),
-    "shared/validation.py": (None, ("tests/unit/test_validation.py",)),
-    "shared/ids.py": (None, ("tests/unit/test_ids.py",)),
-    "shared/device_tokens.py": (None, ("tests/unit/test_device_tokens.py",)),
-    "shared/networks.py": (None, ("tests/unit/test_networks.py",)),
+    "shared/crypto/otp.py": (None, ("tests/unit/test_otp.py",)),
+    "shared/crypto/keys.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
+    "shared/methods/limits.py": (("_ip_key", "counters"), ("tests/unit/test_limits_pure.py",)),
+    "shared/kernel/validation.py": (None, ("tests/unit/test_validation.py",)),
+    "shared/kernel/ids.py": (None, ("tests/unit/test_ids.py",)),
+    "shared/crypto/device_tokens.py": (None, ("tests/unit/test_device_tokens.py",)),
+    "shared/model/networks.py": (None, ("tests/unit/test_networks.py",)),
 }
 STATUS = {"ok_killed": "killed", "bad_survived": "survived", "bad_timeout": "timeout",
           "ok_suspicious": "killed", "skipped": "skipped", "untested": "untested"}

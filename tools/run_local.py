@@ -80,7 +80,7 @@ def main() -> int:
         children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT)]))
         azurite.wait_for_port(SMS_PORT, process=children[-1])
         children.append(start([PY, "tools/devhost", "--port", str(FUNCTIONS_PORT),
-                               "--check", "shared.config:get_settings"], env=devhost_env()))
+                               "--check", "shared.settings:get_settings"], env=devhost_env()))
         azurite.wait_for_port(FUNCTIONS_PORT, timeout=60, process=children[-1])
         banner()
         while not stopping and all(child.poll() is None for child in children):

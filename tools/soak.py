@@ -43,7 +43,7 @@ import azurite as azurite_tool  # noqa: E402
 import faultproxy  # noqa: E402
 import sms_emulator  # noqa: E402
 
-from shared.otp import time_step, totp  # noqa: E402
+from shared.crypto.otp import time_step, totp  # noqa: E402
 
 FUNCTION_KEY, MASTER_KEY = "soak-function-key", "soak-master-key"
 HMAC_KEY = "soak1:" + "KB0srrP7eAjTIJEJJ6XMXJ4s4ZFYqC5u/seJt2VeIxE="  # local-only: sha256("twostep-soak-hmac")
@@ -171,8 +171,8 @@ class Soak:
     @staticmethod
     def code_of(challenge_id: str) -> str:
         """The SMS code of a challenge, derived as the sender does (the soak knows the local-only key)."""
-        from shared.crypto import derive_code
-        from shared.ids import parse_challenge_id
+        from shared.crypto.keys import derive_code
+        from shared.kernel.ids import parse_challenge_id
 
         _, row_key = parse_challenge_id(challenge_id)
         return derive_code(base64.b64decode(HMAC_KEY.split(":", 1)[1]), row_key[3:], 6)
@@ -340,7 +340,7 @@ class Soak:
         (Azurite directly, not through the fault proxy), each built as the publisher builds it."""
         from azure.data.tables import TableClient
 
-        from shared.events import build_event
+        from shared.channels.events import build_event
         from shared.store import audit_events
 
         conn = azurite_tool.connection_string(self.azurite.blob_port, self.azurite.queue_port, self.azurite.table_port)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..ids import AUDIT_PREFIX
+from ..kernel.ids import AUDIT_PREFIX
 
 _MAX_MS = 10**13
 

@@ -11,8 +11,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from ..ids import PROFILE_RK
-from ..models import CHALLENGE_KEEP, AccessPassState, Bypass, Challenge, Profile, TotpDevice
+from ..kernel.ids import PROFILE_RK
+from ..model.records import CHALLENGE_KEEP, AccessPassState, Bypass, Challenge, Profile, TotpDevice
 from .rows import new_row, same_version
 from .table import Entity
 

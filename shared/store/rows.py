@@ -11,7 +11,7 @@ from typing import Any
 
 from azure.data.tables import TableEntity
 
-from ..ids import AUDIT_PREFIX, random_token
+from ..kernel.ids import AUDIT_PREFIX, random_token
 from .events import inverted
 from .table import Entity
 

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from ..errors import Conflict, StorageUnavailable
+from ..kernel.errors import Conflict, StorageUnavailable
 from .events import AuditEvent, audit_events
 
 log = logging.getLogger("twostep.store")
@@ -119,7 +119,7 @@ class Store:
     def __init__(self, table: TableClient) -> None:
         self.table = table
         # Called before a transaction that writes audit events, with those events; a hook returns rows to
-        # write first (due markers, shared/due.py). If writing them fails, the transaction is not tried.
+        # write first (due markers, shared/channels/due.py). If writing them fails, the transaction is not tried.
         self.before_commit: list[Callable[[list[AuditEvent]], list[Entity]]] = []
         # Called after each committed transaction with the audit events it stored (maybe none). A hook
         # must not raise: the decision is stored already; a failing hook is logged and the rest still run.

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..ids import AUDIT_PREFIX, BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
-from ..models import Bypass, Challenge, Profile
+from ..kernel.ids import AUDIT_PREFIX, BYPASS_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
+from ..model.records import Bypass, Challenge, Profile
 from .mapping import Model, bypass_from, challenge_from, profile_from, to_entity
 from .rows import audit_row
 from .table import Entity, StaleWrite, Store, Tx, retry_on_conflict

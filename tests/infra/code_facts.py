@@ -1,6 +1,6 @@
 """What the app's code needs from its environment, read from the code itself (not from a list kept here).
 
-- settings: every app setting `shared.config.load_settings` looks up (recorded while it runs), plus every
+- settings: every app setting `shared.settings.load_settings` looks up (recorded while it runs), plus every
   string key read from an environment mapping anywhere in function_app.py, functions/ and shared/ (static
   scan: os.environ / os.getenv / env.get / env[...] / _raw / _required, f-strings over module constants,
   and the names in config.BOUNDS);
@@ -61,7 +61,7 @@ class RecordingEnv(Mapping[str, str]):
 
 def recorded_settings(values: Mapping[str, str]) -> tuple[list[str], Any]:
     """Run load_settings on `values`; return the keys it asked for and the Settings (or the error)."""
-    from shared.config import load_settings
+    from shared.settings import load_settings
 
     env = RecordingEnv(values)
     try:
@@ -195,7 +195,7 @@ def literal_table_names() -> set[str]:
 
 
 def signal_events() -> dict[str, str]:
-    """The operational event names the code logs (shared/signals.py: the constants listed in ALL)."""
+    """The operational event names the code logs (shared/kernel/signals.py: the constants listed in ALL)."""
     tree = ast.parse((ROOT / "shared" / "signals.py").read_text())
     constants = _module_constants(tree)
     listed: list[str] = []

@@ -1,5 +1,5 @@
 """Each alert in infra/modules/alerts.bicep fires on something the code really writes (issue: operations,
-point 1). The names come from the code (tests/infra/code_facts.py reads shared/signals.py); each test runs
+point 1). The names come from the code (tests/infra/code_facts.py reads shared/kernel/signals.py); each test runs
 the code path behind one alert, turns the log records into the `traces` rows the host writes, and evaluates
 the alert's own query on them (tests/infra/alert_queries.py). A 4xx answer, a first webhook retry or a
 delivered SMS must not match.
@@ -14,12 +14,13 @@ import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessage
 
-from shared import enrolment, signals
-from shared.crypto import Keyring, Sealer
-from shared.delivery import mark_failed
-from shared.errors import ConfigError, CryptoError, Locked, SealedValueUnreadable, StorageUnavailable
-from shared.sms import outbox_message
-from shared.sweeper import sweep
+from shared.channels.sms import outbox_message
+from shared.crypto.keys import Keyring, Sealer
+from shared.delivery.sender import mark_failed
+from shared.delivery.sweeper import sweep
+from shared.flows import enrolment
+from shared.kernel import signals
+from shared.kernel.errors import ConfigError, CryptoError, Locked, SealedValueUnreadable, StorageUnavailable
 from tests.conftest import WEBHOOK_SECRET
 from tests.infra import code_facts
 from tests.infra.alert_queries import log_alerts, parse, threshold, trace_rows

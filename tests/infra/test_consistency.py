@@ -19,12 +19,12 @@ from tests.infra.keys_script import run_script, vault_folder
 
 # Set by the platform itself, never by infra or the example file.
 PLATFORM_SETTINGS = {
-    "WEBSITE_INSTANCE_ID": "set by App Service on every instance; shared/config.py running_in_azure reads it",
+    "WEBSITE_INSTANCE_ID": "set by App Service on every instance; shared/kernel/environment.py running_in_azure reads it",
     "WEBSITE_AUTH_ENABLED": "set by App Service when authentication (authsettingsV2) is on",
     "WEBSITE_SITE_NAME": "set by App Service on every instance; either marker makes running_in_azure true",
 }
 # Test-only settings need no entry: DEVHOST_CLOCK_FILE (and the DEVHOST_* keys) are read by tools/devhost/
-# alone, which the code scan does not cover; shared/clock.py refuses the clock it installs in Azure.
+# alone, which the code scan does not cover; shared/kernel/clock.py refuses the clock it installs in Azure.
 # Local development only: in Azure they are replaced by managed-identity settings.
 LOCAL_ONLY_SETTINGS = {
     "AzureWebJobsStorage": "Azurite connection string; Azure uses the identity-based AzureWebJobsStorage__*",

@@ -163,7 +163,7 @@ def test_every_main_parameter_is_bounded():
             loose.append(name)
     assert not loose, f"parameters without bounds: {loose}"
     params = main_params()
-    # Where the code has a bound of its own, the parameter's is the same (shared/config.py).
+    # Where the code has a bound of its own, the parameter's is the same (shared/settings.py).
     assert (params["tableName"].decorator("min_length"), params["tableName"].decorator("max_length")) == (3, 63)
     assert params["totpIssuer"].decorator("max_length") == 64
     assert params["otpHost"].decorator("max_length") == 253

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from shared.otp import totp
+from shared.crypto.otp import totp
 from tests.conftest import FUNCTION_KEY, MASTER_KEY
 from tests.helpers import secret_bytes
 from tests.openapi_contract import check_response

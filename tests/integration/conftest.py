@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from shared import clients
-from shared.sms import Outbox
+from shared.channels.sms import Outbox
 
 
 @pytest.fixture(scope="module")

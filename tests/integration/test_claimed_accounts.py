@@ -11,11 +11,11 @@ import json
 import pytest
 from azure.data.tables import UpdateMode
 
-from shared import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, verify
-from shared.errors import Canceled, IncorrectCode, Locked, NotEnrolled, StepUpRequired, UserBlocked
-from shared.ids import PROFILE_RK, parse_challenge_id
-from shared.otp import totp
-from shared.results import CodesIssued, SecretIssued
+from shared.crypto.otp import totp
+from shared.flows import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, verify
+from shared.kernel.errors import Canceled, IncorrectCode, Locked, NotEnrolled, StepUpRequired, UserBlocked
+from shared.kernel.ids import PROFILE_RK, parse_challenge_id
+from shared.kernel.results import CodesIssued, SecretIssued
 from shared.store import profile_from
 from tests.helpers import other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms, events

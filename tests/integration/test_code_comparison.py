@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from shared import crypto, enrolment, signin, verify
-from shared.errors import IncorrectCode
-from shared.otp import totp
+from shared.crypto import keys as crypto
+from shared.crypto.otp import totp
+from shared.flows import enrolment, signin, verify
+from shared.kernel.errors import IncorrectCode
 from tests.helpers import other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import enrol_sms
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.ids import PROFILE_RK
+from shared.kernel.ids import PROFILE_RK
 from shared.store import StaleWrite, Tx, audit_row
 from tests.integration.test_flows import enrol_sms, events
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from shared import admin, enrolment, verify
-from shared import signin as signin_flow
-from shared.delivery import deliver
-from shared.errors import IncorrectCode, RateLimited
-from shared.otp import totp
-from shared.results import ChallengeStarted, CodeSent
-from shared.sms import outbox_message
+from shared.channels.sms import outbox_message
+from shared.crypto.otp import totp
+from shared.delivery.sender import deliver
+from shared.flows import admin, enrolment, verify
+from shared.flows import signin as signin_flow
+from shared.kernel.errors import IncorrectCode, RateLimited
+from shared.kernel.results import ChallengeStarted, CodeSent
 from tests.helpers import other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin
 

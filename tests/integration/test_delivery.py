@@ -10,10 +10,10 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from shared import challenge_rows, enrolment, signin, verify
-from shared.delivery import deliver, mark_failed, repeatability_id, send_attempt
-from shared.ids import parse_challenge_id
-from shared.sms import DeliveryFailed
+from shared.channels.sms import DeliveryFailed
+from shared.delivery.sender import deliver, mark_failed, repeatability_id, send_attempt
+from shared.flows import challenge_rows, enrolment, signin, verify
+from shared.kernel.ids import parse_challenge_id
 from shared.store import challenge_from
 from tests.helpers import sms_code_for
 

@@ -1,4 +1,4 @@
-"""Due items (shared/due.py), in process against Azurite behind the fault proxy, with an injected clock:
+"""Due items (shared/channels/due.py), in process against Azurite behind the fault proxy, with an injected clock:
 - N4: a security event committed while the events queue is down reaches the queue once it is back, with
   the id it would have had right after the commit; a decision that did not commit publishes nothing;
 - scale to zero: the sweep runs as a chain of delayed queue messages that exists only while something is
@@ -16,8 +16,10 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from shared import admin, due, events, redrive, signin, sweeper
-from shared.errors import StorageUnavailable
+from shared.channels import due, events
+from shared.delivery import redrive, sweeper
+from shared.flows import admin, signin
+from shared.kernel.errors import StorageUnavailable
 from shared.store import StaleWrite, Tx, audit_row
 from tests.infra import code_facts
 from tests.integration.test_storage_faults import enrol, take

@@ -17,9 +17,12 @@ import requests
 from azure.storage.queue import QueueClient
 from standardwebhooks import Webhook
 
-from shared import admin, clients, events, sweeper, verify
-from shared.config import load_settings
-from shared.otp import totp
+from shared import clients
+from shared.channels import events
+from shared.crypto.otp import totp
+from shared.delivery import sweeper
+from shared.flows import admin, verify
+from shared.settings import load_settings
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone, pinned_api

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenge_rows, enrolment, signin, verify
-from shared.errors import (
+from shared.crypto.otp import totp
+from shared.flows import admin, challenge_rows, enrolment, signin, verify
+from shared.kernel.errors import (
     AlreadyUsed,
     Expired,
     IncorrectCode,
@@ -17,9 +18,8 @@ from shared.errors import (
     StepUpRequired,
     UserBlocked,
 )
-from shared.otp import totp
-from shared.purge import purge
-from shared.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
+from shared.kernel.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
+from shared.ops.purge import purge
 from tests.helpers import all_rows_text, other_code, secret_bytes, sms_code_for
 
 PHONE = "+14255550123"
@@ -257,13 +257,13 @@ class TestBypass:
         before = enrolment.get_user(deps, "alice")
         admin.create_bypass(deps, "alice", {"seconds": 300, "reason": "ticket"}, "ops")
         begin(deps)
-        from shared.ids import PROFILE_RK
+        from shared.kernel.ids import PROFILE_RK
         assert deps.store.get("alice", PROFILE_RK)["failures"] == 3
         assert enrolment.get_user(deps, "alice") == before
 
     def test_bypass_works_for_a_locked_user(self, deps):  # L4: the support path out of a lockout
         enrol_sms(deps)
-        from shared.ids import PROFILE_RK
+        from shared.kernel.ids import PROFILE_RK
         row = deps.store.get("alice", PROFILE_RK)
         row["lockedUntil"] = deps.clock.now().replace(year=2030)
         deps.store.table.update_entity(row)

@@ -7,8 +7,8 @@ import random
 import azurite as azurite_tool
 import pytest
 
-from shared.policy import MAX_LOCATIONS, MAX_RANGES
-from shared.validation import MAX_POLICY_DOCUMENT_BYTES
+from shared.kernel.validation import MAX_POLICY_DOCUMENT_BYTES
+from shared.model.policy import MAX_LOCATIONS, MAX_RANGES
 from tests.conftest import app_env
 from tests.integration.api_client import MASTER_KEY, fresh_phone, pinned_api
 from tests.integration.test_http_api import is_problem

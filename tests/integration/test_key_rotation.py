@@ -10,12 +10,13 @@ import json
 
 import pytest
 
-from shared import admin, enrolment, reseal, signin, verify
-from shared.delivery import deliver
-from shared.errors import InvalidRequest, KeyNotListed, RateLimited, crypto_problem
-from shared.ids import PROFILE_RK
-from shared.otp import totp
-from shared.results import ChallengeStarted, SecretIssued
+from shared.crypto.otp import totp
+from shared.delivery.sender import deliver
+from shared.flows import admin, enrolment, signin, verify
+from shared.kernel.errors import InvalidRequest, KeyNotListed, RateLimited, crypto_problem
+from shared.kernel.ids import PROFILE_RK
+from shared.kernel.results import ChallengeStarted, SecretIssued
+from shared.ops import reseal
 from tests.helpers import secret_bytes, sms_code_for
 
 PHONE = "+14255550133"
@@ -69,7 +70,8 @@ def world(make_deps, clock):
     tview = enrolment.enrol_totp(old, "tina", {}).view
     secret = secret_bytes(tview["secret"])
     verify.verify(old, tview["challengeId"], {"code": totp(secret, clock.now())})
-    enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")  # a sealed pending secret, and a record that points at it
+    # a sealed pending secret, and a record that points at it
+    enrolment.enrol_totp(old, "pat", {}, idempotency_key="first-try")
     return {"table": table, "token": device_token, "secret": secret,
             "deps": lambda env: make_deps(MFA_TABLE_NAME=table, **env)}
 
@@ -190,7 +192,7 @@ def test_open_sms_challenges_under_the_old_hmac_key_are_counted_until_they_expir
 def test_the_oath_index_owner_is_resealed_and_still_decides(make_deps, clock):
     """The serial index seals its owner (D6): re-encryption moves it off the old key, and once that key is
     gone the import still finds the serial assigned."""
-    from shared import oath
+    from shared.methods.oath import importer as oath
 
     upload = b"upn,serial number,secret key,time interval,manufacturer,model\r\n" \
              b"olga,ROT-1,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP,30,Contoso,Key\r\n"

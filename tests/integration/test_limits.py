@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import enrolment, signin, verify
-from shared.deps import build_deps
-from shared.errors import CountryNotAllowed, RateLimited
-from shared.results import ChallengeStarted
-from shared.sms import Outbox
+from shared.channels.sms import Outbox
+from shared.flows import enrolment, signin, verify
+from shared.kernel.errors import CountryNotAllowed, RateLimited
+from shared.kernel.results import ChallengeStarted
+from shared.wiring import build_deps
 from tests.helpers import sms_code_for
 
 
@@ -77,7 +77,7 @@ def test_daily_budget_holds_under_concurrency(make_deps, base_env, clock):
     users = [f"budget{i}" for i in range(20)]
     for i, user in enumerate(users):
         enrol(setup, user, f"+1425555{(200 + i):04d}")
-    from shared.config import load_settings
+    from shared.settings import load_settings
 
     settings = load_settings({**base_env, "MFA_TABLE_NAME": setup.settings.table_name,
                               "MFA_SMS_PER_PREFIX_PER_HOUR": "1000", "MFA_SMS_DAILY_BUDGET": "25"})
@@ -106,7 +106,7 @@ def test_country_allow_list(make_deps):
 def test_totp_is_not_limited(make_deps, clock):
     from datetime import timedelta
 
-    from shared.otp import totp
+    from shared.crypto.otp import totp
     from tests.helpers import secret_bytes
     deps = make_deps(MFA_SMS_PER_USER_PER_HOUR="1", MFA_SMS_DAILY_BUDGET="1")
     view = enrolment.enrol_totp(deps, "t", {}).view

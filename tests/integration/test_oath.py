@@ -12,12 +12,16 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import aad, admin, enrolment, oath, oath_csv, oath_index, removal, signin, verify
-from shared.errors import IncorrectCode, InvalidRequest, StepUpRequired, StorageUnavailable
-from shared.ids import PROFILE_RK
-from shared.models import TotpDevice
-from shared.otp import totp
-from shared.results import ChallengeStarted
+from shared.crypto import aad
+from shared.crypto.otp import totp
+from shared.flows import admin, enrolment, removal, signin, verify
+from shared.kernel.errors import IncorrectCode, InvalidRequest, StepUpRequired, StorageUnavailable
+from shared.kernel.ids import PROFILE_RK
+from shared.kernel.results import ChallengeStarted
+from shared.methods.oath import csv_upload as oath_csv
+from shared.methods.oath import importer as oath
+from shared.methods.oath import serial_index as oath_index
+from shared.model.records import TotpDevice
 from shared.store import StaleWrite
 from tests.helpers import all_rows_text, secret_bytes
 
@@ -378,7 +382,7 @@ class TestIndexPrivacy:
         assert len(index_rows(deps)) == 2 and deps.store.query_prefix(oath.INDEX_PK, "serial|") == []
 
     def test_the_hourly_maintenance_run_migrates_without_an_import(self, ready):
-        from shared import purge
+        from shared.ops import purge
 
         legacy_row(ready, "HR-1", "hal")
         purge.hourly(ready)

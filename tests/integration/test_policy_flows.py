@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from shared import admin, enrolment, signin, verify
-from shared.errors import IdempotencyKeyReused, InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
-from shared.policy_store import POLICY_PK
-from shared.results import ChallengeStarted, NotRequired
+from shared.flows import admin, enrolment, signin, verify
+from shared.kernel.errors import IdempotencyKeyReused, InvalidRequest, NotEnrolled, RiskBlocked, UserBlocked
+from shared.kernel.results import ChallengeStarted, NotRequired
+from shared.store.policy_store import POLICY_PK
 from tests.helpers import sms_code_for
 from tests.integration.test_flows import enrol_sms
 
@@ -123,7 +123,7 @@ class TestLiveLimits:
         ch = begin(deps).view
         code = sms_code_for(deps, ch["challengeId"])
         wrong = str((int(code) + 1) % 10**6).zfill(6)
-        from shared.errors import IncorrectCode, Locked
+        from shared.kernel.errors import IncorrectCode, Locked
         with pytest.raises(IncorrectCode):
             verify.verify(deps, ch["challengeId"], {"code": wrong})
         with pytest.raises(Locked) as err:

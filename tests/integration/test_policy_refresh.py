@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 
-from shared.policy_store import CACHE_SECONDS, PolicyStore
 from shared.store import Store
+from shared.store.policy_store import CACHE_SECONDS, PolicyStore
 
 LIVENESS = 20  # seconds: only so that a broken build fails instead of hanging; no timing is asserted
 

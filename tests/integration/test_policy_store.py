@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared import admin, policy_store
-from shared.policy_store import CHUNK_PREFIX, POLICY_PK, POLICY_RK, PolicyStore
+from shared.flows import admin
+from shared.store import policy_store
+from shared.store.policy_store import CHUNK_PREFIX, POLICY_PK, POLICY_RK, PolicyStore
 
 
 def networks(sites: int, ranges: int = 250) -> dict:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from azure.data.tables import TableEntity
 
-from shared import purge as purge_module
-from shared.purge import CURSOR_PK, CURSOR_RK, purge
+from shared.ops import purge as purge_module
+from shared.ops.purge import CURSOR_PK, CURSOR_RK, purge
 from shared.store import Store, Tx
 
 

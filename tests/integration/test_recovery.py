@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, signin, verify
-from shared.errors import (
+from shared.crypto.otp import totp
+from shared.flows import access_pass, admin, challenge_rows, enrolment, recovery_codes, removal, signin, verify
+from shared.kernel.errors import (
     Canceled,
     IdempotencyKeyReused,
     IdempotentResultGone,
@@ -22,8 +23,7 @@ from shared.errors import (
     NotFound,
     StepUpRequired,
 )
-from shared.otp import totp
-from shared.results import ChallengeStarted, CodesIssued, SecretIssued
+from shared.kernel.results import ChallengeStarted, CodesIssued, SecretIssued
 from tests.helpers import all_rows_text, secret_bytes, sms_code_for
 from tests.integration.test_events import queued_events
 from tests.integration.test_flows import approved_signin, enrol_sms, events

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, enrolment, signin, verify
-from shared.audit import record_refusal
-from shared.errors import (
-    IncorrectCode,
-    Locked,
-    RateLimited,
-    RiskBlocked,
-    StepUpRequired,
-    UserBlocked,
-)
-from shared.ids import AUDIT_PREFIX
-from shared.models import MAX_CONSECUTIVE_FAILURES
-from shared.otp import totp
+from shared.crypto.otp import totp
+from shared.flows import admin, enrolment, signin, verify
+from shared.kernel.errors import IncorrectCode, Locked, RateLimited, RiskBlocked, StepUpRequired, UserBlocked
+from shared.kernel.ids import AUDIT_PREFIX
+from shared.model.records import MAX_CONSECUTIVE_FAILURES
+from shared.store.audit import record_refusal
 from tests.helpers import other_code
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
 

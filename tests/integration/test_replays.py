@@ -8,14 +8,14 @@ import json
 import pytest
 import requests
 
-from shared import admin, challenge_rows, enrolment, signin, verify
-from shared.delivery import deliver
-from shared.errors import IdempotentResultGone, Locked, RiskBlocked, UserBlocked
-from shared.idempotency import PREFIX
-from shared.ids import parse_challenge_id
-from shared.otp import totp
-from shared.results import ChallengeStarted, NotRequired, SecretIssued
-from shared.sms import outbox_message
+from shared.channels.sms import outbox_message
+from shared.crypto.otp import totp
+from shared.delivery.sender import deliver
+from shared.flows import admin, challenge_rows, enrolment, signin, verify
+from shared.kernel.errors import IdempotentResultGone, Locked, RiskBlocked, UserBlocked
+from shared.kernel.ids import parse_challenge_id
+from shared.kernel.results import ChallengeStarted, NotRequired, SecretIssued
+from shared.store.idempotency import PREFIX
 from tests.helpers import all_rows_text, other_code, secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
 from tests.integration.test_policy_flows import HQ, outbox_count

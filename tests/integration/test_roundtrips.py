@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
 from flows import counted_deps, measure  # noqa: E402
 
-from shared.config import load_settings  # noqa: E402
+from shared.settings import load_settings  # noqa: E402
 
 EXPECTED = {
     "sms.begin": 6,    # read profile; read + count the SMS limits (2); due marker (Q5); insert challenge + audit
@@ -39,7 +39,7 @@ EXPECTED_WITH_EVENTS = {
 
 
 def test_round_trips_of_decisions_that_publish_events(base_env, clock):
-    from shared import admin, signin
+    from shared.flows import admin, signin
 
     table = "rt" + os.urandom(5).hex()
     settings = load_settings({**base_env, "MFA_TABLE_NAME": table})

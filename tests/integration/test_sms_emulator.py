@@ -316,7 +316,7 @@ def test_command_line_refuses_a_non_loopback_host() -> None:
 
 
 def test_a_repeated_request_id_answers_the_first_result_and_records_once(emulator: object) -> None:  # Q5
-    from shared.sms import SmsGateway, first_sent_header
+    from shared.channels.sms import SmsGateway, first_sent_header
 
     gateway = SmsGateway(client(emulator), SENDER)
     first_sent = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
@@ -331,7 +331,7 @@ def test_a_repeated_request_id_answers_the_first_result_and_records_once(emulato
 
 
 def test_same_request_id_with_another_first_sent_is_rejected(emulator: object) -> None:  # Q5
-    from shared.sms import DeliveryFailed, SmsGateway
+    from shared.channels.sms import DeliveryFailed, SmsGateway
 
     gateway = SmsGateway(client(emulator), SENDER)
     request_id = "2f8fad5b-d9cb-469f-a165-70867728950e"
@@ -342,7 +342,7 @@ def test_same_request_id_with_another_first_sent_is_rejected(emulator: object) -
 
 
 def test_a_refused_recipient_is_not_remembered(emulator: object) -> None:  # Q5
-    from shared.sms import DeliveryFailed, SmsGateway
+    from shared.channels.sms import DeliveryFailed, SmsGateway
 
     gateway = SmsGateway(client(emulator), SENDER)
     request_id, first_sent = "3f8fad5b-d9cb-469f-a165-70867728950e", datetime(2026, 12, 1, 21, 30, tzinfo=UTC)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared import aad, admin, challenge_rows, enrolment, signin, verify
-from shared.errors import Canceled
-from shared.ids import PROFILE_RK
-from shared.otp import totp
+from shared.crypto import aad
+from shared.crypto.otp import totp
+from shared.flows import admin, challenge_rows, enrolment, signin, verify
+from shared.kernel.errors import Canceled
+from shared.kernel.ids import PROFILE_RK
 from shared.store import profile_from, to_entity
 from tests.helpers import secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms

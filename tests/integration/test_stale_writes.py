@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenge_rows, enrolment, verify
-from shared import signin as signin_flow
-from shared.errors import AlreadyUsed, IncorrectCode, StepUpRequired, TwostepError
-from shared.ids import PROFILE_RK, parse_challenge_id
-from shared.results import ChallengeStarted, NotRequired, SecretIssued
+from shared.flows import admin, challenge_rows, enrolment, verify
+from shared.flows import signin as signin_flow
+from shared.kernel.errors import AlreadyUsed, IncorrectCode, StepUpRequired, TwostepError
+from shared.kernel.ids import PROFILE_RK, parse_challenge_id
+from shared.kernel.results import ChallengeStarted, NotRequired, SecretIssued
 from shared.store import StaleWrite
 from tests.helpers import other_code, sms_code_for
 from tests.integration.test_flows import enrol_sms
@@ -103,7 +103,8 @@ def test_bypass_is_spent_once(deps, alice, race):  # B2
     result = signin_flow.begin(deps, {"userId": "alice"})
     view = result.view
     assert trace[0] == ("competitor", NotRequired("bypass"))
-    assert isinstance(result, ChallengeStarted) and view["status"] == "pending"  # the loser saw the bypass gone: a challenge
+    # the loser saw the bypass gone: a challenge
+    assert isinstance(result, ChallengeStarted) and view["status"] == "pending"
     assert lost_then_reread(trace), trace
     assert len(audit(deps, "bypass_used")) == 1
     assert deps.store.get("alice", PROFILE_RK).get("bypassRk") is None

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared import admin, challenge_rows, enrolment, verify
-from shared import signin as signin_flow
-from shared.errors import StepUpRequired
+from shared.flows import admin, challenge_rows, enrolment, verify
+from shared.flows import signin as signin_flow
+from shared.kernel.errors import StepUpRequired
 from tests.integration.test_flows import approved_signin, enrol_sms
 
 ALICE_PHONE, BOB_PHONE, NEW_PHONE = "+14255550151", "+14255550152", "+14255550153"

@@ -19,10 +19,13 @@ import pytest
 import requests
 from azure.storage.queue import QueueClient
 
-from shared import challenge_rows, clients, enrolment, methods, redrive, signin, sweeper, verify
-from shared.delivery import deliver
-from shared.errors import StorageUnavailable
-from shared.results import ChallengeStarted
+from shared import clients
+from shared.delivery import redrive, sweeper
+from shared.delivery.sender import deliver
+from shared.flows import challenge_rows, enrolment, signin, verify
+from shared.kernel.errors import StorageUnavailable
+from shared.kernel.results import ChallengeStarted
+from shared.methods import base as methods
 from tests.conftest import app_env
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone
@@ -193,7 +196,8 @@ def test_through_the_dev_host_queue_down_begin_is_201_and_the_sweep_delivers(sta
         assert api.call("GET", f"/api/v1/challenges/{cid}").json()["delivery"] == "queued"
         time.sleep(1)
         queue.set_mode("pass")
-        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)  # the sweep chain the host owed re-drove it
+        # the sweep chain the host owed re-drove it
+        api.wait_for(f"/api/v1/challenges/{cid}", "delivery", "sent", timeout=90)
         code = api.sms_code(phone, after=before)
         assert api.call("POST", f"/api/v1/challenges/{cid}/verify", json={"code": code}).status_code == 200
         assert len(api.messages(phone)) == before + 1

@@ -9,9 +9,9 @@ import sys
 import pytest
 from azure.data.tables import TableClient
 
-from shared import enrolment, verify
-from shared.config import load_settings
-from shared.deps import build_deps
+from shared.flows import enrolment, verify
+from shared.settings import load_settings
+from shared.wiring import build_deps
 from tests.helpers import sms_code_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))

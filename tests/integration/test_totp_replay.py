@@ -7,12 +7,12 @@ import base64
 
 import pytest
 
-from shared import signin
-from shared import verify as verify_flow
-from shared.errors import IncorrectCode
-from shared.ids import PROFILE_RK
-from shared.models import TotpDevice
-from shared.otp import totp
+from shared.crypto.otp import totp
+from shared.flows import signin
+from shared.flows import verify as verify_flow
+from shared.kernel.errors import IncorrectCode
+from shared.kernel.ids import PROFILE_RK
+from shared.model.records import TotpDevice
 from shared.store import profile_from, to_entity
 from tests.integration.test_flows import enrol_app
 from tests.integration.test_oath import bad_import, do_import, row
@@ -54,7 +54,7 @@ def test_a_step_older_than_the_users_last_is_refused_on_any_device(deps, clock):
 
 
 def test_the_enrolment_code_cannot_sign_in(deps, clock):
-    from shared import enrolment
+    from shared.flows import enrolment
     from tests.helpers import secret_bytes
 
     app = enrolment.enrol_totp(deps, "carol", {}).view

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.ids import AUDIT_PREFIX, PROFILE_RK
-from shared.models import Challenge, Profile
+from shared.kernel.ids import AUDIT_PREFIX, PROFILE_RK
+from shared.model.records import Challenge, Profile
 from shared.store import StaleWrite, to_entity
 
 USER = "unit-user"

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared import webhook
-from shared.config import AZURE_MARKERS
-from shared.events import build_event, to_json
+from shared.channels import webhook
+from shared.channels.events import build_event, to_json
+from shared.kernel.environment import AZURE_MARKERS
 from shared.store import audit_events, audit_row
 
 SECRET = "whsec_" + "2vgMWgk1grFoTuhpw1iVF70IyCVMRIJq9Q5OlP4hr3Q="

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from shared.admin import KEY_ACTOR, admin_actor
-from shared.config import load_settings
-from shared.errors import ConfigError, Forbidden
+from shared.flows.admin import KEY_ACTOR, admin_actor
+from shared.kernel.errors import ConfigError, Forbidden
+from shared.settings import load_settings
 from tests.unit.test_config import GOOD
 
 

@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import clock as clock_module
-from shared.clock import FileClock, SystemClock, install_test_clock, process_clock
+from shared.kernel import clock as clock_module
+from shared.kernel.clock import FileClock, SystemClock, install_test_clock, process_clock
 from tests.clocks import FixedClock
 
 T0 = datetime(2031, 1, 1, tzinfo=timezone.utc)

@@ -4,9 +4,9 @@ import hmac
 
 import pytest
 
-from shared import crypto
-from shared.errors import CryptoError
-from shared.ids import new_challenge_id
+from shared.crypto import keys as crypto
+from shared.kernel.errors import CryptoError
+from shared.kernel.ids import new_challenge_id
 
 KEY = b"k" * 32
 

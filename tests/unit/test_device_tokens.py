@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import device_tokens
-from shared.crypto import Keyring
+from shared.crypto import device_tokens
+from shared.crypto.keys import Keyring
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 KEYS = Keyring((("k1", b"a" * 32),))

@@ -1,7 +1,7 @@
 """The error hierarchy as a client groups it: every 410 is a ChallengeGone, every problem code is one
 class's, and an error carries its own headers."""
-from shared import errors
-from shared.errors import ChallengeGone, Expired, Locked, RateLimited, StorageUnavailable, TwostepError
+from shared.kernel import errors
+from shared.kernel.errors import ChallengeGone, Expired, Locked, RateLimited, StorageUnavailable, TwostepError
 
 
 def _problems() -> list[type[TwostepError]]:

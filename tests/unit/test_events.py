@@ -7,11 +7,11 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from shared.clock import iso
-from shared.events import EVENT_TYPES, TYPE_PREFIX, build_event, event_type, parse_event, to_json
-from shared.models import LOCKED_FOR_GOOD
+from shared.channels.events import EVENT_TYPES, TYPE_PREFIX, build_event, event_type, parse_event, to_json
+from shared.channels.webhook import signed_headers
+from shared.kernel.clock import iso
+from shared.model.records import LOCKED_FOR_GOOD
 from shared.store import audit_events, audit_row
-from shared.webhook import signed_headers
 from tests.clocks import FixedClock
 
 CLOCK = FixedClock(datetime(2026, 11, 27, 19, 30, 0, tzinfo=timezone.utc))

@@ -8,10 +8,10 @@ import pytest
 
 from functions.http import endpoint, location
 from functions.results import answer
-from shared.admin import admin_actor
-from shared.config import load_settings
-from shared.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
-from shared.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
+from shared.flows.admin import admin_actor
+from shared.kernel.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
+from shared.kernel.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
+from shared.settings import load_settings
 from tests.unit.test_config import GOOD
 
 

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from shared import ids
-from shared.errors import InvalidRequest, NotFound
+from shared.kernel import ids
+from shared.kernel.errors import InvalidRequest, NotFound
 
 
 @pytest.mark.parametrize("user", ["a", "A" * 128, "alice@contoso.com", "first.last+tag_x-1", "0", "Alice@Contoso.COM"])

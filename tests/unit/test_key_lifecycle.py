@@ -9,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import crypto, device_tokens, reseal
-from shared.errors import KeyNotListed, Misconfigured, SealedValueUnreadable, crypto_problem
+from shared.crypto import device_tokens
+from shared.crypto import keys as crypto
+from shared.kernel.errors import KeyNotListed, Misconfigured, SealedValueUnreadable, crypto_problem
+from shared.ops import reseal
 
 T0 = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
 OLD = crypto.Keyring((("e1", bytes(range(32))),), "MFA_ENCRYPTION_KEYS")

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared.config import Settings, load_settings
-from shared.crypto import blind_index
-from shared.limits import _ip_key, counters
+from shared.crypto.keys import blind_index
+from shared.methods.limits import _ip_key, counters
+from shared.settings import Settings, load_settings
 from tests.unit.test_config import GOOD
 
 AT = datetime(2026, 11, 27, 19, 30, 15, 123456, tzinfo=timezone.utc)

@@ -3,9 +3,9 @@ it, and the threshold-th failure (not one before) locks. Written against registe
 and Profile only, so it holds across changes to how long a lock lasts."""
 from datetime import datetime, timedelta, timezone
 
-from shared.config import load_settings
-from shared.models import Profile
-from shared.policy import defaults, register_failure, register_success
+from shared.model.policy import defaults, register_failure, register_success
+from shared.model.records import Profile
+from shared.settings import load_settings
 from tests.unit.test_config import GOOD
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

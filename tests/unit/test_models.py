@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from azure.data.tables import TableEntity
 
-from shared.models import AccessPassState, Profile, TotpDevice
+from shared.model.records import AccessPassState, Profile, TotpDevice
 from shared.store import profile_from, to_entity
 
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from shared.networks import NetworkSet, span
+from shared.model.networks import NetworkSet, span
 
 
 def reference(cidr: str):
@@ -52,7 +52,6 @@ def test_lookup_at_the_edges_of_merged_ranges():
     assert "2001:db8:0:ffff::1" in nets and "2001:db8:1::" not in nets
     assert "::ffff:203.0.113.9" in nets  # an IPv4-mapped address is its IPv4 address
     assert "not an ip" not in nets
-
 
 
 def test_range_edges():

@@ -5,8 +5,8 @@ import base64
 
 import pytest
 
-from shared.errors import InvalidRequest, PayloadTooLarge
-from shared.oath_csv import MAX_CSV_BYTES, MAX_REPORTED_ERRORS, parse_csv, parse_secret, serial_key
+from shared.kernel.errors import InvalidRequest, PayloadTooLarge
+from shared.methods.oath.csv_upload import MAX_CSV_BYTES, MAX_REPORTED_ERRORS, parse_csv, parse_secret, serial_key
 
 HEADER = "upn,serial number,secret key,time interval,manufacturer,model"
 SECRET = "2234567abcdef2234567abcdef"  # the format's example: 26 base32 characters, 128 bits

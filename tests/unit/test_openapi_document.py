@@ -9,7 +9,7 @@ import re
 from jsonschema import Draft202012Validator
 
 from functions.openapi import DOCUMENT
-from shared import errors
+from shared.kernel import errors
 from tests.conftest import ROOT
 from tests.infra.code_facts import function_bindings
 from tests.openapi_contract import METHODS, mismatches, root_validator

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared import otp
+from shared.crypto import otp
 
 RFC4226_SECRET = b"12345678901234567890"
 RFC4226_HOTP = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",

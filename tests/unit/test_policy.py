@@ -1,9 +1,9 @@
 """L2 lockout windows and counting, with an injected clock (pure logic, no storage)."""
 from datetime import datetime, timedelta, timezone
 
-from shared.config import load_settings
-from shared.models import Bypass, Challenge, Profile
-from shared.policy import defaults, register_failure, register_success, retry_after
+from shared.model.policy import defaults, register_failure, register_success, retry_after
+from shared.model.records import Bypass, Challenge, Profile
+from shared.settings import load_settings
 from tests.unit.test_config import GOOD
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

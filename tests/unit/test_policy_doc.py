@@ -4,14 +4,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import device_tokens
-from shared.config import load_settings
-from shared.crypto import Keyring
-from shared.errors import InvalidRequest
-from shared.models import Profile
-from shared.networks import NetworkSet
-from shared.policy import Policy, apply_patch, defaults
-from shared.signin import evaluate
+from shared.crypto import device_tokens
+from shared.crypto.keys import Keyring
+from shared.flows.signin import evaluate
+from shared.kernel.errors import InvalidRequest
+from shared.model.networks import NetworkSet
+from shared.model.policy import Policy, apply_patch, defaults
+from shared.model.records import Profile
+from shared.settings import load_settings
 from tests.unit.test_config import GOOD
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -161,5 +161,6 @@ class TestDeviceTokens:
         token, _ = device_tokens.issue(self.keys, "alice", T0, 14)
         assert not device_tokens.is_valid(self.keys, token, "alice", T0 + timedelta(hours=1), T0, 14)
         assert device_tokens.is_valid(self.keys, token, "alice", T0 + timedelta(hours=1), T0 - timedelta(seconds=1), 14)
-        assert not device_tokens.is_valid(self.keys, token, "alice", T0 + timedelta(days=2), None, 1)  # period shortened
+        # period shortened
+        assert not device_tokens.is_valid(self.keys, token, "alice", T0 + timedelta(days=2), None, 1)
         assert not device_tokens.is_valid(self.keys, token, "alice", T0, None, 0)  # feature off

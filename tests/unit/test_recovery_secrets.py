@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from shared.recovery_secrets import ALPHABET, BITS, is_typed_shape, keyed_hash, new_secret, normalize
+from shared.crypto.recovery_secrets import ALPHABET, BITS, keyed_hash, new_secret, normalize
+from shared.kernel.validation import is_typed_shape
 
 
 def test_a_secret_has_at_least_80_bits_from_an_unambiguous_alphabet():

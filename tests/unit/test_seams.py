@@ -1,6 +1,6 @@
 """The domain's seams, checked by reading the source: Table Storage stays behind the store, a user's
 decision goes through a unit of work (store/unit.py), models know nothing of rows, and no flow branches
-on a method's name (a new method is a new class in shared/methods.py, not a new branch)."""
+on a method's name (a new method is a new class in shared/methods/, not a new branch)."""
 from __future__ import annotations
 
 import re

@@ -1,10 +1,10 @@
-"""The operational signal lines (shared/signals.py): the event name first, then plain fields, at a level an
+"""The operational signal lines (shared/kernel/signals.py): the event name first, then plain fields, at a level an
 operator filters on; never a phone number or a code."""
 import logging
 
 import pytest
 
-from shared import signals
+from shared.kernel import signals
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from shared import validation as v
-from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.kernel import validation as v
+from shared.kernel.errors import InvalidRequest, PayloadTooLarge
 
 
 def refused(fn, *args, **kwargs) -> str:

@@ -46,9 +46,9 @@ def load_app(app_dir: Path) -> Any:
 
 def install_test_clock(path: str) -> None:
     """DEVHOST_CLOCK_FILE (tests only): the app's clock reads the instant from that file, through the app's
-    `shared.clock.install_test_clock`, which refuses when the process runs in Azure."""
+    `shared.kernel.clock.install_test_clock`, which refuses when the process runs in Azure."""
     try:
-        clock = importlib.import_module("shared.clock")
+        clock = importlib.import_module("shared.kernel.clock")
         clock.install_test_clock(clock.FileClock(path))
     except (ImportError, AttributeError, RuntimeError) as exc:
         raise DevHostError(f"DEVHOST_CLOCK_FILE: {exc}") from exc

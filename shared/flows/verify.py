@@ -1,0 +1,126 @@
+"""Verify and report fraud: the decisions on an existing challenge.
+
+Each is read-decide-write: read the challenge with its user's profile in one query, decide at the
+server's `now`, then write both (and the audit event) in one ETag-conditional transaction. A lost race
+re-reads and decides again, so 20 concurrent right answers approve once and 50 concurrent wrong ones
+count 50 failures.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..crypto import device_tokens
+from ..deps import Deps
+from ..kernel.clock import iso
+from ..kernel.errors import Canceled, IncorrectCode, TwostepError
+from ..kernel.ids import challenge_id_for, parse_challenge_id
+from ..kernel.validation import answer_code, boolean
+from ..methods.base import ENROL_SMS, SIGNIN
+from ..methods.registry import METHODS
+from ..model.policy import locked_error, register_failure, register_success
+from ..model.records import Challenge, Profile
+from ..store import UserRows
+from .challenge_rows import cancel_challenges, ensure_usable, live_challenge, refuse_if_barred, superseded
+
+
+def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
+                now: datetime) -> dict[str, Any] | None:
+    """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
+    the fields the method adds to the answer (None: wrong)."""
+    method = METHODS[ch.method]
+    proof = method.check(d, ch, profile, code, now, unit)
+    if proof is None:
+        return None
+    return method.approve(d, ch, profile, proof, unit)
+
+
+def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
+    ch.status = "canceled"
+    unit.save(ch)
+    unit.audit(now, "challenge_canceled", "system", challengeId=challenge_id_for(ch.user_id, ch.row_key),
+               method=ch.method, purpose=ch.purpose, reason="methods_changed")
+    unit.commit()
+    raise Canceled()
+
+
+def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    typed = answer_code(body)
+    remember = boolean(body, "rememberDevice")
+    user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
+
+    def attempt(unit: UserRows) -> dict[str, Any]:
+        now = d.clock.now()
+        ch, profile = live_challenge(unit, row_key, now), unit.profile
+        code = METHODS[ch.method].parse_code(typed)  # each method's own format; a bad one uses no attempt
+        ensure_usable(ch, now)
+        try:
+            refuse_if_barred(profile, now)
+        except TwostepError as exc:  # a verify while locked (or blocked) is audited, coalesced (D7)
+            d.refusal(ch.user_id, now, "verify", exc.code)
+            raise
+        if superseded(ch, profile, now):
+            _refuse_superseded(unit, ch, now)
+        policy = d.policy()  # once per decision
+        if profile is None:  # first enrolment of a new user
+            profile = Profile(user_id=ch.user_id, created_at=now)
+        cid = challenge_id
+        replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
+        inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
+        added = _check_code(d, unit, ch, profile, code, now)
+        if added is not None:
+            activated = any(device.active and device.id in inactive for device in profile.totp)
+            register_success(profile)
+            profile.pick_default()
+            ch.status, ch.approved_at = "approved", now
+            days = policy.remember_device_days if remember and ch.purpose == SIGNIN else 0
+            unit.save(ch)
+            unit.save(profile)
+            unit.audit(now, "verify_approved", "application", challengeId=cid, method=ch.method,
+                       purpose=ch.purpose, deviceRemembered=days > 0 or None, activated=activated or None)
+            if replaced_phone:  # the old number's pending codes die with it (E1)
+                cancel_challenges(unit, [p for p in unit.pending_challenges("sms", now)
+                                         if p.row_key != ch.row_key and p.destination == replaced_phone])
+            unit.commit()
+            result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
+            if days > 0:
+                token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
+                result.update(deviceToken=token, deviceTokenExpiresAt=iso(expires))
+            return result
+        ch.attempts += 1
+        if ch.attempts >= ch.max_attempts:
+            ch.status = "max_attempts_reached"
+        locked = register_failure(profile, now, policy)
+        unit.save(ch)
+        unit.save(profile)
+        unit.audit(now, "verify_failed", "application", challengeId=cid, method=ch.method,
+                   attemptsRemaining=ch.attempts_remaining())
+        if locked:
+            unit.audit(now, "user_locked", "system", lockedUntil=iso(profile.locked_until))
+        unit.commit()
+        if locked:
+            raise locked_error(profile, now)
+        raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
+
+    return d.in_unit(user_id, attempt, row_key)
+
+
+def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
+    """"I did not start this": cancel the challenge and block the user for the policy's period."""
+    user_id, row_key = parse_challenge_id(challenge_id)
+
+    def attempt(unit: UserRows) -> dict[str, Any]:
+        now = d.clock.now()
+        ch, profile = live_challenge(unit, row_key, now), unit.profile
+        if profile is None:
+            profile = Profile(user_id=ch.user_id, created_at=now)
+        if ch.status == "pending":
+            ch.status = "canceled"
+        profile.blocked_until = now + timedelta(days=d.policy().fraud_block_days)
+        unit.save(ch)
+        unit.save(profile)
+        unit.audit(now, "fraud_reported", "user", challengeId=challenge_id, blockedUntil=iso(profile.blocked_until))
+        unit.commit()
+        return {"status": "blocked", "blockedUntil": iso(profile.blocked_until)}
+
+    return d.in_unit(user_id, attempt, row_key)

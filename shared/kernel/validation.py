@@ -1,0 +1,108 @@
+"""Request-body validation: types, lengths and control characters checked before anything is read or
+written, so bad input is a clear 400 that changes nothing."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .errors import InvalidRequest, PayloadTooLarge
+
+MAX_BODY_BYTES = 16 * 1024
+# PATCH /admin/policy: the documented maximum (195 locations x 2000 ranges) is up to ~18 MB of compact JSON
+# (full-length IPv6 ranges), more when pretty-printed; the Functions host itself accepts up to 100 MB.
+MAX_POLICY_DOCUMENT_BYTES = 24 * 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CODE_RE = re.compile(r"[0-9]{6,8}")
+
+
+def has_control(value: str) -> bool:
+    """C0/C1 control characters: refused in every stored label and identifier (log and CSV injection)."""
+    return _CONTROL.search(value) is not None
+
+
+def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """A JSON object from a request body of at most `limit` bytes; an empty body is {} when allowed."""
+    raw = raw or b""
+    if len(raw) > limit:
+        raise PayloadTooLarge()
+    if not raw.strip():
+        if required:
+            raise InvalidRequest("A JSON object body is required.")
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def text(body: dict[str, Any], name: str, *, max_len: int, required: bool = False,
+         min_len: int = 1) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"{name} is required.")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string.")
+    if not min_len <= len(value) <= max_len:
+        raise InvalidRequest(f"{name} must be {min_len}-{max_len} characters.")
+    if has_control(value):
+        raise InvalidRequest(f"{name} must not contain control characters.")
+    return value
+
+
+def boolean(body: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be true or false.")
+    return value
+
+
+def integer(body: dict[str, Any], name: str, *, low: int, high: int, default: int | None = None) -> int:
+    value = body.get(name, default)
+    if value is None:
+        raise InvalidRequest(f"{name} is required.")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name} must be a whole number.")
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be between {low} and {high}.")
+    return value
+
+
+def choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if value not in allowed:
+        raise InvalidRequest(f"{name} must be one of: {', '.join(allowed)}.")
+    return value
+
+
+def otp_code(body: dict[str, Any]) -> str:
+    code = body.get("code")
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
+        raise InvalidRequest("code must be a string of 6 to 8 digits.")
+    return code
+
+
+def answer_code(body: dict[str, Any]) -> str:
+    """The verify body's `code` in a shape some method accepts (digits, or a typed pass or recovery code
+    in groups), checked whole before anything is read; the challenge's method then checks its own format."""
+    code = body.get("code")
+    if not isinstance(code, str) or not (CODE_RE.fullmatch(code) or is_typed_shape(code)):
+        raise InvalidRequest("code must be 6 to 8 digits, or a pass or recovery code.")
+    return code
+
+
+KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_TYPED = re.compile(r"[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*")  # groups with single separators between them
+MAX_TYPED = 64
+
+
+def is_typed_shape(code: str) -> bool:
+    """Whether `code` has the shape a typed secret may be sent in (checked before any read)."""
+    return len(code) <= MAX_TYPED and _TYPED.fullmatch(code) is not None

@@ -1,0 +1,57 @@
+"""The temporary access pass as a sign-in method (R2)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..crypto.keys import codes_equal
+from ..crypto.recovery_secrets import keyed_hash
+from ..kernel.clock import iso
+from ..kernel.errors import Canceled
+from ..kernel.ids import challenge_id_for
+from ..model.records import Challenge, Profile
+from .base import ACCESS_PASS_LABEL
+from .typed_secret import CodeProof, TypedSecret
+
+if TYPE_CHECKING:
+    from ..deps import Deps
+    from ..store import UserRows
+
+
+class AccessPass(TypedSecret):
+    """A temporary access pass an admin issued (R2): compared as a keyed hash, spent on use when one-time.
+    Its challenge is bound to the pass it was begun under (E1): once that pass is revoked, replaced, expired
+    or spent, the challenge is superseded (410 `canceled`, no failure counted), whatever pass is active."""
+
+    name: ClassVar[str] = "access_pass"
+
+    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+        super().prepare(d, profile, context)
+        assert profile.access_pass is not None  # prepare() refused a user without an unexpired pass
+        return {"access_pass_id": profile.access_pass.id}
+
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+        return (super().still_enrolled(ch, profile, now) and profile is not None and profile.access_pass is not None
+                and ch.access_pass_id == profile.access_pass.id)
+
+    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+              unit: UserRows) -> object | None:
+        active = profile.access_pass
+        if active is None or not self.still_enrolled(ch, profile, now):
+            raise Canceled()  # verify refuses a superseded challenge before it asks: nothing to guess at
+        typed = keyed_hash(d.index, ACCESS_PASS_LABEL, f"{ch.user_id}\x00{active.id}", code)
+        return CodeProof(now) if codes_equal(active.hash, typed) else None
+
+    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+        assert isinstance(proof, CodeProof) and profile.access_pass is not None
+        used = profile.access_pass
+        for entry in profile.access_pass_history:
+            if entry["accessPassId"] == used.id:
+                entry["usedAt"] = iso(proof.at)
+                if used.one_time:
+                    entry["status"] = "used"
+        if used.one_time:
+            profile.access_pass = None
+        unit.audit(proof.at, "access_pass_used", "application", challengeId=challenge_id_for(ch.user_id, ch.row_key),
+                   accessPassId=used.id, oneTime=used.one_time)
+        return {}

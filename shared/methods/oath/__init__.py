@@ -1,0 +1,5 @@
+"""Hardware tokens (OATH TOTP): the CSV upload, the keyed serial index, the import saga.
+
+- `csv_upload.py`: parses and checks the upload, without Storage; `serial_index.py`: the keyed serial
+  index (which user holds a serial); `importer.py`: the import saga.
+"""

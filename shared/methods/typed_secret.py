@@ -1,0 +1,54 @@
+"""What the two recovery methods share: a typed secret compared as a keyed hash."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..crypto.recovery_secrets import normalize
+from ..kernel.errors import InvalidRequest, NotEnrolled
+from ..model.records import Challenge, Profile
+
+if TYPE_CHECKING:
+    from ..deps import Deps
+
+
+class TypedSecret:
+    """What the two recovery methods share: no delivery, nothing to prepare but a check that the user
+    holds the factor, a typed secret, no entry in the method list, never removed as a method."""
+
+    delivered: ClassVar[bool] = False
+    recovery: ClassVar[bool] = True
+    name: ClassVar[str]
+
+    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+        return {"digits": 0, "key_id": None, "delivery": None}
+
+    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+        if self.name not in profile.recovery_methods(d.clock.now()):
+            raise NotEnrolled()
+        return {}
+
+    def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
+        return profile is not None and self.name in profile.recovery_methods(now)
+
+    def view_fields(self, ch: Challenge, created: bool) -> dict[str, Any]:
+        return {}
+
+    def parse_code(self, code: str) -> str:
+        normalized = normalize(code)
+        if normalized is None:
+            raise InvalidRequest("code must be 16 letters and digits, in groups of four.")
+        return normalized
+
+    def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
+        return []
+
+    def remove(self, profile: Profile) -> None:
+        raise NotEnrolled()  # never reached: the method routes refuse recovery methods
+
+
+@dataclass(frozen=True)
+class CodeProof:
+    at: datetime
+    index: int = 0  # which recovery code of the set matched

@@ -1,0 +1,3 @@
+"""Maintenance: `purge.py` (expired rows, hourly) and `reseal.py` (re-seal under the newest key,
+key status).
+"""

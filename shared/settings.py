@@ -1,0 +1,317 @@
+"""Settings, read lazily from app settings (environment) and validated once.
+
+Anything missing, malformed or outside its safe bounds raises ConfigError with a message that names the
+setting: the app refuses to run rather than run insecurely. Values are never echoed into the message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from .kernel.environment import running_in_azure
+from .kernel.errors import ConfigError
+from .kernel.validation import KEY_ID_RE
+
+KEYVAULT_PREFIX = "@Microsoft.KeyVault("
+# The SMS outbox queue. MFA_SMS_QUEUE (optional, read when the app is indexed, since trigger bindings are
+# fixed then) lets two deployments, or the test suite's dev hosts, share one storage account without
+# taking each other's messages; load_settings checks its grammar.
+SMS_QUEUE = os.environ.get("MFA_SMS_QUEUE") or "sms-outbox"
+SMS_POISON_QUEUE = f"{SMS_QUEUE}-poison"
+# The security events queue (N1), read the same way and for the same reasons (MFA_EVENTS_QUEUE).
+EVENTS_QUEUE = os.environ.get("MFA_EVENTS_QUEUE") or "events"
+EVENTS_POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+# The due sweep's chain (shared/channels/due.py), read the same way and for the same reasons (MFA_DUE_QUEUE).
+DUE_QUEUE = os.environ.get("MFA_DUE_QUEUE") or "due-sweep"
+DUE_POISON_QUEUE = f"{DUE_QUEUE}-poison"
+_QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+# Keys shipped in local.settings.example.json; refused when running in Azure.
+# Compared by decoded bytes, so another spelling of the same key is refused too.
+EXAMPLE_KEYS = frozenset(base64.b64decode(k) for k in (
+    "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg=",
+    "57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=",
+))
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
+_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    hmac_keys: tuple[tuple[str, bytes], ...]
+    encryption_keys: tuple[tuple[str, bytes], ...]
+    otp_host: str
+    totp_issuer: str
+    table_name: str
+    code_ttl_seconds: int
+    code_digits: int
+    max_attempts: int
+    lockout_threshold: int
+    lockout_reset_minutes: int
+    lockout_minutes: int
+    bypass_default_seconds: int
+    bypass_max_seconds: int
+    fraud_block_days: int
+    totp_algorithm: str
+    totp_digits: int
+    audit_retention_days: int
+    sms_per_user_per_hour: int
+    sms_per_phone_per_hour: int
+    sms_per_ip_per_hour: int
+    sms_per_prefix_per_hour: int
+    sms_daily_budget: int
+    sms_allowed_countries: frozenset[str] | None  # None: every country
+    admin_role: str
+    acs_endpoint: str
+    acs_access_key: str | None
+    acs_sender: str
+    identity_client_id: str | None
+    storage_connection_string: str | None
+    table_service_uri: str | None
+    queue_service_uri: str | None
+    storage_client_id: str | None
+    platform_auth_enabled: bool
+    admin_entra_required: bool  # MFA_ADMIN_ENTRA_REQUIRED: refuse admin calls unless platform auth is active
+    webhook_url: str | None = None  # MFA_WEBHOOK_URL: where security events are POSTed (N2); None: nowhere
+    webhook_secret: str | None = None  # MFA_WEBHOOK_SECRET (`whsec_` + base64), required with the URL
+
+
+# (setting, default, minimum, maximum) for every bounded integer.
+BOUNDS: dict[str, tuple[str, int, int, int]] = {
+    "code_ttl_seconds": ("MFA_CODE_TTL_SECONDS", 300, 60, 600),
+    "code_digits": ("MFA_CODE_DIGITS", 6, 6, 8),
+    "max_attempts": ("MFA_MAX_ATTEMPTS", 5, 1, 10),
+    "lockout_threshold": ("MFA_LOCKOUT_THRESHOLD", 10, 1, 100),
+    "lockout_reset_minutes": ("MFA_LOCKOUT_RESET_MINUTES", 15, 1, 1440),
+    "lockout_minutes": ("MFA_LOCKOUT_MINUTES", 15, 1, 1440),
+    "bypass_default_seconds": ("MFA_BYPASS_DEFAULT_SECONDS", 300, 1, 3600),
+    "bypass_max_seconds": ("MFA_BYPASS_MAX_SECONDS", 1800, 1, 3600),
+    "fraud_block_days": ("MFA_FRAUD_BLOCK_DAYS", 90, 1, 3650),
+    "totp_digits": ("MFA_TOTP_DIGITS", 6, 6, 8),
+    "audit_retention_days": ("MFA_AUDIT_RETENTION_DAYS", 90, 1, 3650),
+    "sms_per_user_per_hour": ("MFA_SMS_PER_USER_PER_HOUR", 10, 1, 100),
+    "sms_per_phone_per_hour": ("MFA_SMS_PER_PHONE_PER_HOUR", 10, 1, 100),
+    "sms_per_ip_per_hour": ("MFA_SMS_PER_IP_PER_HOUR", 50, 1, 10000),
+    "sms_per_prefix_per_hour": ("MFA_SMS_PER_PREFIX_PER_HOUR", 200, 1, 100000),
+    "sms_daily_budget": ("MFA_SMS_DAILY_BUDGET", 10000, 1, 10000000),
+}
+
+
+def _raw(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip()
+    if value.startswith(KEYVAULT_PREFIX):
+        raise ConfigError(f"{name} is an unresolved Key Vault reference: check the app's identity has "
+                          "'Key Vault Secrets User' on the vault and the secret exists")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _raw(env, name)
+    if value is None:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], field: str) -> int:
+    name, default, low, high = BOUNDS[field]
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+MAX_KEYS_PER_RING = 8
+_MIN_DISTINCT_BYTES = 16
+
+
+def _low_entropy(key: bytes) -> bool:
+    """Random key bytes have many distinct values and are not all printable text: 32 random bytes have
+    fewer than 16 distinct values with probability ~1e-16 and are all printable ASCII with ~1e-14, while
+    zero keys, repeated patterns and base64-encoded passphrases fail one of the two."""
+    return len(set(key)) < _MIN_DISTINCT_BYTES or all(0x20 <= b < 0x7F for b in key)
+
+
+def parse_keys(name: str, raw: str, in_azure: bool) -> tuple[tuple[str, bytes], ...]:
+    """`kid:base64key,kid:base64key`; the first key is current, the rest still verify (rotation).
+
+    Each key id and key is matched whole, in its one canonical base64 spelling; messages name the setting
+    and the key id, never the key."""
+    keys: list[tuple[str, bytes]] = []
+    parts = raw.split(",")
+    if len(parts) > MAX_KEYS_PER_RING:
+        raise ConfigError(f"{name} lists more than {MAX_KEYS_PER_RING} keys: remove retired ones")
+    for part in parts:
+        kid, sep, b64 = part.strip().partition(":")
+        if not sep or not KEY_ID_RE.fullmatch(kid):
+            raise ConfigError(f"{name} must be a comma-separated list of keyid:base64key "
+                              "(key ids: 1-32 of A-Z a-z 0-9 _ -)")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name}: key '{kid}' is not valid base64") from None
+        if base64.b64encode(key).decode() != b64:
+            raise ConfigError(f"{name}: key '{kid}' is not valid base64 (not in its canonical spelling)")
+        if not 32 <= len(key) <= 128:
+            raise ConfigError(f"{name}: key '{kid}' must be 32 to 128 bytes of random data (base64)")
+        if in_azure and key in EXAMPLE_KEYS:
+            raise ConfigError(f"{name}: key '{kid}' is the published local example key")
+        if _low_entropy(key):
+            raise ConfigError(f"{name}: key '{kid}' is not random data (too few distinct bytes, or text)")
+        if kid in dict(keys):
+            raise ConfigError(f"{name}: key id '{kid}' appears twice")
+        if key in dict(keys).values():
+            raise ConfigError(f"{name}: key '{kid}' repeats the key bytes of another key id")
+        keys.append((kid, key))
+    return tuple(keys)
+
+
+def _distinct_rings(hmac_keys: tuple[tuple[str, bytes], ...], encryption_keys: tuple[tuple[str, bytes], ...]) -> None:
+    shared = {kid for kid, key in encryption_keys if key in {k for _, k in hmac_keys}}
+    if shared:
+        raise ConfigError(f"MFA_ENCRYPTION_KEYS: key '{sorted(shared)[0]}' is also in MFA_HMAC_KEYS; "
+                          "each ring needs its own keys")
+
+
+def _endpoint(name: str, value: str) -> str:
+    url = urlparse(value)
+    loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if url.scheme not in ("https", "http") or not url.hostname or (url.scheme == "http" and not loopback):
+        raise ConfigError(f"{name} must be an https URL (http only for a loopback emulator)")
+    return value.rstrip("/")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """`true` or `false` (any case), unset = false; anything else is refused rather than guessed."""
+    raw = (_raw(env, name, "false") or "false").lower()
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false")
+    return raw == "true"
+
+
+def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
+    import phonenumbers
+
+    raw = (_raw(env, "MFA_SMS_ALLOWED_COUNTRIES", "*") or "*").upper()
+    if raw == "*":
+        return None
+    regions = frozenset(part.strip() for part in raw.split(","))
+    if not regions or not regions <= phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("MFA_SMS_ALLOWED_COUNTRIES must be * or a comma-separated list of ISO 3166 region "
+                          "codes such as US,CA,GB")
+    return regions
+
+
+# The webhook secret shipped in local.settings.example.json; refused when running in Azure.
+EXAMPLE_WEBHOOK_SECRET = "whsec_UojVTf8/zMTXMA8ERux/Ws03fDPYgyqM2jPslxlX6EI="  # noqa: S105 - public, refused in Azure
+_WEBHOOK_SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/]{32,256}={0,2}")
+
+
+def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | None]:
+    """MFA_WEBHOOK_URL (https, http only for loopback) and its secret, which must come with it."""
+    url = _raw(env, "MFA_WEBHOOK_URL")
+    secret = _raw(env, "MFA_WEBHOOK_SECRET")
+    if url is None:
+        return None, secret
+    if secret is None:
+        raise ConfigError("MFA_WEBHOOK_SECRET must be set when MFA_WEBHOOK_URL is")
+    if not _WEBHOOK_SECRET_RE.fullmatch(secret):
+        raise ConfigError("MFA_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 192 random bytes")
+    try:
+        key = base64.b64decode(secret[len("whsec_"):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("MFA_WEBHOOK_SECRET is not valid base64 after whsec_") from None
+    if len(key) < 24 or _low_entropy(key):
+        raise ConfigError("MFA_WEBHOOK_SECRET must be the base64 of at least 24 random bytes")
+    if in_azure and secret == EXAMPLE_WEBHOOK_SECRET:
+        raise ConfigError("MFA_WEBHOOK_SECRET is the published local example secret")
+    return _endpoint("MFA_WEBHOOK_URL", url), secret
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    in_azure = running_in_azure(env)
+    ints = {field: _int(env, field) for field in BOUNDS}
+    if ints["bypass_default_seconds"] > ints["bypass_max_seconds"]:
+        raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")
+    if ints["totp_digits"] not in (6, 8):
+        raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
+    for name, default in (("MFA_SMS_QUEUE", SMS_QUEUE), ("MFA_EVENTS_QUEUE", EVENTS_QUEUE),
+                          ("MFA_DUE_QUEUE", DUE_QUEUE)):
+        if not _QUEUE_RE.fullmatch(env.get(name) or default):
+            raise ConfigError(f"{name} must be 3-56 of a-z 0-9 and single hyphens, starting and ending "
+                              "with a letter or digit")
+    otp_host = _required(env, "MFA_OTP_HOST")
+    if not _HOST_RE.fullmatch(otp_host):
+        raise ConfigError("MFA_OTP_HOST must be a bare host name such as login.contoso.com")
+    algorithm = (_raw(env, "MFA_TOTP_ALGORITHM", "SHA1") or "SHA1").upper()
+    if algorithm not in ("SHA1", "SHA256", "SHA512"):
+        raise ConfigError("MFA_TOTP_ALGORITHM must be SHA1, SHA256 or SHA512")
+    issuer = _raw(env, "MFA_TOTP_ISSUER", "twostep") or "twostep"
+    if ":" in issuer or len(issuer) > 64:
+        raise ConfigError("MFA_TOTP_ISSUER must be at most 64 characters with no ':'")
+    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
+    if not _TABLE_RE.fullmatch(table):
+        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
+    connection = _raw(env, STORAGE_CONNECTION)
+    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    queue_uri = _raw(env, f"{STORAGE_CONNECTION}__queueServiceUri")
+    if connection is None and not (table_uri and queue_uri):
+        raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
+                          f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
+    hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
+    encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
+    _distinct_rings(hmac_keys, encryption_keys)
+    webhook_url, webhook_secret = _webhook(env, in_azure)
+    return Settings(
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        hmac_keys=hmac_keys,
+        encryption_keys=encryption_keys,
+        otp_host=otp_host,
+        totp_issuer=issuer,
+        table_name=table,
+        totp_algorithm=algorithm,
+        admin_role=_raw(env, "MFA_ADMIN_ROLE", "Twostep.Admin") or "Twostep.Admin",
+        acs_endpoint=_endpoint("ACS_ENDPOINT", _required(env, "ACS_ENDPOINT")),
+        acs_access_key=_raw(env, "ACS_ACCESS_KEY"),
+        acs_sender=_required(env, "ACS_SENDER"),
+        identity_client_id=_raw(env, "AZURE_CLIENT_ID"),
+        storage_connection_string=connection,
+        table_service_uri=table_uri,
+        queue_service_uri=queue_uri,
+        storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
+        platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
+        admin_entra_required=_flag(env, "MFA_ADMIN_ENTRA_REQUIRED"),
+        sms_allowed_countries=_countries(env),
+        **ints,
+    )
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use (not at import, so the host can index functions)."""
+    global _settings
+    if _settings is None:
+        with _lock:
+            if _settings is None:
+                _settings = load_settings()
+    return _settings

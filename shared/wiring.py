@@ -1,0 +1,43 @@
+"""The composition root: builds the service's `Deps` (clients, store, queues, the after-commit
+hook) once per process. Only functions/, tests/ and tools/ import it; shared/ is handed a `Deps`."""
+from __future__ import annotations
+
+import threading
+
+from . import clients
+from .channels.due import Sweeps
+from .channels.events import EventPublisher
+from .channels.queues import QueueGateway
+from .channels.sms import Outbox
+from .deps import Deps
+from .kernel.clock import Clock, process_clock
+from .settings import DUE_QUEUE, EVENTS_QUEUE, Settings, get_settings
+from .store import Store
+
+
+def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None,
+               events_queue: str = EVENTS_QUEUE, due_queue: str = DUE_QUEUE) -> Deps:
+    """The collaborators; committed audit rows are published as security events on `events_queue`, and
+    the due sweep's chain runs on `due_queue`."""
+    clock = clock or process_clock()
+    store = Store(clients.table_client(settings, counter))
+    sweeps = Sweeps(QueueGateway(clients.queue_client(settings, counter, queue=due_queue)), store, clock)
+    events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host,
+                            store, sweeps)
+    store.before_commit.append(events.due)
+    store.after_commit.append(events.committed)
+    return Deps(settings=settings, store=store, outbox=Outbox(clients.queue_client(settings, counter)),
+                clock=clock, events=events, sweeps=sweeps)
+
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def get_deps() -> Deps:
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build_deps(get_settings())
+    return _deps
