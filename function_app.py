@@ -1,7 +1,19 @@
 """The twostep Function App: registers the blueprints in functions/, nothing else."""
 import azure.functions as func
 
-from functions import admin, challenges, enrolment, events, health, maintenance, oath, recovery, sms_sender, tryit
+from functions import (
+    admin,
+    challenges,
+    enrolment,
+    events,
+    health,
+    maintenance,
+    oath,
+    openapi,
+    recovery,
+    sms_sender,
+    tryit,
+)
 
 app = func.FunctionApp()
 app.register_functions(enrolment.bp)
@@ -14,3 +26,4 @@ app.register_functions(maintenance.bp)
 app.register_functions(events.bp)
 app.register_functions(recovery.bp)
 app.register_functions(tryit.bp)
+app.register_functions(openapi.bp)

@@ -14,6 +14,7 @@ import requests
 from shared.crypto.otp import totp
 from tests.conftest import FUNCTION_KEY, MASTER_KEY
 from tests.helpers import secret_bytes
+from tests.openapi_contract import check_response
 
 _numbers = itertools.count(10)
 
@@ -60,7 +61,9 @@ class Api:
         headers = kwargs.pop("headers", {})
         if key:
             headers["x-functions-key"] = key
-        return self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+        response = self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+        check_response(response)  # every answer a test sees conforms to functions/openapi.json
+        return response
 
     def admin(self, method: str, path: str, **kwargs) -> requests.Response:
         return self.call(method, path, key=MASTER_KEY, **kwargs)

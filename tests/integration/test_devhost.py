@@ -276,7 +276,9 @@ def test_unknown_routes_and_methods(host: RunningHost) -> None:
     assert host.get("/api/nothing-here", headers=key).status_code == 404
     assert host.get("/public/hello/world").status_code == 404  # the route prefix is required
     assert host.get("/api/v1/users/a/b/phone", headers=key).status_code == 404  # params never span "/"
-    assert host.get("/api/v1/echo").status_code == 405
+    wrong_method = host.get("/api/v1/echo")
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"  # RFC 9110 15.5.6
+    assert "Allow" not in host.get("/api/nothing-here", headers=key).headers
 
 
 def test_post_echoes_body_length(host: RunningHost) -> None:

@@ -101,17 +101,18 @@ class HttpGateway:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
-        route, params, path_matched = None, None, False
+        route, params, allowed = None, None, set()
         for candidate in self._routes:
             values = candidate.compiled.match(request.path)
             if values is None:
                 continue
-            path_matched = True
+            allowed |= candidate.methods or set()
             if candidate.methods is None or request.method.upper() in candidate.methods:
                 route, params = candidate, values
                 break
-        if route is None:
-            return Response(status=405 if path_matched else 404)
+        if route is None:  # RFC 9110: a 405 lists the methods the path does take
+            return Response(status=405, headers={"Allow": ", ".join(sorted(allowed))}) if allowed \
+                else Response(status=404)
         if not self._keys.allows(route.auth_level, presented_key(request)):
             return Response(status=401)
         try:

@@ -1,0 +1,106 @@
+"""Every answer the tests get from the dev host, held to functions/openapi.json: the status is documented
+for the operation, the content type is the documented one, and the body validates against its schema
+(jsonschema, Draft 2020-12, the dialect of OpenAPI 3.1). A mismatch names the operation and what is wrong,
+so the description cannot drift from the code."""
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from functions.openapi import DOCUMENT
+
+BASE = DOCUMENT["servers"][0]["url"]  # "/api"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    template: str  # a key of `paths`, e.g. /v1/users/{userId}
+    spec: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.get('operationId')} ({self.method.upper()} {self.template})"
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+@cache
+def _templates() -> list[tuple[str, re.Pattern[str]]]:
+    """Literal segments win over parameters, as the Functions host routes (fewest parameters first)."""
+    return sorted(((t, _pattern(t)) for t in DOCUMENT["paths"]), key=lambda tp: tp[0].count("{"))
+
+
+def find_operation(method: str, path: str) -> tuple[str | None, Operation | None]:
+    """(the matching path template, its operation for `method`) for a request path such as /api/v1/users/x."""
+    path = urllib.parse.unquote(path.split("?", 1)[0])
+    if not path.lower().startswith(BASE + "/"):
+        return None, None
+    local = path[len(BASE):].removesuffix("/") or "/"  # the host takes one trailing slash, not two
+    for template, pattern in _templates():
+        if pattern.fullmatch(local):
+            spec = DOCUMENT["paths"][template].get(method.lower())
+            return template, None if spec is None else Operation(method.lower(), template, spec)
+    return None, None
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = DOCUMENT
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+@cache
+def root_validator() -> Draft202012Validator:
+    """A validator rooted at the whole document, so `#/components/...` references resolve in every schema."""
+    return Draft202012Validator(DOCUMENT)
+
+
+def mismatches(method: str, path: str, status: int, content_type: str | None, body: bytes) -> list[str]:
+    """What is wrong with this answer according to the document (empty when it conforms)."""
+    template, operation = find_operation(method, path)
+    if template is None:  # no route of the app: the host answers 404, empty
+        return [] if status == 404 and not body else [f"{method} {path}: no documented path, yet {status}"]
+    if operation is None:  # a path of the app, a method it does not take: the host answers 405
+        return [] if status == 405 else [f"{method} {template}: undocumented method answered {status}"]
+    responses = operation.spec["responses"]
+    documented = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+    if documented is None:
+        return [f"{operation.name}: status {status} is not documented (documented: {', '.join(responses)})"]
+    content = _resolve(documented).get("content")
+    if not content:
+        return [] if not body else [f"{operation.name}: {status} is documented without a body, got {body[:200]!r}"]
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in content:
+        return [f"{operation.name}: {status} answered {media or 'no content type'}, documented {', '.join(content)}"]
+    schema = content[media].get("schema")
+    if schema is None:
+        return []
+    try:
+        instance = json.loads(body)
+    except ValueError:
+        return [f"{operation.name}: {status} {media} body is not JSON: {body[:200]!r}"]
+    validator = root_validator().evolve(schema=schema)
+    return [f"{operation.name}: {status} body at {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in validator.iter_errors(instance)]
+
+
+def check_response(response: Any) -> None:
+    """Fail the test when a `requests` response does not conform to the document."""
+    request = response.request
+    found = mismatches(request.method, urllib.parse.urlsplit(request.url).path, response.status_code,
+                       response.headers.get("Content-Type"), response.content)
+    assert not found, "response does not conform to functions/openapi.json:\n  " + "\n  ".join(found)
