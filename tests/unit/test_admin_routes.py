@@ -46,29 +46,28 @@ def test_every_admin_route_of_the_app_is_wrapped_and_only_those():
     assert guard_findings(code_facts.app_functions()) == []
 
 
+def _route(app: func.FunctionApp, name: str, template: str, level: func.AuthLevel, wrapped: bool) -> None:
+    """Register `name` on `app` at `template`, behind `admin_route` or the plain `endpoint` guard."""
+    def plain(req: func.HttpRequest) -> func.HttpResponse:
+        return respond(204)
+
+    def with_actor(req: func.HttpRequest, actor: str) -> func.HttpResponse:
+        return respond(204)
+
+    handler = with_actor if wrapped else plain
+    handler.__name__ = name
+    app.route(route=template, methods=["GET"], auth_level=level)(admin_route(with_actor) if wrapped else endpoint(plain))
+
+
 def test_the_walk_catches_an_unwrapped_admin_route_and_a_misplaced_wrapper():
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-
-    @app.route(route="v1/admin/unwrapped", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
-    @endpoint
-    def unwrapped(req: func.HttpRequest) -> func.HttpResponse:
-        return respond(204)
-
-    @app.route(route="v1/users/{userId}/wrapped", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-    @admin_route
-    def wrapped_application_route(req: func.HttpRequest, actor: str) -> func.HttpResponse:
-        return respond(204)
-
-    @app.route(route="v1/admin/anonymous", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-    @endpoint
-    def admin_path_without_admin_level(req: func.HttpRequest) -> func.HttpResponse:
-        return respond(204)
-
-    @app.route(route="v1/admin/fine", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
-    @admin_route
-    def fine(req: func.HttpRequest, actor: str) -> func.HttpResponse:
-        return respond(204)
-
+    ADMIN, FUNCTION, ANONYMOUS = func.AuthLevel.ADMIN, func.AuthLevel.FUNCTION, func.AuthLevel.ANONYMOUS
+    for name, template, level, wrapped in [
+            ("unwrapped", "v1/admin/unwrapped", ADMIN, False),
+            ("wrapped_application_route", "v1/users/{userId}/wrapped", FUNCTION, True),
+            ("admin_path_without_admin_level", "v1/admin/anonymous", ANONYMOUS, False),
+            ("fine", "v1/admin/fine", ADMIN, True)]:
+        _route(app, name, template, level, wrapped)
     assert guard_findings(app.get_functions()) == [
         "unwrapped: auth level ADMIN without @admin_route",
         "wrapped_application_route: @admin_route on a route of auth level FUNCTION",
