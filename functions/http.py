@@ -12,11 +12,9 @@ from typing import Any
 import azure.functions as func
 
 from shared.clients import request_budget
-from shared.flows import admin
 from shared.kernel import signals
 from shared.kernel.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
 from shared.kernel.validation import MAX_BODY_BYTES, parse_json_body
-from shared.wiring import get_deps
 
 log = logging.getLogger("twostep.http")
 JSON = "application/json"
@@ -85,11 +83,6 @@ def _problem_code(response: func.HttpResponse) -> str:
     except (ValueError, AttributeError):
         return "unreadable"
     return code if isinstance(code, str) else "none"
-
-
-def admin_actor(req: func.HttpRequest) -> str:
-    """Who is calling an admin route (the Entra ID principal, or the master key's holder)."""
-    return admin.admin_actor(req.headers, get_deps().settings)
 
 
 def location(req: func.HttpRequest, resource_id: str) -> dict[str, str]:

@@ -5,7 +5,8 @@ import azure.functions as func
 from shared.flows import access_pass, recovery_codes, removal
 from shared.wiring import get_deps
 
-from .http import admin_actor, endpoint, idempotency_key, json_body, respond, route_param
+from .admin_auth import admin_route
+from .http import endpoint, idempotency_key, json_body, respond, route_param
 from .results import answer
 
 bp = func.Blueprint()
@@ -14,39 +15,35 @@ FUNCTION = func.AuthLevel.FUNCTION
 
 
 @bp.route(route="v1/admin/users/{userId}/access-pass", methods=["POST"], auth_level=ADMIN)
-@endpoint
-def issue_access_pass(req: func.HttpRequest) -> func.HttpResponse:
-    actor = admin_actor(req)
+@admin_route
+def issue_access_pass(req: func.HttpRequest, actor: str) -> func.HttpResponse:
     return respond(201, access_pass.issue(get_deps(), route_param(req, "userId"), json_body(req), actor))
 
 
 @bp.route(route="v1/admin/users/{userId}/access-pass", methods=["GET"], auth_level=ADMIN)
-@endpoint
-def list_access_passes(req: func.HttpRequest) -> func.HttpResponse:
-    admin_actor(req)
+@admin_route
+def list_access_passes(req: func.HttpRequest, actor: str) -> func.HttpResponse:
     return respond(200, access_pass.list_passes(get_deps(), route_param(req, "userId")))
 
 
 @bp.route(route="v1/admin/users/{userId}/access-pass", methods=["DELETE"], auth_level=ADMIN)
-@endpoint
-def revoke_access_pass(req: func.HttpRequest) -> func.HttpResponse:
-    access_pass.revoke(get_deps(), route_param(req, "userId"), admin_actor(req))
+@admin_route
+def revoke_access_pass(req: func.HttpRequest, actor: str) -> func.HttpResponse:
+    access_pass.revoke(get_deps(), route_param(req, "userId"), actor)
     return respond(204)
 
 
 @bp.route(route="v1/admin/users/{userId}/methods/{methodType}", methods=["DELETE"], auth_level=ADMIN)
-@endpoint
-def admin_remove_method(req: func.HttpRequest) -> func.HttpResponse:
-    actor = admin_actor(req)
+@admin_route
+def admin_remove_method(req: func.HttpRequest, actor: str) -> func.HttpResponse:
     removal.admin_remove_method(get_deps(), route_param(req, "userId"), route_param(req, "methodType"),
                                 json_body(req), actor)
     return respond(204)
 
 
 @bp.route(route="v1/admin/users/{userId}/methods/totp/{deviceId}", methods=["DELETE"], auth_level=ADMIN)
-@endpoint
-def admin_remove_device(req: func.HttpRequest) -> func.HttpResponse:
-    actor = admin_actor(req)
+@admin_route
+def admin_remove_device(req: func.HttpRequest, actor: str) -> func.HttpResponse:
     removal.admin_remove_device(get_deps(), route_param(req, "userId"), route_param(req, "deviceId"),
                                 json_body(req), actor)
     return respond(204)

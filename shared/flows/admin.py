@@ -1,58 +1,19 @@
-"""Support operations behind the admin key: one-time bypasses, unblocking, the audit trail; and who the
-operator is when the platform's Entra ID authentication is on."""
+"""Support operations behind the admin key: one-time bypasses, unblocking, the audit trail. Who the operator
+is (the `actor` every operation records) is decided at the HTTP edge (functions/admin_auth.py)."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from ..deps import Deps
 from ..kernel.clock import iso
-from ..kernel.errors import Forbidden, InvalidRequest, NotFound
+from ..kernel.errors import InvalidRequest, NotFound
 from ..kernel.ids import AUDIT_PREFIX, BYPASS_PREFIX, random_token, validate_user_id
 from ..kernel.validation import integer, text
 from ..model.policy import GROUP_RE, clear_failures
 from ..model.records import Bypass, Profile
-from ..settings import Settings
 from ..store import UserRows
 from ..store.audit import audit_view
-
-ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
-KEY_ACTOR = "admin-key"
-
-
-def admin_actor(headers: Mapping[str, str], settings: Settings) -> str:
-    """The operator behind an admin call, for the audit record.
-
-    With App Service authentication on (`WEBSITE_AUTH_ENABLED`, set by the platform), the platform strips
-    client-sent `X-MS-CLIENT-PRINCIPAL*` headers and injects its own; the principal must be an Entra ID one
-    holding the admin app role. Without it, the host's master key (checked by the host, auth level ADMIN)
-    is the only credential, the actor is the key itself and a principal header is never read: anyone could
-    have sent it. `MFA_ADMIN_ENTRA_REQUIRED` (set by the template when Entra protection is configured) turns
-    "platform authentication is off" from a fallback into a refusal, so a platform that did not switch it
-    on fails closed instead of leaving the admin routes behind the master key alone.
-    """
-    if not settings.platform_auth_enabled:
-        if settings.admin_entra_required:
-            raise Forbidden("Admin routes require Entra ID sign-in, which is not active on this app.")
-        return KEY_ACTOR
-    raw = headers.get("x-ms-client-principal")
-    if not raw:
-        raise Forbidden("An Entra ID principal with the admin role is required.")
-    try:
-        principal = json.loads(base64.b64decode(raw, validate=True))
-        claims = principal.get("claims") or []
-        roles = {c.get("val") for c in claims if isinstance(c, dict) and c.get("typ") in ROLE_CLAIMS}
-        provider = principal.get("auth_typ")
-    except (binascii.Error, ValueError, AttributeError, TypeError):
-        raise Forbidden() from None
-    if provider != "aad" or settings.admin_role not in roles:
-        raise Forbidden("The principal does not hold the admin role.")
-    name = headers.get("x-ms-client-principal-name") or headers.get("x-ms-client-principal-id") or "entra-principal"
-    return name[:256]
 
 
 def _profile(unit: UserRows) -> Profile:

@@ -5,7 +5,7 @@
   scan: os.environ / os.getenv / env.get / env[...] / _raw / _required, f-strings over module constants,
   and the names in config.BOUNDS);
 - bindings: the trigger metadata of the Function App (queue names, connection names), from the same
-  `app.get_functions()` the Functions host indexes;
+  `app.get_functions()` the Functions host indexes; the HTTP routes and the admin ones among them (A1);
 - queues: queue-trigger queues plus the *_QUEUE constants in shared/;
 - table: the table name the app uses by default.
 """
@@ -16,6 +16,7 @@ import functools
 import json
 import runpy
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +152,49 @@ def static_settings() -> frozenset[str]:
 
 
 @functools.cache
+def app_functions() -> tuple[Any, ...]:
+    """The Function App's functions (azure.functions `Function`: trigger, bindings, user function), as the
+    Functions host indexes them."""
+    app = runpy.run_path(str(ROOT / "function_app.py"))["app"]  # a fresh FunctionApp: get_functions() once
+    return tuple(app.get_functions())
+
+
+@functools.cache
 def function_bindings() -> tuple[dict[str, Any], ...]:
     """Every binding of every function, with the function's name, as the Functions host indexes them."""
-    app = runpy.run_path(str(ROOT / "function_app.py"))["app"]  # a fresh FunctionApp: get_functions() once
     bindings = []
-    for function in app.get_functions():
+    for function in app_functions():
         for binding in json.loads(function.get_function_json())["bindings"]:
             bindings.append({"function": function.get_function_name(), **binding})
     return tuple(bindings)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One HTTP-triggered function as the host sees it: name, methods, route template, auth level
+    (`ADMIN`, `FUNCTION`, `ANONYMOUS`) and the callable the worker runs."""
+
+    name: str
+    methods: tuple[str, ...]
+    template: str
+    auth_level: str
+    handler: Any
+
+
+def http_route(function: Any) -> HttpRoute | None:
+    """The route of an azure.functions `Function`, or None when its trigger is not HTTP."""
+    trigger = next(b for b in json.loads(function.get_function_json())["bindings"] if b["direction"] == "IN"
+                   and b["type"].endswith("Trigger"))
+    if trigger["type"] != "httpTrigger":
+        return None
+    return HttpRoute(function.get_function_name(), tuple(m.upper() for m in trigger.get("methods") or ()),
+                     trigger.get("route") or function.get_function_name(),
+                     str(trigger.get("authLevel") or "FUNCTION").upper(), function.get_user_function())
+
+
+def admin_routes() -> list[HttpRoute]:
+    """Every route of the Function App the host serves at auth level ADMIN (A1: the generated list)."""
+    return [r for r in map(http_route, app_functions()) if r is not None and r.auth_level == "ADMIN"]
 
 
 def trigger_connections() -> dict[str, set[str]]:

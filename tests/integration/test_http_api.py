@@ -89,17 +89,7 @@ def test_not_enrolled_and_not_found(api):
     assert is_problem(api.begin("frank", method="sms"), 409, "not_enrolled")
 
 
-class TestKeys:  # B1
-    @pytest.mark.parametrize("method,path", [
-        ("POST", "/api/v1/admin/users/alice/bypass"), ("GET", "/api/v1/admin/users/alice/bypass"),
-        ("DELETE", "/api/v1/admin/users/alice/bypass"), ("POST", "/api/v1/admin/users/alice/unblock"),
-        ("GET", "/api/v1/admin/users/alice/audit"),
-    ])
-    def test_application_key_cannot_open_admin_routes(self, api, method, path):
-        assert api.call(method, path, json={"seconds": 60, "reason": "x"}).status_code in (401, 403)
-        assert api.call(method, path, key=None, json={"seconds": 60, "reason": "x"}).status_code == 401
-        assert api.call(method, path, key="wrong", json={"seconds": 60, "reason": "x"}).status_code == 401
-
+class TestKeys:  # B1; every admin route against every non-admin key: test_http_admin_entra.py (A1)
     def test_application_routes_need_a_key(self, api):
         assert api.call("POST", "/api/v1/challenges", key=None, json={"userId": "a"}).status_code == 401
         assert api.call("POST", "/api/v1/challenges", key="nope", json={"userId": "a"}).status_code == 401

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.flows.admin import KEY_ACTOR, admin_actor
+from functions.admin_auth import KEY_ACTOR, admin_actor
 from shared.kernel.errors import ConfigError, Forbidden
 from shared.settings import load_settings
 from tests.unit.test_config import GOOD

@@ -6,9 +6,9 @@ import json
 import azure.functions as func
 import pytest
 
+from functions.admin_auth import admin_actor
 from functions.http import endpoint, location
 from functions.results import answer
-from shared.flows.admin import admin_actor
 from shared.kernel.errors import ConfigError, Forbidden, KeyNotListed, Locked, SealedValueUnreadable, StorageUnavailable
 from shared.kernel.results import ChallengeStarted, CodeSent, NotRequired, SecretIssued
 from shared.settings import load_settings
