@@ -20,17 +20,19 @@ DEFAULT_RP_NAME = "twostep"
 MAX_ORIGINS = 10
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _RP_ID_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
-_ORIGIN_RE = re.compile(rf"(https|http)://((?=.{{1,253}}:|.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*)(?::([0-9]{{1,5}}))?")
+_ORIGIN_RE = re.compile(rf"(https|http)://({_LABEL}(?:\.{_LABEL})*)(?::([0-9]{{1,5}}))?")
 _NAME_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 _NAMES = ("MFA_WEBAUTHN_RP_ID", "MFA_WEBAUTHN_RP_NAME", "MFA_WEBAUTHN_ORIGINS")
 
 
 def _origin(value: str, rp_id: str, in_azure: bool) -> str:
     match = _ORIGIN_RE.fullmatch(value)
-    if match is None or (match[3] is not None and not 0 < int(match[3]) < 65536):
+    if match is None or len(match[2]) > 253 or (match[3] is not None and not 0 < int(match[3]) < 65536):
         raise ConfigError("MFA_WEBAUTHN_ORIGINS must list origins such as https://login.example.com "
                           "(scheme, host and optional port; no path, no trailing slash)")
     scheme, host = match[1], match[2]
+    if match[3] is not None and int(match[3]) == {"https": 443, "http": 80}[scheme]:
+        raise ConfigError("MFA_WEBAUTHN_ORIGINS must leave out a default port: browsers send the origin without it")
     if scheme == "http" and (host != "localhost" or in_azure):
         raise ConfigError("MFA_WEBAUTHN_ORIGINS may use http:// only for localhost, and not in Azure")
     if host != rp_id and not host.endswith("." + rp_id):

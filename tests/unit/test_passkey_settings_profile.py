@@ -35,6 +35,7 @@ def test_in_azure_nothing_set_means_passkeys_are_off():
     {"MFA_WEBAUTHN_RP_ID": "example.com", "MFA_WEBAUTHN_ORIGINS": "https://example.org"},
     {"MFA_WEBAUTHN_RP_ID": "example.com", "MFA_WEBAUTHN_ORIGINS": "https://badexample.com"},
     {"MFA_WEBAUTHN_RP_ID": "example.com", "MFA_WEBAUTHN_ORIGINS": "https://example.com:0"},
+    {"MFA_WEBAUTHN_RP_ID": "example.com", "MFA_WEBAUTHN_ORIGINS": "https://example.com:443"},
     {"MFA_WEBAUTHN_RP_ID": "Example.com", "MFA_WEBAUTHN_ORIGINS": "https://example.com"},
     {"MFA_WEBAUTHN_RP_ID": "example.com", "MFA_WEBAUTHN_ORIGINS": "https://example.com",
      "MFA_WEBAUTHN_RP_NAME": "bad\nname"},

@@ -3,6 +3,7 @@ each test gets one thing wrong on purpose and expects the typed failure the meth
 from __future__ import annotations
 
 import copy
+import random
 import secrets
 
 import pytest
@@ -18,7 +19,7 @@ from shared.crypto.webauthn import (
     verify_assertion,
     verify_registration,
 )
-from shared.crypto.webauthn_json import MalformedCredential, parse_assertion, parse_registration
+from shared.crypto.webauthn_json import MalformedCredential, PasskeyError, parse_assertion, parse_registration, unb64url
 from tests.webauthn_soft import CHROMIUM_AAGUID, SoftCredential, authenticate, b64url, register
 
 RP = RelyingParty("localhost", "twostep", ("http://localhost:7071",))
@@ -297,3 +298,30 @@ def test_an_assertion_for_another_credential_id_than_the_stored_one_fails():
     other = StoredCredential(b"another-credential", stored.public_key, 0, stored.user_handle)
     with pytest.raises(CeremonyFailed):
         _assert(cred, other)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_corrupted_bytes_end_in_a_typed_failure_never_a_library_exception(seed):
+    """Flip random bytes inside each binary member of good responses (the shapes stay valid): every
+    outcome is success or a PasskeyError, so no input reaches the client as a 500."""
+    rng = random.Random(seed)
+    cred, stored = _enrolled()
+    reg_challenge = b"r" * 32
+    outcomes = set()
+    for _ in range(150):
+        which = rng.choice(["clientDataJSON", "attestationObject", "authenticatorData", "signature"])
+        body = register(cred, reg_challenge) if which == "attestationObject" else authenticate(cred, b"c" * 32,
+                                                                                             sign_count=9)
+        data = bytearray(unb64url(body["response"][which], which, max_bytes=8192))
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        body["response"][which] = b64url(bytes(data))
+        try:
+            if which == "attestationObject":
+                verify_registration(parse_registration(body), challenge=reg_challenge, rp=RP)
+            else:
+                verify_assertion(parse_assertion(body), stored=stored, challenge=b"c" * 32, rp=RP)
+            outcomes.add("ok")
+        except PasskeyError as error:
+            outcomes.add(type(error).__name__)
+    assert "CeremonyFailed" in outcomes
