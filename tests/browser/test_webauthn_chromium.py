@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.crypto.webauthn import (
-    StoredCredential,
-    creation_options,
-    new_user_handle,
-    request_options,
-    verify_assertion,
-    verify_registration,
-)
+from shared.crypto import webauthn as wa
 from shared.crypto.webauthn_json import parse_assertion, parse_registration
 from shared.crypto.webauthn_settings import relying_party
 
@@ -42,10 +35,10 @@ def page_with_authenticator(browser, request):
 
 
 def _register(page):
-    handle = new_user_handle()
-    options = creation_options(RP, user_handle=handle, user_name="alice", display_name="Alice",
+    handle = wa.new_user_handle()
+    options = wa.creation_options(RP, user_handle=handle, user_name="alice", display_name="Alice",
                                existing_ids=[], timeout_seconds=300)
-    done = verify_registration(parse_registration(page.evaluate(CREATE, options.public_key)),
+    done = wa.verify_registration(parse_registration(page.evaluate(CREATE, options.public_key)),
                                challenge=options.challenge, rp=RP)
     return handle, done
 
@@ -54,14 +47,14 @@ def test_chromiums_responses_pass_the_strict_parser_and_verify(page_with_authent
     handle, done = _register(page_with_authenticator)
     assert (done.aaguid, done.sign_count, done.device_type) == ("01020304-0506-0708-0102-030405060708", 1,
                                                                 "deviceBound")
-    stored = StoredCredential(done.credential_id, done.public_key, done.sign_count, handle)
+    stored = wa.StoredCredential(done.credential_id, done.public_key, done.sign_count, handle)
     for expected in (2, 3):
-        options = request_options(RP, credential_ids=[done.credential_id], timeout_seconds=300)
+        options = wa.request_options(RP, credential_ids=[done.credential_id], timeout_seconds=300)
         body = page_with_authenticator.evaluate(GET, options.public_key)
         assert body["response"]["userHandle"] is not None  # a discoverable credential sends the handle
-        result = verify_assertion(parse_assertion(body), stored=stored, challenge=options.challenge, rp=RP)
+        result = wa.verify_assertion(parse_assertion(body), stored=stored, challenge=options.challenge, rp=RP)
         assert result.new_sign_count == expected
-        stored = StoredCredential(done.credential_id, done.public_key, result.new_sign_count, handle)
+        stored = wa.StoredCredential(done.credential_id, done.public_key, result.new_sign_count, handle)
 
 
 @pytest.mark.parametrize("page_with_authenticator", [True], indirect=True)
