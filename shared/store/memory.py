@@ -148,9 +148,10 @@ class MemoryTable:
     def query_entities(self, query_filter: str, *, parameters: dict[str, Any] | None = None,
                        select: str | list[str] | None = None, results_per_page: int | None = None,
                        **_: Any) -> _Query:
+        text = _parameter_filter_substitution(parameters, query_filter)  # a KeyError for "(@x" as in the SDK
         try:
-            predicate: Predicate | None = parse_filter(_parameter_filter_substitution(parameters, query_filter))
-        except (ValueError, KeyError) as exc:
+            predicate: Predicate | None = parse_filter(text)
+        except ValueError as exc:
             raise _error(HttpResponseError, 400, "InvalidInput", f"bad filter: {exc}") from None
         return self._select_rows(predicate, select, results_per_page)
 
@@ -197,9 +198,11 @@ class MemoryTable:
         if len(partitions) > 1:
             raise ValueError("Partition Keys in the batch must all be the same.")
         with self._lock:
-            table = self._table()
             if not ops:
                 return []
+            if self._rows is None:  # the service answers a batch on a missing table as a failed batch
+                raise self._failed(_not_found(table_missing=True), 0)
+            table = self._rows
             if len(ops) > MAX_TRANSACTION_OPS:
                 raise self._failed(_error(HttpResponseError, 400, "InvalidInput",
                                           "The batch request contains too many operations."), 0)
