@@ -4,13 +4,16 @@ receive, delete a message), for the fast unit tests of the flows; no production 
 Like the service: a queue does not exist until created (a send to it raises ResourceNotFoundError, which
 QueueGateway answers by creating it), a message sent with a visibility delay is not received before it,
 one past its time to live is gone, and a received message stays hidden until deleted or its timeout ends.
+Content is held base64-encoded, as the project's clients send it (clients.py, TextBase64EncodePolicy) and a
+receiver gets it back. tests/integration/test_queue_contract.py runs the same cases on Azurite.
 """
 from __future__ import annotations
 
+import base64
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -59,7 +62,8 @@ class MemoryQueue:
                      **_: Any) -> MemoryMessage:
         with self._lock:
             now = self._now()
-            message = MemoryMessage(str(next(_ids)), content, now + (visibility_timeout or 0),
+            encoded = base64.b64encode(content.encode("utf-8")).decode("ascii")
+            message = MemoryMessage(str(next(_ids)), encoded, now + (visibility_timeout or 0),
                                     now + (time_to_live or 7 * 24 * 3600))
             self._queue().append(message)
             return message
@@ -72,14 +76,14 @@ class MemoryQueue:
         with self._lock:
             return [m for m in self._queue() if m.visible_at <= self._now()][:max_messages]
 
-    def receive_messages(self, *, max_messages: int | None = None, visibility_timeout: int = 30,
-                         **_: Any) -> list[MemoryMessage]:
+    def receive_messages(self, *, max_messages: int | None = None, messages_per_page: int | None = None,
+                         visibility_timeout: int = 30, **_: Any) -> Iterator[MemoryMessage]:
         with self._lock:
             now = self._now()
-            taken = [m for m in self._queue() if m.visible_at <= now][:max_messages or 32]
+            taken = [m for m in self._queue() if m.visible_at <= now][:max_messages or messages_per_page or 32]
             for m in taken:
                 m.visible_at, m.dequeue_count, m.pop_receipt = now + visibility_timeout, m.dequeue_count + 1, m.id
-            return taken
+            return iter(taken)
 
     def delete_message(self, message: MemoryMessage | str, pop_receipt: str | None = None, **_: Any) -> None:
         ident = message if isinstance(message, str) else message.id
