@@ -212,7 +212,7 @@ class MemoryTable:
             staged = dict(table)  # all or nothing: apply to a copy, keep it only if every operation held
             for index, (kind, entity, kwargs) in enumerate(ops):
                 try:
-                    self._apply(staged, kind, entity, kwargs, in_batch=True)
+                    self._apply(staged, kind, entity, kwargs)
                 except HttpResponseError as exc:
                     raise self._failed(exc, index) from None
             table.clear()
@@ -224,8 +224,7 @@ class MemoryTable:
         return _error(TableTransactionError, exc.status_code, exc.error_code, f"{index}:{exc.message}")
 
     # -- the one place rows change
-    def _apply(self, rows: dict[tuple[str, str], Wire], kind: str, entity: Any, kwargs: dict[str, Any],
-               in_batch: bool = False) -> None:
+    def _apply(self, rows: dict[tuple[str, str], Wire], kind: str, entity: Any, kwargs: dict[str, Any]) -> None:
         key = _keys(entity)
         current = rows.get(key)
         if kind == "create":
@@ -233,21 +232,16 @@ class MemoryTable:
                 raise _error(ResourceExistsError, 409, "EntityAlreadyExists", "The specified entity already exists.")
             rows[key] = self._stamped(_add_entity_properties(entity))
             return
-        etag = _etag_of(entity, kwargs)
-        if kind == "delete":
+        if kind in ("update", "delete"):  # If-Match: the row must exist, with the ETag named if one is
+            etag = _etag_of(entity, kwargs)
             if current is None:
                 raise _not_found()
             if etag is not None and etag != current["odata.etag"]:
                 raise _error(ResourceModifiedError, 412, "UpdateConditionNotSatisfied",
                              "The update condition specified in the request was not satisfied.")
-            del rows[key]
-            return
-        if kind == "update":
-            if current is None:
-                raise _not_found()
-            if etag is not None and etag != current["odata.etag"]:
-                raise _error(ResourceModifiedError, 412, "UpdateConditionNotSatisfied",
-                             "The update condition specified in the request was not satisfied.")
+            if kind == "delete":
+                del rows[key]
+                return
         props = _add_entity_properties(entity)
         if UpdateMode(kwargs.get("mode", UpdateMode.MERGE)) == UpdateMode.MERGE and current is not None:
             merged = {k: v for k, v in current.items() if not k.startswith("odata.") and k != "Timestamp"}
