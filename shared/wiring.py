@@ -3,6 +3,8 @@ hook) once per process. Only functions/, tests/ and tools/ import it; shared/ is
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from . import clients
 from .channels.due import Sweeps
@@ -11,23 +13,25 @@ from .channels.queues import QueueGateway
 from .channels.sms import Outbox
 from .deps import Deps
 from .kernel.clock import Clock, process_clock
-from .settings import DUE_QUEUE, EVENTS_QUEUE, Settings, get_settings
+from .settings import DUE_QUEUE, EVENTS_QUEUE, SMS_QUEUE, Settings, get_settings
 from .store import Store
 
 
 def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.RequestCounter | None = None,
-               events_queue: str = EVENTS_QUEUE, due_queue: str = DUE_QUEUE) -> Deps:
+               events_queue: str = EVENTS_QUEUE, due_queue: str = DUE_QUEUE, *, table: Any = None,
+               queues: Callable[[str], Any] | None = None) -> Deps:
     """The collaborators; committed audit rows are published as security events on `events_queue`, and
-    the due sweep's chain runs on `due_queue`."""
+    the due sweep's chain runs on `due_queue`. `table` and `queues` (a queue client by name) replace the
+    Azure clients; tests pass the in-memory ones (store/memory.py, channels/memory.py)."""
     clock = clock or process_clock()
-    store = Store(clients.table_client(settings, counter))
-    sweeps = Sweeps(QueueGateway(clients.queue_client(settings, counter, queue=due_queue)), store, clock)
-    events = EventPublisher(clients.queue_client(settings, counter, queue=events_queue), settings.otp_host,
-                            store, sweeps)
+    queue = queues or (lambda name: clients.queue_client(settings, counter, queue=name))
+    store = Store(table if table is not None else clients.table_client(settings, counter))
+    sweeps = Sweeps(QueueGateway(queue(due_queue)), store, clock)
+    events = EventPublisher(queue(events_queue), settings.otp_host, store, sweeps)
     store.before_commit.append(events.due)
     store.after_commit.append(events.committed)
-    return Deps(settings=settings, store=store, outbox=Outbox(clients.queue_client(settings, counter)),
-                clock=clock, events=events, sweeps=sweeps)
+    return Deps(settings=settings, store=store, outbox=Outbox(queue(SMS_QUEUE)), clock=clock, events=events,
+                sweeps=sweeps)
 
 
 _lock = threading.Lock()

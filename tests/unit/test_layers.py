@@ -99,3 +99,16 @@ def test_the_check_catches_an_upward_import(tmp_path):
         (tmp_path / "shared" / name).write_text(text)
     found = upward_imports(sorted((tmp_path / "shared").rglob("*.py")), tmp_path)
     assert sorted(found) == [f"shared/{name}" for name in bad]
+
+
+# The in-memory table and queues (and the filter parser behind the table) are for tests and tools only.
+TEST_DOUBLES = {"shared.store.memory", "shared.store.odata", "shared.channels.memory"}
+
+
+def test_the_in_memory_store_and_queues_stay_out_of_production_paths():
+    production = [p for p in _shared_modules() + sorted((ROOT / "functions").rglob("*.py")) + [ROOT / "function_app.py"]
+                  if ".".join(_module_name(p)) not in TEST_DOUBLES]
+    importing = [str(p.relative_to(ROOT)) for p in production if imported_modules(p) & TEST_DOUBLES]
+    assert not importing
+    users = [p for p in (ROOT / "tests").rglob("*.py") if imported_modules(p) & TEST_DOUBLES]
+    assert users  # the walk does find them where they belong
