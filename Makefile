@@ -18,7 +18,7 @@ $(AZURITE): tools/package.json tools/package-lock.json
 	touch $@
 
 run: deps
-	$(PY) tools/run_local.py
+	$(PY) -m tools.run_local
 
 test: deps
 	$(PY) -m ruff check .
@@ -28,17 +28,17 @@ lint: deps
 	$(PY) -m ruff check .
 
 soak: deps
-	$(PY) tools/soak.py
+	$(PY) -m tools.soak
 
 bench: deps
-	$(PY) tools/bench_flows.py
-	$(PY) tools/bench_policy.py
-	$(PY) tools/bench_purge.py
+	$(PY) -m tools.bench_flows
+	$(PY) -m tools.bench_policy
+	$(PY) -m tools.bench_purge
 
 # Mutation testing of the pure decision modules against their unit tests (~5 min; not part of `make test`).
 # Prints killed/survived per module; survivors go to docs/mutation-survivors.txt (see docs/testing.md).
 mutate: deps mutate-deps
-	$(PY) tools/mutate.py
+	$(PY) -m tools.mutate
 
 mutate-deps: .venv-mutate/.installed
 

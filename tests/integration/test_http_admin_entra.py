@@ -7,12 +7,12 @@ from __future__ import annotations
 import base64
 import json
 
-import azurite as azurite_tool  # tools/azurite.py
 import pytest
 
 from tests.conftest import app_env
 from tests.integration.api_client import Api
 from tests.integration.test_http_api import is_problem
+from tools import azurite as azurite_tool
 
 FORGED = {
     "x-ms-client-principal": base64.b64encode(json.dumps(
