@@ -22,10 +22,12 @@ run: deps
 
 test: deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 lint: deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 soak: deps
 	$(PY) -m tools.soak
@@ -48,4 +50,4 @@ mutate-deps: .venv-mutate/.installed
 	touch $@
 
 clean:
-	rm -rf .azurite .pytest_cache
+	rm -rf .azurite .pytest_cache .mypy_cache
