@@ -25,27 +25,29 @@ browser-deps:
 	  apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
 
 run: deps
-	$(PY) tools/run_local.py
+	$(PY) -m tools.run_local
 
 test: deps browser-deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 lint: deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 soak: deps
-	$(PY) tools/soak.py
+	$(PY) -m tools.soak
 
 bench: deps
-	$(PY) tools/bench_flows.py
-	$(PY) tools/bench_policy.py
-	$(PY) tools/bench_purge.py
+	$(PY) -m tools.bench_flows
+	$(PY) -m tools.bench_policy
+	$(PY) -m tools.bench_purge
 
 # Mutation testing of the pure decision modules against their unit tests (~5 min; not part of `make test`).
 # Prints killed/survived per module; survivors go to docs/mutation-survivors.txt (see docs/testing.md).
 mutate: deps mutate-deps
-	$(PY) tools/mutate.py
+	$(PY) -m tools.mutate
 
 mutate-deps: .venv-mutate/.installed
 
@@ -55,4 +57,4 @@ mutate-deps: .venv-mutate/.installed
 	touch $@
 
 clean:
-	rm -rf .azurite .pytest_cache
+	rm -rf .azurite .pytest_cache .mypy_cache

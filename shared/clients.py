@@ -176,12 +176,24 @@ def _hooks(counter: RequestCounter | None) -> dict[str, Any]:
     return {"raw_request_hook": counter} if counter else {}
 
 
+def _linear_retry() -> LinearRetry:
+    """BACKOFF s between tries, +/- 0.1 s: the SDK sleeps float seconds, though its hints say int."""
+    return LinearRetry(backoff=BACKOFF, random_jitter_range=0.1, retry_total=RETRIES)  # type: ignore[arg-type]  # floats
+
+
+def _service_uri(uri: str | None) -> str:
+    """An identity-based service URI: settings require both whenever there is no connection string."""
+    if not uri:
+        raise ValueError("no storage connection string and no service URI")
+    return uri
+
+
 def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
     kwargs = {**TABLE_RETRY, "transport": _transport(), **_hooks(counter)}
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
     else:
-        service = TableServiceClient(settings.table_service_uri,
+        service = TableServiceClient(_service_uri(settings.table_service_uri),
                                      credential=_credential(settings.storage_client_id), **kwargs)
     return service.get_table_client(settings.table_name)
 
@@ -189,11 +201,11 @@ def table_client(settings: Settings, counter: RequestCounter | None = None) -> A
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
     kwargs = {"transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
-              "retry_policy": LinearRetry(backoff=BACKOFF, random_jitter_range=0.1, retry_total=RETRIES)}
+              "retry_policy": _linear_retry()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue, **kwargs)
-    return QueueClient(settings.queue_service_uri, queue, credential=_credential(settings.storage_client_id),
-                       **kwargs)
+    return QueueClient(_service_uri(settings.queue_service_uri), queue,
+                       credential=_credential(settings.storage_client_id), **kwargs)
 
 
 def sms_client(settings: Settings) -> Any:

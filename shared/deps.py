@@ -30,8 +30,8 @@ class Deps:
     store: Store
     outbox: Outbox
     clock: Clock
-    events: EventPublisher | None = None  # security events (N1), fed by the store's commit hooks
-    sweeps: Sweeps | None = None  # the due-item sweep chain this process starts or owes (shared/channels/due.py)
+    events: EventPublisher  # security events (N1), fed by the store's commit hooks
+    sweeps: Sweeps  # the due-item sweep chain this process starts or owes (shared/channels/due.py)
 
     def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
         """An audit row to add to the decision's transaction; the retention is set here, once."""

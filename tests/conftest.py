@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from shared import clients
+from shared.channels.sms import Outbox
+from shared.settings import load_settings
+from shared.wiring import build_deps
+from tests.clocks import FixedClock
+from tools import azurite as azurite_tool
+from tools import sms_emulator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-import azurite as azurite_tool  # noqa: E402  (tools/azurite.py)
-import sms_emulator  # noqa: E402  (tools/sms_emulator.py)
-
-from shared import clients  # noqa: E402
-from shared.channels.sms import Outbox  # noqa: E402
-from shared.settings import load_settings  # noqa: E402
-from shared.wiring import build_deps  # noqa: E402
-from tests.clocks import FixedClock  # noqa: E402
 
 # Test-only keys: SHA-256 of a label, so they pass the random-key checks (32 x 'A' would not).
 HMAC_KEY = "test1:" + "DOnqjsrh+XcIWz+yV1vrj9KXUbh1wxzf/bs17E5Sqh4="  # sha256("twostep-test-hmac")
@@ -127,7 +124,7 @@ class DevHost:
                     "MFA_EVENTS_QUEUE": self.events_queue, "MFA_DUE_QUEUE": self.due_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(self.port)],
+            [sys.executable, "-m", "tools.devhost", "--app-dir", str(ROOT), "--port", str(self.port)],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(self.port, timeout=60, process=self.process)
 

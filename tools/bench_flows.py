@@ -20,16 +20,12 @@ from pathlib import Path
 
 import requests
 
+from shared.crypto.otp import totp
+from shared.settings import load_settings
+from tools import azurite, sms_emulator
+from tools.flows import counted_deps, measure
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-import azurite  # noqa: E402
-import sms_emulator  # noqa: E402
-from flows import counted_deps, measure  # noqa: E402
-
-from shared.crypto.otp import totp  # noqa: E402
-from shared.settings import load_settings  # noqa: E402
 
 FKEY = "bench-function-key"
 
@@ -90,7 +86,7 @@ def main() -> int:
     emulator = sms_emulator.start_in_thread(port=0)
     env = env_for(store, emulator.url)
     port = azurite.free_port()
-    host = subprocess.Popen([sys.executable, "tools/devhost", "--port", str(port)], cwd=ROOT,
+    host = subprocess.Popen([sys.executable, "-m", "tools.devhost", "--port", str(port)], cwd=ROOT,
                             env={**os.environ, **env, "DEVHOST_FUNCTION_KEY": FKEY}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

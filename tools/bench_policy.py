@@ -7,7 +7,7 @@ Part 2 starts its own Azurite on free loopback ports: storing the maximum docume
 pointer flip), its first load on another instance, a refresh that finds the version unchanged, and a whole
 warm `begin` (TOTP, storage included) under the empty and the stored policy. Numbers, not assertions.
 
-    .venv/bin/python tools/bench_policy.py [--iterations 20000] [--begins 100] [--no-storage]
+    .venv/bin/python -m tools.bench_policy [--iterations 20000] [--begins 100] [--no-storage]
 """
 from __future__ import annotations
 
@@ -15,25 +15,18 @@ import argparse
 import base64
 import os
 import statistics
-import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-import azurite  # noqa: E402
-
-from shared.crypto.otp import totp  # noqa: E402
-from shared.flows import enrolment, signin, verify  # noqa: E402
-from shared.kernel.results import ChallengeStarted  # noqa: E402
-from shared.model.policy import MAX_LOCATIONS, MAX_RANGES, Policy, apply_patch, defaults  # noqa: E402
-from shared.model.records import Profile  # noqa: E402
-from shared.settings import load_settings  # noqa: E402
-from shared.store.policy_store import CACHE_SECONDS, PolicyStore, _encode  # noqa: E402
-from shared.wiring import build_deps  # noqa: E402
+from shared.crypto.otp import totp
+from shared.flows import enrolment, signin, verify
+from shared.kernel.results import ChallengeStarted
+from shared.model.policy import MAX_LOCATIONS, MAX_RANGES, Policy, apply_patch, defaults
+from shared.model.records import Profile
+from shared.settings import load_settings
+from shared.store.policy_store import CACHE_SECONDS, PolicyStore, _encode
+from shared.wiring import build_deps
+from tools import azurite
 
 NOW = datetime(2026, 11, 27, 19, 30, tzinfo=timezone.utc)
 

@@ -4,27 +4,21 @@ Fills a table with expired rows spread over many partitions (plus live rows it m
 with its production page size and time budget, and prints rows deleted per second; then a table where
 only one row in ten has expired, to show the cost of scanning past live rows. Numbers, not assertions.
 
-    .venv/bin/python tools/bench_purge.py [--rows 20000] [--partitions 200]
+    .venv/bin/python -m tools.bench_purge [--rows 20000] [--partitions 200]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
+from azure.data.tables import TableEntity
 
-import azurite  # noqa: E402
-from azure.data.tables import TableEntity  # noqa: E402
-from bench_policy import bench_settings  # noqa: E402
-
-from shared.ops.purge import purge  # noqa: E402
-from shared.store import Tx  # noqa: E402
-from shared.wiring import build_deps  # noqa: E402
+from shared.ops.purge import purge
+from shared.store import Tx
+from shared.wiring import build_deps
+from tools import azurite
+from tools.bench_policy import bench_settings
 
 
 def fill(deps, rows: int, partitions: int, expired_every: int) -> tuple[int, float]:

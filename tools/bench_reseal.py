@@ -11,24 +11,17 @@ import argparse
 import base64
 import json
 import os
-import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-import azurite  # noqa: E402
-
-from shared.crypto.aad import phone_aad, totp_aad  # noqa: E402
-from shared.model.records import Profile, TotpDevice  # noqa: E402
-from shared.ops import reseal  # noqa: E402
-from shared.settings import load_settings  # noqa: E402
-from shared.store import Tx, audit_row, to_entity  # noqa: E402
-from shared.wiring import build_deps  # noqa: E402
-from tests.clocks import FixedClock  # noqa: E402
+from shared.crypto.aad import phone_aad, totp_aad
+from shared.model.records import Profile, TotpDevice
+from shared.ops import reseal
+from shared.settings import load_settings
+from shared.store import Tx, audit_row, to_entity
+from shared.wiring import build_deps
+from tests.clocks import FixedClock
+from tools import azurite
 
 
 def key() -> str:

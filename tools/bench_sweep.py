@@ -1,7 +1,7 @@
 """How the SMS sweeper finds due work: a query on `delivery eq 'queued'` scans the whole table, the due
 list (`~due|` partitions, shared/channels/due.py) reads a partition range. Prints both against Azurite.
 
-Run: `python tools/bench_sweep.py [--users 200] [--rows-per-user 50] [--due 20]`
+Run: `python -m tools.bench_sweep [--users 200] [--rows-per-user 50] [--due 20]`
 """
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+from azure.data.tables import TableServiceClient
 
-import azurite as azurite_tool  # noqa: E402
-from azure.data.tables import TableServiceClient  # noqa: E402
-
-from shared.channels.due import DUE_PREFIX, due_partition  # noqa: E402
+from shared.channels.due import DUE_PREFIX, due_partition
+from tools import azurite as azurite_tool
 
 
 def timed(fn, runs: int = 5) -> tuple[float, int]:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import azurite
+from tools import azurite
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -81,9 +81,9 @@ def main() -> int:
     try:
         store = azurite.start_azurite(location=str(ROOT / ".azurite"))
         children.append(store.process)
-        children.append(start([PY, "tools/sms_emulator.py", "--port", str(SMS_PORT), "--allow-origin", TRY_ORIGIN]))
+        children.append(start([PY, "-m", "tools.sms_emulator", "--port", str(SMS_PORT), "--allow-origin", TRY_ORIGIN]))
         azurite.wait_for_port(SMS_PORT, process=children[-1])
-        children.append(start([PY, "tools/devhost", "--port", str(FUNCTIONS_PORT),
+        children.append(start([PY, "-m", "tools.devhost", "--port", str(FUNCTIONS_PORT),
                                "--check", "shared.settings:get_settings"], env=devhost_env()))
         azurite.wait_for_port(FUNCTIONS_PORT, timeout=60, process=children[-1])
         banner()

@@ -32,7 +32,7 @@ carry the ``repeatabilityRequestId`` they were sent with.
 Message text is never logged (it carries one-time codes); the request log line holds only method, path
 (without query) and status.
 
-Run: ``python tools/sms_emulator.py [--host 127.0.0.1] [--port 7072] [--allow-origin http://localhost:7071]``;
+Run: ``python -m tools.sms_emulator [--host 127.0.0.1] [--port 7072] [--allow-origin http://localhost:7071]``;
 the access key comes from ``SMS_EMULATOR_ACCESS_KEY`` (default: the local-only key that
 local.settings.example.json gives the app).
 
@@ -61,11 +61,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
-from loopback import is_loopback  # tools/loopback.py (tools/ is on sys.path)
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tools.loopback import is_loopback
 
 # Local-only key, the same value local.settings.example.json gives the app as ACS_ACCESS_KEY. Not a secret.
 DEFAULT_KEY = "WxDF+6dyUa/J5u7skPwcWFNehdPiOoe4lvXJR9JArm4="

@@ -13,7 +13,7 @@ It reports statuses per phase and the invariants, and exits 1 when one fails:
   5xx 0, client-side timeouts 0, wrong-code approvals 0, bypass used at most once, final round all good.
 Outage latency (how long a request takes while a dependency is down) is reported, not judged.
 
-Run: `python tools/soak.py [--clients 4] [--scale 1.0]` (scale stretches every phase; 1.0 is ~3.5 min).
+Run: `python -m tools.soak [--clients 4] [--scale 1.0]` (scale stretches every phase; 1.0 is ~3.5 min).
 """
 from __future__ import annotations
 
@@ -36,14 +36,11 @@ from pathlib import Path
 
 import requests
 
+from shared.crypto.otp import time_step, totp
+from tools import azurite as azurite_tool
+from tools import faultproxy, sms_emulator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
-
-import azurite as azurite_tool  # noqa: E402
-import faultproxy  # noqa: E402
-import sms_emulator  # noqa: E402
-
-from shared.crypto.otp import time_step, totp  # noqa: E402
 
 FUNCTION_KEY, MASTER_KEY = "soak-function-key", "soak-master-key"
 HMAC_KEY = "soak1:" + "KB0srrP7eAjTIJEJJ6XMXJ4s4ZFYqC5u/seJt2VeIxE="  # local-only: sha256("twostep-soak-hmac")
@@ -141,7 +138,7 @@ class Soak:
                "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
         self.log = open(tempfile.mkstemp(prefix="soak-devhost-", suffix=".log")[1], "wb")  # noqa: SIM115
         self.host = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "devhost"), "--app-dir", str(ROOT), "--port", str(port)],
+            [sys.executable, "-m", "tools.devhost", "--app-dir", str(ROOT), "--port", str(port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(port, timeout=60, process=self.host)
         self.base = f"http://127.0.0.1:{port}"

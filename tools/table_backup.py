@@ -1,8 +1,8 @@
 """Back up twostep's state table to a file, and restore it into an empty table (docs/deploy.md, Backup).
 
     URL=https://st<token>.table.core.windows.net
-    python tools/table_backup.py backup  --account-url $URL --table twostep --out backup.jsonl
-    python tools/table_backup.py restore --account-url $URL --table twostep --in backup.jsonl
+    python -m tools.table_backup backup  --account-url $URL --table twostep --out backup.jsonl
+    python -m tools.table_backup restore --account-url $URL --table twostep --in backup.jsonl
 
 In Azure it signs in with DefaultAzureCredential (`az login`): backup needs Storage Table Data Reader,
 restore Storage Table Data Contributor, on the account or the table. Locally (Azurite) pass

@@ -60,7 +60,7 @@ def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: st
     def created(ch: Challenge) -> CodeSent:
         return CodeSent(challenge_view(ch, d.clock.now(), created=True))
 
-    return with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem.row_key if idem else None)
 
 
 def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> SecretIssued:
@@ -94,7 +94,7 @@ def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str
         view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
         return SecretIssued(view)
 
-    return with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem.row_key if idem else None)
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:

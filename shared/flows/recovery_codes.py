@@ -57,4 +57,4 @@ def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str |
         unit.commit()
         return CodesIssued({"codes": codes, "createdAt": iso(now)})
 
-    return with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem and idem.row_key)
+    return with_proof(d, user_id, "recovery_codes", proof_id, attempt, idem.row_key if idem else None)

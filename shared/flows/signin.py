@@ -84,6 +84,7 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if decision == "risk_blocked":
             raise RiskBlocked()
         if decision == "bypass":
+            assert profile is not None and profile.bypass_rk  # evaluate answers "bypass" only for a live bypass
             if idem is not None:
                 idem.add_record(unit, Replay(BYPASS, profile.bypass_rk), now, policy.code_ttl_seconds)
             use_bypass(unit, now)
@@ -106,7 +107,8 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
     def created(ch: Challenge) -> ChallengeStarted:  # functions/ adds the Location, from the route it serves
         return ChallengeStarted(challenge_view(ch, d.clock.now(), created=True))
 
-    return audited_refusals(d, user_id, "begin", lambda: d.in_unit(user_id, attempt, idem and idem.row_key))
+    return audited_refusals(d, user_id, "begin", lambda: d.in_unit(user_id, attempt,
+                                                                        idem.row_key if idem else None))
 
 
 def _replay_bypass(unit: UserRows, replay: Replay, now: datetime) -> NotRequired:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import re
 import secrets
+from typing import TypeGuard
 
 from .errors import InvalidRequest, NotFound
 
@@ -29,7 +30,7 @@ BYPASS_PREFIX = "bp|"
 AUDIT_PREFIX = "au|"
 
 
-def is_user_id(value: object) -> bool:
+def is_user_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and USER_ID_RE.fullmatch(value) is not None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import InvalidRequest, PayloadTooLarge
 
@@ -39,6 +39,10 @@ def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_B
     return body
 
 
+@overload
+def text(body: dict[str, Any], name: str, *, max_len: int, required: Literal[True], min_len: int = 1) -> str: ...
+@overload
+def text(body: dict[str, Any], name: str, *, max_len: int, required: bool = False, min_len: int = 1) -> str | None: ...
 def text(body: dict[str, Any], name: str, *, max_len: int, required: bool = False,
          min_len: int = 1) -> str | None:
     value = body.get(name)

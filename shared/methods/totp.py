@@ -65,6 +65,7 @@ class Totp:
         assert isinstance(proof, _TotpProof)
         device = proof.device
         if device is None:
+            assert ch.pending_secret is not None  # a TOTP enrolment challenge always carries it
             if len(profile.totp) >= MAX_TOTP_DEVICES:
                 raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
             profile.totp.append(TotpDevice(id=random_token(6), secret=ch.pending_secret,

@@ -141,7 +141,7 @@ def _resealed(sealer: Sealer, row: Entity) -> tuple[dict[str, Any], int]:
 
 def _reseal_row(d: Deps, row: Entity) -> int:
     """Re-seal one row's stale values with an ETag-conditional merge; re-read and retry on a race."""
-    current = [row]
+    current: list[Entity | None] = [row]
 
     def attempt() -> int:
         if current[0] is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from ..crypto.keys import Sealer
+from ..kernel.errors import StorageUnavailable
 from . import StaleWrite, Store, Tx, new_row
 
 PARTITION = "~keys"  # no user id can name it (user ids never hold "~")
@@ -29,4 +30,6 @@ def load_or_create(store: Store, sealer: Sealer) -> bytes:
         except StaleWrite:  # another instance created it first: use theirs
             pass
         row = store.get(PARTITION, ROW)
+        if row is None:  # created, then deleted before this read: fail closed, the next call retries
+            raise StorageUnavailable()
     return sealer.open(row.get(FIELD), AAD, kind="index key")

@@ -152,7 +152,9 @@ class PolicyStore:
         if fresh is not None:
             return fresh.policy
         stale = self._cached
-        if not self._refresh.acquire(blocking=stale is None):
+        if stale is None:
+            self._refresh.acquire()  # a first load waits for the thread loading it
+        elif not self._refresh.acquire(blocking=False):
             return stale.policy  # another thread is refreshing: serve what we have
         try:
             fresh = self._fresh()  # refreshed while this thread waited (a first load)

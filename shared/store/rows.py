@@ -13,7 +13,7 @@ from azure.data.tables import TableEntity
 
 from ..kernel.ids import AUDIT_PREFIX, random_token
 from .events import inverted
-from .table import Entity
+from .table import Entity, carry_version, etag_of
 
 
 def new_row(partition_key: str, row_key: str, **props: Any) -> Entity:
@@ -25,13 +25,13 @@ def same_version(entity: Entity, read: Entity | None) -> Entity:
     """`entity` carrying the ETag of `read` (the row as read before), so a conditional write of it
     fails when someone else wrote meanwhile; unchanged when nothing was read."""
     if read is not None:
-        entity._metadata = read.metadata  # type: ignore[attr-defined]
+        carry_version(entity, read)
     return entity
 
 
 def version(read: Entity | None) -> object:
     """The version (ETag) of a row as read, or None for no row."""
-    return None if read is None else read.metadata["etag"]  # type: ignore[attr-defined]
+    return None if read is None else etag_of(read)
 
 
 def audit_row(user_id: str, now: datetime, event: str, actor: str, retention_days: int,

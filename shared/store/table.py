@@ -7,6 +7,7 @@ since the clients are rebuilt by nothing and simply reconnect.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -22,7 +23,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from ..kernel.errors import Conflict, StorageUnavailable
 from .events import AuditEvent, audit_events
@@ -31,6 +32,18 @@ log = logging.getLogger("twostep.store")
 T = TypeVar("T")
 Entity = dict[str, Any]
 MAX_CONFLICT_RETRIES = 30
+
+
+def etag_of(row: Entity) -> str | None:
+    """The ETag a row was read with (the SDK's TableEntity carries it); None for a row never read."""
+    return row.metadata["etag"] if isinstance(row, TableEntity) else None
+
+
+def carry_version(entity: Entity, read: Entity) -> None:
+    """Make `entity` carry the ETag `read` was read with, so a conditional write of it names that version."""
+    if not (isinstance(entity, TableEntity) and isinstance(read, TableEntity)):
+        raise TypeError("only a TableEntity (new_row, or a row read) carries a version")
+    entity._metadata = read.metadata
 
 
 class StaleWrite(Exception):
@@ -53,7 +66,7 @@ class Tx:
         return self
 
     def _if_unchanged(self, entity: Entity, mode: UpdateMode) -> Tx:
-        etag = entity.metadata["etag"] if hasattr(entity, "metadata") else None
+        etag = etag_of(entity)
         if etag is None:
             raise ValueError("a conditional update needs an entity read from the table")
         self.ops.append(("update", entity, {"mode": mode, "etag": etag,
@@ -69,7 +82,7 @@ class Tx:
         it has not changed since: either way a concurrent writer makes the transaction fail."""
         if read is None:
             return self.create(entity)
-        entity._metadata = read.metadata
+        carry_version(entity, read)
         return self.replace(entity)
 
     def merge_if_unchanged(self, entity: Entity) -> Tx:
@@ -182,10 +195,10 @@ class Store:
         """One page (at most `size` rows) of a cross-partition query, resumed from the service's own
         continuation token; returns the rows and the token of the next page (None at the end)."""
         def read() -> tuple[list[Entity], dict[str, str] | None]:
-            pages = self.table.query_entities(flt, parameters=params, results_per_page=size,
-                                              select=select).by_page(continuation_token=token)
-            rows = list(next(pages, []))
-            return rows, pages.continuation_token
+            query = self.table.query_entities(flt, parameters=params, results_per_page=size, select=select)
+            pages = query.by_page(continuation_token=token)  # type: ignore[arg-type]  # a dict, though typed str
+            rows: list[Entity] = list(next(pages, []))
+            return rows, pages.continuation_token  # type: ignore[attr-defined]  # the SDK's pager sets it
         return self._with_table(read)
 
     def delete_unchanged(self, rows: list[Entity]) -> int:
@@ -193,7 +206,7 @@ class Store:
         transaction, or row by row when one of them changed or vanished meanwhile. Returns how many
         were deleted or already gone."""
         def conditional(row: Entity) -> dict[str, Any]:
-            return {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+            return {"etag": etag_of(row), "match_condition": MatchConditions.IfNotModified}
 
         def run() -> int:
             try:
@@ -233,7 +246,7 @@ class Store:
         for row in rows:
             partitions.setdefault(row["PartitionKey"], []).append(("create", row))
         for ops in partitions.values():
-            self._with_table(lambda ops=ops: self.table.submit_transaction(ops))
+            self._with_table(functools.partial(self.table.submit_transaction, ops))
 
     def _committed(self, events: list[AuditEvent]) -> None:
         for hook in self.after_commit:

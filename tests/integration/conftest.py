@@ -1,13 +1,13 @@
 """Fixtures of the integration tests that put the fault proxy (tools/faultproxy.py) in front of Azurite."""
 from __future__ import annotations
 
-import azurite as azurite_tool
-import faultproxy
 import pytest
 import requests
 
 from shared import clients
 from shared.channels.sms import Outbox
+from tools import azurite as azurite_tool
+from tools import faultproxy
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ append a JSON line per call to a record file, which is how the tests observe the
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -19,13 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import devhost  # the tools/devhost/ package: tests/conftest.py puts tools/ on sys.path
 import pytest
 import requests
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from tools import azurite, devhost
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_APP = ROOT / "tests" / "fixtures" / "devhost_app"
@@ -33,19 +32,6 @@ FUNCTION_KEY = "fk-" + uuid.uuid4().hex
 MASTER_KEY = "mk-" + uuid.uuid4().hex
 WORK_QUEUE = "devhost-work"
 TIMEOUT = 10
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """Import a tools/ script by path: tools/ is not a package and the real app must stay off sys.path."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-azurite = _load("twostep_tools_azurite", ROOT / "tools" / "azurite.py")
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
@@ -89,8 +75,8 @@ class RunningHost:
 
 
 def devhost_command(app_dir: Path, port: int, *extra: str) -> list[str]:
-    script = str(ROOT / "tools" / "devhost")
-    return [sys.executable, script, "--app-dir", str(app_dir), "--port", str(port), *extra]
+    """Run from the repository root (cwd=ROOT), as a developer does."""
+    return [sys.executable, "-m", "tools.devhost", "--app-dir", str(app_dir), "--port", str(port), *extra]
 
 
 @pytest.fixture(scope="module")

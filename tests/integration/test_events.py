@@ -11,7 +11,6 @@ import os
 import time
 from collections.abc import Iterator
 
-import azurite as azurite_tool
 import pytest
 import requests
 from azure.storage.queue import QueueClient
@@ -27,6 +26,7 @@ from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone, pinned_api
 from tests.integration.test_flows import PHONE, begin, enrol_sms
+from tools import azurite as azurite_tool
 
 
 def queued_events(queue: QueueClient) -> list[dict]:

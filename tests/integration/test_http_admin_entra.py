@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import azurite as azurite_tool  # tools/azurite.py
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
@@ -27,6 +26,7 @@ from tests.infra import code_facts
 from tests.infra.code_facts import HttpRoute
 from tests.integration.api_client import Api
 from tests.integration.test_http_api import is_problem
+from tools import azurite as azurite_tool
 
 
 def principal(*roles: str, auth_typ: str = "aad") -> str:

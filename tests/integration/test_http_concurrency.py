@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import azurite as azurite_tool
 import pytest
 from azure.data.tables import TableClient
 
 from tests.conftest import app_env
 from tests.helpers import other_code
 from tests.integration.api_client import Api, pinned_api
+from tools import azurite as azurite_tool
 
 
 @pytest.fixture(scope="module")

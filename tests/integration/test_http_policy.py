@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import random
 
-import azurite as azurite_tool
 import pytest
 
 from shared.kernel.validation import MAX_POLICY_DOCUMENT_BYTES
@@ -12,6 +11,7 @@ from shared.model.policy import MAX_LOCATIONS, MAX_RANGES
 from tests.conftest import app_env
 from tests.integration.api_client import MASTER_KEY, fresh_phone, pinned_api
 from tests.integration.test_http_api import is_problem
+from tools import azurite as azurite_tool
 
 
 @pytest.fixture(scope="module")

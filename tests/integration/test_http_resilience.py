@@ -9,13 +9,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-import azurite as azurite_tool
 import pytest
 import requests
 from azure.storage.queue import QueueClient
 
 from tests.conftest import app_env
 from tests.integration.api_client import Api, HostClock, fresh_phone, pinned_api
+from tools import azurite as azurite_tool
 
 
 @pytest.fixture(scope="module")

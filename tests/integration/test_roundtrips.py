@@ -1,13 +1,8 @@
 """Storage round trips per flow stay at their designed minimum (the SMS call itself is not storage)."""
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-
-from flows import counted_deps, measure  # noqa: E402
-
-from shared.settings import load_settings  # noqa: E402
+from shared.settings import load_settings
+from tools.flows import counted_deps, measure
 
 EXPECTED = {
     "sms.begin": 6,    # read profile; read + count the SMS limits (2); due marker (Q5); insert challenge + audit

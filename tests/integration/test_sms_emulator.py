@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,7 +25,10 @@ from azure.communication.sms import SmsClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
-EMULATOR_PATH = Path(__file__).resolve().parents[2] / "tools" / "sms_emulator.py"
+from tools import sms_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
 KEY = "WxDF+6dyUa/J5u7skPwcWFNehdPiOoe4lvXJR9JArm4="
 OTHER_KEY = base64.b64encode(b"k" * 32).decode("ascii")
 SENDER = "+18005550100"
@@ -36,22 +37,6 @@ BOB = "+14255550124"
 CODE_TEXT = "Your sign-in code is 123456. Don't share it.\n\n@localhost #123456"
 SEND_PATH = "/sms?api-version=2021-03-07"
 TIMEOUT = 10
-
-
-def load_emulator_module() -> ModuleType:
-    """Import tools/sms_emulator.py by path: tools/ is a script folder, not a package on sys.path."""
-    loaded = sys.modules.get("sms_emulator")
-    if loaded is not None and Path(loaded.__file__ or "").resolve() == EMULATOR_PATH:
-        return loaded
-    spec = importlib.util.spec_from_file_location("sms_emulator", EMULATOR_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sms_emulator"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sms_emulator = load_emulator_module()
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +275,7 @@ def test_a_busy_port_raises_instead_of_exiting(emulator: object) -> None:
 
 def test_command_line_serves_and_stops_on_sigterm() -> None:
     env = {**os.environ, "SMS_EMULATOR_ACCESS_KEY": OTHER_KEY}
-    process = subprocess.Popen([sys.executable, str(EMULATOR_PATH), "--port", "0"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "tools.sms_emulator", "--port", "0"], cwd=ROOT, env=env,
                                stderr=subprocess.PIPE, text=True)
     try:
         first_line = process.stderr.readline()
@@ -308,7 +293,7 @@ def test_command_line_serves_and_stops_on_sigterm() -> None:
 
 
 def test_command_line_refuses_a_non_loopback_host() -> None:
-    result = subprocess.run([sys.executable, str(EMULATOR_PATH), "--host", "0.0.0.0"],
+    result = subprocess.run([sys.executable, "-m", "tools.sms_emulator", "--host", "0.0.0.0"], cwd=ROOT,
                             check=False, capture_output=True, text=True, timeout=TIMEOUT)
 
     assert result.returncode != 0

@@ -13,8 +13,6 @@ import base64
 import threading
 import time
 
-import azurite as azurite_tool
-import faultproxy
 import pytest
 import requests
 from azure.storage.queue import QueueClient
@@ -29,6 +27,8 @@ from shared.methods import base as methods
 from tests.conftest import app_env
 from tests.helpers import sms_code_for
 from tests.integration.api_client import Api, fresh_phone
+from tools import azurite as azurite_tool
+from tools import faultproxy
 
 PHONE = "+14255550143"
 

@@ -4,7 +4,6 @@ against Azurite, with every property's type intact, and the app reads the restor
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 from azure.data.tables import TableClient
@@ -13,9 +12,7 @@ from shared.flows import enrolment, verify
 from shared.settings import load_settings
 from shared.wiring import build_deps
 from tests.helpers import sms_code_for
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-import table_backup  # noqa: E402  (tools/table_backup.py)
+from tools import table_backup
 
 
 def rows(table: TableClient) -> list[dict]:

@@ -7,7 +7,7 @@ HTTP route templates, methods and auth levels; queue triggers with host.json `ex
 semantics (visibility timeout, maxDequeueCount, `<queue>-poison`, base64 encoding, polling backoff);
 timer triggers with NCRONTAB schedules. It binds to loopback only.
 
-    python tools/devhost [--app-dir .] [--host 127.0.0.1] [--port 7071] [--check MODULE:CALLABLE]
+    python -m tools.devhost [--app-dir .] [--host 127.0.0.1] [--port 7071] [--check MODULE:CALLABLE]
 
 How the pieces fit: `cli` parses arguments and builds a `host.DevHost`, which reads settings and host.json
 (`config`), imports and indexes the app into `functions.FunctionInfo`s, then hands HTTP triggers to the

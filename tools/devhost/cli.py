@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from loopback import is_loopback  # tools/loopback.py (tools/ is on sys.path)
+from tools.loopback import is_loopback
 
 from .config import ConfigCheckError, DevHostError
 from .host import DevHost

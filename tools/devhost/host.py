@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import azure.functions as func
-from loopback import is_loopback  # tools/loopback.py (tools/ is on sys.path)
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from tools.loopback import is_loopback
 
 from .config import LOG, ConfigCheckError, DevHostError, QueueOptions, load_local_settings, read_host_json, route_prefix
 from .functions import FunctionInfo, Invoker

@@ -138,7 +138,7 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
             stale[r.serial_key] = entry.row
     errors += _secrets_held(d, users, profiles)
     for upn, user_rows in users.items():
-        existing = len(profiles[upn].totp) if profiles[upn] is not None else 0
+        existing = len(profile.totp) if (profile := profiles[upn]) is not None else 0
         for r in user_rows[max(MAX_TOTP_DEVICES - existing, 0):]:
             errors.append(error(r.row, UPN, f"the user would have more than {MAX_TOTP_DEVICES} TOTP devices "
                                              f"({existing} already)"))
@@ -153,7 +153,7 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     with one secret would let one code sign in twice."""
     errors = []
     for upn, user_rows in users.items():
-        devices = profiles[upn].totp if profiles[upn] else []
+        devices = profile.totp if (profile := profiles[upn]) else []
         held = [d.sealer.open(dev.secret, totp_aad(upn), kind="profile") for dev in devices]
         for r in user_rows:
             if any(hmac.compare_digest(r.secret, secret) for secret in held):
