@@ -1,7 +1,7 @@
 """Take the README's screenshot of the try-it page (docs/try-it.png) from a running `make run`: enrol an
 authenticator app and a phone for alice through the page, as a reader would, in Debian's chromium.
 
-Run: ``python tools/screenshot_try.py [--base http://localhost:7071] [--key local-function-key]``.
+Run: ``python -m tools.screenshot_try [--base http://localhost:7071] [--key local-function-key]``.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class MemoryQueue:
     def _queue(self) -> list[MemoryMessage]:
         if self._messages is None:
             exc = ResourceNotFoundError(message="The specified queue does not exist.")
-            exc.error_code = "QueueNotFound"
+            exc.error_code = "QueueNotFound"  # type: ignore[attr-defined]  # what the SDK's decoded errors carry
             raise exc
         now = self._now()
         self._messages[:] = [m for m in self._messages if m.expires_at > now]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azure.core import MatchConditions
@@ -44,10 +44,18 @@ MAX_PAGE = 1000
 Wire = dict[str, Any]
 
 
-def _error(cls: type[HttpResponseError], status: int, code: str, message: str) -> HttpResponseError:
+E = TypeVar("E", bound=HttpResponseError)
+
+
+def _error(cls: type[E], status: int | None, code: str | None, message: str) -> E:
     exc = cls(message=message)
-    exc.status_code, exc.error_code = status, code  # what the SDK's decoded errors carry
+    exc.status_code, exc.error_code = status, code  # type: ignore[attr-defined]  # what the SDK's decoded errors carry
     return exc
+
+
+def _code(exc: HttpResponseError) -> str | None:
+    """The service's error code, as the SDK's decoded errors carry it (not in the SDK's type hints)."""
+    return getattr(exc, "error_code", None)
 
 
 def _not_found(table_missing: bool = False) -> HttpResponseError:
@@ -188,7 +196,7 @@ class MemoryTable:
             try:
                 self._apply(self._table(), "delete", entity or {"PartitionKey": key[0], "RowKey": key[1]}, kwargs)
             except ResourceNotFoundError as exc:
-                if exc.error_code == "TableNotFound":
+                if _code(exc) == "TableNotFound":
                     raise
 
     # -- entity-group transactions
@@ -221,7 +229,7 @@ class MemoryTable:
 
     @staticmethod
     def _failed(exc: HttpResponseError, index: int) -> TableTransactionError:
-        return _error(TableTransactionError, exc.status_code, exc.error_code, f"{index}:{exc.message}")
+        return _error(TableTransactionError, exc.status_code, _code(exc), f"{index}:{exc.message}")
 
     # -- the one place rows change
     def _apply(self, rows: dict[tuple[str, str], Wire], kind: str, entity: Any, kwargs: dict[str, Any]) -> None:

@@ -123,7 +123,8 @@ class _Parser:
     def operand(self) -> Callable[[dict[str, Any]], Typed | None]:
         kind, text = self.take()
         if kind == "name" and text in ("true", "false"):
-            return lambda row, v=("bool", text == "true"): v
+            flag: Typed = ("bool", text == "true")
+            return lambda row: flag
         if kind == "name" and text not in OPS and text not in ("and", "or", "not"):
             return lambda row: _property(row, text)
         if kind in ("string", "number", "typed"):
@@ -148,6 +149,7 @@ def parse_filter(text: str) -> Predicate:
     """The predicate of an OData filter (its @params already substituted)."""
     parser = _Parser(text)
     predicate = parser.disjunction()
-    if parser.peek() is not None:
-        raise ValueError(f"unexpected {parser.peek()[1]!r} after the filter")
+    rest = parser.peek()
+    if rest is not None:
+        raise ValueError(f"unexpected {rest[1]!r} after the filter")
     return predicate

@@ -370,8 +370,8 @@ def test_without_a_page_origin_the_inbox_allows_none(emulator: object) -> None:
 
 
 def test_command_line_takes_the_page_origin() -> None:
-    process = subprocess.Popen([sys.executable, str(EMULATOR_PATH), "--port", "0", "--allow-origin", PAGE],
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "tools.sms_emulator", "--port", "0", "--allow-origin", PAGE],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         url = process.stderr.readline().rsplit(" ", 1)[1].strip()
         r = requests.get(f"{url}/messages", headers={"Origin": PAGE}, timeout=TIMEOUT)
