@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-from shared.crypto.aad import phone_aad, totp_aad  # noqa: E402
+from shared.methods.sms import phone_aad  # noqa: E402
+from shared.methods.totp import totp_aad  # noqa: E402
 from shared.model.records import Profile, TotpDevice  # noqa: E402
 from shared.ops import reseal  # noqa: E402
 from shared.settings import load_settings  # noqa: E402

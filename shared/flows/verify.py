@@ -16,12 +16,12 @@ from ..kernel.clock import iso
 from ..kernel.errors import Canceled, IncorrectCode, TwostepError
 from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..kernel.validation import answer_code, boolean
-from ..methods.base import ENROL_SMS, SIGNIN
+from ..methods.base import SIGNIN
 from ..methods.registry import METHODS
 from ..model.policy import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
 from ..store import UserRows
-from .challenge_rows import cancel_challenges, ensure_usable, live_challenge, refuse_if_barred, superseded
+from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, superseded
 
 
 def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
@@ -65,7 +65,6 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
         cid = challenge_id
-        replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
         inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
         added = _check_code(d, unit, ch, profile, code, now)
         if added is not None:
@@ -78,9 +77,6 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             unit.save(profile)
             unit.audit(now, "verify_approved", "application", challengeId=cid, method=ch.method,
                        purpose=ch.purpose, deviceRemembered=days > 0 or None, activated=activated or None)
-            if replaced_phone:  # the old number's pending codes die with it (E1)
-                cancel_challenges(unit, [p for p in unit.pending_challenges("sms", now)
-                                         if p.row_key != ch.row_key and p.destination == replaced_phone])
             unit.commit()
             result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
             if days > 0:
