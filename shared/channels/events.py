@@ -31,7 +31,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from ..kernel.errors import StorageUnavailable
-from ..model.records import LOCKED_FOR_GOOD
+from ..model.lockout import LOCKED_FOR_GOOD
 from ..store import AuditEvent, Entity, Store, audit_events
 from . import due
 from .queues import QueueGateway

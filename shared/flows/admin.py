@@ -14,7 +14,8 @@ from ..kernel.clock import iso
 from ..kernel.errors import Forbidden, InvalidRequest, NotFound
 from ..kernel.ids import AUDIT_PREFIX, BYPASS_PREFIX, random_token, validate_user_id
 from ..kernel.validation import integer, text
-from ..model.policy import GROUP_RE, clear_failures
+from ..model.lockout import clear_failures
+from ..model.policy import GROUP_RE
 from ..model.records import Bypass, Profile
 from ..settings import Settings
 from ..store import UserRows

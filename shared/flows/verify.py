@@ -18,7 +18,7 @@ from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..kernel.validation import answer_code, boolean
 from ..methods.base import SIGNIN
 from ..methods.registry import METHODS
-from ..model.policy import locked_error, register_failure, register_success
+from ..model.lockout import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
 from ..store import UserRows
 from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, superseded

@@ -9,7 +9,7 @@ from ..crypto.aad import bound_aad
 from ..crypto.keys import codes_equal, derive_code
 from ..kernel.results import CodeSent
 from ..model.factors import SealedField
-from ..model.phone import mask, parse_e164
+from ..model.phone import mask, parse_e164, refuse_country
 from ..model.records import Challenge, Profile
 from . import limits
 from .base import ENROL_SMS, parse_digits
@@ -63,6 +63,7 @@ class Sms:
 
     def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
+        refuse_country(parsed, d.settings.sms_allowed_countries)
         limits.consume_sms(d, user_id, parsed, context.get("ip"))
         return {"destination": d.sealer.seal(parsed.encode(), phone_aad(user_id)),
                 "destination_masked": mask(parsed)}
@@ -76,6 +77,7 @@ class Sms:
 
     def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         phone = d.sealer.open(profile.phone, phone_aad(profile.user_id), kind="profile").decode()
+        refuse_country(phone, d.settings.sms_allowed_countries)
         limits.consume_sms(d, profile.user_id, phone, context.get("ip"))
         return {"destination": profile.phone, "destination_masked": profile.phone_masked}
 

@@ -7,15 +7,13 @@ its user's profile. Each model keeps the row it was read from, so a write can ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..kernel.ids import BYPASS_PREFIX, CHALLENGE_PREFIX
 from . import factors
 
 MAX_TOTP_DEVICES = 5
-MAX_CONSECUTIVE_FAILURES = 100  # L7 (NIST 800-63B-4 3.2.2): past this, locked until an admin unblocks
-LOCKED_FOR_GOOD = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)  # `lockedUntil` of that lock
 CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
 
 
