@@ -25,14 +25,15 @@ from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, sup
 
 
 def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
-                now: datetime) -> dict[str, Any] | None:
+                now: datetime) -> tuple[dict[str, Any], bool] | None:
     """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
-    the fields the method adds to the answer (None: wrong)."""
+    the fields the method adds to the answer and whether the approval activated a factor (None: wrong)."""
     method = METHODS[ch.method]
     proof = method.check(d, ch, profile, code, now, unit)
     if proof is None:
         return None
-    return method.approve(d, ch, profile, proof, unit)
+    activated = method.activates(proof)
+    return method.approve(d, ch, profile, proof, unit), activated
 
 
 def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
@@ -65,10 +66,9 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
         cid = challenge_id
-        inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
-        added = _check_code(d, unit, ch, profile, code, now)
-        if added is not None:
-            activated = any(device.active and device.id in inactive for device in profile.totp)
+        approval = _check_code(d, unit, ch, profile, code, now)
+        if approval is not None:
+            added, activated = approval
             register_success(profile)
             profile.pick_default()
             ch.status, ch.approved_at = "approved", now

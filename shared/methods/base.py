@@ -88,6 +88,11 @@ class Method(StoredFactor, Protocol):
         with the approval, in its one transaction. Returns the fields the verify answer adds."""
         ...
 
+    def activates(self, proof: object) -> bool:
+        """Whether approving `proof` activates a factor the user held but could not sign in with yet (an
+        imported token's first code): the `method.activated` security event."""
+        ...
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         """The method's entries in a user's method list (none when not enrolled)."""
         ...

@@ -107,6 +107,9 @@ class Sms:
                 unit.save_later(voided)
         return {}
 
+    def activates(self, proof: object) -> bool:
+        return False
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         return [{"type": self.name, "destination": profile.phone_masked}] if profile.phone else []
 

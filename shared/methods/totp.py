@@ -139,6 +139,10 @@ class Totp:
         device.active = True  # a hardware token becomes an active method with its first good code
         return {}
 
+    def activates(self, proof: object) -> bool:
+        """A hardware token becomes an active method with its first good code."""
+        return isinstance(proof, _TotpProof) and proof.device is not None and not proof.device.active
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         """One entry per active device (label: a hardware token's serial), never its secret."""
         return [{"type": self.name, "deviceId": dev.id, "label": dev.serial, "createdAt": dev.created_at,

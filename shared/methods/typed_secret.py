@@ -52,6 +52,9 @@ class TypedSecret(NoEnrolment):
             raise InvalidRequest("code must be 16 letters and digits, in groups of four.")
         return normalized
 
+    def activates(self, proof: object) -> bool:
+        return False
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         return []
 

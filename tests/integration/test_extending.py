@@ -100,6 +100,9 @@ class StaticPin:
             profile.extra[self.name] = ch.pending_secret
         return {}
 
+    def activates(self, proof: object) -> bool:
+        return False
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         return [{"type": self.name}] if self.name in profile.extra else []
 
