@@ -156,10 +156,15 @@ def test_a_method_defined_in_a_test_works_through_every_flow(make_deps, pin_meth
     assert retired.store.get("pia", PROFILE_RK)["methodsVersion"] == 2
 
 
-def test_a_profile_written_without_the_method_loads_and_counts_nothing_for_it(deps, pin_method):
-    """A row stored before the method existed has none of its columns: it holds nothing of it."""
-    from tests.integration.test_flows import enrol_sms
+def test_a_profile_written_before_the_method_existed_loads_and_keeps_its_version(deps):
+    """A row stored before the method was registered has none of its columns: it holds nothing of it, and
+    writing it again (a sign-in) neither adds a column nor counts as a change of factors."""
+    from tests.integration.test_flows import approved_signin, enrol_sms
 
     enrol_sms(deps, user="bo")
-    user = enrolment.get_user(deps, "bo")
-    assert [m["type"] for m in user["methods"]] == ["sms"]
+    before = deps.store.get("bo", PROFILE_RK)
+    with register(StaticPin()):
+        assert [m["type"] for m in enrolment.get_user(deps, "bo")["methods"]] == ["sms"]
+        approved_signin(deps, user="bo")
+        after = deps.store.get("bo", PROFILE_RK)
+    assert after["methodsVersion"] == before["methodsVersion"] and "staticPin" not in after
