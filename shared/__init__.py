@@ -14,3 +14,5 @@ in one ETag-conditional transaction whose audit events reach `Store.after_commit
 typed results (`kernel/results.py`) that functions/ maps to HTTP; each decision reads the policy once and
 passes it on.
 """
+
+from .methods import registry as _registry  # noqa: E402,F401  (registers the built-in methods, see model/factors.py)

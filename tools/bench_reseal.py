@@ -14,7 +14,8 @@ import os
 import time
 from datetime import datetime, timezone
 
-from shared.crypto.aad import phone_aad, totp_aad
+from shared.methods.sms import phone_aad
+from shared.methods.totp import totp_aad
 from shared.model.records import Profile, TotpDevice
 from shared.ops import reseal
 from shared.settings import load_settings

@@ -31,7 +31,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from ..kernel.errors import StorageUnavailable
-from ..model.records import LOCKED_FOR_GOOD
+from ..model.lockout import LOCKED_FOR_GOOD
 from ..store import AuditEvent, Entity, Store, audit_events
 from . import due
 from .queues import QueueGateway
@@ -39,12 +39,13 @@ from .queues import QueueGateway
 log = logging.getLogger("twostep.events")
 TYPE_PREFIX = "com.twostep."
 EVENT_TTL_SECONDS = 7 * 24 * 3600  # the longest a Storage queue keeps a message
+ENROL_PREFIX = "enrol_"  # an enrolment challenge's purpose (methods.base.enrol_purpose)
 KIND = "evt"  # the due-item kind of an event not yet published (shared/channels/due.py)
 REPUBLISH_AFTER = timedelta(seconds=10)  # a younger marker's own commit is still publishing it
 
 
 def _verify_approved(detail: dict[str, Any]) -> str | None:
-    if detail.get("purpose") in ("enrol_sms", "enrol_totp"):
+    if str(detail.get("purpose", "")).startswith(ENROL_PREFIX):  # an enrolment of any method
         return "method.added"
     if detail.get("activated"):
         return "method.activated"

@@ -1,11 +1,9 @@
-"""Associated data of sealed values: it binds a sealed phone or TOTP secret to its user, so a value
-moved to another user's row does not open."""
+"""Associated data of sealed values: it binds a sealed value to its user and to what it is (a method's
+label), so a value moved to another user's row, or into another method's column, does not open."""
 from __future__ import annotations
 
 
-def phone_aad(user_id: str) -> str:
-    return f"twostep/phone/{user_id}"
+def bound_aad(label: str, user_id: str) -> str:
+    """The associated data of a value sealed under `label` (a method's own, see model.factors.SealedField)."""
+    return f"twostep/{label}/{user_id}"
 
-
-def totp_aad(user_id: str) -> str:
-    return f"twostep/totp/{user_id}"

@@ -19,13 +19,13 @@ import uuid
 from datetime import datetime
 
 from ..channels.sms import DeliveryFailed, message_text, parse_outbox_message
-from ..crypto.aad import phone_aad
 from ..crypto.keys import derive_code
 from ..deps import Deps
 from ..kernel import signals
 from ..kernel.errors import NotFound
 from ..kernel.ids import parse_challenge_id
 from ..methods.registry import delivers
+from ..methods.sms import phone_aad
 from ..model.phone import mask
 from ..model.records import Challenge
 from ..store import StaleWrite, UserRows

@@ -10,7 +10,8 @@ from ..kernel.clock import iso
 from ..kernel.errors import InvalidRequest, NotFound
 from ..kernel.ids import AUDIT_PREFIX, BYPASS_PREFIX, random_token, validate_user_id
 from ..kernel.validation import integer, text
-from ..model.policy import GROUP_RE, clear_failures
+from ..model.lockout import clear_failures
+from ..model.policy import GROUP_RE
 from ..model.records import Bypass, Profile
 from ..store import UserRows
 from ..store.audit import audit_view

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ..delivery import redrive
 from ..deps import Deps
-from ..kernel.clock import iso
+from ..kernel.clock import iso, retry_after
 from ..kernel.errors import (
     AlreadyUsed,
     Canceled,
@@ -31,7 +31,8 @@ from ..kernel.ids import challenge_id_for, new_challenge_id, parse_challenge_id
 from ..kernel.results import Started
 from ..methods.base import SIGNIN
 from ..methods.registry import METHODS
-from ..model.policy import Policy, locked_error, retry_after
+from ..model.lockout import locked_error
+from ..model.policy import Policy
 from ..model.records import Challenge, Profile
 from ..store import UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay

@@ -1,5 +1,6 @@
-"""Enrolment: add a phone or an authenticator app (each becomes active only when a code from it is
-verified), read a user's methods, remove a method. Changing methods of a claimed account (one that has
+"""Enrolment: add a method (a phone, an authenticator app, any registered method that enrols: `enrol`
+runs the method's own steps; each becomes active only when its challenge is verified), read a user's
+methods, remove a method. Changing methods of a claimed account (one that has
 ever held a factor, even if none is left) needs a fresh second factor: a sign-in challenge of that user
 approved in the last 5 minutes, used once; a blocked or locked user changes nothing (step_up.py).
 """
@@ -8,20 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..crypto.aad import phone_aad, totp_aad
-from ..crypto.otp import b32, new_totp_secret, provisioning_uri
 from ..deps import Deps
 from ..kernel.clock import iso
-from ..kernel.errors import Conflict, IdempotentResultGone, NotFound
+from ..kernel.errors import NotFound
 from ..kernel.ids import validate_user_id
-from ..kernel.results import CodeSent, SecretIssued
+from ..kernel.results import Started
 from ..kernel.validation import text
-from ..methods import limits
-from ..methods.base import ENROL_SMS, ENROL_TOTP
+from ..methods.base import enrol_purpose
 from ..methods.registry import METHODS
+from ..methods.sms import Sms
+from ..methods.totp import Totp
 from ..model.context import parse_context, refuse_if_risk_blocked
-from ..model.phone import mask, parse_e164
-from ..model.records import MAX_TOTP_DEVICES, Challenge, Profile
+from ..model.records import Challenge, Profile
 from ..store import UserRows
 from ..store.idempotency import Idempotency
 from .challenge_rows import (
@@ -36,65 +35,44 @@ from .challenge_rows import (
 from .step_up import require_step_up, with_proof
 
 
-def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodeSent:
+def enrol(d: Deps, method: str, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+    """Start enrolling `method` (its steps: methods.base.Enrolment) behind the step-up proof a claimed
+    account needs; the challenge's code (or answer) is verified by the verify flow, which binds it."""
     user_id = validate_user_id(user_id)
-    phone = parse_e164(body.get("phoneNumber"))
+    m = METHODS.get(method)
+    if m is None or not m.enrols:
+        raise NotFound()
+    parsed = m.parse_enrolment(body)
     proof_id = text(body, "proofChallengeId", max_len=256)
     context = parse_context(body.get("context"))
-    idem = Idempotency.from_request(d.index, idempotency_key, f"phone/{user_id}", body)
+    idem = Idempotency.from_request(d.index, idempotency_key, f"{m.enrol_scope}/{user_id}", body)
 
-    def attempt(unit: UserRows, proof_rk: str | None) -> CodeSent:
+    def attempt(unit: UserRows, proof_rk: str | None) -> Started:
         now = d.clock.now()
         replay = replay_of(unit, idem, now)
-        if replay is not None:
+        if replay is not None:  # answered again only while that enrolment is pending and still current
             return replay_challenge(d, unit, replay, now, created)
         refuse_if_barred(unit.profile, now)
         policy = d.policy()  # once per decision
         refuse_if_risk_blocked(policy, context)
+        m.refuse_enrolment(unit.profile)
         require_step_up(unit, proof_rk, now)
-        limits.consume_sms(d, user_id, phone, context.get("ip"))
-        ch = new_challenge(d, policy, user_id, ENROL_SMS, "sms", now, unit.profile, destination=d.sealer.seal(
-                           phone.encode(), phone_aad(user_id)), destination_masked=mask(phone))
+        fields = m.enrolment_fields(d, user_id, parsed, context, unit)
+        ch = new_challenge(d, policy, user_id, enrol_purpose(method), method, now, unit.profile, **fields)
         return start(d, unit, ch, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> CodeSent:
-        return CodeSent(challenge_view(ch, d.clock.now(), created=True))
+    def created(ch: Challenge) -> Started:
+        return m.enrolment_answer(d, ch, challenge_view(ch, d.clock.now(), created=True))
 
-    return with_proof(d, user_id, "enrol_phone", proof_id, attempt, idem.row_key if idem else None)
+    return with_proof(d, user_id, m.enrol_action, proof_id, attempt, idem.row_key if idem else None)
 
 
-def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> SecretIssued:
-    user_id = validate_user_id(user_id)
-    proof_id = text(body, "proofChallengeId", max_len=256)
-    context = parse_context(body.get("context"))
-    idem = Idempotency.from_request(d.index, idempotency_key, f"totp/{user_id}", body)
-    s = d.settings
+def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+    return enrol(d, Sms.name, user_id, body, idempotency_key)
 
-    def attempt(unit: UserRows, proof_rk: str | None) -> SecretIssued:
-        now = d.clock.now()
-        profile, replay = unit.profile, replay_of(unit, idem, now)
-        if replay is not None:  # the secret again only while that enrolment is pending and still current
-            return replay_challenge(d, unit, replay, now, created)
-        refuse_if_barred(profile, now)
-        policy = d.policy()  # once per decision
-        refuse_if_risk_blocked(policy, context)
-        if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
-            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
-        require_step_up(unit, proof_rk, now)
-        ch = new_challenge(d, policy, user_id, ENROL_TOTP, "totp", now, profile,
-                           pending_secret=d.sealer.seal(new_totp_secret(), totp_aad(user_id)))
-        return start(d, unit, ch, now, "enrolment_started", created, idem)
 
-    def created(ch: Challenge) -> SecretIssued:
-        if ch.pending_secret is None:
-            raise IdempotentResultGone()
-        secret = d.sealer.open(ch.pending_secret, totp_aad(user_id), kind="challenge")
-        view = challenge_view(ch, d.clock.now(), created=True)
-        view["secret"] = b32(secret)
-        view["otpauthUri"] = provisioning_uri(secret, user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
-        return SecretIssued(view)
-
-    return with_proof(d, user_id, "enrol_totp", proof_id, attempt, idem.row_key if idem else None)
+def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+    return enrol(d, Totp.name, user_id, body, idempotency_key)
 
 
 def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
@@ -129,7 +107,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         if profile is None or not profile.can_challenge(method):  # includes a not yet activated hardware token
             raise NotFound()
         require_step_up(unit, proof_rk, now)
-        METHODS[method].remove(profile)
+        METHODS[method].remove(profile, unit)
         profile.pick_default()
         pending = unit.pending_challenges(method, now)  # they die with the method (E1)
         unit.save(profile)

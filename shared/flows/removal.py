@@ -61,12 +61,12 @@ def _drop(profile: Profile, device_id: str) -> None:
 
 
 def _admin_remove(d: Deps, user_id: str, body: dict[str, Any], actor: str,
-                  take: Callable[[Profile | None], tuple[Profile, str, dict[str, Any]]]) -> None:
+                  take: Callable[[Profile | None, UserRows], tuple[Profile, str, dict[str, Any]]]) -> None:
     """`take` checks the profile holds what is removed, removes it, and names the method and detail."""
     reason = text(body, "reason", max_len=256, required=True)
 
     def attempt(unit: UserRows) -> None:
-        profile, method, detail = take(unit.profile)
+        profile, method, detail = take(unit.profile, unit)
         _commit(unit, profile, method, d.clock.now(), actor, by="admin", reason=reason, **detail)
 
     d.in_unit(user_id, attempt)
@@ -76,10 +76,10 @@ def admin_remove_method(d: Deps, user_id: str, method: str, body: dict[str, Any]
     user_id = validate_user_id(user_id)
     method = _removable(method)
 
-    def take(profile: Profile | None) -> tuple[Profile, str, dict[str, Any]]:
+    def take(profile: Profile | None, unit: UserRows) -> tuple[Profile, str, dict[str, Any]]:
         if profile is None or not profile.can_challenge(method):  # an imported token not yet used included
             raise NotFound()
-        METHODS[method].remove(profile)
+        METHODS[method].remove(profile, unit)
         return profile, method, {}
 
     _admin_remove(d, user_id, body, actor, take)
@@ -89,7 +89,7 @@ def admin_remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, A
     user_id = validate_user_id(user_id)
     device_id = _device_id(device_id)
 
-    def take(profile: Profile | None) -> tuple[Profile, str, dict[str, Any]]:
+    def take(profile: Profile | None, unit: UserRows) -> tuple[Profile, str, dict[str, Any]]:
         profile = _holding(profile, device_id)
         _drop(profile, device_id)
         return profile, TOTP, {"deviceId": device_id}

@@ -16,23 +16,24 @@ from ..kernel.clock import iso
 from ..kernel.errors import Canceled, IncorrectCode, TwostepError
 from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..kernel.validation import answer_code, boolean
-from ..methods.base import ENROL_SMS, SIGNIN
+from ..methods.base import SIGNIN
 from ..methods.registry import METHODS
-from ..model.policy import locked_error, register_failure, register_success
+from ..model.lockout import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
 from ..store import UserRows
-from .challenge_rows import cancel_challenges, ensure_usable, live_challenge, refuse_if_barred, superseded
+from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, superseded
 
 
 def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
-                now: datetime) -> dict[str, Any] | None:
+                now: datetime) -> tuple[dict[str, Any], bool] | None:
     """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
-    the fields the method adds to the answer (None: wrong)."""
+    the fields the method adds to the answer and whether the approval activated a factor (None: wrong)."""
     method = METHODS[ch.method]
     proof = method.check(d, ch, profile, code, now, unit)
     if proof is None:
         return None
-    return method.approve(d, ch, profile, proof, unit)
+    activated = method.activates(proof)
+    return method.approve(d, ch, profile, proof, unit), activated
 
 
 def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
@@ -65,11 +66,9 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if profile is None:  # first enrolment of a new user
             profile = Profile(user_id=ch.user_id, created_at=now)
         cid = challenge_id
-        replaced_phone = profile.phone if ch.purpose == ENROL_SMS else None
-        inactive = {device.id for device in profile.totp if not device.active}  # hardware tokens not yet used
-        added = _check_code(d, unit, ch, profile, code, now)
-        if added is not None:
-            activated = any(device.active and device.id in inactive for device in profile.totp)
+        approval = _check_code(d, unit, ch, profile, code, now)
+        if approval is not None:
+            added, activated = approval
             register_success(profile)
             profile.pick_default()
             ch.status, ch.approved_at = "approved", now
@@ -78,9 +77,6 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             unit.save(profile)
             unit.audit(now, "verify_approved", "application", challengeId=cid, method=ch.method,
                        purpose=ch.purpose, deviceRemembered=days > 0 or None, activated=activated or None)
-            if replaced_phone:  # the old number's pending codes die with it (E1)
-                cancel_challenges(unit, [p for p in unit.pending_challenges("sms", now)
-                                         if p.row_key != ch.row_key and p.destination == replaced_phone])
             unit.commit()
             result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
             if days > 0:

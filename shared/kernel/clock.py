@@ -58,3 +58,8 @@ def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def retry_after(until: datetime, now: datetime) -> int:
+    """Whole seconds from `now` until `until`, at least 1: a Retry-After."""
+    return max(int((until - now).total_seconds() + 0.999), 1)

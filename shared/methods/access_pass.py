@@ -1,6 +1,8 @@
-"""The temporary access pass as a sign-in method (R2)."""
+"""The temporary access pass as a sign-in method (R2): the active pass (its keyed hash) in the profile's
+`accessPass` column, the bounded history in `accessPassHistory`."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -9,7 +11,7 @@ from ..crypto.recovery_secrets import keyed_hash
 from ..kernel.clock import iso
 from ..kernel.errors import Canceled
 from ..kernel.ids import challenge_id_for
-from ..model.records import Challenge, Profile
+from ..model.records import AccessPassState, Challenge, Profile
 from .base import ACCESS_PASS_LABEL
 from .typed_secret import CodeProof, TypedSecret
 
@@ -24,6 +26,25 @@ class AccessPass(TypedSecret):
     or spent, the challenge is superseded (410 `canceled`, no failure counted), whatever pass is active."""
 
     name: ClassVar[str] = "access_pass"
+
+    def held(self, profile: Profile, now: datetime | None) -> bool:
+        return profile.access_pass is not None and (now is None or profile.access_pass.expires_at > now)
+
+    def ever_held(self, profile: Profile) -> bool:
+        return bool(profile.access_pass or profile.access_pass_history)  # active, or in its history
+
+    def factor_state(self, profile: Profile) -> Any:
+        return profile.access_pass.id if profile.access_pass else None
+
+    def to_columns(self, profile: Profile) -> dict[str, Any]:
+        active, history = profile.access_pass, profile.access_pass_history
+        return {"accessPass": json.dumps(active.to_json()) if active else None,
+                "accessPassHistory": json.dumps(history) if history else None}
+
+    def from_columns(self, row: dict[str, Any], profile: Profile) -> None:
+        active = row.get("accessPass")
+        profile.access_pass = AccessPassState.from_json(json.loads(active)) if active else None
+        profile.access_pass_history = json.loads(row.get("accessPassHistory") or "[]")
 
     def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         super().prepare(d, profile, context)

@@ -12,6 +12,12 @@ partition as read, where a method whose state lives outside the profile reads it
 registers its change (`unit.save`, `unit.put`, `unit.patch`, `unit.delete`) and its own audit event
 (`unit.audit`), all committed with the approval in its one ETag-conditional transaction.
 
+Each method also declares what it keeps (model.factors.StoredFactor: whether a profile holds it, its part
+of the version counter and of R7's claim, its profile columns, its sealed fields) and how it is enrolled
+(`Enrolment`: parse the request, refuse before the step-up, the fields of the enrolment challenge, the
+answer). The registry (registry.py) is the one list every flow, the row mapping and the re-seal job read;
+docs/extending.md walks through adding a method.
+
 The recovery methods (`recovery = True`) are the temporary access pass (R2) and recovery codes (R3):
 not delivered, typed secrets compared as keyed hashes on the profile, never a default method and never
 removed through the method routes (a pass is revoked, a set of codes replaced). The access pass's `check`
@@ -23,8 +29,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..kernel.errors import InvalidRequest
+from ..channels import events
+from ..kernel.errors import InvalidRequest, NotFound
+from ..kernel.results import Started
 from ..kernel.validation import CODE_RE
+from ..model.factors import SealedField, StoredFactor
 from ..model.records import Challenge, Profile
 
 if TYPE_CHECKING:
@@ -32,13 +41,19 @@ if TYPE_CHECKING:
     from ..store import UserRows
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
+ENROL_PREFIX = events.ENROL_PREFIX  # an enrolment challenge's purpose: this and the method's name
 ACCESS_PASS_LABEL, RECOVERY_CODE_LABEL = "access-pass", "recovery-code"  # labels of their keyed hashes
 
 
-class Method(Protocol):
+def enrol_purpose(method: str) -> str:
+    return f"{ENROL_PREFIX}{method}"
+
+
+class Method(StoredFactor, Protocol):
     name: ClassVar[str]
     delivered: ClassVar[bool]
     recovery: ClassVar[bool]
+    sealed: ClassVar[tuple[SealedField, ...]]
 
     def challenge_fields(self, d: Deps) -> dict[str, Any]:
         """Fields of every new challenge of this method (digits, key id, delivery state)."""
@@ -73,13 +88,71 @@ class Method(Protocol):
         with the approval, in its one transaction. Returns the fields the verify answer adds."""
         ...
 
+    def activates(self, proof: object) -> bool:
+        """Whether approving `proof` activates a factor the user held but could not sign in with yet (an
+        imported token's first code): the `method.activated` security event."""
+        ...
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         """The method's entries in a user's method list (none when not enrolled)."""
         ...
 
-    def remove(self, profile: Profile) -> None:
-        """Take the method off the profile."""
+    def remove(self, profile: Profile, unit: UserRows) -> None:
+        """Take the method off the profile (and any rows of its own, through `unit`)."""
         ...
+
+
+class Enrolment(Protocol):
+    """How a user adds a method (flows.enrolment.enrol runs these steps around the step-up proof, the
+    idempotency record and the challenge's rows). A method that is not enrolled by its user (a recovery
+    factor, issued by an admin or generated) has `enrols = False` and none of these is called."""
+
+    enrols: ClassVar[bool]
+    enrol_action: ClassVar[str]  # the refusal audit's action, e.g. "enrol_phone"
+    enrol_scope: ClassVar[str]  # the idempotency scope's prefix
+
+    def parse_enrolment(self, body: dict[str, Any]) -> Any:
+        """The request's own input (a phone number, nothing), checked before anything is read: 400."""
+        ...
+
+    def refuse_enrolment(self, profile: Profile | None) -> None:
+        """A refusal that needs no proof (a full list of devices: 409), before the step-up is spent."""
+        ...
+
+    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+                         unit: UserRows) -> dict[str, Any]:
+        """The enrolment challenge's own fields (a sealed destination or secret), after the step-up; spends
+        the limits the enrolment consumes."""
+        ...
+
+    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> Started:
+        """What starting (or repeating) the enrolment answers, from its challenge."""
+        ...
+
+
+class NoEnrolment:
+    """A method its user does not enrol through the enrolment flow."""
+
+    enrols: ClassVar[bool] = False
+    enrol_action: ClassVar[str] = ""
+    enrol_scope: ClassVar[str] = ""
+
+    def parse_enrolment(self, body: dict[str, Any]) -> Any:
+        raise NotFound()
+
+    def refuse_enrolment(self, profile: Profile | None) -> None:
+        raise NotFound()
+
+    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+                         unit: UserRows) -> dict[str, Any]:
+        raise NotFound()
+
+    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> Started:
+        raise NotFound()
+
+
+class FullMethod(Method, Enrolment, Protocol):
+    """A registered method: signs in, is stored, is enrolled (or says it is not)."""
 
 
 def parse_digits(code: str) -> str:

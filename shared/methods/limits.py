@@ -1,5 +1,6 @@
 """SMS send limits (L5): per user, per phone number, per source IP, per number prefix, and a global daily
-budget, plus the country allow-list. Over any limit: 429 `rate_limited` with Retry-After, nothing sent.
+budget (which numbers are accepted at all is model/phone.py's to say). Over any limit: 429 `rate_limited`
+with Retry-After, nothing sent.
 
 All counters of a day live in one partition (`~rl|YYYYMMDD`, which no user id can name), so one query
 reads every counter an SMS touches and one ETag-conditional transaction counts it: two round trips, and
@@ -17,8 +18,8 @@ from datetime import datetime, timedelta
 import phonenumbers
 
 from ..deps import Deps
-from ..kernel.errors import CountryNotAllowed, RateLimited
-from ..model.policy import retry_after
+from ..kernel.clock import retry_after
+from ..kernel.errors import RateLimited
 from ..store import Tx, new_row, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
@@ -31,12 +32,6 @@ class Counter:
     row_key: str
     limit: int
     window_end: datetime
-
-
-def check_country(d: Deps, e164: str) -> None:
-    allowed = d.settings.sms_allowed_countries
-    if allowed is not None and phonenumbers.region_code_for_number(phonenumbers.parse(e164)) not in allowed:
-        raise CountryNotAllowed()
 
 
 def _ip_key(ip: str) -> str:
@@ -71,8 +66,8 @@ def counters(d: Deps, now: datetime, user_id: str, e164: str, ip: str | None) ->
 
 
 def consume_sms(d: Deps, user_id: str, e164: str, ip: str | None) -> None:
-    """Count one SMS against every limit it falls under, or refuse it (counting nothing)."""
-    check_country(d, e164)
+    """Count one SMS against every limit it falls under, or refuse it (counting nothing). Whether the number
+    is accepted at all is model/phone.py's to say, before."""
 
     def attempt() -> None:
         now = d.clock.now()

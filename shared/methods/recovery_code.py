@@ -1,6 +1,8 @@
-"""Recovery codes as a sign-in method (R3)."""
+"""Recovery codes as a sign-in method (R3): the unspent codes' keyed hashes in the profile's
+`recoveryCodes` column, when the set was generated in `recoveryCodesAt`."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +22,24 @@ class RecoveryCode(TypedSecret):
     """One of the user's ten recovery codes (R3): each is a keyed hash on the profile, removed when used."""
 
     name: ClassVar[str] = "recovery_code"
+
+    def held(self, profile: Profile, now: datetime | None) -> bool:
+        return bool(profile.recovery_codes)
+
+    def ever_held(self, profile: Profile) -> bool:
+        return bool(profile.recovery_codes_at)  # a set ever generated, spent or not
+
+    def factor_state(self, profile: Profile) -> Any:
+        return tuple(profile.recovery_codes), profile.recovery_codes_at
+
+    def to_columns(self, profile: Profile) -> dict[str, Any]:
+        generated = profile.recovery_codes_at
+        return {"recoveryCodes": json.dumps(profile.recovery_codes) if generated else None,
+                "recoveryCodesAt": generated}
+
+    def from_columns(self, row: dict[str, Any], profile: Profile) -> None:
+        profile.recovery_codes = json.loads(row.get("recoveryCodes") or "[]")
+        profile.recovery_codes_at = row.get("recoveryCodesAt")
 
     def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:

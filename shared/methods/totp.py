@@ -1,21 +1,32 @@
-"""The TOTP method (authenticator apps and imported hardware tokens)."""
+"""The TOTP method (authenticator apps and imported hardware tokens): the devices, each secret sealed, in the
+profile's `totp` JSON column, and the newest accepted time step in `totpLastAt`."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..crypto.aad import totp_aad
-from ..crypto.otp import match_totp_step
+from ..crypto.aad import bound_aad
+from ..crypto.otp import b32, match_totp_step, new_totp_secret, provisioning_uri
 from ..kernel.clock import iso
-from ..kernel.errors import Conflict
+from ..kernel.errors import Conflict, IdempotentResultGone
 from ..kernel.ids import random_token
+from ..kernel.results import SecretIssued
+from ..model.factors import SealedField
 from ..model.records import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .base import ENROL_TOTP, parse_digits
 
 if TYPE_CHECKING:
     from ..deps import Deps
     from ..store import UserRows
+
+
+LABEL = "totp"  # the label of a sealed secret's associated data
+
+
+def totp_aad(user_id: str) -> str:
+    return bound_aad(LABEL, user_id)
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,57 @@ class Totp:
     name: ClassVar[str] = "totp"
     delivered: ClassVar[bool] = False
     recovery: ClassVar[bool] = False
+    sealed: ClassVar[tuple[SealedField, ...]] = (SealedField("profile", "totp", LABEL, json_list=True),
+                                                 SealedField("challenge", "pendingSecret", LABEL))
+    enrols: ClassVar[bool] = True
+    enrol_action: ClassVar[str] = "enrol_totp"
+    enrol_scope: ClassVar[str] = "totp"
 
+    # ---- stored state ----
+    def held(self, profile: Profile, now: datetime | None) -> bool:
+        return any(device.active for device in profile.totp)
+
+    def provisioned(self, profile: Profile) -> bool:
+        return bool(profile.totp)
+
+    def ever_held(self, profile: Profile) -> bool:
+        return bool(profile.totp)  # an imported token not yet used included
+
+    def factor_state(self, profile: Profile) -> Any:
+        return tuple((device.id, device.active) for device in profile.totp)
+
+    def to_columns(self, profile: Profile) -> dict[str, Any]:
+        last = profile.totp_last_at  # stored as a DateTime: a Unix time passes the SDK's Int32 in 2038
+        return {"totp": json.dumps([device.to_json() for device in profile.totp]),
+                "totpLastAt": datetime.fromtimestamp(last, timezone.utc) if last >= 0 else None}
+
+    def from_columns(self, row: dict[str, Any], profile: Profile) -> None:
+        profile.totp = [TotpDevice.from_json(device) for device in json.loads(row.get("totp") or "[]")]
+        profile.totp_last_at = int(row["totpLastAt"].timestamp()) if row.get("totpLastAt") else -1
+
+    # ---- enrolment ----
+    def parse_enrolment(self, body: dict[str, Any]) -> Any:
+        return None
+
+    def refuse_enrolment(self, profile: Profile | None) -> None:
+        if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
+            raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
+
+    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+                         unit: UserRows) -> dict[str, Any]:
+        return {"pending_secret": d.sealer.seal(new_totp_secret(), totp_aad(user_id))}
+
+    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> SecretIssued:
+        """The secret, shown again only while that enrolment is pending and still current."""
+        if ch.pending_secret is None:
+            raise IdempotentResultGone()
+        s = d.settings
+        secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
+        view["secret"] = b32(secret)
+        view["otpauthUri"] = provisioning_uri(secret, ch.user_id, s.totp_issuer, s.totp_digits, s.totp_algorithm, 30)
+        return SecretIssued(view)
+
+    # ---- sign-in ----
     def challenge_fields(self, d: Deps) -> dict[str, Any]:
         return {"digits": d.settings.totp_digits, "key_id": None, "delivery": None}
 
@@ -79,10 +140,14 @@ class Totp:
         device.active = True  # a hardware token becomes an active method with its first good code
         return {}
 
+    def activates(self, proof: object) -> bool:
+        """A hardware token becomes an active method with its first good code."""
+        return isinstance(proof, _TotpProof) and proof.device is not None and not proof.device.active
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         """One entry per active device (label: a hardware token's serial), never its secret."""
         return [{"type": self.name, "deviceId": dev.id, "label": dev.serial, "createdAt": dev.created_at,
                  "lastUsedAt": dev.last_used_at} for dev in profile.totp if dev.active]
 
-    def remove(self, profile: Profile) -> None:
+    def remove(self, profile: Profile, unit: UserRows) -> None:
         profile.totp = []

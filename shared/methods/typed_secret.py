@@ -7,19 +7,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..crypto.recovery_secrets import normalize
 from ..kernel.errors import InvalidRequest, NotEnrolled
+from ..model.factors import SealedField
 from ..model.records import Challenge, Profile
+from .base import NoEnrolment
 
 if TYPE_CHECKING:
     from ..deps import Deps
+    from ..store import UserRows
 
 
-class TypedSecret:
+class TypedSecret(NoEnrolment):
     """What the two recovery methods share: no delivery, nothing to prepare but a check that the user
-    holds the factor, a typed secret, no entry in the method list, never removed as a method."""
+    holds the factor, a typed secret (keyed hashes, nothing sealed), no entry in the method list, never
+    removed as a method, issued or generated rather than enrolled."""
 
     delivered: ClassVar[bool] = False
     recovery: ClassVar[bool] = True
+    sealed: ClassVar[tuple[SealedField, ...]] = ()
     name: ClassVar[str]
+
+    def provisioned(self, profile: Profile) -> bool:
+        return self.held(profile, None)
+
+    def held(self, profile: Profile, now: datetime | None) -> bool:
+        raise NotImplementedError
 
     def challenge_fields(self, d: Deps) -> dict[str, Any]:
         return {"digits": 0, "key_id": None, "delivery": None}
@@ -41,10 +52,13 @@ class TypedSecret:
             raise InvalidRequest("code must be 16 letters and digits, in groups of four.")
         return normalized
 
+    def activates(self, proof: object) -> bool:
+        return False
+
     def enrolled_views(self, profile: Profile) -> list[dict[str, Any]]:
         return []
 
-    def remove(self, profile: Profile) -> None:
+    def remove(self, profile: Profile, unit: UserRows) -> None:
         raise NotEnrolled()  # never reached: the method routes refuse recovery methods
 
 

@@ -1,5 +1,7 @@
-"""Phone numbers: E.164 validation with phonenumbers, an allow-list of the numbers that can receive an
-SMS in a geographic country (L9), and masking for responses and logs.
+"""Phone numbers: which ones are accepted, decided here whole (E.164 validation with phonenumbers, an
+allow-list of the number types that can receive an SMS in a geographic country (L9), and the operator's
+country allow-list, MFA_SMS_ALLOWED_COUNTRIES), and masking for responses and logs. The SMS limits
+(methods/limits.py) only count.
 
 An allow-list, not a deny-list: a type the list does not name (a new one in a phonenumbers release, or
 UNKNOWN) is refused. Toll fraud pays out on numbers whose termination rate is high: satellite and other
@@ -11,7 +13,7 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from ..kernel.errors import InvalidRequest
+from ..kernel.errors import CountryNotAllowed, InvalidRequest
 
 SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 NON_GEOGRAPHIC = "001"  # phonenumbers' region code for country codes that belong to no country
@@ -38,6 +40,14 @@ def parse_e164(value: object) -> str:
     if region in (None, "", "ZZ", NON_GEOGRAPHIC) or phonenumbers.number_type(number) not in SMS_TYPES:
         raise _refused("phoneNumber cannot receive sign-in codes: only mobile numbers of a country are accepted")
     return value
+
+
+def refuse_country(e164: str, allowed: frozenset[str] | None) -> None:
+    """403 `country_not_allowed` unless the number's country is on the allow-list (None: every country).
+    Checked when a code is about to be sent, so a number enrolled before its country left the list is
+    refused too."""
+    if allowed is not None and phonenumbers.region_code_for_number(phonenumbers.parse(e164)) not in allowed:
+        raise CountryNotAllowed()
 
 
 def mask(e164: str) -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from ..kernel.errors import InvalidRequest, Locked
+from ..kernel.errors import InvalidRequest
 from ..settings import BOUNDS, Settings
+from . import lockout
 from .networks import NetworkSet
-from .records import LOCKED_FOR_GOOD, MAX_CONSECUTIVE_FAILURES, Profile
 
 RISK_LEVELS = ("none", "low", "medium", "high")
 RISK_ACTIONS = ("allow_skip", "require_mfa", "block")
@@ -32,8 +31,11 @@ KNOBS = {
     "codeTtlSeconds": ("code_ttl_seconds", "code_ttl_seconds"),
     "maxAttempts": ("max_attempts", "max_attempts"),
 }
-LOCKOUT = {"threshold": "lockout_threshold", "resetMinutes": "lockout_reset_minutes",
-           "lockMinutes": "lockout_minutes"}
+LOCKOUT = lockout.KNOBS  # the lockout rule and its knobs' defaults: lockout.py
+
+
+def _default(attr: str) -> int:
+    return BOUNDS[attr][1]  # every knob's default is its setting's (settings.BOUNDS)
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,13 @@ class Policy:
     excluded_groups: tuple[str, ...] = ()
     risk: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RISK))
     remember_device_days: int = 0
-    lockout_threshold: int = 10
-    lockout_reset_minutes: int = 15
-    lockout_minutes: int = 15
-    bypass_max_seconds: int = 1800
-    fraud_block_days: int = 90
-    code_ttl_seconds: int = 300
-    max_attempts: int = 5
+    lockout_threshold: int = lockout.DEFAULT_THRESHOLD
+    lockout_reset_minutes: int = lockout.DEFAULT_RESET_MINUTES
+    lockout_minutes: int = lockout.DEFAULT_LOCK_MINUTES
+    bypass_max_seconds: int = _default("bypass_max_seconds")
+    fraud_block_days: int = _default("fraud_block_days")
+    code_ttl_seconds: int = _default("code_ttl_seconds")
+    max_attempts: int = _default("max_attempts")
 
     @cached_property
     def networks(self) -> NetworkSet:
@@ -165,56 +167,3 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
 
 def from_doc(doc: dict[str, Any], settings: Settings) -> Policy:
     return apply_patch(defaults(settings), doc)
-
-
-# ---- lockout: pure decisions about a user's state at an instant ----
-
-MAX_LOCK = timedelta(hours=24)  # the doubling stops here; the consecutive cap ends it
-
-
-def register_failure(profile: Profile, now: datetime, policy: Policy) -> bool:
-    """Count one failed verify across all of the user's challenges; True when it locks the user.
-
-    Two counts (L7, NIST 800-63B-4 3.2.2). `failures` throttles: `threshold` failures within the reset
-    window lock the user for `lockMinutes`, doubled with each lock (at most `MAX_LOCK`). The consecutive
-    count is what bounds guessing: neither the window nor a lock clears it, only a success or an admin
-    unblock, and at `MAX_CONSECUTIVE_FAILURES` the user stays locked until an admin acts.
-    """
-    profile.consecutive_failures += 1
-    if profile.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-        profile.locked_until = LOCKED_FOR_GOOD
-        return True
-    window = timedelta(minutes=policy.lockout_reset_minutes)
-    if profile.failure_window_start is None or now - profile.failure_window_start >= window:
-        profile.failures = 0
-        profile.failure_window_start = now
-    profile.failures += 1
-    if profile.failures >= policy.lockout_threshold:
-        period = timedelta(minutes=policy.lockout_minutes) * 2 ** min(profile.lock_count, 16)
-        profile.locked_until = now + min(period, MAX_LOCK)
-        profile.lock_count += 1
-        profile.failures = 0
-        profile.failure_window_start = None
-        return True
-    return False
-
-
-def register_success(profile: Profile) -> None:
-    clear_failures(profile)
-
-
-def clear_failures(profile: Profile) -> None:
-    """What a success or an admin unblock resets: every failure count and the lock doubling."""
-    profile.failures = profile.consecutive_failures = profile.lock_count = 0
-    profile.failure_window_start = None
-
-
-def retry_after(until: datetime, now: datetime) -> int:
-    return max(int((until - now).total_seconds() + 0.999), 1)
-
-
-def locked_error(profile: Profile, now: datetime) -> Locked:
-    """429 `locked`; `Retry-After` only for a lock that ends by itself."""
-    if profile.locked_until is None or profile.locked_until >= LOCKED_FOR_GOOD:
-        return Locked("Too many failed attempts; the user is locked until an administrator unblocks them.")
-    return Locked(retry_after=retry_after(profile.locked_until, now))

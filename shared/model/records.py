@@ -7,14 +7,13 @@ its user's profile. Each model keeps the row it was read from, so a write can ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..kernel.ids import BYPASS_PREFIX, CHALLENGE_PREFIX
+from . import factors
 
 MAX_TOTP_DEVICES = 5
-MAX_CONSECUTIVE_FAILURES = 100  # L7 (NIST 800-63B-4 3.2.2): past this, locked until an admin unblocks
-LOCKED_FOR_GOOD = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)  # `lockedUntil` of that lock
 CHALLENGE_KEEP = timedelta(days=1)  # expired challenges stay readable (status "expired") this long
 
 
@@ -91,15 +90,12 @@ class Profile:
     # Neither it nor the version is content: a profile holding the same things compares equal.
     claimed: bool | None = field(default=False, compare=False)
     methods_version: int = field(default=0, compare=False)  # E1: grows with every change of factors
+    extra: dict[str, Any] = field(default_factory=dict)  # state of a method with no field here, by its name
     row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     def active_methods(self) -> list[str]:
-        methods = []
-        if self.phone:
-            methods.append("sms")
-        if any(d.active for d in self.totp):
-            methods.append("totp")
-        return methods
+        """The sign-in methods the user holds (not the recovery factors), in the registry's order."""
+        return factors.names(lambda m: not m.recovery and m.held(self, None))
 
     def has_method(self, method: str) -> bool:
         return method in self.active_methods()
@@ -110,30 +106,22 @@ class Profile:
         return self.has_method(method) or method in self.provisioned_methods() or method in self.recovery_methods()
 
     def recovery_methods(self, now: datetime | None = None) -> list[str]:
-        """Recovery factors the user holds: an access pass (unexpired at `now`, when given) and unspent
-        recovery codes. They sign in and prove a step-up, but are never a default method."""
-        methods = []
-        if self.access_pass is not None and (now is None or self.access_pass.expires_at > now):
-            methods.append("access_pass")
-        if self.recovery_codes:
-            methods.append("recovery_code")
-        return methods
+        """Recovery factors the user holds (unexpired at `now`, when given). They sign in and prove a
+        step-up, but are never a default method."""
+        return factors.names(lambda m: m.recovery and m.held(self, now))
 
     def held_a_factor(self) -> bool:
-        """Whether the profile itself shows a factor held now or before (R7): a phone, any TOTP device (an
-        imported token not yet used included), an access pass (active, or in its history), recovery codes
-        ever generated (spent or not)."""
-        return bool(self.phone or self.totp or self.access_pass or self.access_pass_history
-                    or self.recovery_codes_at)
+        """Whether the profile itself shows a factor held now or before (R7), by each method's rule."""
+        return any(m.ever_held(self) for m in factors.registered())
 
     def is_claimed(self) -> bool:
         """Claimed (R7): binding a method needs a step-up proof from now on, even with no factor left."""
         return self.claimed is True or self.held_a_factor()
 
     def provisioned_methods(self) -> list[str]:
-        """Methods with a device on the profile, active or not: an imported hardware token is challenged
-        before its first code (which activates it)."""
-        return ["totp"] if self.totp else []
+        """Methods on the profile, active or not: an imported hardware token is challenged before its first
+        code (which activates it)."""
+        return factors.names(lambda m: not m.recovery and m.provisioned(self))
 
     def pick_default(self) -> None:
         methods = self.active_methods()
@@ -142,9 +130,8 @@ class Profile:
 
     def factor_state(self) -> tuple[Any, ...]:
         """What binding, activating, replacing, spending or removing a factor changes (never a sign-in's
-        bookkeeping: a device's last step, failures, locks)."""
-        return (self.phone, tuple((d.id, d.active) for d in self.totp),
-                self.access_pass.id if self.access_pass else None, tuple(self.recovery_codes), self.recovery_codes_at)
+        bookkeeping: a device's last step, failures, locks), each registered method saying its part."""
+        return tuple(m.factor_state(self) for m in factors.registered())
 
     def record_changes(self, before: Profile | None) -> None:
         """Run by the unit of work on every write of the profile: `methods_version` grows by one when the

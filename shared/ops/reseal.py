@@ -1,12 +1,13 @@
 """Re-encryption: re-seal every sealed value under the current encryption key, and count what remains
 under each other key id, so an operator knows when an old key can leave MFA_ENCRYPTION_KEYS.
 
-Sealed values (AES-GCM, `kid:base64`) live in four kinds of row, listed in SEALED below: the profile
-(phone number; each TOTP device's secret inside the `totp` JSON), a challenge (SMS destination; the
+Sealed values (AES-GCM, `kid:base64`) live in four kinds of row, listed by `sealed_columns()` below: the
+profile and a challenge (each method declares its sealed columns and their label, `Method.sealed`: the
+phone number and an SMS challenge's destination; each TOTP device's secret inside the `totp` JSON and the
 pending TOTP secret of an enrolment), the index key row and an OATH serial index row (its owner).
 (Idempotency records hold only a reference to what a request created; records of the earlier
 sealed-response format lapse within the code lifetime and are never opened again.)
-A new sealed column must be added there, or the job would not move it off an old key.
+A method's new sealed column is declared in its `sealed`; one outside a method must be added to OTHERS.
 
 A run reads one page of those rows (the service's own continuation token, kept in the cursor row
 `~keys`/`reseal`, so runs resume where the last one stopped), re-seals each value not under the current
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..crypto.aad import phone_aad, totp_aad
+from ..crypto.aad import bound_aad
 from ..crypto.keys import Sealer, crypto_failure, sealed_key_id
 from ..deps import Deps
 from ..kernel.clock import iso
@@ -31,6 +32,7 @@ from ..kernel.errors import CryptoError, SealedValueUnreadable
 from ..kernel.ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from ..kernel.validation import integer
 from ..methods.oath import serial_index as oath_index
+from ..methods.registry import METHODS
 from ..store import Entity, StaleWrite, Tx, index_key, new_row, retry_on_conflict, same_version
 from ..store.audit import audit_view
 
@@ -42,23 +44,36 @@ MAX_COUNTED_ROWS = 200_000  # GET /admin/keys reads at most this many rows (200 
 
 @dataclass(frozen=True)
 class Sealed:
-    """One sealed column of a row kind; `devices` marks the TOTP JSON list (one secret per device)."""
+    """One sealed column of a row kind; `devices` marks a JSON list of objects (one `secret` each);
+    `method`: only the challenge rows of that method."""
 
     kind: str
     column: str
     aad: Callable[[str, str], str]
     devices: bool = False
+    method: str | None = None
 
 
-SEALED = (
-    Sealed("profile", "phone", lambda pk, rk: phone_aad(pk)),
-    Sealed("profile", "totp", lambda pk, rk: totp_aad(pk), devices=True),
-    Sealed("challenge", "destination", lambda pk, rk: phone_aad(pk)),
-    Sealed("challenge", "pendingSecret", lambda pk, rk: totp_aad(pk)),
+OTHERS = (
     Sealed("index key", index_key.FIELD, lambda pk, rk: index_key.AAD),
     Sealed("oath index", oath_index.OWNER, lambda pk, rk: oath_index.owner_aad(rk)),
 )
-COLUMNS = sorted({s.column for s in SEALED})
+
+
+def _bound(label: str) -> Callable[[str, str], str]:
+    return lambda pk, rk: bound_aad(label, pk)
+
+
+def sealed_columns() -> tuple[Sealed, ...]:
+    """Every sealed column: the registered methods' (read now, so a method registered later is moved too)
+    and the others."""
+    methods = tuple(Sealed(f.row, f.column, _bound(f.label), f.json_list, m.name if f.row == "challenge" else None)
+                    for m in METHODS.values() for f in m.sealed)
+    return methods + OTHERS
+
+
+def _columns() -> list[str]:
+    return sorted({s.column for s in sealed_columns()} | {"method"})
 # The rows that can hold a sealed value; the service filters, so other rows (audit, counters) never travel.
 # (The SDK substitutes @names only between spaces.)
 ROW_FILTER = ("RowKey eq @profile or ( RowKey ge @ch and RowKey lt @chEnd )"
@@ -83,18 +98,19 @@ def row_kind(pk: str, rk: str) -> str | None:
 
 def _specs(row: Entity) -> Iterator[Sealed]:
     kind = row_kind(row["PartitionKey"], row["RowKey"])
-    return (s for s in SEALED if s.kind == kind and row.get(s.column) is not None)
+    return (s for s in sealed_columns() if s.kind == kind and row.get(s.column) is not None
+            and row.get("method", s.method) == s.method)  # a challenge column: only its method's rows
 
 
-def _devices(value: Any) -> list[dict[str, Any]]:
-    """The TOTP device list of a profile, or SealedValueUnreadable (logged) when it is not one."""
+def _devices(spec: Sealed, value: Any) -> list[dict[str, Any]]:
+    """A list of devices (a TOTP JSON column), or SealedValueUnreadable (logged) when it is not one."""
     try:
         devices = json.loads(value)
         if isinstance(devices, list) and all(isinstance(device, dict) for device in devices):
             return devices
     except (ValueError, TypeError):
         pass
-    crypto_failure("malformed TOTP device list", None, "totp", "profile")
+    crypto_failure("malformed device list", None, spec.column, spec.kind)
     raise SealedValueUnreadable()
 
 
@@ -102,7 +118,7 @@ def _tokens(spec: Sealed, value: Any) -> list[Any]:
     if not spec.devices:
         return [value]
     try:
-        return [device.get("secret") for device in _devices(value)]
+        return [device.get("secret") for device in _devices(spec, value)]
     except SealedValueUnreadable:
         return [None]  # counted as malformed
 
@@ -130,7 +146,7 @@ def _resealed(sealer: Sealer, row: Entity) -> tuple[dict[str, Any], int]:
             if not sealer.is_current(value):
                 changes[spec.column], count = again(value), count + 1
             continue
-        devices = _devices(value)
+        devices = _devices(spec, value)
         stale = [d for d in devices if not sealer.is_current(d.get("secret"))]
         for device in stale:
             device["secret"] = again(device.get("secret"))
@@ -213,7 +229,7 @@ def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
     scanned, token = 0, None
     while scanned < max_rows:
         rows, token = d.store.page(ROW_FILTER, ROW_PARAMS, min(1000, max_rows - scanned), token,
-                                   select=["PartitionKey", "RowKey", "keyId", "status", "expiresAt", *COLUMNS])
+                                   select=["PartitionKey", "RowKey", "keyId", "status", "expiresAt", *_columns()])
         scanned += len(rows)
         found.update(kid for row in rows for kid in key_ids(row))
         open_sms.update(row["keyId"] for row in rows if row.get("keyId") and row.get("status") == "pending"

@@ -1,5 +1,6 @@
 """How the domain's models become rows and back: the one place that knows the property names a profile,
-a challenge and a bypass are stored under, and that a model read from a row carries that row (its ETag)
+a challenge and a bypass are stored under (a method's own profile columns: the method, through the
+registry in model/factors.py), and that a model read from a row carries that row (its ETag)
 so a later write of it is If-Match.
 
 The domain never calls this directly: a `UserRows` unit (unit.py) loads models through it and writes
@@ -8,11 +9,11 @@ the models a flow changed.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 from ..kernel.ids import PROFILE_RK
-from ..model.records import CHALLENGE_KEEP, AccessPassState, Bypass, Challenge, Profile, TotpDevice
+from ..model import factors
+from ..model.records import CHALLENGE_KEEP, Bypass, Challenge, Profile
 from .rows import new_row, same_version
 from .table import Entity
 
@@ -34,39 +35,34 @@ def to_entity(model: Model) -> Entity:
 
 
 def _profile_entity(p: Profile) -> Entity:
-    return _entity(p.user_id, PROFILE_RK, p.row, {
-        "createdAt": p.created_at, "phone": p.phone, "phoneMasked": p.phone_masked,
-        "totp": json.dumps([d.to_json() for d in p.totp]), "defaultMethod": p.default_method,
+    props: dict[str, Any] = {
+        "createdAt": p.created_at, "defaultMethod": p.default_method,
         "failures": p.failures, "failureWindowStart": p.failure_window_start,
         "consecutiveFailures": p.consecutive_failures, "lockCount": p.lock_count,
-        "totpLastAt": datetime.fromtimestamp(p.totp_last_at, timezone.utc) if p.totp_last_at >= 0 else None,
         "lockedUntil": p.locked_until, "blockedUntil": p.blocked_until,
         "bypassRk": p.bypass_rk, "bypassExpiresAt": p.bypass_expires_at,
         "groups": json.dumps(p.groups) if p.groups else None, "sessionsRevokedAt": p.sessions_revoked_at,
-        "accessPass": json.dumps(p.access_pass.to_json()) if p.access_pass else None,
-        "accessPassHistory": json.dumps(p.access_pass_history) if p.access_pass_history else None,
-        "recoveryCodes": json.dumps(p.recovery_codes) if p.recovery_codes_at else None,
-        "recoveryCodesAt": p.recovery_codes_at, "claimed": p.claimed, "methodsVersion": p.methods_version,
-    })
+        "claimed": p.claimed, "methodsVersion": p.methods_version,
+    }
+    for method in factors.registered():  # each method's own columns (model/factors.py)
+        props.update(method.to_columns(p))
+    return _entity(p.user_id, PROFILE_RK, p.row, props)
 
 
 def profile_from(e: Entity) -> Profile:
-    return Profile(
-        user_id=e["PartitionKey"], created_at=e["createdAt"], phone=e.get("phone"),
-        phone_masked=e.get("phoneMasked"),
-        totp=[TotpDevice.from_json(d) for d in json.loads(e.get("totp") or "[]")],
+    profile = Profile(
+        user_id=e["PartitionKey"], created_at=e["createdAt"],
         default_method=e.get("defaultMethod"), failures=e.get("failures", 0),
         failure_window_start=e.get("failureWindowStart"), locked_until=e.get("lockedUntil"),
         consecutive_failures=e.get("consecutiveFailures", 0), lock_count=e.get("lockCount", 0),
-        totp_last_at=int(e["totpLastAt"].timestamp()) if e.get("totpLastAt") else -1,
         blocked_until=e.get("blockedUntil"), bypass_rk=e.get("bypassRk"),
         bypass_expires_at=e.get("bypassExpiresAt"), groups=json.loads(e.get("groups") or "[]"),
         sessions_revoked_at=e.get("sessionsRevokedAt"),
-        access_pass=AccessPassState.from_json(json.loads(e["accessPass"])) if e.get("accessPass") else None,
-        access_pass_history=json.loads(e.get("accessPassHistory") or "[]"),
-        recovery_codes=json.loads(e.get("recoveryCodes") or "[]"), recovery_codes_at=e.get("recoveryCodesAt"),
         claimed=e.get("claimed"), methods_version=e.get("methodsVersion", 0), row=e,
     )
+    for method in factors.registered():
+        method.from_columns(e, profile)
+    return profile
 
 
 def _challenge_entity(c: Challenge) -> Entity:

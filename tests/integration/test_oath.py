@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableEntity
 
-from shared.crypto import aad
 from shared.crypto.otp import totp
 from shared.flows import admin, enrolment, removal, signin, verify
 from shared.kernel.errors import IncorrectCode, InvalidRequest, StepUpRequired, StorageUnavailable
@@ -21,6 +20,7 @@ from shared.kernel.results import ChallengeStarted
 from shared.methods.oath import csv_upload as oath_csv
 from shared.methods.oath import importer as oath
 from shared.methods.oath import serial_index as oath_index
+from shared.methods.totp import totp_aad
 from shared.model.records import TotpDevice
 from shared.store import StaleWrite
 from tests.helpers import all_rows_text, secret_bytes
@@ -93,7 +93,7 @@ def add_app_devices(deps, upn: str, count: int) -> None:
     if row_ is None:
         row_ = TableEntity(PartitionKey=upn, RowKey=PROFILE_RK, createdAt=deps.clock.now(), totp="[]")
     devices = json.loads(row_.get("totp") or "[]")
-    devices += [TotpDevice(id=f"app{len(devices) + i}", secret=deps.sealer.seal(os.urandom(20), aad.totp_aad(upn))
+    devices += [TotpDevice(id=f"app{len(devices) + i}", secret=deps.sealer.seal(os.urandom(20), totp_aad(upn))
                            ).to_json() for i in range(count)]
     row_["totp"] = json.dumps(devices)
     deps.store.table.upsert_entity(row_)

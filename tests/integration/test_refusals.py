@@ -8,7 +8,7 @@ from shared.crypto.otp import totp
 from shared.flows import admin, enrolment, signin, verify
 from shared.kernel.errors import IncorrectCode, Locked, RateLimited, RiskBlocked, StepUpRequired, UserBlocked
 from shared.kernel.ids import AUDIT_PREFIX
-from shared.model.records import MAX_CONSECUTIVE_FAILURES
+from shared.model.lockout import MAX_CONSECUTIVE_FAILURES
 from shared.store.audit import record_refusal
 from tests.helpers import other_code
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms

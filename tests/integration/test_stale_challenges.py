@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.crypto import aad
 from shared.crypto.otp import totp
 from shared.flows import admin, challenge_rows, enrolment, signin, verify
 from shared.kernel.errors import Canceled
 from shared.kernel.ids import PROFILE_RK
+from shared.methods.sms import phone_aad
 from shared.store import profile_from, to_entity
 from tests.helpers import secret_bytes, sms_code_for
 from tests.integration.test_flows import approved_signin, enrol_app, enrol_sms
@@ -62,7 +62,7 @@ def test_a_code_for_a_phone_no_longer_enrolled_cannot_approve(deps):
     enrol_sms(deps, phone=OLD)
     pending = begin(deps, method="sms")
     profile = profile_from(deps.store.get("alice", PROFILE_RK))
-    profile.phone = deps.sealer.seal(NEW.encode(), aad.phone_aad("alice"))
+    profile.phone = deps.sealer.seal(NEW.encode(), phone_aad("alice"))
     deps.store.table.update_entity(to_entity(profile))  # a phone change that canceled nothing
     with pytest.raises(Canceled):
         verify.verify(deps, pending["challengeId"], {"code": sms_code_for(deps, pending["challengeId"])})

@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from shared.channels.events import EVENT_TYPES, TYPE_PREFIX, build_event, event_type, parse_event, to_json
 from shared.channels.webhook import signed_headers
 from shared.kernel.clock import iso
-from shared.model.records import LOCKED_FOR_GOOD
+from shared.model.lockout import LOCKED_FOR_GOOD
 from shared.store import audit_events, audit_row
 from tests.clocks import FixedClock
 

@@ -2,8 +2,17 @@
 the reset window nor a lock clears, lock periods that double, and a hard stop at 100 failures."""
 from datetime import timedelta
 
-from shared.model.policy import MAX_LOCK, apply_patch, clear_failures, locked_error, register_failure, register_success
-from shared.model.records import LOCKED_FOR_GOOD, MAX_CONSECUTIVE_FAILURES, Profile
+from shared.model.lockout import (
+    LOCKED_FOR_GOOD,
+    MAX_CONSECUTIVE_FAILURES,
+    MAX_LOCK,
+    clear_failures,
+    locked_error,
+    register_failure,
+    register_success,
+)
+from shared.model.policy import apply_patch
+from shared.model.records import Profile
 from tests.clocks import FixedClock
 from tests.unit.test_policy import SETTINGS, T0
 

@@ -3,7 +3,8 @@ it, and the threshold-th failure (not one before) locks. Written against registe
 and Profile only, so it holds across changes to how long a lock lasts."""
 from datetime import datetime, timedelta, timezone
 
-from shared.model.policy import defaults, register_failure, register_success
+from shared.model.lockout import register_failure, register_success
+from shared.model.policy import defaults
 from shared.model.records import Profile
 from shared.settings import load_settings
 from tests.unit.test_config import GOOD

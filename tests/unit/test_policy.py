@@ -1,7 +1,9 @@
 """L2 lockout windows and counting, with an injected clock (pure logic, no storage)."""
 from datetime import datetime, timedelta, timezone
 
-from shared.model.policy import defaults, register_failure, register_success, retry_after
+from shared.kernel.clock import retry_after
+from shared.model.lockout import register_failure, register_success
+from shared.model.policy import defaults
 from shared.model.records import Bypass, Challenge, Profile
 from shared.settings import load_settings
 from tests.unit.test_config import GOOD

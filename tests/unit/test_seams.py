@@ -3,6 +3,7 @@ decision goes through a unit of work (store/unit.py), models know nothing of row
 on a method's name (a new method is a new module in shared/methods/, not a new branch)."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -28,6 +29,22 @@ RAW_TRANSACTION_ALLOWED = {"methods/limits.py", "methods/oath/importer.py", "met
 # The method classes: the one place that may know a method by its name.
 METHOD_MODULES = {"methods/base.py", "methods/sms.py", "methods/totp.py", "methods/typed_secret.py",
                   "methods/access_pass.py", "methods/recovery_code.py", "methods/registry.py"}
+
+
+# A method's name as a string literal: only its own module (shared/methods/) may spell it. Everything else
+# asks the registry (METHODS, Profile.active_methods, the method's `name`).
+METHOD_NAMES = {"sms", "totp", "access_pass", "recovery_code"}
+METHOD_NAME_ALLOWED = {
+    # The due-item kind of an SMS not yet handed to its queue: the name of a delivery channel, stored in
+    # the marker rows' keys (channels/due.py), not a sign-in method.
+    ("delivery/redrive.py", "sms"),
+}
+
+
+def method_name_literals(text: str) -> set[str]:
+    """The method names `text` spells as a whole string literal (docstrings and f-string parts included)."""
+    return {node.value for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Constant) and node.value in METHOD_NAMES}
 
 
 def _modules() -> dict[str, str]:
@@ -70,7 +87,18 @@ def test_no_branch_on_a_method_name_outside_the_method_classes():
     assert branching <= METHOD_MODULES, branching - METHOD_MODULES
 
 
+def test_method_names_are_spelled_only_in_the_method_modules():
+    spelled = {(name, literal) for name, text in _modules().items() if not name.startswith("methods/")
+               for literal in method_name_literals(text)}
+    assert spelled <= METHOD_NAME_ALLOWED, spelled - METHOD_NAME_ALLOWED
+    inside = {literal for name, text in _modules().items() if name.startswith("methods/")
+              for literal in method_name_literals(text)}
+    assert inside == METHOD_NAMES  # the walk does see the literals where they belong
+
+
 def test_the_patterns_catch_what_they_are_for():
+    assert method_name_literals('x = ["sms"]\nif m in ("totp", "push"):\n    pass\n') == {"sms", "totp"}
+    assert not method_name_literals('x = "sms-code"\ny = f"twostep/totp/{u}"\nz = Sms.name\n')
     assert AZURE_IMPORT.search("x = 1\nfrom azure.data.tables import TableEntity\n")
     assert AZURE_IMPORT.search("import azure.functions as func")
     for branch in ('if ch.method == "sms":', "if method != 'totp'", 'if method not in ("sms", "totp"):'):

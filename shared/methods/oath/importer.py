@@ -59,13 +59,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ...crypto.aad import totp_aad
 from ...deps import Deps
 from ...kernel.clock import iso
 from ...kernel.errors import Conflict, StorageUnavailable
 from ...kernel.ids import random_token
 from ...model.records import MAX_TOTP_DEVICES, Profile, TotpDevice
 from ...store import Entity, StaleWrite, Tx, UserRows, retry_on_conflict, same_version
+from ..totp import totp_aad
 from . import serial_index as oath_index
 from .csv_upload import SECRET, SERIAL, UPN, OathRow, error, invalid, parse_csv, serial_key
 
