@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import sms_emulator  # tools/sms_emulator.py (tests/conftest.py puts tools/ on sys.path)
 
 from tests.conftest import FUNCTION_KEY, app_env
+from tools import sms_emulator
 
 CHROMIUM = Path(os.environ.get("TWOSTEP_CHROMIUM", "/usr/bin/chromium"))
 
