@@ -17,7 +17,7 @@ import sms_emulator
 from tests.conftest import ROOT, app_env
 
 README = ROOT / "README.md"
-WALKS = {"quickstart", "recovery"}
+WALKS = {"quickstart", "recovery", "recovery-codes"}
 MARKED = re.compile(r"<!-- walk: ([a-z-]+) -->\n```sh\n(.*?)```\n", re.S)
 SH_BLOCK = re.compile(r"(<!-- walk: [a-z-]+ -->\n)?```sh\n(.*?)```\n", re.S)
 CALLS_API = re.compile(r"127\.0\.0\.1:707[12]|localhost:707[12]|\bcurl\b|twostepctl")
@@ -27,6 +27,8 @@ MUST_SHOW = {
                    '{"status": "not_required", "reason": "bypass"}', "Bypass created", '"imported": 1'],
     "recovery": ['{"status": "approved", "userId": "bob@contoso.com", "method": "access_pass"}',
                  '{"status": "approved", "userId": "bob@contoso.com", "method": "totp"}', "204"],
+    "recovery-codes": ['"method": "recovery_code", "recoveryCodesRemaining": 9}',
+                       '{"status": "approved", "userId": "carol@contoso.com", "method": "sms"}'],
 }
 
 
@@ -42,14 +44,15 @@ def unmarked_api_blocks(text: str) -> list[str]:
 
 
 def expected_answers(walk: str) -> list[str]:
-    """The answers a walk's comments promise verbatim: `# {"status": ...}` lines."""
-    return re.findall(r'^# (\{"status": [^.]*?\})$', walk, re.M)
+    """The answers a walk's comments promise verbatim: `# {"status": ...}` lines without a `...` elision."""
+    return [a for a in re.findall(r'^# (\{"status": .*\})$', walk, re.M) if "..." not in a]
 
 
 def test_every_api_block_is_a_marked_walk_and_every_walk_is_there():
     text = README.read_text()
     assert not unmarked_api_blocks(text), "a ```sh block calling the API lacks its <!-- walk: name --> marker"
     assert set(walks(text)) == WALKS
+    assert all(expected_answers(walk) for walk in walks(text).values()), "each walk shows an answer it gets"
 
 
 def test_the_emulator_filter_spells_plus_as_percent_2b():
