@@ -106,7 +106,7 @@ MASTER_KEY = "test-master-key"
 class DevHost:
     """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY) -> None:
         import subprocess
 
         self.port = azurite_tool.free_port()
@@ -119,7 +119,7 @@ class DevHost:
         self.sms_queue = env.get("MFA_SMS_QUEUE") or f"sms-outbox-{self.port}"
         self.events_queue = env.get("MFA_EVENTS_QUEUE") or f"events-{self.port}"  # the same for events
         self.due_queue = env.get("MFA_DUE_QUEUE") or f"due-sweep-{self.port}"  # and for the due sweep's chain
-        full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY,
+        full_env = {**os.environ, **env, "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_MASTER_KEY": master_key,
                     "DEVHOST_CLOCK_FILE": str(self.clock_file), "MFA_SMS_QUEUE": self.sms_queue,
                     "MFA_EVENTS_QUEUE": self.events_queue, "MFA_DUE_QUEUE": self.due_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -142,8 +142,8 @@ class DevHost:
 def start_devhost():
     hosts: list[DevHost] = []
 
-    def start(env: dict[str, str]) -> DevHost:
-        host = DevHost(env)
+    def start(env: dict[str, str], **keys: str) -> DevHost:
+        host = DevHost(env, **keys)
         hosts.append(host)
         return host
 
