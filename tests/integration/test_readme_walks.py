@@ -12,9 +12,9 @@ import re
 import subprocess
 
 import pytest
-import sms_emulator
 
 from tests.conftest import ROOT, app_env
+from tools import sms_emulator
 
 README = ROOT / "README.md"
 WALKS = {"quickstart", "recovery", "recovery-codes"}
