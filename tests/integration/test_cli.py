@@ -113,7 +113,7 @@ def test_unblock_audit_and_groups(cli):
     code, out, _ = cli("groups", "set", user, "break-glass", "staff")
     assert code == 0 and "break-glass, staff" in out
     assert ok_json(cli, "groups", "set", user) == {"userId": user, "groups": []}  # none given: no groups
-    code, out, _ = cli("unblock", user)
+    code, out, _ = cli("unblock", user, "--reason", "ticket 7")
     assert code == 0 and "Unblocked" in out
     events = ok_json(cli, "audit", user)["events"]
     assert [e["event"] for e in events][:4] == ["user_unblocked", "groups_changed", "groups_changed",
