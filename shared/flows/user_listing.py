@@ -23,9 +23,8 @@ from typing import Any
 from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import InvalidRequest
-from ..kernel.ids import PROFILE_RK
 from ..model.records import Profile
-from ..store import Entity, profile_from
+from ..store.profile_scan import profiles_page
 
 STATES = ("locked", "blocked", "unused-token", "no-factor")
 BUDGET_SECONDS = 10.0  # well inside host.json's functionTimeout
@@ -33,12 +32,9 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 _MAX_CURSOR = 2048
 
 
-def _filter(state: str) -> str:
-    if state == "locked":
-        return "RowKey eq @rk and lockedUntil gt @now"
-    if state == "blocked":
-        return "RowKey eq @rk and blockedUntil gt @now"
-    return "RowKey eq @rk"
+def _condition(state: str) -> str:
+    """What the service filters; the two other states need the profile's methods, decided here."""
+    return {"locked": "lockedUntil gt @now", "blocked": "blockedUntil gt @now"}.get(state, "")
 
 
 def _matches(state: str, profile: Profile) -> bool:
@@ -104,12 +100,8 @@ def list_users(d: Deps, params: dict[str, str], monotonic: Callable[[], float] =
     users: list[dict[str, Any]] = []
     while True:
         # a page never holds more rows than the users still wanted, so the cursor resumes exactly there
-        rows, token = d.store.page(_filter(state), {"rk": PROFILE_RK, "now": now}, limit - len(users), token)
-        users += [_view(p) for p in _profiles(rows) if _matches(state, p)]
+        profiles, token = profiles_page(d.store, _condition(state), {"now": now}, limit - len(users), token)
+        users += [_view(p) for p in profiles if _matches(state, p)]
         if token is None or len(users) >= limit or monotonic() >= deadline:
             break
     return {"users": users, "cursor": encode_cursor(d, state, token) if token else None}
-
-
-def _profiles(rows: list[Entity]) -> list[Profile]:
-    return [profile_from(row) for row in rows if not str(row["PartitionKey"]).startswith("~")]
