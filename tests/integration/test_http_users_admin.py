@@ -13,12 +13,15 @@ from datetime import timedelta
 import pytest
 from azure.data.tables import TableClient
 
-from shared.flows import admin
+from shared.flows import admin, user_listing
+from shared.kernel.errors import Locked
 from shared.ops import erasure
 from tests.integration.api_client import Api, pinned_api
 from tests.integration.test_events import queued_events
 from tests.integration.test_flows import begin, enrol_sms
+from tests.integration.test_flows import enrol_app
 from tests.integration.test_http_api import is_problem
+from tests.integration.test_refusals import guess_wrong
 
 USERS = "/api/v1/admin/users"
 
@@ -178,6 +181,34 @@ class TestErasure:
 
     def test_unknown_user_is_404(self, api):
         assert is_problem(api.admin("DELETE", f"{USERS}/{new_user('none')}", json={"reason": "x"}), 404, "not_found")
+
+
+class TestListingInProcess:
+    def test_a_locked_user_is_listed_until_the_lock_ends(self, deps, clock):
+        secret, _ = enrol_app(deps, clock)
+        enrol_sms(deps, "other")
+        guess_wrong(deps, secret, clock, lambda err, _: isinstance(err, Locked))
+        locked = user_listing.list_users(deps, {"state": "locked"})
+        assert [u["userId"] for u in locked["users"]] == ["alice"] and locked["cursor"] is None
+        assert locked["users"][0]["lockedUntil"] and locked["users"][0]["methods"] == ["totp"]
+        assert user_listing.list_users(deps, {"state": "blocked"})["users"] == []
+        clock.advance(24 * 3600)  # the timed lock is over: not listed, with nothing written
+        assert user_listing.list_users(deps, {"state": "locked"})["users"] == []
+
+    def test_a_request_stops_when_its_budget_is_spent_and_the_cursor_resumes(self, deps):
+        for user in ("u1", "u2", "u3"):  # no imported token: a scan that finds nobody, a row per page
+            admin.set_groups(deps, user, {"groups": ["g"]}, "ops")
+        ticks = iter(range(1000))
+        first = user_listing.list_users(deps, {"state": "unused-token", "limit": "1"},
+                                        monotonic=lambda: next(ticks), budget_seconds=1.5)
+        assert first["users"] == [] and first["cursor"]  # out of time before the table ended
+        params = {"state": "unused-token", "limit": "1", "cursor": first["cursor"]}
+        pages = 1
+        while params["cursor"]:
+            page = user_listing.list_users(deps, params, monotonic=lambda: next(ticks), budget_seconds=1.5)
+            assert page["users"] == []
+            params["cursor"], pages = page["cursor"], pages + 1
+        assert pages >= 2
 
 
 class TestErasureInProcess:
