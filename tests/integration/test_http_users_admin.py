@@ -18,8 +18,7 @@ from shared.kernel.errors import Locked
 from shared.ops import erasure
 from tests.integration.api_client import Api, pinned_api
 from tests.integration.test_events import queued_events
-from tests.integration.test_flows import begin, enrol_sms
-from tests.integration.test_flows import enrol_app
+from tests.integration.test_flows import begin, enrol_app, enrol_sms
 from tests.integration.test_http_api import is_problem
 from tests.integration.test_refusals import guess_wrong
 
