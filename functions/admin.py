@@ -2,9 +2,9 @@
 behind `admin_route`, which hands it the operator (functions/admin_auth.py)."""
 import azure.functions as func
 
-from shared.flows import admin
+from shared.flows import admin, user_listing
 from shared.kernel.validation import MAX_POLICY_DOCUMENT_BYTES
-from shared.ops import reseal
+from shared.ops import erasure, reseal
 from shared.wiring import get_deps
 
 from .admin_auth import admin_route
@@ -36,7 +36,7 @@ def revoke_bypass(req: func.HttpRequest, actor: str) -> func.HttpResponse:
 @bp.route(route="v1/admin/users/{userId}/unblock", methods=["POST"], auth_level=ADMIN)
 @admin_route
 def unblock_user(req: func.HttpRequest, actor: str) -> func.HttpResponse:
-    return respond(200, admin.unblock(get_deps(), route_param(req, "userId"), actor))
+    return respond(200, admin.unblock(get_deps(), route_param(req, "userId"), json_body(req), actor))
 
 
 @bp.route(route="v1/admin/users/{userId}/audit", methods=["GET"], auth_level=ADMIN)
@@ -49,6 +49,25 @@ def user_audit(req: func.HttpRequest, actor: str) -> func.HttpResponse:
 @admin_route
 def set_user_groups(req: func.HttpRequest, actor: str) -> func.HttpResponse:
     return respond(200, admin.set_groups(get_deps(), route_param(req, "userId"), json_body(req), actor))
+
+
+@bp.route(route="v1/admin/users/{userId}/groups", methods=["GET"], auth_level=ADMIN)
+@admin_route
+def get_user_groups(req: func.HttpRequest, actor: str) -> func.HttpResponse:
+    return respond(200, admin.get_groups(get_deps(), route_param(req, "userId")))
+
+
+@bp.route(route="v1/admin/users", methods=["GET"], auth_level=ADMIN)
+@admin_route
+def list_users(req: func.HttpRequest, actor: str) -> func.HttpResponse:
+    return respond(200, user_listing.list_users(get_deps(), dict(req.params)))
+
+
+@bp.route(route="v1/admin/users/{userId}", methods=["DELETE"], auth_level=ADMIN)
+@admin_route
+def erase_user(req: func.HttpRequest, actor: str) -> func.HttpResponse:
+    erasure.erase(get_deps(), route_param(req, "userId"), json_body(req), actor)
+    return respond(204)
 
 
 @bp.route(route="v1/admin/users/{userId}/revoke-sessions", methods=["POST"], auth_level=ADMIN)

@@ -69,6 +69,7 @@ EVENT_TYPES: dict[str, str | Callable[[dict[str, Any]], str | None]] = {
     "user_unblocked": "user.unblocked",
     "groups_changed": "user.groupschanged",
     "sessions_revoked": "user.sessionsrevoked",
+    "user_erased": "user.erased",  # published by shared/ops/erasure.py (its record is outside the partition)
     "policy_changed": "policy.changed",
     "keys_resealed": "keys.resealed",
     "oath_tokens_imported": "oathtokens.imported",

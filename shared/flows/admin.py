@@ -81,9 +81,11 @@ def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
     d.in_unit(user_id, attempt)
 
 
-def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
-    """Clear a fraud block and a lockout, with every failure count and the lock doubling (L7)."""
+def unblock(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Clear a fraud block and a lockout, with every failure count and the lock doubling (L7); like every
+    support action it says why (audited)."""
     user_id = validate_user_id(user_id)
+    reason = text(body, "reason", max_len=256, required=True)
 
     def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
@@ -92,7 +94,7 @@ def unblock(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
         profile.blocked_until = profile.locked_until = None
         clear_failures(profile)
         unit.save(profile)
-        unit.audit(now, "user_unblocked", actor, **was)
+        unit.audit(now, "user_unblocked", actor, reason=reason, **was)
         unit.commit()
         return {"userId": user_id, "blockedUntil": None, "lockedUntil": None}
 
@@ -105,7 +107,14 @@ def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
     rows = d.store.query_prefix(user_id, AUDIT_PREFIX, limit=limit)
     if not rows:
         _profile(d.load_unit(user_id))
-    return {"events": [audit_view(r) for r in rows if r["purgeAfter"] > now]}
+    events = [audit_view(r) for r in rows if r["purgeAfter"] > now]
+    # newest first by the last event: a coalesced refusal row is keyed by its minute's first refusal
+    return {"events": sorted(events, key=lambda e: e.get("lastAt") or e["at"], reverse=True)}
+
+
+def get_groups(d: Deps, user_id: str) -> dict[str, Any]:
+    user_id = validate_user_id(user_id)
+    return {"userId": user_id, "groups": _profile(d.load_unit(user_id)).groups}
 
 
 def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:

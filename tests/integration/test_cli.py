@@ -113,13 +113,40 @@ def test_unblock_audit_and_groups(cli):
     code, out, _ = cli("groups", "set", user, "break-glass", "staff")
     assert code == 0 and "break-glass, staff" in out
     assert ok_json(cli, "groups", "set", user) == {"userId": user, "groups": []}  # none given: no groups
-    code, out, _ = cli("unblock", user)
+    code, out, _ = cli("unblock", user, "--reason", "ticket 7")
     assert code == 0 and "Unblocked" in out
     events = ok_json(cli, "audit", user)["events"]
     assert [e["event"] for e in events][:4] == ["user_unblocked", "groups_changed", "groups_changed",
                                                 "groups_changed"]
     code, out, _ = cli("audit", user, "--limit", "1")
     assert code == 0 and "user_unblocked" in out and "groups_changed" not in out
+
+
+def test_unblock_needs_a_reason(cli):
+    user = new_user(cli, "noreason")
+    code, _, err = cli("unblock", user)
+    assert code == 2 and "--reason" in err  # argparse: the flag is required
+
+
+def test_users_list_groups_and_erase(cli, monkeypatch):
+    users = [new_user(cli, "bare") for _ in range(3)]  # groups set creates users with no factor
+    listed = ok_json(cli, "users", "list", "--state", "no-factor", "--limit", "1")  # follows the cursor
+    assert set(users) <= {u["userId"] for u in listed["users"]} and listed["cursor"] is None
+    code, out, _ = cli("users", "list", "--state", "no-factor", "--limit", "2")
+    assert code == 0 and all(u in out for u in users)
+    assert ok_json(cli, "users", "groups", users[0]) == {"userId": users[0], "groups": ["staff"]}
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(readline=lambda: "someone-else\n"))
+    code, _, err = cli("users", "erase", users[0], "--reason", "GDPR ticket 5")
+    assert code == 1 and "Not erased" in err
+    assert ok_json(cli, "users", "groups", users[0])["userId"] == users[0]  # still there
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(readline=lambda: users[0].upper() + "\n"))
+    code, out, _ = cli("users", "erase", users[0], "--reason", "GDPR ticket 5")
+    assert code == 0 and "Erased" in out
+    code, out, _ = cli("users", "erase", users[1], "--reason", "GDPR ticket 6", "--yes")
+    assert code == 0
+    for gone in users[:2]:
+        code, _, err = cli("users", "groups", gone)
+        assert code == 1 and "not_found" in err
 
 
 def test_access_pass_is_shown_once_and_listed_without_it(cli):

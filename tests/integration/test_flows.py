@@ -196,7 +196,7 @@ class TestLockout:
         assert enrolment.get_user(deps, "alice")["lockedUntil"] is not None
         with pytest.raises(Locked):
             begin(deps)
-        admin.unblock(deps, "alice", "admin-key")
+        admin.unblock(deps, "alice", {"reason": "test"}, "admin-key")
         assert enrolment.get_user(deps, "alice")["lockedUntil"] is None
         assert isinstance(begin(deps), ChallengeStarted)
 
@@ -306,7 +306,7 @@ class TestEnrolmentAndFraud:
         assert challenge_rows.get(deps, ch["challengeId"])["status"] == "canceled"
         with pytest.raises(UserBlocked):
             begin(deps)
-        admin.unblock(deps, "alice", "ops")
+        admin.unblock(deps, "alice", {"reason": "test"}, "ops")
         assert isinstance(begin(deps), ChallengeStarted)
 
     def test_every_decision_is_audited(self, deps, clock):  # D5
@@ -320,7 +320,7 @@ class TestEnrolmentAndFraud:
         begin(deps)
         ch = begin(deps).view
         verify.report_fraud(deps, ch["challengeId"])
-        admin.unblock(deps, "alice", "ops")
+        admin.unblock(deps, "alice", {"reason": "test"}, "ops")
         got = set(events(deps))
         assert {"enrolment_started", "verify_approved", "challenge_created", "verify_failed", "bypass_created",
                 "bypass_used", "fraud_reported", "user_unblocked"} <= got

@@ -50,7 +50,8 @@ CSV = ("upn,serial number,secret key,time interval,manufacturer,model\r\n"
 BODIES = {"create_bypass": {"seconds": 60, "reason": "A1"}, "set_user_groups": {"groups": ["staff"]},
           "patch_policy": {"rememberDeviceDays": 0}, "issue_access_pass": {"reason": "A1"},
           "admin_remove_method": {"reason": "A1"}, "admin_remove_device": {"reason": "A1"},
-          "import_oath_tokens": CSV}
+          "import_oath_tokens": CSV, "unblock_user": {"reason": "A1"}, "erase_user": {"reason": "A1"}}
+QUERIES = {"list_users": "?state=locked"}  # a query a route needs, by function name
 
 
 def calls() -> list[tuple[str, str, HttpRoute]]:
@@ -58,6 +59,7 @@ def calls() -> list[tuple[str, str, HttpRoute]]:
     found = []
     for route in code_facts.admin_routes():
         path = "/api/" + re.sub(r"\{(\w+)[^}]*\}", lambda m: ROUTE_PARAMS[m.group(1)], route.template)
+        path += QUERIES.get(route.name, "")
         found += [(method, path, route) for method in route.methods or ("GET", "POST", "PUT", "PATCH", "DELETE")]
     return found
 

@@ -78,7 +78,7 @@ def test_fraud_report_then_unblock(api):
     v = api.call("POST", f"/api/v1/challenges/{ch['challengeId']}/verify",
                  json={"code": api.totp(secret)})
     assert is_problem(v, 410, "canceled")
-    assert api.admin("POST", "/api/v1/admin/users/erin/unblock").status_code == 200
+    assert api.admin("POST", "/api/v1/admin/users/erin/unblock", json={"reason": "t"}).status_code == 200
     assert api.begin("erin").status_code == 201
 
 

@@ -36,9 +36,11 @@ USER_ROUTES = [
     ("POST", "/api/v1/admin/users/{u}/bypass", {"seconds": 60, "reason": "x"}, True),
     ("GET", "/api/v1/admin/users/{u}/bypass", None, True),
     ("DELETE", "/api/v1/admin/users/{u}/bypass", None, True),
-    ("POST", "/api/v1/admin/users/{u}/unblock", None, True),
+    ("POST", "/api/v1/admin/users/{u}/unblock", {"reason": "x"}, True),
     ("GET", "/api/v1/admin/users/{u}/audit", None, True),
     ("PUT", "/api/v1/admin/users/{u}/groups", {"groups": ["g"]}, True),
+    ("GET", "/api/v1/admin/users/{u}/groups", None, True),
+    ("DELETE", "/api/v1/admin/users/{u}", {"reason": "x"}, True),
     ("POST", "/api/v1/admin/users/{u}/revoke-sessions", None, True),
 ]
 

@@ -134,7 +134,7 @@ def test_hundred_consecutive_failures_lock_until_an_admin_unblocks(deps, clock):
     with pytest.raises(Locked) as err:
         signin.begin(deps, {"userId": "alice"})
     assert err.value.retry_after is None
-    admin.unblock(deps, "alice", "ops")
+    admin.unblock(deps, "alice", {"reason": "test"}, "ops")
     ch = signin.begin(deps, {"userId": "alice"}).view
     assert verify.verify(deps, ch["challengeId"], {"code": totp(secret, clock.now())})["status"] == "approved"
 

@@ -25,7 +25,7 @@ def enrolment_proof(deps, clock, enrol_cid):
 def canceled_proof(deps, clock, enrol_cid):
     cid = signin(deps)
     verify.report_fraud(deps, cid)
-    admin.unblock(deps, "alice", "ops")
+    admin.unblock(deps, "alice", {"reason": "test"}, "ops")
     assert challenge_rows.get(deps, cid)["status"] == "canceled"
     return cid
 

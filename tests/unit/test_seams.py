@@ -21,11 +21,11 @@ ROW_MAPPING = re.compile(r"\bto_entity\(|\bfrom_entity\(|\b(challenge|profile|by
 RAW_TRANSACTION = re.compile(r"\bTx\(|\.transact\(")
 # Writes that are no user's decision keep explicit transactions: bookkeeping in partitions of their own
 # (the policy document, rate-limit counters, the index key, the OATH serial index of the import saga, the
-# due list of SMS and events), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
+# due list of SMS and events, the record of an erasure), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
 # of every kind. Every decision on a user's rows goes through `UserRows`. (The policy document, the index
 # key and the refusal counter are in store/, which the check below leaves out.)
 RAW_TRANSACTION_ALLOWED = {"methods/limits.py", "methods/oath/importer.py", "methods/oath/serial_index.py",
-                           "delivery/redrive.py", "ops/reseal.py", "channels/due.py"}
+                           "delivery/redrive.py", "ops/reseal.py", "channels/due.py", "ops/erasure.py"}
 # The method classes: the one place that may know a method by its name.
 METHOD_MODULES = {"methods/base.py", "methods/sms.py", "methods/totp.py", "methods/typed_secret.py",
                   "methods/access_pass.py", "methods/recovery_code.py", "methods/registry.py"}

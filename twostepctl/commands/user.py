@@ -5,13 +5,14 @@ import json
 from typing import Any
 
 from ..client import user_path
-from ..parser import group, positive, verb
+from ..parser import group, positive, reason, verb
 
 AUDIT_COLUMNS = ("at", "event", "actor")
 
 
 def register(groups) -> None:  # noqa: ANN001
-    verb(groups, "unblock", "clear a fraud block, a lockout and the failure count", _unblock, user=True)
+    unblock = verb(groups, "unblock", "clear a fraud block, a lockout and the failure count", _unblock, user=True)
+    reason(unblock)
     audit = verb(groups, "audit", "a user's audit events, newest first (the service keeps 200 at most)",
                  _audit, user=True)
     audit.add_argument("--limit", type=positive, help="show only the newest N (human output only)")
@@ -22,7 +23,7 @@ def register(groups) -> None:  # noqa: ANN001
 
 
 def _unblock(args, client, out) -> None:  # noqa: ANN001
-    reply = client.call("POST", user_path(args.user, "unblock"))
+    reply = client.call("POST", user_path(args.user, "unblock"), {"reason": args.reason})
     out.reply(reply, lambda d: out.fields("Unblocked", d, ["userId", "blockedUntil", "lockedUntil"], "green"))
 
 

@@ -1,0 +1,114 @@
+"""Erase a user (the right to erasure): every row of the user's partition, the user's rows in the OATH
+serial index, then a record of the erasure outside the partition and the security event `user.erased`.
+
+Order, and why:
+1. An `erasing` record in the partition `~erasures`, keyed by the keyed index of the user id (D6: never
+   the plain id) plus when it started, with who and why. It is what makes the erasure resumable: a retry
+   of an interrupted erasure finds it and finishes the job although the profile is already gone.
+2. The profile first, only if unchanged since read (ETag). Every decision commits with its profile
+   If-Match, so from here on no decision taken on the old profile commits: a sign-in racing the
+   erasure either committed before (its rows are deleted next) or fails and sees an unknown user. No
+   half-erased profile can come back.
+3. Every other row of the partition, page by page, up to 100 per transaction, each only if unchanged
+   since read; then the partition is read again until it is empty (a row a racing writer added in
+   between is deleted too).
+4. The user's `~oath` serial rows (their owner is sealed, so the index is read and opened whole).
+5. The event, then the record marked `erased` with the rows deleted. Publishing before marking means a
+   retry after a queue outage publishes again, with the same event id.
+
+Not per user, so not erased: SMS limit counters (keyed by a keyed index of the phone number or prefix,
+counts only, gone after their window), and due markers of events not yet published (they hold the user
+id until the sweep publishes the event, seconds to minutes, and are then deleted).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..channels.events import build_event
+from ..deps import Deps
+from ..kernel.errors import Conflict, NotFound, StorageUnavailable
+from ..kernel.ids import PROFILE_RK, validate_user_id
+from ..kernel.validation import text
+from ..methods.oath import serial_index as oath_index
+from ..store import AuditEvent, Entity, Tx, inverted, new_row
+
+ERASURES_PK = "~erasures"
+BATCH = 100  # an entity-group transaction holds at most 100 rows
+PAGE = 1000
+SWEEPS = 5  # partition re-reads before a busy user's erasure is left for a retry
+
+
+def _record_prefix(d: Deps, user_id: str) -> str:
+    return d.index("erasure", user_id) + "|"
+
+
+def _open_record(d: Deps, user_id: str) -> Entity | None:
+    """An erasure of this user that started and did not finish."""
+    rows = d.store.query_prefix(ERASURES_PK, _record_prefix(d, user_id), limit=20)
+    return next((r for r in rows if r.get("state") == "erasing"), None)
+
+
+def _start(d: Deps, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
+    record = new_row(ERASURES_PK, _record_prefix(d, user_id) + inverted(now), state="erasing", actor=actor,
+                     reason=reason, startedAt=now, rowsDeleted=0)
+    d.store.transact(Tx().create(record))
+    return d.store.get(ERASURES_PK, record["RowKey"]) or record
+
+
+def _erase_partition(d: Deps, user_id: str) -> int:
+    deleted = 0
+    for _ in range(SWEEPS):
+        profile = d.store.get(user_id, PROFILE_RK)
+        if profile is not None:
+            if d.store.delete_unchanged([profile]) == 0:
+                continue  # changed under us: read it again
+            deleted += 1
+        token: dict[str, str] | None = None
+        found = 0
+        while True:
+            rows, token = d.store.page("PartitionKey eq @pk", {"pk": user_id}, PAGE, token,
+                                       select=["PartitionKey", "RowKey"])
+            found += len(rows)
+            for i in range(0, len(rows), BATCH):
+                deleted += d.store.delete_unchanged(rows[i:i + BATCH])
+            if token is None:
+                break
+        if found == 0:
+            return deleted
+    raise Conflict("The user's rows kept changing during the erasure; retry it to finish.")
+
+
+def _erase_oath_rows(d: Deps, user_id: str) -> int:
+    mine = []
+    for prefix in (oath_index.PREFIX, oath_index.LEGACY_PREFIX):
+        for row in d.store.query_prefix(oath_index.INDEX_PK, prefix, limit=100_000):
+            if prefix == oath_index.LEGACY_PREFIX:
+                owner = str(row.get("upn", "")).lower()
+            else:
+                owner = d.sealer.open(row.get(oath_index.OWNER), oath_index.owner_aad(row["RowKey"]),
+                                      kind="oath index").decode()
+            if owner == user_id:
+                mine.append(row)
+    return sum(d.store.delete_unchanged(mine[i:i + BATCH]) for i in range(0, len(mine), BATCH))
+
+
+def erase(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> None:
+    user_id = validate_user_id(user_id)
+    reason = text(body, "reason", max_len=256, required=True)
+    record = _open_record(d, user_id)
+    if record is None:
+        if d.store.get(user_id, PROFILE_RK) is None:
+            raise NotFound()
+        record = _start(d, user_id, reason, actor, d.clock.now())
+    deleted = int(record.get("rowsDeleted") or 0) + _erase_partition(d, user_id) + _erase_oath_rows(d, user_id)
+    now = d.clock.now()
+    audit = AuditEvent(user_id, now, "user_erased", record["actor"], {"reason": record["reason"],
+                                                                       "rowsDeleted": deleted}, record["RowKey"])
+    event = build_event(audit, d.settings.otp_host)
+    if event is not None and not d.events.publish(event):
+        record["rowsDeleted"] = deleted
+        d.store.transact(Tx().replace(record))
+        raise StorageUnavailable()  # the record stays `erasing`: a retry publishes the event (same id)
+    record.update(state="erased", rowsDeleted=deleted, erasedAt=now)
+    d.store.transact(Tx().replace(record))
