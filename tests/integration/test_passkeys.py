@@ -223,3 +223,55 @@ def test_admin_removes_one_with_a_reason(deps):
         passkey_manage.admin_remove(deps, "pat", pid, {"reason": "again"}, "ops")
     [removed] = [e for e in admin.audit_events(deps, "pat")["events"] if e["event"] == "passkey_removed"]
     assert removed["actor"] == "ops" and removed["reason"] == "lost laptop", removed
+
+
+def test_failed_assertions_count_toward_lockout_and_a_locked_user_registers_nothing(deps):
+    from shared.kernel.errors import Locked
+    cred, _ = register(deps)
+    admin.patch_policy(deps, {"lockout": {"threshold": 2, "resetMinutes": 15, "lockMinutes": 15}}, "ops")
+    with pytest.raises(IncorrectCode):
+        sign_in(deps, cred, uv=False)
+    with pytest.raises(Locked):
+        sign_in(deps, cred, bad_signature=True)
+    assert "user_locked" in audit(deps)
+    with pytest.raises(Locked):
+        start_registration(deps, name="phone")
+    with pytest.raises(Locked):
+        begin(deps)
+
+
+def test_a_blocked_user_registers_nothing(deps):
+    from shared.kernel.errors import UserBlocked
+    cred, _ = register(deps)
+    verify.report_fraud(deps, begin(deps)["challengeId"])
+    with pytest.raises(UserBlocked):
+        start_registration(deps, name="phone", proof=None)
+
+
+def test_a_pending_registration_dies_when_another_one_binds(deps):  # E1
+    cred, _ = register(deps)
+    first = start_registration(deps, name="a", proof=proof(deps, cred))
+    register(deps, name="b", proof=proof(deps, cred))
+    other = soft.SoftCredential(user_handle=cred.user_handle)
+    with pytest.raises(Canceled):
+        verify.verify(deps, first["challengeId"], {"credential": soft.register(
+            other, unb64(first["publicKey"]["challenge"]))})
+
+
+def test_reseal_covers_the_passkey_state(make_deps):
+    from shared.crypto.keys import sealed_key_id
+    from shared.ops import reseal
+    from tests.integration.test_key_rotation import ENC_RETIRED, OLD, ROTATED
+    d = make_deps(**OLD)
+    cred, _ = register(d)
+    row = d.store.get("pat", PROFILE_RK)
+    assert sealed_key_id(row["passkeyHandle"]) == "e1"
+    assert "credentialId" not in row["passkeys"] and soft.b64url(cred.credential_id) not in row["passkeys"]
+    rotated = make_deps(MFA_TABLE_NAME=d.settings.table_name, **ROTATED)
+    reseal.run(rotated, 500, "ops")
+    row = rotated.store.get("pat", PROFILE_RK)
+    assert sealed_key_id(row["passkeyHandle"]) == "e2"
+    import json
+    assert {sealed_key_id(c["secret"]) for c in json.loads(row["passkeys"])} == {"e2"}
+    retired = make_deps(MFA_TABLE_NAME=d.settings.table_name, **ENC_RETIRED)  # e1 gone: only e2 opens them
+    assert sign_in(retired, cred)["status"] == "approved"
