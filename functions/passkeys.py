@@ -2,8 +2,7 @@
 a user's passkeys; an operator removes one with a reason. Sign-in is the generic begin/verify."""
 import azure.functions as func
 
-from shared.flows import enrolment
-from shared.methods import passkey_manage
+from shared.flows import enrolment, passkeys
 from shared.methods.passkey import Passkey
 from shared.wiring import get_deps
 
@@ -25,20 +24,20 @@ def register_passkey(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/users/{userId}/passkeys", methods=["GET"], auth_level=USER)
 @endpoint
 def list_passkeys(req: func.HttpRequest) -> func.HttpResponse:
-    return respond(200, passkey_manage.list_passkeys(get_deps(), route_param(req, "userId")))
+    return respond(200, passkeys.list_passkeys(get_deps(), route_param(req, "userId")))
 
 
 @bp.route(route="v1/users/{userId}/passkeys/{passkeyId}", methods=["PATCH"], auth_level=USER)
 @endpoint
 def rename_passkey(req: func.HttpRequest) -> func.HttpResponse:
-    return respond(200, passkey_manage.rename(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
+    return respond(200, passkeys.rename(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
                                               json_body(req)))
 
 
 @bp.route(route="v1/users/{userId}/passkeys/{passkeyId}", methods=["DELETE"], auth_level=USER)
 @endpoint
 def delete_passkey(req: func.HttpRequest) -> func.HttpResponse:
-    passkey_manage.remove(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
+    passkeys.remove(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
                           json_body(req, required=False))
     return respond(204)
 
@@ -46,6 +45,6 @@ def delete_passkey(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="v1/admin/users/{userId}/passkeys/{passkeyId}", methods=["DELETE"], auth_level=func.AuthLevel.ADMIN)
 @admin_route
 def admin_delete_passkey(req: func.HttpRequest, actor: str) -> func.HttpResponse:
-    passkey_manage.admin_remove(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
+    passkeys.admin_remove(get_deps(), route_param(req, "userId"), route_param(req, "passkeyId"),
                                 json_body(req), actor)
     return respond(204)

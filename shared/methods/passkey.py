@@ -104,7 +104,7 @@ def credential_ids(d: Deps, profile: Profile | None) -> list[bytes]:
 
 
 def relying_party(d: Deps) -> webauthn.RelyingParty:
-    rp = d.settings.webauthn_rp
+    rp = d.webauthn_rp
     if rp is None:  # passkeys are off (Azure without MFA_WEBAUTHN_* settings)
         raise NotFound("Passkeys are not configured.")
     return rp

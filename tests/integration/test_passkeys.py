@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from shared.flows import admin, enrolment, signin, verify
+from shared.flows import admin, enrolment, passkeys, signin, verify
 from shared.kernel.errors import (
     Canceled,
     Conflict,
@@ -18,7 +18,6 @@ from shared.kernel.errors import (
     StepUpRequired,
 )
 from shared.kernel.ids import PROFILE_RK
-from shared.methods import passkey_manage
 from tests import webauthn_soft as soft
 
 
@@ -80,11 +79,11 @@ def test_register_sign_in_list_rename_remove(deps):
     assert entry["type"] == "passkey" and entry["name"] == "laptop" and entry["backedUp"] is False
     assert sign_in(deps, cred)["status"] == "approved"
 
-    listed = passkey_manage.list_passkeys(deps, "pat")["passkeys"]
+    listed = passkeys.list_passkeys(deps, "pat")["passkeys"]
     assert [p["name"] for p in listed] == ["laptop"] and listed[0]["lastUsedAt"] is not None
     pid = listed[0]["passkeyId"]
-    passkey_manage.rename(deps, "pat", pid, {"name": "work laptop"})
-    assert passkey_manage.list_passkeys(deps, "pat")["passkeys"][0]["name"] == "work laptop"
+    passkeys.rename(deps, "pat", pid, {"name": "work laptop"})
+    assert passkeys.list_passkeys(deps, "pat")["passkeys"][0]["name"] == "work laptop"
 
     # a second registration excludes the first credential, and needs a step-up
     with pytest.raises(StepUpRequired):
@@ -94,10 +93,10 @@ def test_register_sign_in_list_rename_remove(deps):
 
     pending = begin(deps)
     with pytest.raises(StepUpRequired):
-        passkey_manage.remove(deps, "pat", pid, {})
+        passkeys.remove(deps, "pat", pid, {})
     step = proof(deps, cred)
-    passkey_manage.remove(deps, "pat", pid, {"proofChallengeId": step})
-    assert passkey_manage.list_passkeys(deps, "pat")["passkeys"] == []
+    passkeys.remove(deps, "pat", pid, {"proofChallengeId": step})
+    assert passkeys.list_passkeys(deps, "pat")["passkeys"] == []
     with pytest.raises(Canceled):  # the pending sign-in died with the credential (410)
         verify.verify(deps, pending["challengeId"], {"credential": soft.authenticate(
             cred, unb64(pending["publicKey"]["challenge"]))})
@@ -147,7 +146,7 @@ def test_a_counter_that_did_not_grow_is_refused_audited_and_announced(deps):  # 
     with pytest.raises(IncorrectCode):
         sign_in(deps, cred, sign_count=3)
     assert audit(deps).count("passkey_clone_suspected") == 2
-    assert passkey_manage.list_passkeys(deps, "pat")["passkeys"][0]["passkeyId"]
+    assert passkeys.list_passkeys(deps, "pat")["passkeys"][0]["passkeyId"]
     assert sign_in(deps, cred, sign_count=6)["status"] == "approved"
 
 
@@ -215,12 +214,12 @@ def test_at_most_ten_passkeys(deps):
 
 def test_admin_removes_one_with_a_reason(deps):
     cred, _ = register(deps)
-    pid = passkey_manage.list_passkeys(deps, "pat")["passkeys"][0]["passkeyId"]
+    pid = passkeys.list_passkeys(deps, "pat")["passkeys"][0]["passkeyId"]
     with pytest.raises(InvalidRequest):
-        passkey_manage.admin_remove(deps, "pat", pid, {}, "ops")
-    passkey_manage.admin_remove(deps, "pat", pid, {"reason": "lost laptop"}, "ops")
+        passkeys.admin_remove(deps, "pat", pid, {}, "ops")
+    passkeys.admin_remove(deps, "pat", pid, {"reason": "lost laptop"}, "ops")
     with pytest.raises(NotFound):
-        passkey_manage.admin_remove(deps, "pat", pid, {"reason": "again"}, "ops")
+        passkeys.admin_remove(deps, "pat", pid, {"reason": "again"}, "ops")
     [removed] = [e for e in admin.audit_events(deps, "pat")["events"] if e["event"] == "passkey_removed"]
     assert removed["actor"] == "ops" and removed["reason"] == "lost laptop", removed
 

@@ -9,13 +9,13 @@ import re
 from typing import Any
 
 from ..deps import Deps
-from ..flows.challenge_rows import cancel_challenges
-from ..flows.step_up import require_step_up, with_proof
 from ..kernel.errors import NotFound
 from ..kernel.ids import validate_user_id
 from ..kernel.validation import text
+from ..methods.passkey import MAX_NAME, Passkey, StoredPasskey, state
 from ..store import UserRows
-from .passkey import MAX_NAME, Passkey, StoredPasskey, state
+from .challenge_rows import cancel_challenges
+from .step_up import require_step_up, with_proof
 
 PASSKEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
