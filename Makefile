@@ -44,7 +44,8 @@ bench: deps
 	$(PY) -m tools.bench_policy
 	$(PY) -m tools.bench_purge
 
-# Mutation testing of the pure decision modules against their unit tests (~5 min; not part of `make test`).
+# Mutation testing of the decision modules: pure ones against their unit tests, storage-deciding ones against
+# targeted integration tests on a throwaway Azurite (~35 min; not part of `make test`).
 # Prints killed/survived per module; survivors go to docs/mutation-survivors.txt (see docs/testing.md).
 mutate: deps mutate-deps
 	$(PY) -m tools.mutate
