@@ -14,7 +14,7 @@ from typing import Any
 
 from ..kernel.errors import InvalidRequest
 from ..settings import BOUNDS, Settings
-from . import lockout
+from . import lockout, strength
 from .networks import NetworkSet
 
 RISK_LEVELS = ("none", "low", "medium", "high")
@@ -51,6 +51,8 @@ class Policy:
     fraud_block_days: int = _default("fraud_block_days")
     code_ttl_seconds: int = _default("code_ttl_seconds")
     max_attempts: int = _default("max_attempts")
+    strength_groups: dict[str, str] = field(default_factory=dict)  # group -> strength (W8, strength.py)
+    strength_risk: dict[str, str] = field(default_factory=dict)  # risk level -> strength
 
     @cached_property
     def networks(self) -> NetworkSet:
@@ -64,6 +66,7 @@ class Policy:
             "rememberDeviceDays": self.remember_device_days,
             "lockout": {k: getattr(self, attr) for k, attr in LOCKOUT.items()},
             **{k: getattr(self, attr) for k, (attr, _) in KNOBS.items()},
+            "strengths": {"groups": dict(self.strength_groups), "riskLevels": dict(self.strength_risk)},
         }
 
 
@@ -137,7 +140,7 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
     """The policy with `patch`'s top-level keys replaced, validated whole."""
     if not isinstance(patch, dict) or not patch:
         raise InvalidRequest("The body must be a non-empty JSON object of policy fields.")
-    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", *KNOBS}
+    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", "strengths", *KNOBS}
     for key in patch:
         if key not in known:
             raise _bad(key, "is not a policy field")
@@ -159,6 +162,8 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
             raise _bad("lockout", "must give threshold, resetMinutes and lockMinutes")
         for key, attr in LOCKOUT.items():
             values[attr] = _int(lockout[key], f"lockout.{key}", attr)
+    if "strengths" in patch:
+        values["strength_groups"], values["strength_risk"] = strength.parse(patch["strengths"], RISK_LEVELS, GROUP_RE)
     for key, (attr, bounds) in KNOBS.items():
         if key in patch:
             values[attr] = _int(patch[key], key, bounds)
