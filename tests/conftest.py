@@ -106,7 +106,8 @@ MASTER_KEY = "test-master-key"
 class DevHost:
     """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], module: str = "tools.devhost") -> None:
+        """`module`: what `python -m` runs (a test's wrapper that registers a throw-away method first)."""
         import subprocess
 
         self.port = azurite_tool.free_port()
@@ -124,7 +125,7 @@ class DevHost:
                     "MFA_EVENTS_QUEUE": self.events_queue, "MFA_DUE_QUEUE": self.due_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.devhost", "--app-dir", str(ROOT), "--port", str(self.port)],
+            [sys.executable, "-m", module, "--app-dir", str(ROOT), "--port", str(self.port)],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(self.port, timeout=60, process=self.process)
 
@@ -142,8 +143,8 @@ class DevHost:
 def start_devhost():
     hosts: list[DevHost] = []
 
-    def start(env: dict[str, str]) -> DevHost:
-        host = DevHost(env)
+    def start(env: dict[str, str], module: str = "tools.devhost") -> DevHost:
+        host = DevHost(env, module)
         hosts.append(host)
         return host
 

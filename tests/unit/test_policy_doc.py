@@ -22,6 +22,7 @@ FULL = {
     "risk": {"none": "allow_skip", "low": "allow_skip", "medium": "require_mfa", "high": "block"},
     "rememberDeviceDays": 14, "lockout": {"threshold": 20, "resetMinutes": 30, "lockMinutes": 60},
     "bypassMaxSeconds": 900, "fraudBlockDays": 30, "codeTtlSeconds": 120, "maxAttempts": 3,
+    "strengths": {"groups": {"admins": "phishingResistant"}, "riskLevels": {"high": "phishingResistant"}},
 }
 
 
