@@ -109,7 +109,9 @@ MASTER_KEY = "test-master-key"
 class DevHost:
     """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY) -> None:
+    def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY,
+                 module: str = "tools.devhost") -> None:
+        """`module`: what `python -m` runs (a test's wrapper that registers a throw-away method first)."""
         import subprocess
 
         self.port = azurite_tool.free_port()
@@ -127,7 +129,7 @@ class DevHost:
                     "MFA_EVENTS_QUEUE": self.events_queue, "MFA_DUE_QUEUE": self.due_queue}
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.devhost", "--app-dir", str(ROOT), "--port", str(self.port)],
+            [sys.executable, "-m", module, "--app-dir", str(ROOT), "--port", str(self.port)],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         azurite_tool.wait_for_port(self.port, timeout=60, process=self.process)
 
@@ -145,8 +147,8 @@ class DevHost:
 def start_devhost():
     hosts: list[DevHost] = []
 
-    def start(env: dict[str, str], **keys: str) -> DevHost:
-        host = DevHost(env, **keys)
+    def start(env: dict[str, str], module: str = "tools.devhost", **keys: str) -> DevHost:
+        host = DevHost(env, module=module, **keys)
         hosts.append(host)
         return host
 

@@ -14,7 +14,8 @@ RISK_LEVELS = ("none", "low", "medium", "high")
 RISK_ACTIONS = ("allow_skip", "require_mfa", "block")
 LOCKOUT = ("threshold", "resetMinutes", "lockMinutes")
 NUMBERS = ("rememberDeviceDays", "bypassMaxSeconds", "fraudBlockDays", "codeTtlSeconds", "maxAttempts")
-FIELDS = ("trustedNetworks", "excludedGroups", "risk", "lockout", "passkeyProfiles", *NUMBERS)
+FIELDS = ("trustedNetworks", "excludedGroups", "risk", "lockout", "passkeyProfiles", "strengths", *NUMBERS)
+STRENGTHS = ("phishingResistant",)  # authentication strengths (W8)
 
 Problem = tuple[str, str]  # (field, detail), as the service's problem `field` names it
 
@@ -45,7 +46,25 @@ def check(doc: Any) -> list[Problem]:
             problems.append(("lockout", "must give threshold, resetMinutes and lockMinutes"))
         else:
             problems += [(f"lockout.{k}", "must be a whole number") for k in LOCKOUT if not _whole(lockout[k])]
+    if "strengths" in doc:
+        problems += _strengths(doc["strengths"])
     problems += [(k, "must be a whole number") for k in NUMBERS if k in doc and not _whole(doc[k])]
+    return problems
+
+
+def _strengths(value: Any) -> list[Problem]:
+    if not isinstance(value, dict) or not set(value) <= {"groups", "riskLevels"}:
+        return [("strengths", 'must be {"groups": {...}, "riskLevels": {...}}')]
+    problems: list[Problem] = []
+    for key in ("groups", "riskLevels"):
+        table = value.get(key, {})
+        if not isinstance(table, dict):
+            problems.append((f"strengths.{key}", "must be an object"))
+            continue
+        if key == "riskLevels" and not set(table) <= set(RISK_LEVELS):
+            problems.append(("strengths.riskLevels", "each key must be one of none, low, medium, high"))
+        problems += [(f"strengths.{key}.{name}", "must be phishingResistant") for name, strength in table.items()
+                     if strength not in STRENGTHS]
     return problems
 
 

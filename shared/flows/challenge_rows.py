@@ -25,6 +25,7 @@ from ..kernel.errors import (
     RateLimited,
     RiskBlocked,
     StepUpRequired,
+    StrengthRequired,
     UserBlocked,
 )
 from ..kernel.ids import challenge_id_for, new_challenge_id, parse_challenge_id
@@ -38,7 +39,7 @@ from ..store import UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay
 
 R = TypeVar("R", bound=Started)  # what the calling flow answers with a challenge
-REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired)  # audited, coalesced (D7)
+REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired, StrengthRequired)  # audited, coalesced (D7)
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 

@@ -56,7 +56,7 @@ def enrol(d: Deps, method: str, user_id: str, body: dict[str, Any], idempotency_
         policy = d.policy()  # once per decision
         refuse_if_risk_blocked(policy, context)
         m.refuse_enrolment(unit.profile)
-        require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now, policy, context, enrolling=method)
         fields = m.enrolment_fields(d, user_id, parsed, context, unit)
         ch = new_challenge(d, policy, user_id, enrol_purpose(method), method, now, unit.profile, **fields)
         return start(d, unit, ch, now, "enrolment_started", created, idem)
@@ -106,7 +106,7 @@ def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> N
         profile = unit.profile
         if profile is None or not profile.can_challenge(method):  # includes a not yet activated hardware token
             raise NotFound()
-        require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now, d.policy())
         METHODS[method].remove(profile, unit)
         profile.pick_default()
         pending = unit.pending_challenges(method, now)  # they die with the method (E1)

@@ -77,7 +77,7 @@ def remove(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any]) -> None
 
     def attempt(unit: UserRows, proof_rk: str | None) -> None:
         _find(unit, passkey_id)  # 404 before a proof is spent
-        require_step_up(unit, proof_rk, d.clock.now())
+        require_step_up(unit, proof_rk, d.clock.now(), d.policy())
         _remove(d, unit, passkey_id, "application")
 
     with_proof(d, user_id, "delete_passkey", proof_id, attempt)

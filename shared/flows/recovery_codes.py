@@ -44,7 +44,7 @@ def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str |
             raise IdempotentResultGone()
         if profile is None or not claimed(unit):
             raise NotEnrolled()
-        require_step_up(unit, proof_rk, now)
+        require_step_up(unit, proof_rk, now, d.policy())
         codes = [new_secret(lower=True) for _ in range(SET_SIZE)]
         replaced = len(profile.recovery_codes) if profile.recovery_codes_at else None
         profile.recovery_codes = [keyed_hash(d.index, RECOVERY_CODE_LABEL, user_id, normalize(c) or "") for c in codes]

@@ -106,7 +106,7 @@ def remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, Any]) -
     def attempt(unit: UserRows, proof_rk: str | None) -> None:
         now = d.clock.now()
         profile = _holding(unit.profile, device_id)
-        require_step_up(unit, proof_rk, now)  # before the removal: the device itself may be the factor
+        require_step_up(unit, proof_rk, now, d.policy())  # before the removal: the device itself may be the factor
         _drop(profile, device_id)
         _commit(unit, profile, TOTP, now, "application", by="user", deviceId=device_id)
 

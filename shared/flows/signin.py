@@ -16,6 +16,7 @@ from ..kernel.results import BeginResult, ChallengeStarted, NotRequired
 from ..kernel.validation import choice
 from ..methods.base import SIGNIN
 from ..methods.registry import METHODS
+from ..model import strength
 from ..model.context import parse_context, risk_action
 from ..model.policy import Policy
 from ..model.records import Challenge, Profile
@@ -33,9 +34,10 @@ from .challenge_rows import (
 
 
 def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], now: datetime,
-             device_ok: Callable[[], bool]) -> str:
+             device_ok: Callable[[], bool], strict: bool = False) -> str:
     """Whether a second factor is needed, in the documented order: blocked user, risk block, bypass, risk
-    requires MFA, excluded group, trusted network, remembered device, else a challenge.
+    requires MFA or an authentication strength applies (`strict`, W8: no skip), excluded group, trusted
+    network, remembered device, else a challenge.
 
     Returns "user_blocked", "risk_blocked", "bypass", "excluded_group", "trusted_network",
     "remembered_device" or "challenge".
@@ -47,7 +49,7 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
         return "risk_blocked"
     if profile is not None and profile.bypass_rk and profile.bypass_expires_at and profile.bypass_expires_at > now:
         return "bypass"
-    if action == "require_mfa":
+    if action == "require_mfa" or strict:
         return "challenge"
     if profile is not None and set(profile.groups) & set(policy.excluded_groups):
         return "excluded_group"
@@ -76,9 +78,11 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
             if replay.kind == CHALLENGE:
                 return replay_challenge(d, unit, replay, now, created)
             return _replay_bypass(unit, replay, now)
+        required = strength.required(policy.strength_groups, policy.strength_risk,
+                                     profile.groups if profile else (), context.get("riskLevel"))
         decision = evaluate(policy, profile, context, now, lambda: device_tokens.is_valid(
             d.hmac_keys, context["deviceToken"], user_id, now, profile.sessions_revoked_at if profile else None,
-            policy.remember_device_days))
+            policy.remember_device_days), strict=required is not None)
         if decision == "user_blocked":
             raise UserBlocked()
         if decision == "risk_blocked":
@@ -97,7 +101,10 @@ def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> 
         if profile is None:
             raise NotEnrolled()
         refuse_if_barred(profile, now)
-        chosen = method or profile.default_method or next(iter(profile.provisioned_methods()), None)
+        usable = [m for m in dict.fromkeys([profile.default_method, *profile.provisioned_methods()])
+                  if m is not None and profile.can_challenge(m)]
+        chosen = strength.signin_method(required, method, usable)  # W8: refused unless strong enough
+        chosen = chosen or profile.default_method or next(iter(profile.provisioned_methods()), None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
         fields = METHODS[chosen].prepare(d, profile, context)

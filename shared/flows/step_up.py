@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..deps import Deps
 from ..kernel.errors import NotFound, StepUpRequired
 from ..kernel.ids import parse_challenge_id
 from ..methods.base import SIGNIN
+from ..model import strength
+from ..model.policy import Policy
 from ..store import UserRows
 from .challenge_rows import audited_refusals, refuse_if_barred
 
@@ -63,9 +65,11 @@ def claimed(unit: UserRows) -> bool:
     return bool(profile.claimed)
 
 
-def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None:
+def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime, policy: Policy,
+                    context: dict[str, Any] | None = None, enrolling: str | None = None) -> None:
     """A factor change by the user: refused for a blocked or locked user (R7, D7), and on a claimed account
-    it needs `proof_rk`, which it spends."""
+    it needs `proof_rk`, which it spends. Under an authentication strength (W8: the user's groups, or the
+    change request's own `context.riskLevel`) the proof must be as strong (model.strength.check_proof)."""
     refuse_if_barred(unit.profile, now)
     if not claimed(unit):  # the first enrolment of an account that never held a factor
         return
@@ -73,5 +77,9 @@ def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime) -> None
     if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
             or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
         raise StepUpRequired()
+    assert unit.profile is not None  # claimed() is False without one
+    required = strength.required(policy.strength_groups, policy.strength_risk, unit.profile.groups,
+                                 (context or {}).get("riskLevel"))
+    strength.check_proof(required, proof.method, enrolling)
     proof.proof_used_at = now
     unit.save(proof)

@@ -60,6 +60,12 @@ class StepUpRequired(TwostepError):
     detail = "Changing methods needs proof of a second factor approved in the last 5 minutes."
 
 
+class StrengthRequired(TwostepError):
+    """The policy requires a phishing-resistant method for this user (W8); `allowedMethods` names them."""
+    status, code, title = 403, "strength_required", "Stronger method required"
+    detail = "The sign-in policy requires a phishing-resistant method for this user."
+
+
 class UserBlocked(TwostepError):
     status, code, title = 403, "user_blocked", "User blocked"
     detail = "The user is blocked after a fraud report."

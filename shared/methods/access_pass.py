@@ -26,6 +26,7 @@ class AccessPass(TypedSecret):
     or spent, the challenge is superseded (410 `canceled`, no failure counted), whatever pass is active."""
 
     name: ClassVar[str] = "access_pass"
+    strength_recovery: ClassVar[bool] = True  # W8: signs in a user with no phishing-resistant method
 
     def held(self, profile: Profile, now: datetime | None) -> bool:
         return profile.access_pass is not None and (now is None or profile.access_pass.expires_at > now)

@@ -54,6 +54,11 @@ class Method(StoredFactor, Protocol):
     delivered: ClassVar[bool]
     recovery: ClassVar[bool]
     sealed: ClassVar[tuple[SealedField, ...]]
+    # W8 (model.strength): a phishing-resistant method (a passkey) satisfies the `phishingResistant` strength;
+    # the strength's recovery method (the access pass) signs in a user who holds none, and its proof only
+    # enrols a phishing-resistant method. A method that does not declare them is neither.
+    phishing_resistant: ClassVar[bool] = False
+    strength_recovery: ClassVar[bool] = False
 
     def challenge_fields(self, d: Deps) -> dict[str, Any]:
         """Fields of every new challenge of this method (digits, key id, delivery state)."""

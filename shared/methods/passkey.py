@@ -127,6 +127,7 @@ class Passkey:
     delivered: ClassVar[bool] = False
     recovery: ClassVar[bool] = False
     phishing_resistant: ClassVar[bool] = True  # bound to the origin by the authenticator
+    strength_recovery: ClassVar[bool] = False
     answer_field: ClassVar[str] = "credential"  # verify takes {"credential": <WebAuthn response JSON>}
     sealed: ClassVar[tuple[SealedField, ...]] = (SealedField("profile", "passkeys", LABEL, json_list=True),
                                                  SealedField("profile", "passkeyHandle", LABEL))

@@ -29,6 +29,8 @@ class Sms:
     name: ClassVar[str] = "sms"
     delivered: ClassVar[bool] = True
     recovery: ClassVar[bool] = False
+    phishing_resistant: ClassVar[bool] = False  # W8: a code can be relayed by a phishing site
+    strength_recovery: ClassVar[bool] = False
     sealed: ClassVar[tuple[SealedField, ...]] = (SealedField("profile", "phone", LABEL),
                                                  SealedField("challenge", "destination", LABEL))
     enrols: ClassVar[bool] = True

@@ -40,6 +40,8 @@ class Totp:
     name: ClassVar[str] = "totp"
     delivered: ClassVar[bool] = False
     recovery: ClassVar[bool] = False
+    phishing_resistant: ClassVar[bool] = False  # W8: a code can be relayed by a phishing site
+    strength_recovery: ClassVar[bool] = False
     sealed: ClassVar[tuple[SealedField, ...]] = (SealedField("profile", "totp", LABEL, json_list=True),
                                                  SealedField("challenge", "pendingSecret", LABEL))
     enrols: ClassVar[bool] = True

@@ -23,6 +23,8 @@ class TypedSecret(NoEnrolment):
 
     delivered: ClassVar[bool] = False
     recovery: ClassVar[bool] = True
+    phishing_resistant: ClassVar[bool] = False  # W8: a typed secret can be relayed
+    strength_recovery: ClassVar[bool] = False
     sealed: ClassVar[tuple[SealedField, ...]] = ()
     name: ClassVar[str]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..kernel.errors import InvalidRequest
 from ..settings import BOUNDS, Settings
-from . import lockout
+from . import lockout, strength
 from .networks import NetworkSet
 from .passkey_profile import parse_profiles
 
@@ -53,6 +53,8 @@ class Policy:
     code_ttl_seconds: int = _default("code_ttl_seconds")
     max_attempts: int = _default("max_attempts")
     passkey_profiles: dict[str, Any] = field(default_factory=dict)  # W7: passkey_profile.parse_profiles
+    strength_groups: dict[str, str] = field(default_factory=dict)  # group -> strength (W8, strength.py)
+    strength_risk: dict[str, str] = field(default_factory=dict)  # risk level -> strength
 
     @cached_property
     def networks(self) -> NetworkSet:
@@ -67,6 +69,7 @@ class Policy:
             "lockout": {k: getattr(self, attr) for k, attr in LOCKOUT.items()},
             **{k: getattr(self, attr) for k, (attr, _) in KNOBS.items()},
             "passkeyProfiles": dict(self.passkey_profiles),
+            "strengths": {"groups": dict(self.strength_groups), "riskLevels": dict(self.strength_risk)},
         }
 
 
@@ -140,7 +143,8 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
     """The policy with `patch`'s top-level keys replaced, validated whole."""
     if not isinstance(patch, dict) or not patch:
         raise InvalidRequest("The body must be a non-empty JSON object of policy fields.")
-    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", "passkeyProfiles", *KNOBS}
+    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", "passkeyProfiles",
+             "strengths", *KNOBS}
     for key in patch:
         if key not in known:
             raise _bad(key, "is not a policy field")
@@ -164,6 +168,8 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
             values[attr] = _int(lockout[key], f"lockout.{key}", attr)
     if "passkeyProfiles" in patch:
         values["passkey_profiles"] = parse_profiles(patch["passkeyProfiles"])
+    if "strengths" in patch:
+        values["strength_groups"], values["strength_risk"] = strength.parse(patch["strengths"], RISK_LEVELS, GROUP_RE)
     for key, (attr, bounds) in KNOBS.items():
         if key in patch:
             values[attr] = _int(patch[key], key, bounds)

@@ -25,6 +25,7 @@ FULL = {
     "passkeyProfiles": {"default": {"passkeyTypes": ["deviceBound", "synced"]},
                         "groups": {"kiosk": {"passkeyTypes": ["deviceBound"],
                                              "aaguidBlock": ["01020304-0506-0708-0102-030405060708"]}}},
+    "strengths": {"groups": {"admins": "phishingResistant"}, "riskLevels": {"high": "phishingResistant"}},
 }
 
 
