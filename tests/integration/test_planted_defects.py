@@ -1,4 +1,4 @@
-"""Tests written against two defects that once passed the whole suite (issue 10 of the hardening list):
+"""Tests written against two defects that once passed the whole suite:
 
 - the SMS sender deriving the code with the *current* HMAC key instead of the key the challenge names,
   which only shows when a rotation falls between begin and send; the rotation tests computed the expected
