@@ -84,9 +84,14 @@ class PasskeyState:
 
 
 def state(profile: Profile | None) -> PasskeyState:
-    """The profile's passkey state, created on it when absent (None: an empty one, not attached)."""
-    if profile is None:
-        return PasskeyState()
+    """The profile's passkey state to read (an empty one, not attached, when it has none: reading never
+    changes a profile, so a profile that never held a passkey still equals a fresh one)."""
+    found = profile.extra.get(NAME) if profile is not None else None
+    return found if found is not None else PasskeyState()
+
+
+def _attached(profile: Profile) -> PasskeyState:
+    """The profile's passkey state to change, attached to it when absent."""
     return profile.extra.setdefault(NAME, PasskeyState())
 
 
@@ -254,7 +259,7 @@ class Passkey:
     def _add(self, d: Deps, ch: Challenge, profile: Profile, cred: webauthn.RegisteredCredential,
              unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
-        st = state(profile)
+        st = _attached(profile)
         if len(st.credentials) >= MAX_PASSKEYS:
             raise Conflict(f"A user can have at most {MAX_PASSKEYS} passkeys.")
         passkey_index.refuse_by_profile(d, profile, cred)  # W7: 403 passkey_not_allowed

@@ -42,7 +42,7 @@ NOT_ADMIN = [{"x-ms-client-principal": principal("Reader"), "x-ms-client-princip
              {"x-ms-client-principal": principal(ADMIN_ROLE, auth_typ="github"),
               "x-ms-client-principal-name": "octocat"}, {}]
 USER = "entra-target@contoso.com"
-ROUTE_PARAMS = {"userId": USER, "methodType": "totp", "deviceId": "AAAAAAAAAAAAAAAA"}
+ROUTE_PARAMS = {"userId": USER, "methodType": "totp", "deviceId": "AAAAAAAAAAAAAAAA", "passkeyId": "AAAAAAAAAAAAAAAA"}
 CSV = ("upn,serial number,secret key,time interval,manufacturer,model\r\n"
        f"{USER},A1-0001,{base64.b32encode(bytes(range(20))).decode()},30,Contoso,HardwareKey\r\n").encode()
 # A minimal valid body for each route that reads one (by function name); `test_the_samples_are_served`
@@ -50,7 +50,8 @@ CSV = ("upn,serial number,secret key,time interval,manufacturer,model\r\n"
 BODIES = {"create_bypass": {"seconds": 60, "reason": "A1"}, "set_user_groups": {"groups": ["staff"]},
           "patch_policy": {"rememberDeviceDays": 0}, "issue_access_pass": {"reason": "A1"},
           "admin_remove_method": {"reason": "A1"}, "admin_remove_device": {"reason": "A1"},
-          "import_oath_tokens": CSV, "unblock_user": {"reason": "A1"}, "erase_user": {"reason": "A1"}}
+          "import_oath_tokens": CSV, "unblock_user": {"reason": "A1"}, "erase_user": {"reason": "A1"},
+          "admin_delete_passkey": {"reason": "A1"}}
 QUERIES = {"list_users": "?state=locked"}  # a query a route needs, by function name
 
 
