@@ -106,10 +106,11 @@ MASTER_KEY = "test-master-key"
 class DevHost:
     """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY) -> None:
+    def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY,
+                 port: int | None = None) -> None:
         import subprocess
 
-        self.port = azurite_tool.free_port()
+        self.port = port or azurite_tool.free_port()  # a caller names it when a setting must hold it (origins)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="devhost-", suffix=".log")[1])
         # The host's clock: real time while this file is empty; a test pins it (api_client.HostClock).
@@ -142,7 +143,7 @@ class DevHost:
 def start_devhost():
     hosts: list[DevHost] = []
 
-    def start(env: dict[str, str], **keys: str) -> DevHost:
+    def start(env: dict[str, str], **keys) -> DevHost:
         host = DevHost(env, **keys)
         hosts.append(host)
         return host
