@@ -10,6 +10,7 @@ from functions import (
     maintenance,
     oath,
     openapi,
+    passkeys,
     recovery,
     sms_sender,
     tryit,
@@ -25,5 +26,6 @@ app.register_functions(sms_sender.bp)
 app.register_functions(maintenance.bp)
 app.register_functions(events.bp)
 app.register_functions(recovery.bp)
+app.register_functions(passkeys.bp)
 app.register_functions(tryit.bp)
 app.register_functions(openapi.bp)

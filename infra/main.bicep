@@ -205,6 +205,18 @@ param adminRole string = 'Twostep.Admin'
 @description('MFA_WEBHOOK_URL: https URL that every security event (CloudEvents JSON, signed per Standard Webhooks with the Key Vault secret mfa-webhook-secret) is POSTed to. Empty: events are taken off the events queue and dropped after logging.')
 param webhookUrl string = ''
 
+@maxLength(253)
+@description('MFA_WEBAUTHN_RP_ID: the passkeys\' relying party id, the host name (or a parent domain of it) of the pages that call WebAuthn, e.g. login.contoso.com. Empty: passkeys are off.')
+param webauthnRpId string = ''
+
+@maxLength(64)
+@description('MFA_WEBAUTHN_RP_NAME: the name authenticators show for passkeys. Empty: twostep.')
+param webauthnRpName string = ''
+
+@maxLength(2000)
+@description('MFA_WEBAUTHN_ORIGINS: comma-separated https origins of the pages that call WebAuthn, matched exactly (no path, no trailing slash). Empty with an rp id: https://<rp id>.')
+param webauthnOrigins string = ''
+
 // ---------------------------------------------------------------------------------------------------------
 // SMS (Azure Communication Services)
 
@@ -343,6 +355,10 @@ var appSettings = {
   MFA_EVENTS_QUEUE: eventsQueueName
   MFA_DUE_QUEUE: dueQueueName
   MFA_WEBHOOK_URL: webhookUrl
+  MFA_WEBAUTHN_RP_ID: webauthnRpId
+  MFA_WEBAUTHN_RP_NAME: webauthnRpName
+  // Passkeys are off without an rp id; with one, the origin defaults to its own https URL.
+  MFA_WEBAUTHN_ORIGINS: empty(webauthnOrigins) ? (empty(webauthnRpId) ? '' : 'https://${webauthnRpId}') : webauthnOrigins
   MFA_CODE_TTL_SECONDS: string(codeTtlSeconds)
   MFA_CODE_DIGITS: string(codeDigits)
   MFA_MAX_ATTEMPTS: string(maxAttempts)

@@ -13,6 +13,7 @@ from .channels.due import Sweeps
 from .channels.events import EventPublisher
 from .channels.sms import Outbox, SmsGateway
 from .crypto.keys import Keyring, Sealer, blind_index
+from .crypto.webauthn import RelyingParty
 from .kernel.clock import Clock
 from .model.policy import Policy
 from .settings import Settings
@@ -32,6 +33,7 @@ class Deps:
     clock: Clock
     events: EventPublisher  # security events (N1), fed by the store's commit hooks
     sweeps: Sweeps  # the due-item sweep chain this process starts or owes (shared/channels/due.py)
+    webauthn_rp: RelyingParty | None = None  # passkeys' relying party (W5); None: passkeys are off
 
     def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
         """An audit row to add to the decision's transaction; the retention is set here, once."""

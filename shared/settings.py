@@ -81,7 +81,13 @@ class Settings:
     admin_entra_required: bool  # MFA_ADMIN_ENTRA_REQUIRED: refuse admin calls unless platform auth is active
     webhook_url: str | None = None  # MFA_WEBHOOK_URL: where security events are POSTed (N2); None: nowhere
     webhook_secret: str | None = None  # MFA_WEBHOOK_SECRET (`whsec_` + base64), required with the URL
+    # MFA_WEBAUTHN_*, as set: checked into the passkeys' relying party by wiring.build_deps (crypto sits
+    # above this layer), with `in_azure`, where nothing is assumed (crypto/webauthn_settings.py)
+    webauthn: tuple[tuple[str, str], ...] = ()
+    in_azure: bool = False
 
+
+WEBAUTHN_SETTINGS = ("MFA_WEBAUTHN_RP_ID", "MFA_WEBAUTHN_RP_NAME", "MFA_WEBAUTHN_ORIGINS")
 
 # (setting, default, minimum, maximum) for every bounded integer.
 BOUNDS: dict[str, tuple[str, int, int, int]] = {
@@ -279,6 +285,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
     return Settings(
+        webauthn=tuple((name, env.get(name) or "") for name in WEBAUTHN_SETTINGS),
+        in_azure=in_azure,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         hmac_keys=hmac_keys,

@@ -11,6 +11,7 @@ from .channels.due import Sweeps
 from .channels.events import EventPublisher
 from .channels.queues import QueueGateway
 from .channels.sms import Outbox
+from .crypto.webauthn_settings import relying_party
 from .deps import Deps
 from .kernel.clock import Clock, process_clock
 from .settings import DUE_QUEUE, EVENTS_QUEUE, SMS_QUEUE, Settings, get_settings
@@ -31,7 +32,7 @@ def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.
     store.before_commit.append(events.due)
     store.after_commit.append(events.committed)
     return Deps(settings=settings, store=store, outbox=Outbox(queue(SMS_QUEUE)), clock=clock, events=events,
-                sweeps=sweeps)
+                sweeps=sweeps, webauthn_rp=relying_party(dict(settings.webauthn), settings.in_azure))
 
 
 _lock = threading.Lock()

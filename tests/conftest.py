@@ -54,6 +54,9 @@ def app_env(azurite, emulator, **overrides: str) -> dict[str, str]:
         "ACS_SENDER": "+18005550100",
         "MFA_WEBHOOK_URL": f"{emulator.url}/webhook",
         "MFA_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MFA_WEBAUTHN_RP_ID": "localhost",  # the local defaults, spelled out (tests/webauthn_soft.py's)
+        "MFA_WEBAUTHN_RP_NAME": "twostep-test",
+        "MFA_WEBAUTHN_ORIGINS": "http://localhost:7071",
     }
     env.update(overrides)
     return env

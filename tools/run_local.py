@@ -40,6 +40,7 @@ def devhost_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MFA_WEBHOOK_URL", f"{INBOX}/webhook")
     env.setdefault("MFA_TRY_SMS_INBOX_URL", INBOX)  # the try-it page's SMS inbox panel (local runs only)
+    env.setdefault("MFA_WEBAUTHN_ORIGINS", TRY_ORIGIN)  # passkeys on the try-it page (rp id: localhost)
     env.setdefault("MFA_WEBHOOK_SECRET", values.get("MFA_WEBHOOK_SECRET") or example["MFA_WEBHOOK_SECRET"])
     return env
 

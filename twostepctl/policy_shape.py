@@ -14,7 +14,7 @@ RISK_LEVELS = ("none", "low", "medium", "high")
 RISK_ACTIONS = ("allow_skip", "require_mfa", "block")
 LOCKOUT = ("threshold", "resetMinutes", "lockMinutes")
 NUMBERS = ("rememberDeviceDays", "bypassMaxSeconds", "fraudBlockDays", "codeTtlSeconds", "maxAttempts")
-FIELDS = ("trustedNetworks", "excludedGroups", "risk", "lockout", *NUMBERS)
+FIELDS = ("trustedNetworks", "excludedGroups", "risk", "lockout", "passkeyProfiles", *NUMBERS)
 
 Problem = tuple[str, str]  # (field, detail), as the service's problem `field` names it
 
@@ -37,6 +37,8 @@ def check(doc: Any) -> list[Problem]:
         problems.append(("excludedGroups", "must be a list of group names"))
     if "risk" in doc:
         problems += _risk(doc["risk"])
+    if "passkeyProfiles" in doc and not isinstance(doc["passkeyProfiles"], dict):
+        problems.append(("passkeyProfiles", "must be an object: {default?, groups?}"))  # the service checks the rest
     if "lockout" in doc:
         lockout = doc["lockout"]
         if not isinstance(lockout, dict) or sorted(lockout) != sorted(LOCKOUT):

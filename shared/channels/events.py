@@ -61,6 +61,9 @@ def _user_locked(detail: dict[str, Any]) -> str:
 EVENT_TYPES: dict[str, str | Callable[[dict[str, Any]], str | None]] = {
     "verify_approved": _verify_approved,
     "method_removed": "method.removed",
+    "passkey_added": "passkey.added",
+    "passkey_removed": "passkey.removed",
+    "passkey_clone_suspected": "passkey.clone_suspected",
     "bypass_created": "bypass.created",
     "bypass_used": "bypass.used",
     "bypass_revoked": "bypass.revoked",

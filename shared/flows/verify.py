@@ -13,10 +13,10 @@ from typing import Any
 from ..crypto import device_tokens
 from ..deps import Deps
 from ..kernel.clock import iso
-from ..kernel.errors import Canceled, IncorrectCode, TwostepError
+from ..kernel.errors import Canceled, IncorrectCode, InvalidRequest, TwostepError
 from ..kernel.ids import challenge_id_for, parse_challenge_id
-from ..kernel.validation import answer_code, boolean
-from ..methods.base import SIGNIN
+from ..kernel.validation import answer, boolean
+from ..methods.base import SIGNIN, answer_field
 from ..methods.registry import METHODS
 from ..model.lockout import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
@@ -46,14 +46,17 @@ def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
 
 
 def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    typed = answer_code(body)
+    typed = answer(body)
     remember = boolean(body, "rememberDevice")
     user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
 
     def attempt(unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
         ch, profile = live_challenge(unit, row_key, now), unit.profile
-        code = METHODS[ch.method].parse_code(typed)  # each method's own format; a bad one uses no attempt
+        field = answer_field(METHODS[ch.method])
+        if isinstance(typed, dict) != (field == "credential"):  # the other member than this method's
+            raise InvalidRequest(f"{field} is required to answer a {ch.method} challenge.", field=field)
+        code = METHODS[ch.method].parse_code(typed)  # type: ignore[arg-type]  # each method's own format; a bad one uses no attempt
         ensure_usable(ch, now)
         try:
             refuse_if_barred(profile, now)

@@ -70,6 +70,11 @@ class RiskBlocked(TwostepError):
     detail = "The sign-in risk is too high."
 
 
+class PasskeyNotAllowed(TwostepError):
+    status, code, title = 403, "passkey_not_allowed", "Passkey not allowed"
+    detail = "The user's passkey profile does not allow this passkey."
+
+
 class CountryNotAllowed(TwostepError):
     status, code, title = 403, "country_not_allowed", "Country not allowed"
     detail = "Sign-in codes are not sent to numbers in this country."

@@ -93,6 +93,23 @@ def otp_code(body: dict[str, Any]) -> str:
     return code
 
 
+MAX_CREDENTIAL_MEMBERS = 16
+
+
+def answer(body: dict[str, Any]) -> str | dict[str, Any]:
+    """The verify body's answer: `code` (see `answer_code`) or `credential`, a JSON object (a passkey's
+    WebAuthn response, checked whole by its method); never both. Which one the challenge takes is
+    checked once it is read (`methods.base.answer_field`)."""
+    if "credential" in body:
+        credential = body["credential"]
+        if "code" in body:
+            raise InvalidRequest("Send either code or credential, not both.", field="credential")
+        if not isinstance(credential, dict) or len(credential) > MAX_CREDENTIAL_MEMBERS:
+            raise InvalidRequest("credential must be a WebAuthn response JSON object.", field="credential")
+        return credential
+    return answer_code(body)
+
+
 def answer_code(body: dict[str, Any]) -> str:
     """The verify body's `code` in a shape some method accepts (digits, or a typed pass or recovery code
     in groups), checked whole before anything is read; the challenge's method then checks its own format."""

@@ -155,6 +155,12 @@ class FullMethod(Method, Enrolment, Protocol):
     """A registered method: signs in, is stored, is enrolled (or says it is not)."""
 
 
+def answer_field(method: object) -> str:
+    """The verify body member a method's answer comes in: `code` (a string, the default) or `credential`
+    (a JSON object: a method declares `answer_field = "credential"`)."""
+    return str(getattr(method, "answer_field", "code"))
+
+
 def parse_digits(code: str) -> str:
     if not CODE_RE.fullmatch(code):
         raise InvalidRequest("code must be a string of 6 to 8 digits.")

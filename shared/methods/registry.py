@@ -14,11 +14,12 @@ from typing import cast
 from ..model import factors
 from .access_pass import AccessPass
 from .base import FullMethod
+from .passkey import Passkey
 from .recovery_code import RecoveryCode
 from .sms import Sms
 from .totp import Totp
 
-BUILT_IN: tuple[FullMethod, ...] = (Sms(), Totp(), AccessPass(), RecoveryCode())
+BUILT_IN: tuple[FullMethod, ...] = (Sms(), Totp(), AccessPass(), RecoveryCode(), Passkey())
 
 
 class _Methods(Mapping[str, FullMethod]):

@@ -50,3 +50,32 @@ def profile_refusal(device_type: str, aaguid: str, profile: dict[str, Any]) -> s
     if "aaguidAllow" in profile and aaguid not in profile["aaguidAllow"]:
         return "aaguid_not_allowed"
     return None
+
+
+MAX_PROFILE_GROUPS = 100
+
+
+def parse_profiles(doc: Any, path: str = "passkeyProfiles") -> dict[str, Any]:
+    """The policy's `passkeyProfiles`: `{"default"?: profile, "groups"?: {group: profile}}`, checked whole.
+    The groups keep their order: the first of them the user is in decides (`profile_for`)."""
+    if not isinstance(doc, dict) or not set(doc) <= {"default", "groups"}:
+        raise InvalidRequest(f"{path}: must be {{default?, groups?}}", field=path)
+    groups = doc.get("groups", {})
+    if not isinstance(groups, dict) or len(groups) > MAX_PROFILE_GROUPS or not all(
+            isinstance(g, str) and 0 < len(g) <= 128 for g in groups):
+        raise InvalidRequest(f"{path}.groups: must map at most {MAX_PROFILE_GROUPS} group names to profiles",
+                             field=f"{path}.groups")
+    out: dict[str, Any] = {}
+    if "default" in doc:
+        out["default"] = parse_profile(doc["default"], f"{path}.default")
+    if groups:
+        out["groups"] = {g: parse_profile(p, f"{path}.groups.{g}") for g, p in groups.items()}
+    return out
+
+
+def profile_for(profiles: dict[str, Any], groups: list[str]) -> dict[str, Any]:
+    """The profile of the first listed group the user is in, else `default`, else every passkey."""
+    for group, profile in profiles.get("groups", {}).items():
+        if group in groups:
+            return dict(profile)
+    return dict(profiles.get("default", DEFAULT_PROFILE))

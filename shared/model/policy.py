@@ -16,6 +16,7 @@ from ..kernel.errors import InvalidRequest
 from ..settings import BOUNDS, Settings
 from . import lockout
 from .networks import NetworkSet
+from .passkey_profile import parse_profiles
 
 RISK_LEVELS = ("none", "low", "medium", "high")
 RISK_ACTIONS = ("allow_skip", "require_mfa", "block")
@@ -51,6 +52,7 @@ class Policy:
     fraud_block_days: int = _default("fraud_block_days")
     code_ttl_seconds: int = _default("code_ttl_seconds")
     max_attempts: int = _default("max_attempts")
+    passkey_profiles: dict[str, Any] = field(default_factory=dict)  # W7: passkey_profile.parse_profiles
 
     @cached_property
     def networks(self) -> NetworkSet:
@@ -64,6 +66,7 @@ class Policy:
             "rememberDeviceDays": self.remember_device_days,
             "lockout": {k: getattr(self, attr) for k, attr in LOCKOUT.items()},
             **{k: getattr(self, attr) for k, (attr, _) in KNOBS.items()},
+            "passkeyProfiles": dict(self.passkey_profiles),
         }
 
 
@@ -137,7 +140,7 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
     """The policy with `patch`'s top-level keys replaced, validated whole."""
     if not isinstance(patch, dict) or not patch:
         raise InvalidRequest("The body must be a non-empty JSON object of policy fields.")
-    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", *KNOBS}
+    known = {"trustedNetworks", "excludedGroups", "risk", "rememberDeviceDays", "lockout", "passkeyProfiles", *KNOBS}
     for key in patch:
         if key not in known:
             raise _bad(key, "is not a policy field")
@@ -159,6 +162,8 @@ def apply_patch(current: Policy, patch: Any) -> Policy:
             raise _bad("lockout", "must give threshold, resetMinutes and lockMinutes")
         for key, attr in LOCKOUT.items():
             values[attr] = _int(lockout[key], f"lockout.{key}", attr)
+    if "passkeyProfiles" in patch:
+        values["passkey_profiles"] = parse_profiles(patch["passkeyProfiles"])
     for key, (attr, bounds) in KNOBS.items():
         if key in patch:
             values[attr] = _int(patch[key], key, bounds)

@@ -173,6 +173,7 @@ class Challenge:
     access_pass_id: str | None = None  # access_pass: the pass it was begun under (E1)
     sms_attempt: int = 0  # send attempt the provider has not refused yet (repeatability id input)
     sms_attempt_at: datetime | None = None  # when that attempt began (None: at creation)
+    extra: dict[str, Any] = field(default_factory=dict)  # a method's own challenge state (plain JSON)
     row: Any = None  # the stored row this was read from (opaque here: the store writes it back If-Match)
 
     @property

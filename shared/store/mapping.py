@@ -76,6 +76,7 @@ def _challenge_entity(c: Challenge) -> Entity:
         "proofUsedAt": c.proof_used_at, "methodsVersion": c.methods_version,
         "accessPassId": c.access_pass_id,
         "smsAttempt": c.sms_attempt or None, "smsAttemptAt": c.sms_attempt_at,
+        "methodState": json.dumps(c.extra, separators=(",", ":")) if c.extra else None,
     })
 
 
@@ -89,7 +90,8 @@ def challenge_from(e: Entity) -> Challenge:
         pending_secret=e.get("pendingSecret"), approved_at=e.get("approvedAt"),
         proof_used_at=e.get("proofUsedAt"), methods_version=e.get("methodsVersion"),
         access_pass_id=e.get("accessPassId"),
-        sms_attempt=e.get("smsAttempt", 0), sms_attempt_at=e.get("smsAttemptAt"), row=e,
+        sms_attempt=e.get("smsAttempt", 0), sms_attempt_at=e.get("smsAttemptAt"),
+        extra=json.loads(e.get("methodState") or "{}"), row=e,
     )
 
 

@@ -50,3 +50,48 @@ def test_round_trips_of_decisions_that_publish_events(base_env, clock):
         counts[name] = len(counter.calls) - before
     assert counts == EXPECTED_WITH_EVENTS, counter.calls[-12:]
     deps.store.table.delete_table()
+
+
+def test_round_trips_of_passkey_registration_and_sign_in(base_env, clock):
+    """A passkey sign-in costs what a TOTP one does. A registration's verify publishes events (N4: due
+    markers, two events: method.added, passkey.added) and adds the credential-id index (W4: one read, one
+    create-only write). Counted on a warm instance: a first user's run creates the index key and queues."""
+    from shared.flows import verify
+    from tests import webauthn_soft as soft
+    from tests.integration.test_passkeys import begin, start_registration, unb64
+
+    table = "rt" + os.urandom(5).hex()
+    settings = load_settings({**base_env, "MFA_TABLE_NAME": table})
+    deps, counter = counted_deps(settings, clock, queue=f"outbox-{table}")
+    deps.store.ping()
+
+    def run(user: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+
+        def step(name, fn):
+            before = len(counter.calls)
+            result = fn()
+            counts[name] = len(counter.calls) - before
+            return result
+
+        reg = step("passkey.register.begin", lambda: start_registration(deps, user=user))
+        cred = soft.SoftCredential(user_handle=unb64(reg["publicKey"]["user"]["id"]))
+        step("passkey.register.verify", lambda: verify.verify(deps, reg["challengeId"], {
+            "credential": soft.register(cred, unb64(reg["publicKey"]["challenge"]))}))
+        ch = step("passkey.begin", lambda: begin(deps, user=user))
+        assert step("passkey.verify", lambda: verify.verify(deps, ch["challengeId"], {"credential": soft.authenticate(
+            cred, unb64(ch["publicKey"]["challenge"]))}))["status"] == "approved"
+        return counts
+
+    run("roundtrip-pk0")
+    assert run("roundtrip-pk1") == EXPECTED_PASSKEY, counter.calls[-20:]
+    deps.store.table.delete_table()
+
+
+EXPECTED_PASSKEY = {
+    "passkey.register.begin": 2,   # read profile (+ idempotency record); insert challenge + audit
+    "passkey.register.verify": 8,  # read challenge + profile; index read; index create; due markers;
+                                   # profile + challenge + audits (one transaction); enqueue 2 events; forget
+    "passkey.begin": 2,            # read profile; insert challenge + audit
+    "passkey.verify": 2,           # read challenge + profile; update both (the counter) + audit
+}

@@ -58,7 +58,8 @@ def test_every_type_is_noun_dot_verb():
     for name, rule in EVENT_TYPES.items():
         if isinstance(rule, str):
             noun, _, verb = rule.partition(".")
-            assert noun.isalpha() and verb.isalpha() and noun.islower() and verb.islower(), name
+            # the passkey contract names one verb phrase with an underscore: passkey.clone_suspected
+            assert noun.isalpha() and verb.replace("_", "").isalpha() and noun.islower() and verb.islower(), name
 
 
 def test_event_of_an_audit_row_is_a_cloudevent():

@@ -22,6 +22,9 @@ FULL = {
     "risk": {"none": "allow_skip", "low": "allow_skip", "medium": "require_mfa", "high": "block"},
     "rememberDeviceDays": 14, "lockout": {"threshold": 20, "resetMinutes": 30, "lockMinutes": 60},
     "bypassMaxSeconds": 900, "fraudBlockDays": 30, "codeTtlSeconds": 120, "maxAttempts": 3,
+    "passkeyProfiles": {"default": {"passkeyTypes": ["deviceBound", "synced"]},
+                        "groups": {"kiosk": {"passkeyTypes": ["deviceBound"],
+                                             "aaguidBlock": ["01020304-0506-0708-0102-030405060708"]}}},
 }
 
 
