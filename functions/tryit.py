@@ -4,7 +4,7 @@ this app under /api/try/ (a fixed allow-list, no CDN), so a strict Content-Secur
 
 The SMS inbox panel exists only where `MFA_TRY_SMS_INBOX_URL` names the local SMS emulator (set by
 `make run` and the tests, never in Azure): the page then names exactly that origin in `connect-src`.
-A new panel (e.g. passkeys) is one more section of try.html and one more module in ASSETS.
+A new panel (as passkey.js was) is one more section of try.html and one more module in ASSETS.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _JS, _CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
 ASSETS: dict[str, str] = {  # the only files served under /api/try/, with their content types
     "try.css": _CSS, "try.js": _JS, "api.js": _JS, "totp.js": _JS, "phone.js": _JS, "inbox.js": _JS,
-    "signin.js": _JS, "methods.js": _JS,
+    "signin.js": _JS, "methods.js": _JS, "passkey.js": _JS,
 }
 _COMMON = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Resource-Policy": "same-origin"}

@@ -110,11 +110,12 @@ class DevHost:
     """The project's dev host serving the real function_app as a subprocess, on a free loopback port."""
 
     def __init__(self, env: dict[str, str], function_key: str = FUNCTION_KEY, master_key: str = MASTER_KEY,
-                 module: str = "tools.devhost") -> None:
-        """`module`: what `python -m` runs (a test's wrapper that registers a throw-away method first)."""
+                 module: str = "tools.devhost", port: int | None = None) -> None:
+        """`module`: what `python -m` runs (a test's wrapper that registers a throw-away method first);
+        `port`: one the caller picked (when a setting must name it, as the WebAuthn origins do)."""
         import subprocess
 
-        self.port = azurite_tool.free_port()
+        self.port = port or azurite_tool.free_port()  # a caller names it when a setting must hold it (origins)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkstemp(prefix="devhost-", suffix=".log")[1])
         # The host's clock: real time while this file is empty; a test pins it (api_client.HostClock).
@@ -147,7 +148,7 @@ class DevHost:
 def start_devhost():
     hosts: list[DevHost] = []
 
-    def start(env: dict[str, str], module: str = "tools.devhost", **keys: str) -> DevHost:
+    def start(env: dict[str, str], module: str = "tools.devhost", **keys) -> DevHost:
         host = DevHost(env, module=module, **keys)
         hosts.append(host)
         return host

@@ -1,5 +1,6 @@
 """Take the README's screenshot of the try-it page (docs/try-it.png) from a running `make run`: enrol an
-authenticator app and a phone for alice through the page, as a reader would, in Debian's chromium.
+authenticator app, a phone and a passkey for alice through the page, as a reader would, in Debian's
+chromium (the passkey made by a CDP virtual authenticator standing in for Windows Hello or Touch ID).
 
 Run: ``python -m tools.screenshot_try [--base http://localhost:7071] [--key local-function-key]``.
 """
@@ -36,7 +37,16 @@ def main(argv: list[str] | None = None) -> int:
                 break
             page.wait_for_timeout(200)
         page.locator("#inbox-list li button").last.click()
-        height = page.evaluate("document.getElementById('inbox-panel').getBoundingClientRect().bottom + scrollY + 16")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+            "isUserVerified": True, "automaticPresenceSimulation": True}})
+        page.get_by_role("button", name="Register passkey").click()
+        expect(page.locator("#passkey-out")).to_contain_text("Passkey registered")
+        page.get_by_role("button", name="Show passkeys").click()
+        expect(page.locator("#passkey-out")).to_contain_text("passkey(s)")
+        height = page.evaluate("document.getElementById('passkey-panel').getBoundingClientRect().bottom + scrollY + 16")
         page.screenshot(path=str(OUT), full_page=True, clip={"x": 0, "y": 0, "width": 900, "height": height})
         browser.close()
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import FUNCTION_KEY, app_env
 from tools import sms_emulator
+from tools.azurite import free_port
 
 CHROMIUM = Path(os.environ.get("TWOSTEP_CHROMIUM", "/usr/bin/chromium"))
 
@@ -32,9 +33,10 @@ class TryHost:
 @pytest.fixture(scope="session")
 def try_host(azurite, start_devhost) -> Iterator[TryHost]:
     inbox = sms_emulator.start_in_thread(port=0)
-    host = start_devhost({**app_env(azurite, inbox), "MFA_TABLE_NAME": "browser",
-                          "MFA_TRY_SMS_INBOX_URL": inbox.url})
-    origin = f"http://localhost:{host.port}"
+    port = free_port()
+    origin = f"http://localhost:{port}"  # the relying party's one origin: passkeys made on the page verify
+    host = start_devhost({**app_env(azurite, inbox), "MFA_TABLE_NAME": "browser", "MFA_TRY_SMS_INBOX_URL": inbox.url,
+                          "MFA_WEBAUTHN_RP_ID": "localhost", "MFA_WEBAUTHN_ORIGINS": origin}, port=port)
     inbox.app.allow_origin = origin  # the emulator allows exactly the page's origin
     yield TryHost(host, inbox, origin)
     inbox.stop()
