@@ -5,10 +5,12 @@ Order, and why:
 1. An `erasing` record in the partition `~erasures`, keyed by the keyed index of the user id (D6: never
    the plain id) plus when it started, with who and why. It is what makes the erasure resumable: a retry
    of an interrupted erasure finds it and finishes the job although the profile is already gone.
-2. The profile first, only if unchanged since read (ETag). Every decision commits with its profile
-   If-Match, so from here on no decision taken on the old profile commits: a sign-in racing the
-   erasure either committed before (its rows are deleted next) or fails and sees an unknown user. No
-   half-erased profile can come back.
+2. The profile first, only if unchanged since read (ETag): a decision that writes the profile commits
+   with its If-Match, so no half-erased profile can come back. A sign-in begin does not write the
+   profile: one that read it just before the erasure can still commit its challenge row after the
+   erasure's last read. So erasing an id whose profile is gone but whose partition still holds rows
+   finishes the job instead of answering 404, and the runbook says to erase once more after the
+   requests in flight have ended (the request budget, 30 s).
 3. Every other row of the partition, page by page, up to 100 per transaction, each only if unchanged
    since read; then the partition is read again until it is empty (a row a racing writer added in
    between is deleted too).
@@ -79,6 +81,12 @@ def _erase_partition(d: Deps, user_id: str) -> int:
     raise Conflict("The user's rows kept changing during the erasure; retry it to finish.")
 
 
+def _holds_rows(d: Deps, user_id: str) -> bool:
+    """Whether anything is left of the user (a row a sign-in in flight committed after an erasure)."""
+    rows, _ = d.store.page("PartitionKey eq @pk", {"pk": user_id}, 1, None, select=["RowKey"])
+    return bool(rows)
+
+
 def _erase_oath_rows(d: Deps, user_id: str) -> int:
     mine = []
     for prefix in (oath_index.PREFIX, oath_index.LEGACY_PREFIX):
@@ -98,7 +106,7 @@ def erase(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> None:
     reason = text(body, "reason", max_len=256, required=True)
     record = _open_record(d, user_id)
     if record is None:
-        if d.store.get(user_id, PROFILE_RK) is None:
+        if d.store.get(user_id, PROFILE_RK) is None and not _holds_rows(d, user_id):
             raise NotFound()
         record = _start(d, user_id, reason, actor, d.clock.now())
     deleted = int(record.get("rowsDeleted") or 0) + _erase_partition(d, user_id) + _erase_oath_rows(d, user_id)
