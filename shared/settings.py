@@ -5,8 +5,6 @@ setting: the app refuses to run rather than run insecurely. Values are never ech
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import threading
@@ -16,7 +14,7 @@ from urllib.parse import urlparse
 
 from .kernel.environment import running_in_azure
 from .kernel.errors import ConfigError
-from .kernel.validation import KEY_ID_RE
+from .settings_keys import check_webhook_secret, distinct_rings, parse_keys
 
 KEYVAULT_PREFIX = "@Microsoft.KeyVault("
 # The SMS outbox queue. MFA_SMS_QUEUE (optional, read when the app is indexed, since trigger bindings are
@@ -32,12 +30,6 @@ DUE_QUEUE = os.environ.get("MFA_DUE_QUEUE") or "due-sweep"
 DUE_POISON_QUEUE = f"{DUE_QUEUE}-poison"
 _QUEUE_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,54}[a-z0-9]")  # leaves room for "-poison" in 63
 STORAGE_CONNECTION = "AzureWebJobsStorage"
-# Keys shipped in local.settings.example.json; refused when running in Azure.
-# Compared by decoded bytes, so another spelling of the same key is refused too.
-EXAMPLE_KEYS = frozenset(base64.b64decode(k) for k in (
-    "D26zCIwKupkQo0X2l9H8KpeB9JLmww5LD9HIbwYz9Mg=",
-    "57ozCCYZXvWHRZkDmpVWcyi7eQldkuqrgplfnOwjJq4=",
-))
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 _TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
@@ -142,58 +134,6 @@ def _int(env: Mapping[str, str], field: str) -> int:
     return value
 
 
-MAX_KEYS_PER_RING = 8
-_MIN_DISTINCT_BYTES = 16
-
-
-def _low_entropy(key: bytes) -> bool:
-    """Random key bytes have many distinct values and are not all printable text: 32 random bytes have
-    fewer than 16 distinct values with probability ~1e-16 and are all printable ASCII with ~1e-14, while
-    zero keys, repeated patterns and base64-encoded passphrases fail one of the two."""
-    return len(set(key)) < _MIN_DISTINCT_BYTES or all(0x20 <= b < 0x7F for b in key)
-
-
-def parse_keys(name: str, raw: str, in_azure: bool) -> tuple[tuple[str, bytes], ...]:
-    """`kid:base64key,kid:base64key`; the first key is current, the rest still verify (rotation).
-
-    Each key id and key is matched whole, in its one canonical base64 spelling; messages name the setting
-    and the key id, never the key."""
-    keys: list[tuple[str, bytes]] = []
-    parts = raw.split(",")
-    if len(parts) > MAX_KEYS_PER_RING:
-        raise ConfigError(f"{name} lists more than {MAX_KEYS_PER_RING} keys: remove retired ones")
-    for part in parts:
-        kid, sep, b64 = part.strip().partition(":")
-        if not sep or not KEY_ID_RE.fullmatch(kid):
-            raise ConfigError(f"{name} must be a comma-separated list of keyid:base64key "
-                              "(key ids: 1-32 of A-Z a-z 0-9 _ -)")
-        try:
-            key = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{name}: key '{kid}' is not valid base64") from None
-        if base64.b64encode(key).decode() != b64:
-            raise ConfigError(f"{name}: key '{kid}' is not valid base64 (not in its canonical spelling)")
-        if not 32 <= len(key) <= 128:
-            raise ConfigError(f"{name}: key '{kid}' must be 32 to 128 bytes of random data (base64)")
-        if in_azure and key in EXAMPLE_KEYS:
-            raise ConfigError(f"{name}: key '{kid}' is the published local example key")
-        if _low_entropy(key):
-            raise ConfigError(f"{name}: key '{kid}' is not random data (too few distinct bytes, or text)")
-        if kid in dict(keys):
-            raise ConfigError(f"{name}: key id '{kid}' appears twice")
-        if key in dict(keys).values():
-            raise ConfigError(f"{name}: key '{kid}' repeats the key bytes of another key id")
-        keys.append((kid, key))
-    return tuple(keys)
-
-
-def _distinct_rings(hmac_keys: tuple[tuple[str, bytes], ...], encryption_keys: tuple[tuple[str, bytes], ...]) -> None:
-    shared = {kid for kid, key in encryption_keys if key in {k for _, k in hmac_keys}}
-    if shared:
-        raise ConfigError(f"MFA_ENCRYPTION_KEYS: key '{sorted(shared)[0]}' is also in MFA_HMAC_KEYS; "
-                          "each ring needs its own keys")
-
-
 def _endpoint(name: str, value: str) -> str:
     url = urlparse(value)
     loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
@@ -223,10 +163,6 @@ def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
     return regions
 
 
-# The webhook secret shipped in local.settings.example.json; refused when running in Azure.
-EXAMPLE_WEBHOOK_SECRET = "whsec_UojVTf8/zMTXMA8ERux/Ws03fDPYgyqM2jPslxlX6EI="  # noqa: S105 - public, refused in Azure
-_WEBHOOK_SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/]{32,256}={0,2}")
-
 
 def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | None]:
     """MFA_WEBHOOK_URL (https, http only for loopback) and its secret, which must come with it."""
@@ -236,16 +172,7 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
         return None, secret
     if secret is None:
         raise ConfigError("MFA_WEBHOOK_SECRET must be set when MFA_WEBHOOK_URL is")
-    if not _WEBHOOK_SECRET_RE.fullmatch(secret):
-        raise ConfigError("MFA_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 192 random bytes")
-    try:
-        key = base64.b64decode(secret[len("whsec_"):], validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError("MFA_WEBHOOK_SECRET is not valid base64 after whsec_") from None
-    if len(key) < 24 or _low_entropy(key):
-        raise ConfigError("MFA_WEBHOOK_SECRET must be the base64 of at least 24 random bytes")
-    if in_azure and secret == EXAMPLE_WEBHOOK_SECRET:
-        raise ConfigError("MFA_WEBHOOK_SECRET is the published local example secret")
+    check_webhook_secret(secret, in_azure)
     return _endpoint("MFA_WEBHOOK_URL", url), secret
 
 
@@ -282,7 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                           f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
     hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
     encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
-    _distinct_rings(hmac_keys, encryption_keys)
+    distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
     return Settings(
         webauthn=tuple((name, env.get(name) or "") for name in WEBAUTHN_SETTINGS),

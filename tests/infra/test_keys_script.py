@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from shared.settings import load_settings, parse_keys
+from shared.settings import load_settings
+from shared.settings_keys import parse_keys
 from tests.infra import code_facts
 from tests.infra.bicep_model import ROOT, Call, Param, infra, mutated
 from tests.infra.keys_script import APP_NAME, RESOURCE_GROUP, SCRIPT, run_script, vault_folder

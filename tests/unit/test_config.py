@@ -8,7 +8,8 @@ import pytest
 from shared.kernel.clock import install_test_clock
 from shared.kernel.environment import AZURE_MARKERS, running_in_azure
 from shared.kernel.errors import ConfigError
-from shared.settings import load_settings, parse_keys
+from shared.settings import load_settings
+from shared.settings_keys import parse_keys
 
 GOOD = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -185,7 +186,7 @@ def test_bad_webhook_settings_refuse_to_load(url, secret, names):
 
 
 def test_example_webhook_secret_is_refused_in_azure():
-    from shared.settings import EXAMPLE_WEBHOOK_SECRET
+    from shared.settings_keys import EXAMPLE_WEBHOOK_SECRET
 
     env = {**GOOD, "MFA_WEBHOOK_URL": "https://hooks.contoso.com", "MFA_WEBHOOK_SECRET": EXAMPLE_WEBHOOK_SECRET}
     assert load_settings(env).webhook_secret == EXAMPLE_WEBHOOK_SECRET

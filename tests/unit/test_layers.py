@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared"
-# Lowest first. A package imports only from itself and from the packages before it.
-LAYERS = ["kernel", "settings", "clients", "crypto", "model", "store", "channels", "deps", "methods", "delivery",
+# Lowest first. A package imports only from itself and from the packages before it. `settings_keys` (the
+# key rings and webhook secret) sits under `settings`, which reads it; it needs only the kernel.
+LAYERS = ["kernel", "settings_keys", "settings", "clients", "crypto", "model", "store", "channels", "deps", "methods", "delivery",
           "flows", "ops", "wiring"]
 COMPOSITION_ROOT = "wiring"
 

@@ -8,10 +8,11 @@ The file::
 Each token lands in its user's profile as a `TotpDevice(kind="hardware", active=False)` whose secret is
 AES-GCM sealed; the first good code from it (the ordinary verify path) makes it an active method.
 
-The file is parsed and validated by oath_csv.py (format errors need no Storage); here are
-the Storage checks (assigned serials, device cap) and the write.
+The file is parsed and validated by csv_upload.py (format errors need no Storage); here are
+the Storage checks (assigned serials, device cap) and the profile writes; reservation.py holds the steps
+on the serial index (reserve, release, confirm).
 
-Serial uniqueness across users: one index row per serial (oath_index.py: keyed by the serial's keyed
+Serial uniqueness across users: one index row per serial (serial_index.py: keyed by the serial's keyed
 index, the owner sealed, no plain-text serial or user id), holding the import id, when it was reserved
 and its state (`reserved` while the import runs, `assigned` once it finished). An index row counts as
 taken while its user's profile holds a device with that serial, or while it is `reserved` and younger than
@@ -53,36 +54,29 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from ...deps import Deps
 from ...kernel.clock import iso
 from ...kernel.errors import Conflict, StorageUnavailable
 from ...kernel.ids import random_token
 from ...model.records import MAX_TOTP_DEVICES, Profile, TotpDevice
-from ...store import Entity, StaleWrite, Tx, UserRows, retry_on_conflict, same_version
+from ...store import Entity, UserRows, retry_on_conflict
 from ..totp import totp_aad
 from . import serial_index as oath_index
 from .csv_upload import SECRET, SERIAL, UPN, OathRow, error, invalid, parse_csv, serial_key
+from .reservation import WORKERS, StartOver, confirm, parallel, read_index, release, reserve
 
 log = logging.getLogger("twostep.oath")
-T = TypeVar("T")
 
 INDEX_PK = oath_index.INDEX_PK
-BATCH = 100  # rows per entity-group transaction
-WORKERS = 8
 MAX_ROUNDS = 3  # starts over after a race lost to a concurrent import or enrolment
 RESERVATION_GRACE = timedelta(hours=1)
 IMPORT_DEADLINE = timedelta(seconds=20)  # host.json functionTimeout is 30 s
 MIGRATION_BUDGET_SECONDS = 5.0  # moving old-format index rows, before the import's own deadline starts
-
-
-class _StartOver(Exception):
-    """Something changed between validation and writing: undo, then validate again."""
 
 
 class _TooSlow(Exception):
@@ -96,22 +90,6 @@ class _Checked:
     stale: dict[str, Entity]  # index rows of serials free to take over, by serial key
 
 
-def _parallel(fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
-def _chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _read_index(d: Deps, keys: list[str]) -> dict[str, oath_index.Entry]:
-    return oath_index.read(d, keys, _parallel)
-
-
 def _holds(profile: Profile | None, key: str) -> bool:
     return profile is not None and any(dev.serial and serial_key(dev.serial) == key for dev in profile.totp)
 
@@ -119,11 +97,11 @@ def _holds(profile: Profile | None, key: str) -> bool:
 def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: datetime) -> _Checked:
     """The Storage half of validation: serials already assigned, and the device cap per user."""
     upns = list(users)
-    units = dict(zip(upns, _parallel(d.load_unit, upns), strict=True))
+    units = dict(zip(upns, parallel(d.load_unit, upns), strict=True))
     profiles = {upn: unit.profile for upn, unit in units.items()}
-    index = _read_index(d, [r.serial_key for r in rows])
+    index = read_index(d, [r.serial_key for r in rows])
     owners = {entry.owner for entry in index.values()} - set(profiles)
-    others = dict(zip(owners, _parallel(lambda upn: d.load_unit(upn).profile, owners), strict=True))
+    others = dict(zip(owners, parallel(lambda upn: d.load_unit(upn).profile, owners), strict=True))
     errors, stale = [], {}
     for r in rows:
         entry = index.get(r.serial_key)
@@ -162,59 +140,6 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     return errors
 
 
-def _index_entity(d: Deps, r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
-    entity = oath_index.entity(d, r.serial_key, r.upn, importId=import_id, reservedAt=now, state="reserved",
-                               manufacturer=r.manufacturer, model=r.model)
-    if stale is not None:
-        same_version(entity, stale)  # take over only the row that was judged stale (If-Match)
-    return entity
-
-
-def _reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: str, now: datetime) -> None:
-    try:
-        for chunk in _chunks(rows, BATCH):
-            tx = Tx()
-            for r in chunk:
-                entity = _index_entity(d, r, import_id, now, stale.get(r.serial_key))
-                if r.serial_key in stale:
-                    tx.replace(entity)
-                else:
-                    tx.create(entity)
-            d.store.transact(tx)
-    except Exception as exc:
-        _release(d, [r.serial_key for r in rows], import_id)
-        if isinstance(exc, StaleWrite):
-            raise _StartOver() from exc
-        raise
-
-
-def _release(d: Deps, keys: list[str], import_id: str) -> None:
-    """Delete the index rows this import holds among `keys` (If-Match: only as they were read)."""
-    def once() -> None:
-        ours = [e.row for e in _read_index(d, keys).values() if e.row.get("importId") == import_id]
-        for chunk in _chunks(ours, BATCH):
-            tx = Tx()
-            for row in chunk:
-                tx.delete_unchanged(row)
-            d.store.transact(tx)
-
-    if keys:
-        retry_on_conflict(once, attempts=5)
-
-
-def _confirm(d: Deps, rows: list[OathRow], import_id: str) -> None:
-    """Mark the index rows `assigned`: from now on only the profiles say whether a serial is taken."""
-    try:
-        for chunk in _chunks(rows, BATCH):
-            tx = Tx()
-            for r in chunk:
-                tx.merge_existing({"PartitionKey": INDEX_PK, "RowKey": oath_index.row_key(d, r.serial_key),
-                                   "state": "assigned"})
-            d.store.transact(tx)
-    except Exception:  # noqa: BLE001 - the import has succeeded; reserved rows only wait out the grace period
-        log.warning("import %s: index rows left reserved", import_id)
-
-
 def _hardware_device(d: Deps, r: OathRow) -> TotpDevice:
     return TotpDevice(id=random_token(6), secret=d.sealer.seal(r.secret, totp_aad(r.upn)), algorithm="SHA1",
                       digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False,
@@ -237,7 +162,7 @@ def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: UserRows, ac
         if profile is not None and ids <= {dev.id for dev in profile.totp}:
             return  # an earlier attempt whose answer was lost did land
         if profile is not None and len(profile.totp) + len(devices) > MAX_TOTP_DEVICES:
-            raise _StartOver()  # a concurrent enrolment took the room: validation will say so
+            raise StartOver()  # a concurrent enrolment took the room: validation will say so
         profile = profile or Profile(user_id=upn, created_at=now)
         profile.totp.extend(devices)
         unit.save(profile)  # created when the user had none
@@ -311,8 +236,8 @@ def _write_all(d: Deps, users: dict[str, list[OathRow]], checked: _Checked, acto
             log.error("import %s: could not revert the tokens of one user; their index rows are kept", import_id)
             kept_keys.update(r.serial_key for r in users[upn])
 
-    _parallel(revert, sorted(touched))
-    _release(d, [r.serial_key for user_rows in users.values() for r in user_rows if r.serial_key not in kept_keys],
+    parallel(revert, sorted(touched))
+    release(d, [r.serial_key for user_rows in users.values() for r in user_rows if r.serial_key not in kept_keys],
              import_id)
     if isinstance(failure, _TooSlow):
         raise StorageUnavailable("The import did not finish in time and was undone; retry or upload fewer rows.",
@@ -333,11 +258,11 @@ def import_tokens(d: Deps, raw: bytes | None, actor: str) -> dict[str, Any]:
         import_id = random_token(9)
         checked = _check(d, rows, users, now)
         try:
-            _reserve(d, rows, checked.stale, import_id, now)
+            reserve(d, rows, checked.stale, import_id, now)
             _write_all(d, users, checked, actor, import_id, now)
-        except _StartOver:
+        except StartOver:
             continue
-        _confirm(d, rows, import_id)
+        confirm(d, rows, import_id)
         log.info("import %s: %d hardware tokens for %d users", import_id, len(rows), len(users))
         return {"imported": len(rows),
                 "tokens": [{"upn": r.upn, "serial": r.serial, "timeInterval": r.period} for r in rows]}
