@@ -45,6 +45,18 @@ class InvalidRequest(TwostepError):
     detail = "The request is malformed."
 
 
+class Unauthorized(TwostepError):
+    """No or a wrong key. Answered by the host before the app runs; the dev host says which key (README)."""
+    status, code, title = 401, "unauthorized", "Unauthorized"
+    detail = "This route needs a key."
+
+
+class MethodNotAllowed(TwostepError):
+    """A known path with a method it does not take; answered by the dev host, with `Allow`."""
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+    detail = "This route does not take this method."
+
+
 class Forbidden(TwostepError):
     status, code, title = 403, "forbidden", "Forbidden"
     detail = "The caller may not use this route."
