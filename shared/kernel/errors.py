@@ -68,8 +68,19 @@ class IncorrectCode(TwostepError):
 
 
 class StepUpRequired(TwostepError):
+    """Why the proof does not do, as `reason` and in `detail`, so a client knows what to fetch anew."""
     status, code, title = 403, "step_up_required", "Step-up required"
     detail = "Changing methods needs proof of a second factor approved in the last 5 minutes."
+    REASONS = {
+        "missing": "no proofChallengeId names an approved sign-in of this user.",
+        "used": "the proof was already spent on a change; one approval proves one change.",
+        "expired": "the proof was approved more than 5 minutes ago.",
+        "not_a_signin": "the proof is not an approved sign-in challenge.",
+        "other_user": "the proof is another user's challenge.",
+    }
+
+    def __init__(self, reason: str = "missing") -> None:
+        super().__init__(f"{self.detail} Refused: {self.REASONS[reason]}", reason=reason)
 
 
 class StrengthRequired(TwostepError):

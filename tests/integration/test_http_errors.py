@@ -34,3 +34,11 @@ def test_a_wrong_method_is_a_405_problem_with_allow(api):
     r = api.call("PUT", "/api/health")
     assert is_problem(r, 405, "method_not_allowed")
     assert r.headers["Allow"] and r.headers["Allow"] in r.json()["detail"]
+
+
+def test_step_up_required_says_why(api):
+    user = "errors-stepup"
+    api.enrol_totp(user)
+    r = api.call("POST", f"/api/v1/users/{user}/totp", json={})
+    assert is_problem(r, 403, "step_up_required")
+    assert r.json()["reason"] == "missing" and "no proofChallengeId" in r.json()["detail"]
