@@ -69,13 +69,31 @@ def root_validator() -> Draft202012Validator:
     return Draft202012Validator(DOCUMENT)
 
 
+def host_refusal(name: str, expected: int, status: int, content_type: str | None, body: bytes) -> list[str]:
+    """A refusal the host answers before the app runs: the Azure host's is empty, the dev host's a Problem."""
+    if status != expected:
+        return [f"{name}: expected the host's {expected}, got {status}"]
+    if not body:
+        return []
+    if (content_type or "").split(";")[0].strip().lower() != "application/problem+json":
+        return [f"{name}: the host's {status} body is not problem+json: {body[:200]!r}"]
+    try:
+        instance = json.loads(body)
+    except ValueError:
+        return [f"{name}: the host's {status} body is not JSON: {body[:200]!r}"]
+    validator = root_validator().evolve(schema={"$ref": "#/components/schemas/Problem"})
+    return [f"{name}: the host's {status} body: {e.message}" for e in validator.iter_errors(instance)]
+
+
 def mismatches(method: str, path: str, status: int, content_type: str | None, body: bytes) -> list[str]:
     """What is wrong with this answer according to the document (empty when it conforms)."""
     template, operation = find_operation(method, path)
-    if template is None:  # no route of the app: the host answers 404, empty
-        return [] if status == 404 and not body else [f"{method} {path}: no documented path, yet {status}"]
+    if template is None:  # no route of the app: the host answers 404
+        return host_refusal(f"{method} {path}", 404, status, content_type, body)
     if operation is None:  # a path of the app, a method it does not take: the host answers 405
-        return [] if status == 405 else [f"{method} {template}: undocumented method answered {status}"]
+        return host_refusal(f"{method} {template}", 405, status, content_type, body)
+    if status == 401:  # the key check is the host's too
+        return host_refusal(operation.name, 401, status, content_type, body)
     responses = operation.spec["responses"]
     documented = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
     if documented is None:

@@ -36,9 +36,9 @@ def proof_key(user_id: str, proof_id: str | None) -> str | None:
     try:
         proof_user, proof_rk = parse_challenge_id(proof_id)
     except NotFound:
-        raise StepUpRequired() from None
+        raise StepUpRequired("missing") from None
     if proof_user != user_id:
-        raise StepUpRequired()
+        raise StepUpRequired("other_user")
     return proof_rk
 
 
@@ -74,9 +74,14 @@ def require_step_up(unit: UserRows, proof_rk: str | None, now: datetime, policy:
     if not claimed(unit):  # the first enrolment of an account that never held a factor
         return
     proof = unit.challenge(proof_rk) if proof_rk else None
-    if (proof is None or proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None
-            or now - proof.approved_at > PROOF_WINDOW or proof.proof_used_at is not None):
-        raise StepUpRequired()
+    if proof is None:
+        raise StepUpRequired("missing")
+    if proof.purpose != SIGNIN or proof.status != "approved" or proof.approved_at is None:
+        raise StepUpRequired("not_a_signin")
+    if proof.proof_used_at is not None:
+        raise StepUpRequired("used")
+    if now - proof.approved_at > PROOF_WINDOW:
+        raise StepUpRequired("expired")
     assert unit.profile is not None  # claimed() is False without one
     required = strength.required(policy.strength_groups, policy.strength_risk, unit.profile.groups,
                                  (context or {}).get("riskLevel"))

@@ -45,6 +45,18 @@ class InvalidRequest(TwostepError):
     detail = "The request is malformed."
 
 
+class Unauthorized(TwostepError):
+    """No or a wrong key. Answered by the host before the app runs; the dev host says which key (README)."""
+    status, code, title = 401, "unauthorized", "Unauthorized"
+    detail = "This route needs a key."
+
+
+class MethodNotAllowed(TwostepError):
+    """A known path with a method it does not take; answered by the dev host, with `Allow`."""
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+    detail = "This route does not take this method."
+
+
 class Forbidden(TwostepError):
     status, code, title = 403, "forbidden", "Forbidden"
     detail = "The caller may not use this route."
@@ -56,8 +68,19 @@ class IncorrectCode(TwostepError):
 
 
 class StepUpRequired(TwostepError):
+    """Why the proof does not do, as `reason` and in `detail`, so a client knows what to fetch anew."""
     status, code, title = 403, "step_up_required", "Step-up required"
     detail = "Changing methods needs proof of a second factor approved in the last 5 minutes."
+    REASONS = {
+        "missing": "no proofChallengeId names an approved sign-in of this user.",
+        "used": "the proof was already spent on a change; one approval proves one change.",
+        "expired": "the proof was approved more than 5 minutes ago.",
+        "not_a_signin": "the proof is not an approved sign-in challenge.",
+        "other_user": "the proof is another user's challenge.",
+    }
+
+    def __init__(self, reason: str = "missing") -> None:
+        super().__init__(f"{self.detail} Refused: {self.REASONS[reason]}", reason=reason)
 
 
 class StrengthRequired(TwostepError):

@@ -221,8 +221,8 @@ def test_anonymous_route_needs_no_key(host: RunningHost) -> None:
 def test_function_route_keys(host: RunningHost, headers: dict, params: dict, status: int) -> None:
     response = host.get("/api/v1/users/u1/phone", headers=headers, params=params)
     assert response.status_code == status
-    if status == 401:
-        assert response.content == b""
+    if status == 401:  # the dev host names the key it wants (the Azure host answers an empty body)
+        assert response.json()["code"] == "unauthorized" and "function key" in response.json()["detail"]
     else:
         assert response.json()["userId"] == "u1"
 
@@ -239,7 +239,7 @@ def test_admin_route_keys(host: RunningHost, headers: dict, params: dict, status
                                timeout=TIMEOUT)
     assert response.status_code == status
     if status == 401:
-        assert response.content == b""
+        assert response.json()["code"] == "unauthorized" and "master key" in response.json()["detail"]
     else:
         assert response.json() == {"item": "cache", "method": "DELETE"}
 

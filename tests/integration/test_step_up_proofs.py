@@ -61,6 +61,9 @@ def remove_sms(deps, proof):
 
 
 PROOFS = [enrolment_proof, canceled_proof, expired_proof, too_old_proof, other_users_proof]
+# The refusal's `reason`, which its detail spells out: what the client must fetch anew.
+REASONS = {"enrolment_proof": "not_a_signin", "canceled_proof": "not_a_signin", "expired_proof": "not_a_signin",
+           "too_old_proof": "expired", "other_users_proof": "other_user"}
 CHANGES = [add_phone, add_app, remove_sms]
 
 
@@ -78,8 +81,10 @@ def test_refused_as_proof(deps, clock, make_proof, change):
     enrol_cid = enrol_sms(deps, "alice", ALICE_PHONE)["challengeId"]  # approved, of purpose enrol_sms
     proof = make_proof(deps, clock, enrol_cid)
     before = state(deps)
-    with pytest.raises(StepUpRequired):
+    with pytest.raises(StepUpRequired) as refused:
         change(deps, proof)
+    assert refused.value.problem()["reason"] == REASONS[make_proof.__name__]
+    assert StepUpRequired.REASONS[REASONS[make_proof.__name__]] in refused.value.problem()["detail"]
     assert state(deps) == before
     change(deps, approved_signin(deps))  # a real proof, same request: accepted
 
@@ -89,13 +94,23 @@ def test_a_proof_serves_once(deps, clock, change):
     enrol_sms(deps, "alice", ALICE_PHONE)
     proof = approved_signin(deps)
     add_app(deps, proof)
-    with pytest.raises(StepUpRequired):
+    with pytest.raises(StepUpRequired) as refused:
         change(deps, proof)
+    assert refused.value.problem()["reason"] == "used"
 
 
 @pytest.mark.parametrize("proof", ["x" * 40, "not-a-challenge-id", "YWxpY2U.AAAAAAAAAAAAAAAAAAAAAA"])
 def test_malformed_or_unknown_ids_are_refused(deps, proof):
     enrol_sms(deps, "alice", ALICE_PHONE)
     for change in CHANGES:
-        with pytest.raises(StepUpRequired):
+        with pytest.raises(StepUpRequired) as refused:
             change(deps, proof)
+        assert refused.value.problem()["reason"] == "missing"
+
+
+def test_no_proof_is_refused_as_missing(deps):
+    enrol_sms(deps, "alice", ALICE_PHONE)
+    for change in CHANGES:
+        with pytest.raises(StepUpRequired) as refused:
+            change(deps, None)
+        assert refused.value.problem()["reason"] == "missing", change.__name__

@@ -6,6 +6,7 @@ Named http_gateway, not http, so it can never shadow the standard library's `htt
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import re
 import time
@@ -16,6 +17,8 @@ from typing import Any
 import azure.functions as func
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from shared.kernel.errors import MethodNotAllowed, NotFound, TwostepError, Unauthorized
 
 from .config import ACCESS_LOG, DEFAULT_FUNCTION_KEY, DEFAULT_MASTER_KEY, LOG
 from .functions import FunctionInfo, Invoker, binding_value, ms_since
@@ -111,16 +114,27 @@ class HttpGateway:
                 route, params = candidate, values
                 break
         if route is None:  # RFC 9110: a 405 lists the methods the path does take
-            return Response(status=405, headers={"Allow": ", ".join(sorted(allowed))}) if allowed \
-                else Response(status=404)
+            if allowed:
+                methods = ", ".join(sorted(allowed))
+                return problem(MethodNotAllowed(f"This route takes {methods}."), {"Allow": methods})
+            return problem(NotFound("No route matches this path."))
         if not self._keys.allows(route.auth_level, presented_key(request)):
-            return Response(status=401)
+            needs = "the host's master key (admin routes)" if route.auth_level == "admin" \
+                else "a function key (x-functions-key header or code query)"
+            return problem(Unauthorized(f"This route needs {needs}."))
         try:
             result = self._invoker.call(route.info, to_function_request(request, params or {}))
             return to_wsgi_response(result)
         except Exception:  # noqa: BLE001 - logged with its traceback (LOG.exception), answered 500
             LOG.exception("Executed 'Functions.%s' (Failed)", route.info.name)
             return Response(status=500)
+
+
+def problem(error: TwostepError, headers: dict[str, str] | None = None) -> Response:
+    """The dev host's own refusals as problem+json, so a newcomer reads what to fix (the Azure host's differ:
+    README, "Errors")."""
+    return Response(json.dumps(error.problem()), status=error.status, headers=headers,
+                    content_type="application/problem+json")
 
 
 def to_function_request(request: Request, route_params: dict[str, str]) -> func.HttpRequest:
