@@ -13,8 +13,11 @@ from functions import (
     passkeys,
     recovery,
     sms_sender,
+    telemetry,
     tryit,
 )
+
+telemetry.configure()  # before the first request: the one configuration path (functions/telemetry.py)
 
 app = func.FunctionApp()
 app.register_functions(enrolment.bp)

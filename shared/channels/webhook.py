@@ -24,6 +24,7 @@ import urllib3
 from standardwebhooks import Webhook
 
 from ..clients import deadline_session, exchange_deadline
+from ..kernel import telemetry
 from ..kernel.environment import running_in_azure
 from .events import parse_event
 
@@ -50,6 +51,17 @@ def signed_headers(secret: str, event_id: str, body: str, now: float | None = No
 
 def deliver_event(url: str | None, secret: str | None, body: bytes, deadline: float = DELIVERY_DEADLINE) -> str:
     """POST one queued event to the webhook; returns what happened (for the log), raises to be retried."""
+    try:
+        outcome = _deliver(url, secret, body, deadline)
+    except Exception:
+        telemetry.WEBHOOK_DELIVERIES.add(1, {"outcome": "failed"})
+        raise
+    label = {"dropped": "dropped", "no webhook configured": "unconfigured"}.get(outcome, "delivered")
+    telemetry.WEBHOOK_DELIVERIES.add(1, {"outcome": label})
+    return outcome
+
+
+def _deliver(url: str | None, secret: str | None, body: bytes, deadline: float) -> str:
     text = body.decode("utf-8", errors="replace")
     event = parse_event(text)
     if event is None:

@@ -21,12 +21,12 @@ from datetime import datetime
 from ..channels.sms import DeliveryFailed, message_text, parse_outbox_message
 from ..crypto.keys import derive_code
 from ..deps import Deps
-from ..kernel import signals
+from ..kernel import signals, telemetry
 from ..kernel.errors import NotFound
 from ..kernel.ids import parse_challenge_id
 from ..methods.registry import delivers
 from ..methods.sms import phone_aad
-from ..model.phone import mask
+from ..model.phone import mask, region
 from ..model.records import Challenge
 from ..store import StaleWrite, UserRows
 
@@ -92,12 +92,16 @@ def _deliver(d: Deps, body: bytes, dequeue_count: int) -> str:
     code = derive_code(key, ch.token, ch.digits)
     phone = d.sealer.open(ch.destination, phone_aad(ch.user_id), kind="challenge").decode()
     attempt, began = send_attempt(ch)
+    text = message_text(code, d.settings.otp_host)
     try:
-        message_id = d.sms.send(phone, message_text(code, d.settings.otp_host), tag="twostep",
+        message_id = d.sms.send(phone, text, tag="twostep",
                                 request_id=repeatability_id(key, ch, attempt), first_sent=began)
     except DeliveryFailed:
+        telemetry.SMS_FAILED.add(1, {"country": region(phone)})
         _next_attempt(unit, ch, attempt, now)
         raise
+    telemetry.SMS_SENT.add(1, {"country": region(phone)})
+    telemetry.SMS_SEGMENTS.add(telemetry.segments(text), {"country": region(phone)})
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
     unit.patch(ch.row_key, delivery="sent")
     unit.audit(now, "sms_sent", "system", destination=ch.destination_masked, providerMessageId=message_id,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..crypto import device_tokens
 from ..deps import Deps
+from ..kernel import telemetry
 from ..kernel.clock import iso
 from ..kernel.errors import Canceled, IncorrectCode, InvalidRequest, TwostepError
 from ..kernel.ids import challenge_id_for, parse_challenge_id
@@ -81,6 +82,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
             unit.audit(now, "verify_approved", "application", challengeId=cid, method=ch.method,
                        purpose=ch.purpose, deviceRemembered=days > 0 or None, activated=activated or None)
             unit.commit()
+            telemetry.VERIFY_APPROVED.add(1, {"method": ch.method})
             result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
             if days > 0:
                 token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
@@ -97,7 +99,9 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if locked:
             unit.audit(now, "user_locked", "system", lockedUntil=iso(profile.locked_until))
         unit.commit()
+        telemetry.VERIFY_FAILED.add(1, {"method": ch.method})
         if locked:
+            telemetry.USERS_LOCKED.add(1)
             raise locked_error(profile, now)
         raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
 

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 import phonenumbers
 
 from ..deps import Deps
+from ..kernel import telemetry
 from ..kernel.clock import retry_after
 from ..kernel.errors import RateLimited
+from ..model.phone import region
 from ..store import Tx, new_row, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
@@ -77,6 +79,8 @@ def consume_sms(d: Deps, user_id: str, e164: str, ip: str | None) -> None:
         over = [c for c in wanted if rows.get(c.row_key, {}).get("count", 0) >= c.limit]
         if over:
             log.warning("sms refused: %s limit reached", ", ".join(c.scope for c in over))
+            for c in over:
+                telemetry.SMS_RATE_LIMITED.add(1, {"country": region(e164), "limit": c.scope})
             raise RateLimited(retry_after=max(retry_after(c.window_end, now) for c in over))
         tx = Tx()
         for c in wanted:

@@ -57,3 +57,11 @@ def mask(e164: str) -> str:
     except phonenumbers.NumberParseException:
         country = ""
     return f"+{country}*******{e164[-2:]}"
+
+
+def region(e164: str) -> str:
+    """The number's country as a region code (`US`), the only trace of a number a metric may carry."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or "ZZ"
+    except phonenumbers.NumberParseException:
+        return "ZZ"

@@ -1,0 +1,191 @@
+"""The twostep.* metrics (shared/kernel/telemetry.py): each counter moves at its decision point with the
+documented attributes and never carries a code or a phone number; the exporter is imported only when
+configured, and MFA_TELEMETRY=console prints the metrics."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from functions import telemetry as config
+from shared.channels.sms import DeliveryFailed
+from shared.channels.webhook import deliver_event
+from shared.delivery.sender import deliver
+from shared.flows import enrolment, signin, verify
+from shared.kernel import telemetry
+from shared.kernel.errors import IncorrectCode, Locked, RateLimited
+from tests.helpers import other_code, sms_code_for
+from tests.integration.test_flows import enrol_sms
+from tests.integration.test_webhook_delivery import queued_event
+from tests.memory_deps import memory_deps
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = "+14255550123"
+READER = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))  # once per process: the API allows one
+
+
+def totals() -> dict[tuple[str, tuple], int]:
+    """Every twostep.* data point, cumulative, by (name, sorted attributes)."""
+    out: dict[tuple[str, tuple], int] = {}
+    data = READER.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    out[(m.name, tuple(sorted((p.attributes or {}).items())))] = p.value
+    return out
+
+
+class Delta:
+    """What changed in the counters since it was made."""
+
+    def __init__(self) -> None:
+        self.before = totals()
+
+    def __call__(self) -> dict[tuple[str, tuple], int]:
+        after = totals()
+        return {k: v - self.before.get(k, 0) for k, v in after.items() if v != self.before.get(k, 0)}
+
+
+@pytest.fixture
+def deps(clock):
+    return memory_deps(clock)
+
+
+def _no_secrets(delta, *secrets: str) -> None:
+    text = json.dumps([list(k) for k in delta])
+    for s in secrets:
+        assert s not in text and s.lstrip("+") not in text
+
+
+def test_begin_and_verify_count_by_method(deps):
+    enrol_sms(deps, "alice", PHONE)
+    seen = Delta()
+    ch = signin.begin(deps, {"userId": "alice"}).view
+    code = sms_code_for(deps, ch["challengeId"])
+    with pytest.raises(IncorrectCode):
+        verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
+    verify.verify(deps, ch["challengeId"], {"code": code})
+    delta = seen()
+    assert delta == {
+        ("twostep.challenges.begun", (("method", "sms"), ("purpose", "signin"))): 1,
+        ("twostep.verify.failed", (("method", "sms"),)): 1,
+        ("twostep.verify.approved", (("method", "sms"),)): 1,
+    }
+    _no_secrets(delta, code, PHONE)
+
+
+def test_a_lockout_is_counted_once(clock):
+    deps = memory_deps(clock, MFA_LOCKOUT_THRESHOLD="2")
+    enrol_sms(deps, "bob", PHONE)
+    ch = signin.begin(deps, {"userId": "bob"}).view
+    code = sms_code_for(deps, ch["challengeId"])
+    seen = Delta()
+    with pytest.raises(IncorrectCode):
+        verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
+    assert ("twostep.users.locked", ()) not in seen()
+    with pytest.raises(Locked):
+        verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
+    assert seen()[("twostep.users.locked", ())] == 1
+
+
+def test_a_refused_sms_is_counted_by_country_and_limit(clock):
+    deps = memory_deps(clock, MFA_SMS_PER_USER_PER_HOUR="2")
+    enrol_sms(deps, "carol", PHONE)
+    signin.begin(deps, {"userId": "carol"})
+    seen = Delta()
+    with pytest.raises(RateLimited):
+        signin.begin(deps, {"userId": "carol"})
+    delta = seen()
+    assert delta == {("twostep.sms.rate_limited", (("country", "US"), ("limit", "user"))): 1}
+    _no_secrets(delta, PHONE)
+
+
+class FakeGateway:
+    """Stands in for ACS at the sender's seam: accepts, or refuses as the provider would."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+
+    def send(self, phone, text, **_):
+        if self.refuse:
+            raise DeliveryFailed("provider refused")
+        return "message-1"
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_sms_sent_failed_and_segments_by_country(deps, refuse):
+    view = enrolment.enrol_phone(deps, "dave", {"phoneNumber": "+4915123456789"}).view
+    verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
+    ch = signin.begin(deps, {"userId": "dave"}).view
+    deps.sms = FakeGateway(refuse)
+    seen = Delta()
+    body = json.dumps({"v": 1, "challengeId": ch["challengeId"]}).encode()
+    if refuse:
+        with pytest.raises(DeliveryFailed):
+            deliver(deps, body)
+        assert seen() == {("twostep.sms.failed", (("country", "DE"),)): 1}
+    else:
+        assert deliver(deps, body) == "sent"
+        assert seen() == {("twostep.sms.sent", (("country", "DE"),)): 1,
+                          ("twostep.sms.segments", (("country", "DE"),)): 1}
+
+
+def test_segments_follow_the_encoding():
+    assert telemetry.segments("a" * 160) == 1 and telemetry.segments("a" * 161) == 2
+    assert telemetry.segments("é" * 70) == 1 and telemetry.segments("é" * 71) == 2
+
+
+def test_webhook_deliveries_by_outcome():
+    seen = Delta()
+    deliver_event(None, None, queued_event("erin").encode())
+    deliver_event("http://127.0.0.1:9/hook", "whsec_x", b"not an event")
+    with pytest.raises(Exception):
+        deliver_event("http://127.0.0.1:9/hook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", queued_event("erin").encode(),
+                      deadline=2)
+    assert seen() == {("twostep.webhook.deliveries", (("outcome", o),)): 1
+                      for o in ("unconfigured", "dropped", "failed")}
+
+
+def test_mode_has_one_path():
+    assert config.mode({}) == "off"
+    assert config.mode({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x"}) == "azure"
+    assert config.mode({"APPLICATIONINSIGHTS_CONNECTION_STRING": "x", "MFA_TELEMETRY": "off"}) == "off"
+    assert config.mode({"MFA_TELEMETRY": "console"}) == "console"
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("APPLICATIONINSIGHTS", "MFA_TELEMETRY"))}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True,
+                          text=True, timeout=120, check=True)
+
+
+def test_the_exporter_is_not_imported_unless_configured():
+    out = _run("import sys, function_app; print('azure.monitor.opentelemetry' in sys.modules)")
+    assert out.stdout.strip() == "False"
+
+
+def test_console_mode_prints_a_metric():
+    out = _run("from functions import telemetry as t; from opentelemetry import metrics\n"
+               "assert t.configure(interval_millis=60_000) == 'console'\n"
+               "from shared.kernel import telemetry as k; k.USERS_LOCKED.add(1)\n"
+               "metrics.get_meter_provider().shutdown()", MFA_TELEMETRY="console")
+    assert "twostep.users.locked" in out.stdout
+
+
+def test_azure_mode_turns_statsbeat_off_before_configuring(monkeypatch):
+    called: dict[str, str | None] = {}
+    env: dict[str, str] = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x"}
+    import azure.monitor.opentelemetry as monitor
+    monkeypatch.setattr(monitor, "configure_azure_monitor",
+                        lambda **kw: called.setdefault("statsbeat", env.get(config.STATSBEAT_OFF)))
+    assert config.configure(env) == "azure"
+    assert called == {"statsbeat": "true"}
