@@ -3,8 +3,10 @@ serial index, then a record of the erasure outside the partition and the securit
 
 Order, and why:
 1. An `erasing` record in the partition `~erasures`, keyed by the keyed index of the user id (D6: never
-   the plain id) plus when it started, with who and why. It is what makes the erasure resumable: a retry
-   of an interrupted erasure finds it and finishes the job although the profile is already gone.
+   the plain id) and `open`, with who, why and when it started. It is what makes the erasure resumable:
+   a retry of an interrupted erasure finds it and finishes the job although the profile is already gone.
+   Its key is fixed, so of twenty concurrent erasures one creates it and the others join that erasure
+   (each deletion is conditional and idempotent) instead of starting their own.
 2. The profile first, only if unchanged since read (ETag): a decision that writes the profile commits
    with its If-Match, so no half-erased profile can come back. A sign-in begin does not write the
    profile: one that read it just before the erasure can still commit its challenge row after the
@@ -15,8 +17,11 @@ Order, and why:
    since read; then the partition is read again until it is empty (a row a racing writer added in
    between is deleted too).
 4. The user's `~oath` serial rows (their owner is sealed, so the index is read and opened whole).
-5. The event, then the record marked `erased` with the rows deleted. Publishing before marking means a
-   retry after a queue outage publishes again, with the same event id.
+5. The event, then, in one transaction, the open record deleted (only if unchanged) and the `erased`
+   record created under the start time's key. Publishing before marking means a retry after a queue
+   outage publishes again, with the same event id; so does a concurrent duplicate, and the receivers
+   de-duplicate by id. The duplicate that loses the final transaction finds the job done (the count of
+   rows deleted is then the finisher's own, a lower bound).
 
 Not per user, so not erased: SMS limit counters (keyed by a keyed index of the phone number or prefix,
 counts only, gone after their window), and due markers of events not yet published (they hold the user
@@ -33,7 +38,7 @@ from ..kernel.errors import Conflict, NotFound, StorageUnavailable
 from ..kernel.ids import PROFILE_RK, validate_user_id
 from ..kernel.validation import text
 from ..methods.oath import serial_index as oath_index
-from ..store import AuditEvent, Entity, Tx, inverted, new_row
+from ..store import AuditEvent, Entity, StaleWrite, Tx, inverted, new_row
 
 ERASURES_PK = "~erasures"
 BATCH = 100  # an entity-group transaction holds at most 100 rows
@@ -45,17 +50,39 @@ def _record_prefix(d: Deps, user_id: str) -> str:
     return d.index("erasure", user_id) + "|"
 
 
+def _open_key(d: Deps, user_id: str) -> str:
+    return _record_prefix(d, user_id) + "open"
+
+
 def _open_record(d: Deps, user_id: str) -> Entity | None:
     """An erasure of this user that started and did not finish."""
-    rows = d.store.query_prefix(ERASURES_PK, _record_prefix(d, user_id), limit=20)
-    return next((r for r in rows if r.get("state") == "erasing"), None)
+    return d.store.get(ERASURES_PK, _open_key(d, user_id))
 
 
 def _start(d: Deps, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
-    record = new_row(ERASURES_PK, _record_prefix(d, user_id) + inverted(now), state="erasing", actor=actor,
-                     reason=reason, startedAt=now, rowsDeleted=0)
-    d.store.transact(Tx().create(record))
-    return d.store.get(ERASURES_PK, record["RowKey"]) or record
+    """Open the erasure, or join the one a concurrent request opened a moment ago."""
+    record = new_row(ERASURES_PK, _open_key(d, user_id), state="erasing", actor=actor, reason=reason,
+                     startedAt=now, rowsDeleted=0)
+    try:
+        d.store.transact(Tx().create(record))
+    except StaleWrite:
+        pass  # another request created it first: this one joins that erasure
+    opened = _open_record(d, user_id)
+    if opened is None:
+        raise NotFound()  # it opened and finished in between: nothing is left to erase
+    return opened
+
+
+def _finish(d: Deps, record: Entity, deleted: int, now: datetime) -> None:
+    """Close the open record into the `erased` one, once; a duplicate that loses the race finds it done."""
+    done = new_row(ERASURES_PK, record["RowKey"].removesuffix("open") + inverted(record["startedAt"]),
+                   state="erased", actor=record["actor"], reason=record["reason"],
+                   startedAt=record["startedAt"], rowsDeleted=deleted, erasedAt=now)
+    try:
+        d.store.transact(Tx().delete_unchanged(record).create(done))
+    except StaleWrite:
+        if d.store.get(ERASURES_PK, record["RowKey"]) is not None:
+            raise Conflict("The erasure changed while it finished; retry it to finish.") from None
 
 
 def _erase_partition(d: Deps, user_id: str) -> int:
@@ -111,12 +138,12 @@ def erase(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> None:
         record = _start(d, user_id, reason, actor, d.clock.now())
     deleted = int(record.get("rowsDeleted") or 0) + _erase_partition(d, user_id) + _erase_oath_rows(d, user_id)
     now = d.clock.now()
+    event_key = record["RowKey"].removesuffix("open") + inverted(record["startedAt"])
     audit = AuditEvent(user_id, now, "user_erased", record["actor"], {"reason": record["reason"],
-                                                                       "rowsDeleted": deleted}, record["RowKey"])
+                                                                       "rowsDeleted": deleted}, event_key)
     event = build_event(audit, d.settings.otp_host)
     if event is not None and not d.events.publish(event):
         record["rowsDeleted"] = deleted
         d.store.transact(Tx().replace(record))
         raise StorageUnavailable()  # the record stays `erasing`: a retry publishes the event (same id)
-    record.update(state="erased", rowsDeleted=deleted, erasedAt=now)
-    d.store.transact(Tx().replace(record))
+    _finish(d, record, deleted, now)
