@@ -98,6 +98,10 @@ def settle(d: Deps, row: Entity, now: datetime) -> str:
             return "wait"
         if not enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds())):
             return "wait"
-        d.store.transact(Tx().merge_existing({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
-                                              "lastRedriveAt": now, "redrives": row.get("redrives", 0) + 1}))
+        try:
+            d.store.transact(Tx().merge_existing({"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
+                                                  "lastRedriveAt": now, "redrives": row.get("redrives", 0) + 1}))
+        except StaleWrite:
+            pass  # the marker went meanwhile: the sender settled the SMS
+
     return outcome

@@ -110,6 +110,8 @@ def storage_call(fn: Callable[[], T]) -> T:
     except (ResourceModifiedError, ResourceExistsError, TableTransactionError) as exc:
         status = getattr(exc, "status_code", None)
         if isinstance(exc, TableTransactionError) and status not in (409, 412):
+            if status == 404 and getattr(exc, "error_code", None) != "TableNotFound":
+                raise StaleWrite() from exc  # a row it was to change vanished meanwhile: a lost race
             raise StorageUnavailable() from exc
         raise StaleWrite() from exc
     except ResourceNotFoundError:

@@ -110,7 +110,7 @@ def test_missing_rows(store):
     with pytest.raises(TableTransactionError) as err:  # in a batch, a must-exist write of a missing row is a 404
         store.table.submit_transaction([("update", new_row("p", "none", n=1), {"mode": UpdateMode.MERGE})])
     assert err.value.status_code == 404
-    with pytest.raises(StorageUnavailable):  # which `transact` does not take for a lost race
+    with pytest.raises(StaleWrite):  # which `transact` takes for a lost race: the row vanished meanwhile
         store.transact(Tx().merge_existing(new_row("p", "none", n=1)))
     assert store.delete_unchanged([put(store, "p", "gone")]) == 1
     assert store.get("p", "gone") is None
