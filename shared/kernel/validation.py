@@ -48,32 +48,32 @@ def text(body: dict[str, Any], name: str, *, max_len: int, required: bool = Fals
     value = body.get(name)
     if value is None:
         if required:
-            raise InvalidRequest(f"{name} is required.")
+            raise InvalidRequest(f"{name} is required.", field=name)
         return None
     if not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be a string.")
+        raise InvalidRequest(f"{name} must be a string.", field=name)
     if not min_len <= len(value) <= max_len:
-        raise InvalidRequest(f"{name} must be {min_len}-{max_len} characters.")
+        raise InvalidRequest(f"{name} must be {min_len}-{max_len} characters.", field=name)
     if has_control(value):
-        raise InvalidRequest(f"{name} must not contain control characters.")
+        raise InvalidRequest(f"{name} must not contain control characters.", field=name)
     return value
 
 
 def boolean(body: dict[str, Any], name: str, default: bool = False) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
-        raise InvalidRequest(f"{name} must be true or false.")
+        raise InvalidRequest(f"{name} must be true or false.", field=name)
     return value
 
 
 def integer(body: dict[str, Any], name: str, *, low: int, high: int, default: int | None = None) -> int:
     value = body.get(name, default)
     if value is None:
-        raise InvalidRequest(f"{name} is required.")
+        raise InvalidRequest(f"{name} is required.", field=name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{name} must be a whole number.")
+        raise InvalidRequest(f"{name} must be a whole number.", field=name)
     if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}.")
+        raise InvalidRequest(f"{name} must be between {low} and {high}.", field=name)
     return value
 
 
@@ -82,14 +82,14 @@ def choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], required: 
     if value is None and not required:
         return None
     if value not in allowed:
-        raise InvalidRequest(f"{name} must be one of: {', '.join(allowed)}.")
+        raise InvalidRequest(f"{name} must be one of: {', '.join(allowed)}.", field=name)
     return value
 
 
 def otp_code(body: dict[str, Any]) -> str:
     code = body.get("code")
     if not isinstance(code, str) or not CODE_RE.fullmatch(code):
-        raise InvalidRequest("code must be a string of 6 to 8 digits.")
+        raise InvalidRequest("code must be a string of 6 to 8 digits.", field="code")
     return code
 
 
@@ -115,7 +115,7 @@ def answer_code(body: dict[str, Any]) -> str:
     in groups), checked whole before anything is read; the challenge's method then checks its own format."""
     code = body.get("code")
     if not isinstance(code, str) or not (CODE_RE.fullmatch(code) or is_typed_shape(code)):
-        raise InvalidRequest("code must be 6 to 8 digits, or a pass or recovery code.")
+        raise InvalidRequest("code must be 6 to 8 digits, or a pass or recovery code.", field="code")
     return code
 
 
