@@ -28,11 +28,11 @@ from datetime import datetime
 from typing import Any
 
 from ..channels.events import build_event
-from ..deps import Deps
 from ..kernel.errors import Conflict, NotFound, StorageUnavailable
 from ..kernel.ids import PROFILE_RK, validate_user_id
 from ..kernel.validation import text
 from ..methods.oath import serial_index as oath_index
+from ..ports import Erasing, KeyedStore, Keys, Stored
 from ..store import AuditEvent, Entity, Tx, inverted, new_row
 
 ERASURES_PK = "~erasures"
@@ -41,24 +41,24 @@ PAGE = 1000
 SWEEPS = 5  # partition re-reads before a busy user's erasure is left for a retry
 
 
-def _record_prefix(d: Deps, user_id: str) -> str:
+def _record_prefix(d: Keys, user_id: str) -> str:
     return d.index("erasure", user_id) + "|"
 
 
-def _open_record(d: Deps, user_id: str) -> Entity | None:
+def _open_record(d: KeyedStore, user_id: str) -> Entity | None:
     """An erasure of this user that started and did not finish."""
     rows = d.store.query_prefix(ERASURES_PK, _record_prefix(d, user_id), limit=20)
     return next((r for r in rows if r.get("state") == "erasing"), None)
 
 
-def _start(d: Deps, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
+def _start(d: KeyedStore, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
     record = new_row(ERASURES_PK, _record_prefix(d, user_id) + inverted(now), state="erasing", actor=actor,
                      reason=reason, startedAt=now, rowsDeleted=0)
     d.store.transact(Tx().create(record))
     return d.store.get(ERASURES_PK, record["RowKey"]) or record
 
 
-def _erase_partition(d: Deps, user_id: str) -> int:
+def _erase_partition(d: Stored, user_id: str) -> int:
     deleted = 0
     for _ in range(SWEEPS):
         profile = d.store.get(user_id, PROFILE_RK)
@@ -81,13 +81,13 @@ def _erase_partition(d: Deps, user_id: str) -> int:
     raise Conflict("The user's rows kept changing during the erasure; retry it to finish.")
 
 
-def _holds_rows(d: Deps, user_id: str) -> bool:
+def _holds_rows(d: Stored, user_id: str) -> bool:
     """Whether anything is left of the user (a row a sign-in in flight committed after an erasure)."""
     rows, _ = d.store.page("PartitionKey eq @pk", {"pk": user_id}, 1, None, select=["RowKey"])
     return bool(rows)
 
 
-def _erase_oath_rows(d: Deps, user_id: str) -> int:
+def _erase_oath_rows(d: KeyedStore, user_id: str) -> int:
     mine = []
     for prefix in (oath_index.PREFIX, oath_index.LEGACY_PREFIX):
         for row in d.store.query_prefix(oath_index.INDEX_PK, prefix, limit=100_000):
@@ -101,7 +101,7 @@ def _erase_oath_rows(d: Deps, user_id: str) -> int:
     return sum(d.store.delete_unchanged(mine[i:i + BATCH]) for i in range(0, len(mine), BATCH))
 
 
-def erase(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> None:
+def erase(d: Erasing, user_id: str, body: dict[str, Any], actor: str) -> None:
     user_id = validate_user_id(user_id)
     reason = text(body, "reason", max_len=256, required=True)
     record = _open_record(d, user_id)
