@@ -2,7 +2,7 @@
 other user holds the same credential id (W4).
 
 Uniqueness: one row per credential id in the bookkeeping partition `~passkey`, RowKey `cred|` + the id's
-keyed index (`Deps.index`), holding the owner as a keyed index too (no personal data in plain text, and
+keyed index (`ports.Keys.index`), holding the owner as a keyed index too (no personal data in plain text, and
 nothing to re-seal). A registration creates its row (create-only: of two users racing, one wins) before
 its own transaction commits; a row already there for another user refuses it (409). A row is kept when
 its passkey is removed (credential ids are random: only a copied credential would ever meet it again), so

@@ -1,7 +1,7 @@
 """The layers of shared/, checked by parsing every module's imports: a package may import only from
 itself and the packages below it, so the packages form no cycle and a rule's place says what it may use.
 The composition root (`wiring.py`, which builds `Deps`) is imported only by functions/, tests/ and tools/:
-shared/ is handed a `Deps` and never builds one."""
+shared/ is handed narrow ports (shared/ports.py) and never builds the object behind them."""
 from __future__ import annotations
 
 import ast

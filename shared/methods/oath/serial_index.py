@@ -1,7 +1,7 @@
 """The serial index of imported hardware OATH tokens: one row per serial in the partition `~oath`, so that
 no serial is assigned to two users (the import saga that uses it is in oath.py).
 
-No personal data in plain text (D6): the RowKey is `sn|` + the serial's keyed index (`Deps.index`, under the
+No personal data in plain text (D6): the RowKey is `sn|` + the serial's keyed index (`ports.Keys.index`, under the
 dedicated index key, so no key rotation moves it), and the owner's user id, which the import must read
 back to look at that user's profile, is sealed (AES-GCM, bound to the row key, re-sealed by the
 re-encryption job like every sealed value). The row also holds the import id, when it was reserved and
