@@ -1,5 +1,7 @@
 """The service's collaborators, built once per process on first use (lazily: the Functions host imports
-the app to index its functions before any setting needs to be valid)."""
+the app to index its functions before any setting needs to be valid). `Deps` is the one concrete object
+the composition root (`wiring.py`) builds; the code it is handed to asks for the narrow protocols of
+`ports.py`, which it satisfies structurally, and never imports this module."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,7 +10,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from . import clients
 from .channels.due import Sweeps
 from .channels.events import EventPublisher
 from .channels.sms import Outbox, SmsGateway
@@ -33,6 +34,7 @@ class Deps:
     clock: Clock
     events: EventPublisher  # security events (N1), fed by the store's commit hooks
     sweeps: Sweeps  # the due-item sweep chain this process starts or owes (shared/channels/due.py)
+    sms_gateway: Callable[[], SmsGateway]  # builds the ACS gateway on the first send (the composition root's)
     webauthn_rp: RelyingParty | None = None  # passkeys' relying party (W5); None: passkeys are off
 
     def audit(self, user_id: str, now: datetime, event: str, actor: str, **detail: Any) -> Entity:
@@ -81,5 +83,4 @@ class Deps:
 
     @cached_property
     def sms(self) -> SmsGateway:
-        client = clients.sms_client(self.settings)
-        return SmsGateway(client, self.settings.acs_sender)
+        return self.sms_gateway()

@@ -1,5 +1,6 @@
-"""The composition root: builds the service's `Deps` (clients, store, queues, the after-commit
-hook) once per process. Only functions/, tests/ and tools/ import it; shared/ is handed a `Deps`."""
+"""The composition root: builds the service's `Deps` (clients, store, queues, the SMS gateway, the
+after-commit hook) once per process. Only functions/, tests/ and tools/ import it; shared/ is handed a
+`Deps` and sees it only through the narrow protocols of `ports.py`."""
 from __future__ import annotations
 
 import threading
@@ -10,7 +11,7 @@ from . import clients
 from .channels.due import Sweeps
 from .channels.events import EventPublisher
 from .channels.queues import QueueGateway
-from .channels.sms import Outbox
+from .channels.sms import Outbox, SmsGateway
 from .crypto.webauthn_settings import relying_party
 from .deps import Deps
 from .kernel.clock import Clock, process_clock
@@ -32,7 +33,8 @@ def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.
     store.before_commit.append(events.due)
     store.after_commit.append(events.committed)
     return Deps(settings=settings, store=store, outbox=Outbox(queue(SMS_QUEUE)), clock=clock, events=events,
-                sweeps=sweeps, webauthn_rp=relying_party(dict(settings.webauthn), settings.in_azure))
+                sweeps=sweeps, sms_gateway=lambda: SmsGateway(clients.sms_client(settings), settings.acs_sender),
+                webauthn_rp=relying_party(dict(settings.webauthn), settings.in_azure))
 
 
 _lock = threading.Lock()

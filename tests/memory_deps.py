@@ -1,5 +1,6 @@
 """Service deps on the in-memory table and queues (shared/store/memory.py, shared/channels/memory.py), built
-by the one composition root: the flow rules run unchanged, in milliseconds, with no Azurite."""
+by the one composition root: the flow rules run unchanged, in milliseconds, with no Azurite, and see it through
+the same narrow ports (shared/ports.py) as in production."""
 from __future__ import annotations
 
 from shared.channels.memory import MemoryQueues

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..channels import due
-from ..deps import Deps
 from ..kernel import signals
 from ..kernel.errors import NotFound, StorageUnavailable
 from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..methods.registry import delivers
 from ..model.records import Challenge
+from ..ports import Outboxes, Redriving, Stored
 from ..store import Entity, StaleWrite, Tx, UserRows
 
 log = logging.getLogger("twostep.redrive")
@@ -37,12 +37,12 @@ def due_row(ch: Challenge) -> dict[str, Any]:
                       ch.expires_at - ch.created_at + timedelta(days=1), redrives=0)
 
 
-def note_due(d: Deps, ch: Challenge) -> None:
+def note_due(d: Stored, ch: Challenge) -> None:
     """Record, before the challenge is committed, that its SMS is due (StorageUnavailable: nothing was)."""
     due.note(d.store, [due_row(ch)])
 
 
-def enqueue(d: Deps, challenge_id: str, ttl_seconds: int) -> bool:
+def enqueue(d: Outboxes, challenge_id: str, ttl_seconds: int) -> bool:
     """Queue the SMS; False when the queue is unreachable (this process then owes a sweep)."""
     try:
         d.outbox.put(challenge_id, max(int(ttl_seconds), 1))
@@ -75,7 +75,7 @@ def _mark_expired_undelivered(unit: UserRows, ch: Challenge, now: datetime) -> N
                  reason="expired", destination=ch.destination_masked)
 
 
-def settle(d: Deps, row: Entity, now: datetime) -> str:
+def settle(d: Redriving, row: Entity, now: datetime) -> str:
     """Settle one SMS marker (see the module doc); the outcome tells the sweep whether to keep it."""
     challenge_id = due.item_of(row)[1]
     try:

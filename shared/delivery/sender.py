@@ -20,7 +20,6 @@ from datetime import datetime
 
 from ..channels.sms import DeliveryFailed, message_text, parse_outbox_message
 from ..crypto.keys import derive_code
-from ..deps import Deps
 from ..kernel import signals, telemetry
 from ..kernel.errors import NotFound
 from ..kernel.ids import parse_challenge_id
@@ -28,6 +27,7 @@ from ..methods.registry import delivers
 from ..methods.sms import phone_aad
 from ..model.phone import mask, region
 from ..model.records import Challenge
+from ..ports import Deciding, Sending, Units
 from ..store import StaleWrite, UserRows
 
 log = logging.getLogger("twostep.delivery")
@@ -46,7 +46,7 @@ def send_attempt(ch: Challenge) -> tuple[int, datetime]:
     return ch.sms_attempt, ch.sms_attempt_at or ch.created_at
 
 
-def _load(d: Deps, body: bytes) -> tuple[UserRows, Challenge] | None:
+def _load(d: Units, body: bytes) -> tuple[UserRows, Challenge] | None:
     challenge_id = parse_outbox_message(body)
     if challenge_id is None:
         log.error("outbox message is malformed; dropped")
@@ -64,7 +64,7 @@ def _load(d: Deps, body: bytes) -> tuple[UserRows, Challenge] | None:
     return unit, ch
 
 
-def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
+def deliver(d: Sending, body: bytes, dequeue_count: int = 1) -> str:
     """Send the SMS for the challenge named in `body`; returns what happened (for logs and tests). A
     failure raises (the host retries) and leaves a sweep owed: if the queue is down as well, the host
     cannot hand the message back, and it would stay hidden past the code's lifetime."""
@@ -76,7 +76,7 @@ def deliver(d: Deps, body: bytes, dequeue_count: int = 1) -> str:
         raise
 
 
-def _deliver(d: Deps, body: bytes, dequeue_count: int) -> str:
+def _deliver(d: Sending, body: bytes, dequeue_count: int) -> str:
     loaded = _load(d, body)
     if loaded is None:
         return "dropped"
@@ -120,7 +120,7 @@ def _next_attempt(unit: UserRows, ch: Challenge, attempt: int, now: datetime) ->
         pass  # changed meanwhile (e.g. sent by a duplicate message): the next try re-reads it
 
 
-def mark_failed(d: Deps, body: bytes) -> str:
+def mark_failed(d: Deciding, body: bytes) -> str:
     """Poison handler: the host gave up on this message; record the delivery as failed."""
     loaded = _load(d, body)
     if loaded is None:

@@ -8,20 +8,20 @@ from datetime import datetime
 
 from ..channels import due
 from ..channels.events import KIND as EVENT_KIND
-from ..deps import Deps
 from ..kernel.errors import StorageUnavailable
+from ..ports import Sweeping
 from . import redrive
 
 log = logging.getLogger("twostep.sweeper")
 
 
-def sweep(d: Deps, now: datetime | None = None) -> dict[str, int]:
+def sweep(d: Sweeping, now: datetime | None = None) -> dict[str, int]:
     """Settle every due marker old enough (one range query when nothing is due)."""
     kinds: dict[str, due.Settle] = {redrive.KIND: redrive.settle, EVENT_KIND: d.events.settle}
     return due.sweep(d, kinds, now or d.clock.now())
 
 
-def on_chain_message(d: Deps, body: bytes) -> str:
+def on_chain_message(d: Sweeping, body: bytes) -> str:
     """One link of the chain: sweep, and send the next link while anything is still due."""
     token = due.parse_chain_message(body)
     if token is None:
@@ -38,7 +38,7 @@ def on_chain_message(d: Deps, body: bytes) -> str:
     return f"{counts}; nothing due, the chain ends"
 
 
-def hourly(d: Deps) -> dict[str, int]:
+def hourly(d: Sweeping) -> dict[str, int]:
     """The maintenance run's sweep: start a chain if something is still due."""
     counts = sweep(d)
     if due.still_due(counts):

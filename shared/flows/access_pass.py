@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..crypto.recovery_secrets import keyed_hash, new_secret, normalize
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import NotFound
 from ..kernel.ids import random_token, validate_user_id
@@ -24,6 +23,7 @@ from ..kernel.validation import boolean, integer, text
 from ..methods.access_pass import AccessPass
 from ..methods.base import ACCESS_PASS_LABEL
 from ..model.records import AccessPassState, Profile
+from ..ports import Deciding, Recovering
 from ..store import UserRows
 from .challenge_rows import cancel_challenges
 
@@ -57,7 +57,7 @@ def _cancel_pending(unit: UserRows, now: datetime) -> int | None:
     return len(pending) or None
 
 
-def issue(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def issue(d: Recovering, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     minutes = integer(body, "lifetimeMinutes", low=MIN_MINUTES, high=MAX_MINUTES, default=DEFAULT_MINUTES)
     one_time = boolean(body, "oneTime", default=True)
@@ -91,7 +91,7 @@ def _status(entry: dict[str, Any], now: datetime) -> str:
     return entry["status"]
 
 
-def list_passes(d: Deps, user_id: str) -> dict[str, Any]:
+def list_passes(d: Deciding, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     now = d.clock.now()
     profile = _profile(d.load_unit(user_id))
@@ -100,7 +100,7 @@ def list_passes(d: Deps, user_id: str) -> dict[str, Any]:
                              for entry in profile.access_pass_history]}
 
 
-def revoke(d: Deps, user_id: str, actor: str) -> None:
+def revoke(d: Deciding, user_id: str, actor: str) -> None:
     """Revoke the active pass (204 also when there is none); its pending challenges are canceled with it."""
     user_id = validate_user_id(user_id)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import InvalidRequest, NotFound
 from ..kernel.ids import AUDIT_PREFIX, BYPASS_PREFIX, random_token, validate_user_id
@@ -13,6 +12,7 @@ from ..kernel.validation import integer, text
 from ..model.lockout import clear_failures
 from ..model.policy import GROUP_RE
 from ..model.records import Bypass, Profile
+from ..ports import Administering, Deciding, Policies, Units
 from ..store import UserRows
 from ..store.audit import audit_view
 
@@ -24,7 +24,7 @@ def _profile(unit: UserRows) -> Profile:
     return unit.profile
 
 
-def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def create_bypass(d: Administering, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     s = d.settings
     high = d.policy().bypass_max_seconds
@@ -50,7 +50,7 @@ def create_bypass(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> di
     return d.in_unit(user_id, attempt)
 
 
-def list_bypasses(d: Deps, user_id: str) -> dict[str, Any]:
+def list_bypasses(d: Deciding, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     now = d.clock.now()
     found = d.load_unit(user_id, with_profile=False).bypasses()
@@ -63,7 +63,7 @@ def list_bypasses(d: Deps, user_id: str) -> dict[str, Any]:
     } for b in bypasses if b.purge_after is None or b.purge_after > now]}
 
 
-def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
+def revoke_bypass(d: Deciding, user_id: str, actor: str) -> None:
     user_id = validate_user_id(user_id)
 
     def attempt(unit: UserRows) -> None:
@@ -81,7 +81,7 @@ def revoke_bypass(d: Deps, user_id: str, actor: str) -> None:
     d.in_unit(user_id, attempt)
 
 
-def unblock(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def unblock(d: Deciding, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     """Clear a fraud block and a lockout, with every failure count and the lock doubling (L7); like every
     support action it says why (audited)."""
     user_id = validate_user_id(user_id)
@@ -101,7 +101,7 @@ def unblock(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str
     return d.in_unit(user_id, attempt)
 
 
-def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
+def audit_events(d: Administering, user_id: str, limit: int = 200) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     now = d.clock.now()
     rows = d.store.query_prefix(user_id, AUDIT_PREFIX, limit=limit)
@@ -112,12 +112,12 @@ def audit_events(d: Deps, user_id: str, limit: int = 200) -> dict[str, Any]:
     return {"events": sorted(events, key=lambda e: e.get("lastAt") or e["at"], reverse=True)}
 
 
-def get_groups(d: Deps, user_id: str) -> dict[str, Any]:
+def get_groups(d: Units, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     return {"userId": user_id, "groups": _profile(d.load_unit(user_id)).groups}
 
 
-def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def set_groups(d: Deciding, user_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
     """Replace the user's groups (used by the excluded-groups rule); creates the user if unknown, since
     a break-glass account may have no second factor at all."""
     user_id = validate_user_id(user_id)
@@ -139,7 +139,7 @@ def set_groups(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> dict[
     return d.in_unit(user_id, attempt)
 
 
-def revoke_sessions(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
+def revoke_sessions(d: Deciding, user_id: str, actor: str) -> dict[str, Any]:
     """Azure's "revoke MFA sessions": every remembered-device token issued before now stops working."""
     user_id = validate_user_id(user_id)
 
@@ -155,10 +155,10 @@ def revoke_sessions(d: Deps, user_id: str, actor: str) -> dict[str, Any]:
     return d.in_unit(user_id, attempt)
 
 
-def get_policy(d: Deps) -> dict[str, Any]:
+def get_policy(d: Policies) -> dict[str, Any]:
     policy, _ = d.policies.read()  # always fresh for an operator
     return policy.to_doc()
 
 
-def patch_policy(d: Deps, body: Any, actor: str) -> dict[str, Any]:
+def patch_policy(d: Administering, body: Any, actor: str) -> dict[str, Any]:
     return d.policies.patch(body, actor, d.clock.now()).to_doc()

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ..delivery import redrive
-from ..deps import Deps
 from ..kernel import telemetry
 from ..kernel.clock import iso, retry_after
 from ..kernel.errors import (
@@ -36,6 +35,7 @@ from ..methods.registry import METHODS
 from ..model.lockout import locked_error
 from ..model.policy import Policy
 from ..model.records import Challenge, Profile
+from ..ports import Deciding, KeysAndSettings, Outboxes, Queuing, Refusing
 from ..store import UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay
 
@@ -44,7 +44,7 @@ REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired, Stren
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
 
 
-def new_challenge(d: Deps, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
+def new_challenge(d: KeysAndSettings, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
                   profile: Profile | None, **fields: Any) -> Challenge:
     """An enrolment challenge is bound to the profile's methods version when it started (E1). `policy` is
     the one the caller's decision read (a decision reads it once, so it never sees two versions)."""
@@ -80,7 +80,7 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
     return view
 
 
-def start(d: Deps, unit: UserRows, ch: Challenge, now: datetime, event: str, outcome: Callable[[Challenge], R],
+def start(d: Queuing, unit: UserRows, ch: Challenge, now: datetime, event: str, outcome: Callable[[Challenge], R],
           idem: Idempotency | None = None, **detail: Any) -> R:
     """Commit a new challenge (with its audit event, the idempotency record and whatever else the unit
     holds) and queue its SMS; `outcome` builds the response from the new challenge (a replay rebuilds it
@@ -107,7 +107,8 @@ def replay_of(unit: UserRows, idem: Idempotency | None, now: datetime) -> Replay
     return idem.replay(unit.row(idem.row_key), now) if idem else None
 
 
-def replay_challenge(d: Deps, unit: UserRows, replay: Replay, now: datetime, outcome: Callable[[Challenge], R]) -> R:
+def replay_challenge(d: Outboxes, unit: UserRows, replay: Replay, now: datetime,
+                     outcome: Callable[[Challenge], R]) -> R:
     """Answer a repeated request from the challenge the first one created, as it is now (R1): only
     while that challenge is pending and still valid for the user's methods, and never for a user now
     blocked or locked. An SMS still `queued` after `REQUEUE_AFTER` is queued again (the first enqueue
@@ -124,7 +125,7 @@ def replay_challenge(d: Deps, unit: UserRows, replay: Replay, now: datetime, out
     return outcome(ch)
 
 
-def audited_refusals(d: Deps, user_id: str, action: str, fn: Callable[[], Any]) -> Any:
+def audited_refusals(d: Refusing, user_id: str, action: str, fn: Callable[[], Any]) -> Any:
     """Run `fn`; a refusal it raises is audited (coalesced per minute) before it reaches the caller."""
     try:
         return fn()
@@ -142,7 +143,7 @@ def refuse_if_barred(profile: Profile | None, now: datetime) -> None:
         raise locked_error(profile, now)
 
 
-def get(d: Deps, challenge_id: str) -> dict[str, Any]:
+def get(d: Deciding, challenge_id: str) -> dict[str, Any]:
     user_id, row_key = parse_challenge_id(challenge_id)
     now = d.clock.now()
     return challenge_view(live_challenge(d.load_unit(user_id, row_key, with_profile=False), row_key, now), now)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import NotFound
 from ..kernel.ids import validate_user_id
@@ -21,6 +20,7 @@ from ..methods.sms import Sms
 from ..methods.totp import Totp
 from ..model.context import parse_context, refuse_if_risk_blocked
 from ..model.records import Challenge, Profile
+from ..ports import Challenging, Deciding, StepUp
 from ..store import UserRows
 from ..store.idempotency import Idempotency
 from .challenge_rows import (
@@ -35,7 +35,8 @@ from .challenge_rows import (
 from .step_up import require_step_up, with_proof
 
 
-def enrol(d: Deps, method: str, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+def enrol(d: Challenging, method: str, user_id: str, body: dict[str, Any],
+          idempotency_key: str | None = None) -> Started:
     """Start enrolling `method` (its steps: methods.base.Enrolment) behind the step-up proof a claimed
     account needs; the challenge's code (or answer) is verified by the verify flow, which binds it."""
     user_id = validate_user_id(user_id)
@@ -67,11 +68,11 @@ def enrol(d: Deps, method: str, user_id: str, body: dict[str, Any], idempotency_
     return with_proof(d, user_id, m.enrol_action, proof_id, attempt, idem.row_key if idem else None)
 
 
-def enrol_phone(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+def enrol_phone(d: Challenging, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
     return enrol(d, Sms.name, user_id, body, idempotency_key)
 
 
-def enrol_totp(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
+def enrol_totp(d: Challenging, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> Started:
     return enrol(d, Totp.name, user_id, body, idempotency_key)
 
 
@@ -87,7 +88,7 @@ def user_view(profile: Profile, now: datetime) -> dict[str, Any]:
     }
 
 
-def get_user(d: Deps, user_id: str) -> dict[str, Any]:
+def get_user(d: Deciding, user_id: str) -> dict[str, Any]:
     user_id = validate_user_id(user_id)
     profile = d.load_unit(user_id).profile
     if profile is None:
@@ -95,7 +96,7 @@ def get_user(d: Deps, user_id: str) -> dict[str, Any]:
     return user_view(profile, d.clock.now())
 
 
-def delete_method(d: Deps, user_id: str, method: str, body: dict[str, Any]) -> None:
+def delete_method(d: StepUp, user_id: str, method: str, body: dict[str, Any]) -> None:
     user_id = validate_user_id(user_id)
     if method not in METHODS or METHODS[method].recovery:  # a pass is revoked, codes replaced: not removed here
         raise NotFound()

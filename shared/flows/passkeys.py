@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..deps import Deps
 from ..kernel.errors import NotFound
 from ..kernel.ids import validate_user_id
 from ..kernel.validation import text
 from ..methods.passkey import MAX_NAME, Passkey, StoredPasskey, state
+from ..ports import Clocked, Deciding, StepUp, Units
 from ..store import UserRows
 from .challenge_rows import cancel_challenges
 from .step_up import require_step_up, with_proof
@@ -33,12 +33,12 @@ def _find(unit: UserRows, passkey_id: str) -> StoredPasskey:
     return found
 
 
-def list_passkeys(d: Deps, user_id: str) -> dict[str, Any]:
+def list_passkeys(d: Units, user_id: str) -> dict[str, Any]:
     profile = d.load_unit(validate_user_id(user_id)).profile
     return {"passkeys": [c.view() for c in state(profile).credentials] if profile else []}
 
 
-def rename(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def rename(d: Deciding, user_id: str, passkey_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """A new name is no change of factors: no step-up, no version change; audited."""
     user_id, passkey_id = validate_user_id(user_id), _passkey_id(passkey_id)
     name = text(body, "name", max_len=MAX_NAME, required=True)
@@ -55,7 +55,7 @@ def rename(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any]) -> dict
     return d.in_unit(user_id, attempt)
 
 
-def _remove(d: Deps, unit: UserRows, passkey_id: str, actor: str, **detail: Any) -> None:
+def _remove(d: Clocked, unit: UserRows, passkey_id: str, actor: str, **detail: Any) -> None:
     now = d.clock.now()
     profile = unit.profile
     passkey = _find(unit, passkey_id)
@@ -70,7 +70,7 @@ def _remove(d: Deps, unit: UserRows, passkey_id: str, actor: str, **detail: Any)
     unit.commit()
 
 
-def remove(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any]) -> None:
+def remove(d: StepUp, user_id: str, passkey_id: str, body: dict[str, Any]) -> None:
     """The user removes one passkey, behind a step-up proof (a claimed account always needs one)."""
     user_id, passkey_id = validate_user_id(user_id), _passkey_id(passkey_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
@@ -83,7 +83,7 @@ def remove(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any]) -> None
     with_proof(d, user_id, "delete_passkey", proof_id, attempt)
 
 
-def admin_remove(d: Deps, user_id: str, passkey_id: str, body: dict[str, Any], actor: str) -> None:
+def admin_remove(d: Deciding, user_id: str, passkey_id: str, body: dict[str, Any], actor: str) -> None:
     """An operator removes one passkey (a lost device), with a reason kept in the audit trail."""
     user_id, passkey_id = validate_user_id(user_id), _passkey_id(passkey_id)
     reason = text(body, "reason", max_len=256, required=True)

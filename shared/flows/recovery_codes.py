@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..crypto.recovery_secrets import keyed_hash, new_secret, normalize
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import IdempotentResultGone, NotEnrolled
 from ..kernel.ids import validate_user_id
 from ..kernel.results import CodesIssued
 from ..kernel.validation import text
 from ..methods.base import RECOVERY_CODE_LABEL
+from ..ports import Recovering
 from ..store import UserRows
 from ..store.idempotency import CODES, Idempotency, Replay
 from .challenge_rows import replay_of
@@ -32,7 +32,7 @@ from .step_up import claimed, require_step_up, with_proof
 SET_SIZE = 10
 
 
-def generate(d: Deps, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodesIssued:
+def generate(d: Recovering, user_id: str, body: dict[str, Any], idempotency_key: str | None = None) -> CodesIssued:
     user_id = validate_user_id(user_id)
     proof_id = text(body, "proofChallengeId", max_len=256)
     idem = Idempotency.from_request(d.index, idempotency_key, f"recovery-codes/{user_id}", body)

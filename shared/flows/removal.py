@@ -13,13 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..deps import Deps
 from ..kernel.errors import NotFound
 from ..kernel.ids import validate_user_id
 from ..kernel.validation import text
 from ..methods.registry import METHODS
 from ..methods.totp import Totp
 from ..model.records import Profile
+from ..ports import Deciding, StepUp
 from ..store import UserRows
 from .challenge_rows import cancel_challenges
 from .step_up import require_step_up, with_proof
@@ -60,7 +60,7 @@ def _drop(profile: Profile, device_id: str) -> None:
     profile.totp = [dev for dev in profile.totp if dev.id != device_id]
 
 
-def _admin_remove(d: Deps, user_id: str, body: dict[str, Any], actor: str,
+def _admin_remove(d: Deciding, user_id: str, body: dict[str, Any], actor: str,
                   take: Callable[[Profile | None, UserRows], tuple[Profile, str, dict[str, Any]]]) -> None:
     """`take` checks the profile holds what is removed, removes it, and names the method and detail."""
     reason = text(body, "reason", max_len=256, required=True)
@@ -72,7 +72,7 @@ def _admin_remove(d: Deps, user_id: str, body: dict[str, Any], actor: str,
     d.in_unit(user_id, attempt)
 
 
-def admin_remove_method(d: Deps, user_id: str, method: str, body: dict[str, Any], actor: str) -> None:
+def admin_remove_method(d: Deciding, user_id: str, method: str, body: dict[str, Any], actor: str) -> None:
     user_id = validate_user_id(user_id)
     method = _removable(method)
 
@@ -85,7 +85,7 @@ def admin_remove_method(d: Deps, user_id: str, method: str, body: dict[str, Any]
     _admin_remove(d, user_id, body, actor, take)
 
 
-def admin_remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, Any], actor: str) -> None:
+def admin_remove_device(d: Deciding, user_id: str, device_id: str, body: dict[str, Any], actor: str) -> None:
     user_id = validate_user_id(user_id)
     device_id = _device_id(device_id)
 
@@ -97,7 +97,7 @@ def admin_remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, A
     _admin_remove(d, user_id, body, actor, take)
 
 
-def remove_device(d: Deps, user_id: str, device_id: str, body: dict[str, Any]) -> None:
+def remove_device(d: StepUp, user_id: str, device_id: str, body: dict[str, Any]) -> None:
     """The user's own removal of one device: a step-up proof, as for every other method change."""
     user_id = validate_user_id(user_id)
     device_id = _device_id(device_id)

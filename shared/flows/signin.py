@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from ..crypto import device_tokens
-from ..deps import Deps
 from ..kernel.errors import IdempotentResultGone, NotEnrolled, RiskBlocked, UserBlocked
 from ..kernel.ids import validate_user_id
 from ..kernel.results import BeginResult, ChallengeStarted, NotRequired
@@ -20,6 +19,7 @@ from ..model import strength
 from ..model.context import parse_context, risk_action
 from ..model.policy import Policy
 from ..model.records import Challenge, Profile
+from ..ports import Challenging
 from ..store import UserRows
 from ..store.idempotency import BYPASS, CHALLENGE, Idempotency, Replay
 from .challenge_rows import (
@@ -60,7 +60,7 @@ def evaluate(policy: Policy, profile: Profile | None, context: dict[str, Any], n
     return "challenge"
 
 
-def begin(d: Deps, body: dict[str, Any], idempotency_key: str | None = None) -> BeginResult:
+def begin(d: Challenging, body: dict[str, Any], idempotency_key: str | None = None) -> BeginResult:
     user_id = validate_user_id(body.get("userId"))
     method = choice(body, "method", tuple(METHODS))
     context = parse_context(body.get("context"))

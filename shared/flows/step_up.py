@@ -11,12 +11,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..deps import Deps
 from ..kernel.errors import NotFound, StepUpRequired
 from ..kernel.ids import parse_challenge_id
 from ..methods.base import SIGNIN
 from ..model import strength
 from ..model.policy import Policy
+from ..ports import Proving
 from ..store import UserRows
 from .challenge_rows import audited_refusals, refuse_if_barred
 
@@ -42,7 +42,7 @@ def proof_key(user_id: str, proof_id: str | None) -> str | None:
     return proof_rk
 
 
-def with_proof(d: Deps, user_id: str, action: str, proof_id: str | None,
+def with_proof(d: Proving, user_id: str, action: str, proof_id: str | None,
                 attempt: Callable[[UserRows, str | None], T], *row_keys: str | None) -> T:
     """Run `attempt(unit, proof_rk)` on a unit that also holds the named proof challenge (one query),
     again after a lost race; a refusal, a bad proof id's included, is audited."""

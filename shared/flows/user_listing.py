@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import InvalidRequest
 from ..model.records import Profile
+from ..ports import Keys, Scanning
 from ..store.profile_scan import profiles_page
 
 STATES = ("locked", "blocked", "unused-token", "no-factor")
@@ -51,17 +51,17 @@ def _view(profile: Profile) -> dict[str, Any]:
             "provisioned": profile.provisioned_methods(), "groups": profile.groups}
 
 
-def _sign(d: Deps, payload: str) -> str:
+def _sign(d: Keys, payload: str) -> str:
     return d.index("users-cursor", payload)
 
 
-def encode_cursor(d: Deps, state: str, token: dict[str, str]) -> str:
+def encode_cursor(d: Keys, state: str, token: dict[str, str]) -> str:
     payload = json.dumps({"s": state, "t": token}, sort_keys=True, separators=(",", ":"))
     body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
     return f"{body}.{_sign(d, payload)}"
 
 
-def decode_cursor(d: Deps, state: str, cursor: str) -> dict[str, str]:
+def decode_cursor(d: Keys, state: str, cursor: str) -> dict[str, str]:
     """The continuation token of a cursor this service issued for this state; anything else is a 400."""
     bad = InvalidRequest("cursor is not a cursor this listing returned.", field="cursor")
     if len(cursor) > _MAX_CURSOR or cursor.count(".") != 1:
@@ -87,7 +87,7 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-def list_users(d: Deps, params: dict[str, str], monotonic: Callable[[], float] = time.monotonic,
+def list_users(d: Scanning, params: dict[str, str], monotonic: Callable[[], float] = time.monotonic,
                budget_seconds: float = BUDGET_SECONDS) -> dict[str, Any]:
     state = params.get("state")
     if state not in STATES:

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..crypto import device_tokens
-from ..deps import Deps
 from ..kernel import telemetry
 from ..kernel.clock import iso
 from ..kernel.errors import Canceled, IncorrectCode, InvalidRequest, TwostepError
@@ -21,11 +20,12 @@ from ..methods.base import SIGNIN, answer_field
 from ..methods.registry import METHODS
 from ..model.lockout import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
+from ..ports import Governed, Verifying
 from ..store import UserRows
 from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, superseded
 
 
-def _check_code(d: Deps, unit: UserRows, ch: Challenge, profile: Profile, code: str,
+def _check_code(d: Verifying, unit: UserRows, ch: Challenge, profile: Profile, code: str,
                 now: datetime) -> tuple[dict[str, Any], bool] | None:
     """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
     the fields the method adds to the answer and whether the approval activated a factor (None: wrong)."""
@@ -46,7 +46,7 @@ def _refuse_superseded(unit: UserRows, ch: Challenge, now: datetime) -> None:
     raise Canceled()
 
 
-def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def verify(d: Verifying, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
     typed = answer(body)
     remember = boolean(body, "rememberDevice")
     user_id, row_key = parse_challenge_id(challenge_id)  # one spelling (C12): `challenge_id` is canonical
@@ -108,7 +108,7 @@ def verify(d: Deps, challenge_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return d.in_unit(user_id, attempt, row_key)
 
 
-def report_fraud(d: Deps, challenge_id: str) -> dict[str, Any]:
+def report_fraud(d: Governed, challenge_id: str) -> dict[str, Any]:
     """"I did not start this": cancel the challenge and block the user for the policy's period."""
     user_id, row_key = parse_challenge_id(challenge_id)
 

@@ -16,7 +16,7 @@ from .base import ACCESS_PASS_LABEL
 from .typed_secret import CodeProof, TypedSecret
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Clocked, Keys
     from ..store import UserRows
 
 
@@ -47,7 +47,7 @@ class AccessPass(TypedSecret):
         profile.access_pass = AccessPassState.from_json(json.loads(active)) if active else None
         profile.access_pass_history = json.loads(row.get("accessPassHistory") or "[]")
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: Clocked, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         super().prepare(d, profile, context)
         assert profile.access_pass is not None  # prepare() refused a user without an unexpired pass
         return {"access_pass_id": profile.access_pass.id}
@@ -56,7 +56,7 @@ class AccessPass(TypedSecret):
         return (super().still_enrolled(ch, profile, now) and profile is not None and profile.access_pass is not None
                 and ch.access_pass_id == profile.access_pass.id)
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+    def check(self, d: Keys, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         active = profile.access_pass
         if active is None or not self.still_enrolled(ch, profile, now):
@@ -64,7 +64,7 @@ class AccessPass(TypedSecret):
         typed = keyed_hash(d.index, ACCESS_PASS_LABEL, f"{ch.user_id}\x00{active.id}", code)
         return CodeProof(now) if codes_equal(active.hash, typed) else None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: object, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         assert isinstance(proof, CodeProof) and profile.access_pass is not None
         used = profile.access_pass
         for entry in profile.access_pass_history:

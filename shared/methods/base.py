@@ -37,7 +37,7 @@ from ..model.factors import SealedField, StoredFactor
 from ..model.records import Challenge, Profile
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import KeysAndSettings, MethodApproving, MethodChecking, MethodPreparing
     from ..store import UserRows
 
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
@@ -60,11 +60,11 @@ class Method(StoredFactor, Protocol):
     phishing_resistant: ClassVar[bool] = False
     strength_recovery: ClassVar[bool] = False
 
-    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+    def challenge_fields(self, d: KeysAndSettings) -> dict[str, Any]:
         """Fields of every new challenge of this method (digits, key id, delivery state)."""
         ...
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: MethodPreparing, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         """Before a sign-in challenge is created: limits to spend, destination fields to add."""
         ...
 
@@ -80,14 +80,15 @@ class Method(StoredFactor, Protocol):
         """The answer in the form `check` compares, or InvalidRequest (400, no attempt used)."""
         ...
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+    def check(self, d: MethodChecking, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         """A proof that `code` answers `ch` (compared in constant time), or None. `unit` holds the user's
         rows of this decision: a method whose secret lives in a row of its own reads it there
         (`unit.read(row_key)`, one more point read)."""
         ...
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: MethodApproving, ch: Challenge, profile: Profile, proof: object,
+                unit: UserRows) -> dict[str, Any]:
         """What approval changes on the profile (an enrolled phone or device, a spent step or code); a change
         to another row of the user, or an audit event of the method's own, goes into `unit` and is committed
         with the approval, in its one transaction. Returns the fields the verify answer adds."""
@@ -124,13 +125,13 @@ class Enrolment(Protocol):
         """A refusal that needs no proof (a full list of devices: 409), before the step-up is spent."""
         ...
 
-    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+    def enrolment_fields(self, d: MethodPreparing, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
         """The enrolment challenge's own fields (a sealed destination or secret), after the step-up; spends
         the limits the enrolment consumes."""
         ...
 
-    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> Started:
+    def enrolment_answer(self, d: KeysAndSettings, ch: Challenge, view: dict[str, Any]) -> Started:
         """What starting (or repeating) the enrolment answers, from its challenge."""
         ...
 
@@ -148,11 +149,11 @@ class NoEnrolment:
     def refuse_enrolment(self, profile: Profile | None) -> None:
         raise NotFound()
 
-    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+    def enrolment_fields(self, d: object, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
         raise NotFound()
 
-    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> Started:
+    def enrolment_answer(self, d: object, ch: Challenge, view: dict[str, Any]) -> Started:
         raise NotFound()
 
 

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 
-from ..deps import Deps
 from ..kernel import telemetry
 from ..kernel.clock import retry_after
 from ..kernel.errors import RateLimited
 from ..model.phone import region
+from ..ports import Counting, KeysAndSettings
 from ..store import Tx, new_row, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
@@ -47,7 +47,7 @@ def _ip_key(ip: str) -> str:
     return str(address)
 
 
-def counters(d: Deps, now: datetime, user_id: str, e164: str, ip: str | None) -> list[Counter]:
+def counters(d: KeysAndSettings, now: datetime, user_id: str, e164: str, ip: str | None) -> list[Counter]:
     s = d.settings
     hour = now.replace(minute=0, second=0, microsecond=0)
     hour_end = hour + timedelta(hours=1)
@@ -67,7 +67,7 @@ def counters(d: Deps, now: datetime, user_id: str, e164: str, ip: str | None) ->
     return out
 
 
-def consume_sms(d: Deps, user_id: str, e164: str, ip: str | None) -> None:
+def consume_sms(d: Counting, user_id: str, e164: str, ip: str | None) -> None:
     """Count one SMS against every limit it falls under, or refuse it (counting nothing). Whether the number
     is accepted at all is model/phone.py's to say, before."""
 

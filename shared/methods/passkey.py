@@ -35,7 +35,7 @@ from . import passkey_index
 from .base import SIGNIN
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Ceremonies, Keys, MethodApproving, MethodChecking, RelyingParties
     from ..store import UserRows
 
 NAME = "passkey"
@@ -95,7 +95,7 @@ def _attached(profile: Profile) -> PasskeyState:
     return profile.extra.setdefault(NAME, PasskeyState())
 
 
-def _open(d: Deps, user_id: str, sealed: str) -> dict[str, Any]:
+def _open(d: Keys, user_id: str, sealed: str) -> dict[str, Any]:
     return json.loads(d.sealer.open(sealed, passkey_aad(user_id), kind="profile"))
 
 
@@ -103,12 +103,12 @@ def _unb64(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
-def credential_ids(d: Deps, profile: Profile | None) -> list[bytes]:
+def credential_ids(d: Keys, profile: Profile | None) -> list[bytes]:
     return [_unb64(_open(d, p.user_id, c.secret)["credentialId"])
             for p in ([profile] if profile else []) for c in state(p).credentials]
 
 
-def relying_party(d: Deps) -> webauthn.RelyingParty:
+def relying_party(d: RelyingParties) -> webauthn.RelyingParty:
     rp = d.webauthn_rp
     if rp is None:  # passkeys are off (Azure without MFA_WEBAUTHN_* settings)
         raise NotFound("Passkeys are not configured.")
@@ -173,7 +173,7 @@ class Passkey:
         if profile is not None and len(state(profile).credentials) >= MAX_PASSKEYS:
             raise Conflict(f"A user can have at most {MAX_PASSKEYS} passkeys.")
 
-    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+    def enrolment_fields(self, d: Ceremonies, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
         rp = relying_party(d)
         st = state(unit.profile)
@@ -184,14 +184,14 @@ class Passkey:
                                             timeout_seconds=d.policy().code_ttl_seconds)
         return {"extra": {"name": parsed, "handle": b64url(handle), "publicKey": options.public_key}}
 
-    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> ChallengeStarted:
+    def enrolment_answer(self, d: object, ch: Challenge, view: dict[str, Any]) -> ChallengeStarted:
         return ChallengeStarted(view)
 
     # ---- sign-in (W2-W5) ----
-    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+    def challenge_fields(self, d: object) -> dict[str, Any]:
         return {"digits": 6, "key_id": None, "delivery": None}
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: Ceremonies, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         options = webauthn.request_options(relying_party(d), credential_ids=credential_ids(d, profile),
                                            timeout_seconds=d.policy().code_ttl_seconds)
         return {"extra": {"publicKey": options.public_key, "passkeyIds": [c.id for c in state(profile).credentials]}}
@@ -209,7 +209,7 @@ class Passkey:
     def parse_code(self, code: Any) -> Any:
         return code  # a JSON object (verify checked it); parsed whole in `check`, knowing the ceremony
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: Any, now: datetime,
+    def check(self, d: MethodChecking, ch: Challenge, profile: Profile, code: Any, now: datetime,
               unit: UserRows) -> object | None:
         rp = relying_party(d)
         challenge = _unb64(ch.extra["publicKey"]["challenge"])
@@ -234,7 +234,7 @@ class Passkey:
         except webauthn.CeremonyFailed:
             return None
 
-    def _find(self, d: Deps, profile: Profile, credential_id: bytes) -> tuple[StoredPasskey,
+    def _find(self, d: Keys, profile: Profile, credential_id: bytes) -> tuple[StoredPasskey,
                                                                                webauthn.StoredCredential] | None:
         st = state(profile)
         if st.handle is None:
@@ -247,7 +247,8 @@ class Passkey:
                 return c, webauthn.StoredCredential(cid, _unb64(held["publicKey"]), c.sign_count, handle)
         return None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: MethodApproving, ch: Challenge, profile: Profile, proof: object,
+                unit: UserRows) -> dict[str, Any]:
         if isinstance(proof, _Asserted):
             proof.passkey.sign_count = proof.verified.new_sign_count
             proof.passkey.backed_up = proof.verified.backed_up
@@ -256,7 +257,7 @@ class Passkey:
         assert isinstance(proof, _Registered)
         return self._add(d, ch, profile, proof.credential, unit)
 
-    def _add(self, d: Deps, ch: Challenge, profile: Profile, cred: webauthn.RegisteredCredential,
+    def _add(self, d: MethodApproving, ch: Challenge, profile: Profile, cred: webauthn.RegisteredCredential,
              unit: UserRows) -> dict[str, Any]:
         now = d.clock.now()
         st = _attached(profile)

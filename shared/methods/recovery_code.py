@@ -14,7 +14,7 @@ from .base import RECOVERY_CODE_LABEL
 from .typed_secret import CodeProof, TypedSecret
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Keys
     from ..store import UserRows
 
 
@@ -41,7 +41,7 @@ class RecoveryCode(TypedSecret):
         profile.recovery_codes = json.loads(row.get("recoveryCodes") or "[]")
         profile.recovery_codes_at = row.get("recoveryCodesAt")
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+    def check(self, d: Keys, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         typed = keyed_hash(d.index, RECOVERY_CODE_LABEL, ch.user_id, code)
         found = None
@@ -50,7 +50,7 @@ class RecoveryCode(TypedSecret):
                 found = i
         return None if found is None else CodeProof(now, found)
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: object, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         assert isinstance(proof, CodeProof)
         del profile.recovery_codes[proof.index]
         remaining = {"recoveryCodesRemaining": len(profile.recovery_codes)}

@@ -15,7 +15,7 @@ from . import limits
 from .base import ENROL_SMS, parse_digits
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Clocked, Counting, Keys, KeysAndSettings
     from ..store import UserRows
 
 LABEL = "phone"  # the label of a sealed number's associated data
@@ -63,21 +63,21 @@ class Sms:
     def refuse_enrolment(self, profile: Profile | None) -> None:
         return None
 
-    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+    def enrolment_fields(self, d: Counting, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
         refuse_country(parsed, d.settings.sms_allowed_countries)
         limits.consume_sms(d, user_id, parsed, context.get("ip"))
         return {"destination": d.sealer.seal(parsed.encode(), phone_aad(user_id)),
                 "destination_masked": mask(parsed)}
 
-    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> CodeSent:
+    def enrolment_answer(self, d: object, ch: Challenge, view: dict[str, Any]) -> CodeSent:
         return CodeSent(view)
 
     # ---- sign-in ----
-    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+    def challenge_fields(self, d: KeysAndSettings) -> dict[str, Any]:
         return {"digits": d.settings.code_digits, "key_id": d.hmac_keys.current_id, "delivery": "queued"}
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: Counting, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         phone = d.sealer.open(profile.phone, phone_aad(profile.user_id), kind="profile").decode()
         refuse_country(phone, d.settings.sms_allowed_countries)
         limits.consume_sms(d, profile.user_id, phone, context.get("ip"))
@@ -92,12 +92,12 @@ class Sms:
     def parse_code(self, code: str) -> str:
         return parse_digits(code)
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+    def check(self, d: Keys, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         expected = derive_code(d.hmac_keys.get(ch.key_id, "sms-code", "challenge"), ch.token, ch.digits)
         return True if codes_equal(expected, code) else None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: Clocked, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         if ch.purpose == ENROL_SMS:
             replaced = profile.phone
             profile.phone, profile.phone_masked = ch.destination, ch.destination_masked

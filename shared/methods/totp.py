@@ -18,7 +18,7 @@ from ..model.records import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
 from .base import ENROL_TOTP, parse_digits
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Configured, Keys, KeysAndSettings
     from ..store import UserRows
 
 
@@ -78,11 +78,11 @@ class Totp:
         if profile is not None and len(profile.totp) >= MAX_TOTP_DEVICES:
             raise Conflict(f"A user can have at most {MAX_TOTP_DEVICES} TOTP devices.")
 
-    def enrolment_fields(self, d: Deps, user_id: str, parsed: Any, context: dict[str, Any],
+    def enrolment_fields(self, d: Keys, user_id: str, parsed: Any, context: dict[str, Any],
                          unit: UserRows) -> dict[str, Any]:
         return {"pending_secret": d.sealer.seal(new_totp_secret(), totp_aad(user_id))}
 
-    def enrolment_answer(self, d: Deps, ch: Challenge, view: dict[str, Any]) -> SecretIssued:
+    def enrolment_answer(self, d: KeysAndSettings, ch: Challenge, view: dict[str, Any]) -> SecretIssued:
         """The secret, shown again only while that enrolment is pending and still current."""
         if ch.pending_secret is None:
             raise IdempotentResultGone()
@@ -93,10 +93,10 @@ class Totp:
         return SecretIssued(view)
 
     # ---- sign-in ----
-    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+    def challenge_fields(self, d: Configured) -> dict[str, Any]:
         return {"digits": d.settings.totp_digits, "key_id": None, "delivery": None}
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: object, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         return {}
 
     def still_enrolled(self, ch: Challenge, profile: Profile | None, now: datetime) -> bool:
@@ -108,7 +108,7 @@ class Totp:
     def parse_code(self, code: str) -> str:
         return parse_digits(code)
 
-    def check(self, d: Deps, ch: Challenge, profile: Profile, code: str, now: datetime,
+    def check(self, d: KeysAndSettings, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
         if ch.purpose == ENROL_TOTP:
             secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
@@ -124,7 +124,7 @@ class Totp:
                 return _TotpProof(step, now, device)
         return None
 
-    def approve(self, d: Deps, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
+    def approve(self, d: Configured, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         assert isinstance(proof, _TotpProof)
         device = proof.device
         if device is None:

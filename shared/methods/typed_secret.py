@@ -12,7 +12,7 @@ from ..model.records import Challenge, Profile
 from .base import NoEnrolment
 
 if TYPE_CHECKING:
-    from ..deps import Deps
+    from ..ports import Clocked
     from ..store import UserRows
 
 
@@ -34,10 +34,10 @@ class TypedSecret(NoEnrolment):
     def held(self, profile: Profile, now: datetime | None) -> bool:
         raise NotImplementedError
 
-    def challenge_fields(self, d: Deps) -> dict[str, Any]:
+    def challenge_fields(self, d: object) -> dict[str, Any]:
         return {"digits": 0, "key_id": None, "delivery": None}
 
-    def prepare(self, d: Deps, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, d: Clocked, profile: Profile, context: dict[str, Any]) -> dict[str, Any]:
         if self.name not in profile.recovery_methods(d.clock.now()):
             raise NotEnrolled()
         return {}

@@ -33,11 +33,11 @@ from datetime import datetime
 from typing import Any
 
 from ..channels.events import build_event
-from ..deps import Deps
 from ..kernel.errors import Conflict, NotFound, StorageUnavailable
 from ..kernel.ids import PROFILE_RK, validate_user_id
 from ..kernel.validation import text
 from ..methods.oath import serial_index as oath_index
+from ..ports import Erasing, KeyedStore, Keys, Stored
 from ..store import AuditEvent, Entity, StaleWrite, Tx, inverted, new_row
 
 ERASURES_PK = "~erasures"
@@ -46,20 +46,20 @@ PAGE = 1000
 SWEEPS = 5  # partition re-reads before a busy user's erasure is left for a retry
 
 
-def _record_prefix(d: Deps, user_id: str) -> str:
+def _record_prefix(d: Keys, user_id: str) -> str:
     return d.index("erasure", user_id) + "|"
 
 
-def _open_key(d: Deps, user_id: str) -> str:
+def _open_key(d: Keys, user_id: str) -> str:
     return _record_prefix(d, user_id) + "open"
 
 
-def _open_record(d: Deps, user_id: str) -> Entity | None:
+def _open_record(d: KeyedStore, user_id: str) -> Entity | None:
     """An erasure of this user that started and did not finish."""
     return d.store.get(ERASURES_PK, _open_key(d, user_id))
 
 
-def _start(d: Deps, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
+def _start(d: KeyedStore, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
     """Open the erasure, or join the one a concurrent request opened a moment ago."""
     record = new_row(ERASURES_PK, _open_key(d, user_id), state="erasing", actor=actor, reason=reason,
                      startedAt=now, rowsDeleted=0)
@@ -73,7 +73,7 @@ def _start(d: Deps, user_id: str, reason: str, actor: str, now: datetime) -> Ent
     return opened
 
 
-def _finish(d: Deps, record: Entity, deleted: int, now: datetime) -> None:
+def _finish(d: Stored, record: Entity, deleted: int, now: datetime) -> None:
     """Close the open record into the `erased` one, once; a duplicate that loses the race finds it done."""
     done = new_row(ERASURES_PK, record["RowKey"].removesuffix("open") + inverted(record["startedAt"]),
                    state="erased", actor=record["actor"], reason=record["reason"],
@@ -85,7 +85,7 @@ def _finish(d: Deps, record: Entity, deleted: int, now: datetime) -> None:
             raise Conflict("The erasure changed while it finished; retry it to finish.") from None
 
 
-def _erase_partition(d: Deps, user_id: str) -> int:
+def _erase_partition(d: Stored, user_id: str) -> int:
     deleted = 0
     for _ in range(SWEEPS):
         profile = d.store.get(user_id, PROFILE_RK)
@@ -108,13 +108,13 @@ def _erase_partition(d: Deps, user_id: str) -> int:
     raise Conflict("The user's rows kept changing during the erasure; retry it to finish.")
 
 
-def _holds_rows(d: Deps, user_id: str) -> bool:
+def _holds_rows(d: Stored, user_id: str) -> bool:
     """Whether anything is left of the user (a row a sign-in in flight committed after an erasure)."""
     rows, _ = d.store.page("PartitionKey eq @pk", {"pk": user_id}, 1, None, select=["RowKey"])
     return bool(rows)
 
 
-def _erase_oath_rows(d: Deps, user_id: str) -> int:
+def _erase_oath_rows(d: KeyedStore, user_id: str) -> int:
     mine = []
     for prefix in (oath_index.PREFIX, oath_index.LEGACY_PREFIX):
         for row in d.store.query_prefix(oath_index.INDEX_PK, prefix, limit=100_000):
@@ -128,7 +128,7 @@ def _erase_oath_rows(d: Deps, user_id: str) -> int:
     return sum(d.store.delete_unchanged(mine[i:i + BATCH]) for i in range(0, len(mine), BATCH))
 
 
-def erase(d: Deps, user_id: str, body: dict[str, Any], actor: str) -> None:
+def erase(d: Erasing, user_id: str, body: dict[str, Any], actor: str) -> None:
     user_id = validate_user_id(user_id)
     reason = text(body, "reason", max_len=256, required=True)
     record = _open_record(d, user_id)

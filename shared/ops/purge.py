@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..deps import Deps
 from ..methods.oath import serial_index as oath_index
+from ..ports import Scanning, Stored
 from ..store import Entity, new_row
 
 BATCH = 100  # an entity-group transaction holds at most 100 rows
@@ -49,19 +49,19 @@ def _batches(rows: list[Entity]) -> list[list[Entity]]:
     return out
 
 
-def _load_cursor(d: Deps) -> dict[str, str] | None:
+def _load_cursor(d: Stored) -> dict[str, str] | None:
     row = d.store.get(CURSOR_PK, CURSOR_RK)
     return json.loads(row["next"]) if row is not None and row.get("next") else None
 
 
-def _save_cursor(d: Deps, token: dict[str, str] | None, now: datetime) -> None:
+def _save_cursor(d: Stored, token: dict[str, str] | None, now: datetime) -> None:
     if token is None:
         d.store.upsert(new_row(CURSOR_PK, CURSOR_RK, next="", completedAt=now))
     else:
         d.store.upsert(new_row(CURSOR_PK, CURSOR_RK, next=json.dumps(token), savedAt=now))
 
 
-def purge(d: Deps, now: datetime | None = None, *, budget_seconds: float = BUDGET_SECONDS, page_size: int = PAGE,
+def purge(d: Scanning, now: datetime | None = None, *, budget_seconds: float = BUDGET_SECONDS, page_size: int = PAGE,
           monotonic: Callable[[], float] = time.monotonic) -> PurgeRun:
     """Delete expired rows page by page until the table ends or the budget is spent."""
     now = now or d.clock.now()
@@ -85,7 +85,7 @@ def purge(d: Deps, now: datetime | None = None, *, budget_seconds: float = BUDGE
     return run
 
 
-def hourly(d: Deps, monotonic: Callable[[], float] = time.monotonic, started: float | None = None) -> PurgeRun:
+def hourly(d: Scanning, monotonic: Callable[[], float] = time.monotonic, started: float | None = None) -> PurgeRun:
     """The hourly maintenance run: move OATH index rows of the earlier plain-text format to keyed ones
     (oath_index.py; nothing to do once none is left, one range query), then purge with the rest of the budget,
     so old rows lose their plain text even when no import runs. `started`: when the run's budget began (the

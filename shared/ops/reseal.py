@@ -26,13 +26,13 @@ from typing import Any
 
 from ..crypto.aad import bound_aad
 from ..crypto.keys import Sealer, crypto_failure, sealed_key_id
-from ..deps import Deps
 from ..kernel.clock import iso
 from ..kernel.errors import CryptoError, SealedValueUnreadable
 from ..kernel.ids import AUDIT_PREFIX, CHALLENGE_PREFIX, PROFILE_RK
 from ..kernel.validation import integer
 from ..methods.oath import serial_index as oath_index
 from ..methods.registry import METHODS
+from ..ports import KeyedStore, Resealing, Scanning, Stored
 from ..store import Entity, StaleWrite, Tx, index_key, new_row, retry_on_conflict, same_version
 from ..store.audit import audit_view
 
@@ -155,7 +155,7 @@ def _resealed(sealer: Sealer, row: Entity) -> tuple[dict[str, Any], int]:
     return changes, count
 
 
-def _reseal_row(d: Deps, row: Entity) -> int:
+def _reseal_row(d: KeyedStore, row: Entity) -> int:
     """Re-seal one row's stale values with an ETag-conditional merge; re-read and retry on a race."""
     current: list[Entity | None] = [row]
 
@@ -174,14 +174,14 @@ def _reseal_row(d: Deps, row: Entity) -> int:
     return retry_on_conflict(attempt)
 
 
-def _cursor(d: Deps) -> tuple[Entity | None, dict[str, str] | None]:
+def _cursor(d: Stored) -> tuple[Entity | None, dict[str, str] | None]:
     row = d.store.get(index_key.PARTITION, CURSOR_ROW)
     if row is None or not row.get("nextPartitionKey"):
         return row, None
     return row, {"PartitionKey": row["nextPartitionKey"], "RowKey": row.get("nextRowKey") or ""}
 
 
-def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict[str, Any]:
+def run(d: Resealing, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict[str, Any]:
     """One bounded, resumable run of the re-encryption job.
 
     A run that is still writing after `budget_seconds` stops (after at least one write, so every run makes
@@ -218,7 +218,7 @@ def run(d: Deps, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_S
     return summary
 
 
-def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
+def status(d: Scanning, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
     """How many sealed values remain under each encryption key id other than the current one, and how many
     open SMS challenges under each older HMAC key id: one filtered scan of the table (the columns that
     name a key only, 1000 rows a page), bounded by `max_rows`. Remembered-device tokens are not stored,
@@ -252,7 +252,7 @@ def status(d: Deps, max_rows: int = MAX_COUNTED_ROWS) -> dict[str, Any]:
     }
 
 
-def run_request(d: Deps, body: dict[str, Any], actor: str) -> dict[str, Any]:
+def run_request(d: Resealing, body: dict[str, Any], actor: str) -> dict[str, Any]:
     """`POST /api/v1/admin/keys/reseal` with an optional `{"maxRows": 1-1000}` (default 200)."""
     max_rows = integer(body, "maxRows", low=1, high=MAX_ROWS_PER_RUN, default=DEFAULT_ROWS_PER_RUN)
     return run(d, max_rows, actor)

@@ -1,7 +1,7 @@
 """The layers of shared/, checked by parsing every module's imports: a package may import only from
 itself and the packages below it, so the packages form no cycle and a rule's place says what it may use.
 The composition root (`wiring.py`, which builds `Deps`) is imported only by functions/, tests/ and tools/:
-shared/ is handed a `Deps` and never builds one."""
+shared/ is handed narrow ports (shared/ports.py) and never builds the object behind them."""
 from __future__ import annotations
 
 import ast
@@ -11,8 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared"
 # Lowest first. A package imports only from itself and from the packages before it. `settings_keys` (the
 # key rings and webhook secret) sits under `settings`, which reads it; it needs only the kernel.
-LAYERS = ["kernel", "settings_keys", "settings", "clients", "crypto", "model", "store", "channels", "deps", "methods", "delivery",
-          "flows", "ops", "wiring"]
+# `ports` (the protocols flows and methods are handed) sits below them; `deps` (the concrete object that
+# satisfies the ports) sits above everything it is handed to, just under the composition root that builds it.
+LAYERS = ["kernel", "settings_keys", "settings", "clients", "crypto", "model", "store", "channels", "ports", "methods",
+          "delivery", "flows", "ops", "deps", "wiring"]
 COMPOSITION_ROOT = "wiring"
 
 

@@ -59,11 +59,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ...deps import Deps
 from ...kernel.clock import iso
 from ...kernel.errors import Conflict, StorageUnavailable
 from ...kernel.ids import random_token
 from ...model.records import MAX_TOTP_DEVICES, Profile, TotpDevice
+from ...ports import Deciding, Importing, Keys
 from ...store import Entity, UserRows, retry_on_conflict
 from ..totp import totp_aad
 from . import serial_index as oath_index
@@ -94,7 +94,7 @@ def _holds(profile: Profile | None, key: str) -> bool:
     return profile is not None and any(dev.serial and serial_key(dev.serial) == key for dev in profile.totp)
 
 
-def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: datetime) -> _Checked:
+def _check(d: Importing, rows: list[OathRow], users: dict[str, list[OathRow]], now: datetime) -> _Checked:
     """The Storage half of validation: serials already assigned, and the device cap per user."""
     upns = list(users)
     units = dict(zip(upns, parallel(d.load_unit, upns), strict=True))
@@ -125,7 +125,7 @@ def _check(d: Deps, rows: list[OathRow], users: dict[str, list[OathRow]], now: d
     return _Checked(units=units, profiles=profiles, stale=stale)
 
 
-def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, Profile | None]
+def _secrets_held(d: Keys, users: dict[str, list[OathRow]], profiles: dict[str, Profile | None]
                   ) -> list[dict[str, Any]]:
     """Rows whose secret their user already holds, on a device or on an earlier row (C11): two devices
     with one secret would let one code sign in twice."""
@@ -140,13 +140,13 @@ def _secrets_held(d: Deps, users: dict[str, list[OathRow]], profiles: dict[str, 
     return errors
 
 
-def _hardware_device(d: Deps, r: OathRow) -> TotpDevice:
+def _hardware_device(d: Importing, r: OathRow) -> TotpDevice:
     return TotpDevice(id=random_token(6), secret=d.sealer.seal(r.secret, totp_aad(r.upn)), algorithm="SHA1",
                       digits=6, period=r.period, last_step=-1, kind="hardware", serial=r.serial, active=False,
                       created_at=iso(d.clock.now()))
 
 
-def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: UserRows, actor: str, import_id: str,
+def _write_user(d: Deciding, upn: str, devices: list[TotpDevice], read: UserRows, actor: str, import_id: str,
                 deadline: datetime) -> None:
     """Add the user's new devices in one ETag-conditional transaction with its audit event."""
     first = [True]
@@ -173,7 +173,7 @@ def _write_user(d: Deps, upn: str, devices: list[TotpDevice], read: UserRows, ac
     retry_on_conflict(attempt)
 
 
-def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, actor: str, import_id: str) -> None:
+def _revert_user(d: Deciding, upn: str, devices: list[TotpDevice], created: bool, actor: str, import_id: str) -> None:
     """Take this import's devices out of the user's profile again (by device id)."""
     ids = {dev.id for dev in devices}
 
@@ -199,7 +199,7 @@ def _revert_user(d: Deps, upn: str, devices: list[TotpDevice], created: bool, ac
     d.in_unit(upn, attempt)
 
 
-def _write_all(d: Deps, users: dict[str, list[OathRow]], checked: _Checked, actor: str, import_id: str,
+def _write_all(d: Importing, users: dict[str, list[OathRow]], checked: _Checked, actor: str, import_id: str,
                started: datetime) -> None:
     devices = {upn: [_hardware_device(d, r) for r in user_rows] for upn, user_rows in users.items()}
     deadline = started + IMPORT_DEADLINE
@@ -245,7 +245,7 @@ def _write_all(d: Deps, users: dict[str, list[OathRow]], checked: _Checked, acto
     raise failure
 
 
-def import_tokens(d: Deps, raw: bytes | None, actor: str) -> dict[str, Any]:
+def import_tokens(d: Importing, raw: bytes | None, actor: str) -> dict[str, Any]:
     """Import every token of the upload, or none (see the module docstring); the 201 body."""
     rows = parse_csv(raw)
     users: dict[str, list[OathRow]] = {}

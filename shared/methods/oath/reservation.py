@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ...deps import Deps
+from ...ports import KeyedStore, Keys
 from ...store import Entity, StaleWrite, Tx, retry_on_conflict, same_version
 from . import serial_index as oath_index
 from .csv_upload import OathRow
@@ -42,11 +42,11 @@ def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def read_index(d: Deps, keys: list[str]) -> dict[str, oath_index.Entry]:
+def read_index(d: KeyedStore, keys: list[str]) -> dict[str, oath_index.Entry]:
     return oath_index.read(d, keys, parallel)
 
 
-def _index_entity(d: Deps, r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
+def _index_entity(d: Keys, r: OathRow, import_id: str, now: datetime, stale: Entity | None) -> Entity:
     entity = oath_index.entity(d, r.serial_key, r.upn, importId=import_id, reservedAt=now, state="reserved",
                                manufacturer=r.manufacturer, model=r.model)
     if stale is not None:
@@ -54,7 +54,7 @@ def _index_entity(d: Deps, r: OathRow, import_id: str, now: datetime, stale: Ent
     return entity
 
 
-def reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: str, now: datetime) -> None:
+def reserve(d: KeyedStore, rows: list[OathRow], stale: dict[str, Entity], import_id: str, now: datetime) -> None:
     try:
         for chunk in _chunks(rows, BATCH):
             tx = Tx()
@@ -72,7 +72,7 @@ def reserve(d: Deps, rows: list[OathRow], stale: dict[str, Entity], import_id: s
         raise
 
 
-def release(d: Deps, keys: list[str], import_id: str) -> None:
+def release(d: KeyedStore, keys: list[str], import_id: str) -> None:
     """Delete the index rows this import holds among `keys` (If-Match: only as they were read)."""
     def once() -> None:
         ours = [e.row for e in read_index(d, keys).values() if e.row.get("importId") == import_id]
@@ -86,7 +86,7 @@ def release(d: Deps, keys: list[str], import_id: str) -> None:
         retry_on_conflict(once, attempts=5)
 
 
-def confirm(d: Deps, rows: list[OathRow], import_id: str) -> None:
+def confirm(d: KeyedStore, rows: list[OathRow], import_id: str) -> None:
     """Mark the index rows `assigned`: from now on only the profiles say whether a serial is taken."""
     try:
         for chunk in _chunks(rows, BATCH):

@@ -1,7 +1,7 @@
 """The serial index of imported hardware OATH tokens: one row per serial in the partition `~oath`, so that
 no serial is assigned to two users (the import saga that uses it is in oath.py).
 
-No personal data in plain text (D6): the RowKey is `sn|` + the serial's keyed index (`Deps.index`, under the
+No personal data in plain text (D6): the RowKey is `sn|` + the serial's keyed index (`ports.Keys.index`, under the
 dedicated index key, so no key rotation moves it), and the owner's user id, which the import must read
 back to look at that user's profile, is sealed (AES-GCM, bound to the row key, re-sealed by the
 re-encryption job like every sealed value). The row also holds the import id, when it was reserved and
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...deps import Deps
+from ...ports import KeyedStore, Keys
 from ...store import Entity, StaleWrite, Tx, new_row
 
 INDEX_PK = "~oath"
@@ -41,17 +41,17 @@ def owner_aad(row_key: str) -> str:
     return f"twostep/oath-owner/{row_key}"
 
 
-def row_key(d: Deps, serial_key: str) -> str:
+def row_key(d: Keys, serial_key: str) -> str:
     return PREFIX + d.index("oath-serial", serial_key)
 
 
-def entity(d: Deps, serial_key: str, owner: str, **fields: object) -> Entity:
+def entity(d: Keys, serial_key: str, owner: str, **fields: object) -> Entity:
     """A new index row for a serial (already folded to its key), its owner sealed."""
     rk = row_key(d, serial_key)
     return new_row(INDEX_PK, rk, **{OWNER: d.sealer.seal(owner.encode(), owner_aad(rk))}, **fields)
 
 
-def read(d: Deps, keys: list[str], parallel: Callable[..., list]) -> dict[str, Entry]:
+def read(d: KeyedStore, keys: list[str], parallel: Callable[..., list]) -> dict[str, Entry]:
     """The index entries of these serial keys (several per round trip), by serial key."""
     by_rk = {row_key(d, key): key for key in keys}
     rks = list(by_rk)
@@ -64,13 +64,13 @@ def read(d: Deps, keys: list[str], parallel: Callable[..., list]) -> dict[str, E
     return found
 
 
-def _keyed(d: Deps, legacy: Entity) -> Entity:
+def _keyed(d: Keys, legacy: Entity) -> Entity:
     serial_key = legacy["RowKey"][len(LEGACY_PREFIX):]
     fields = {k: legacy[k] for k in ("importId", "reservedAt", "state", "manufacturer", "model") if k in legacy}
     return entity(d, serial_key, legacy["upn"], **fields)
 
 
-def _migrate_one(d: Deps, legacy: Entity) -> None:
+def _migrate_one(d: KeyedStore, legacy: Entity) -> None:
     """One old row, after its batch met a concurrent writer: gone means another instance moved it; a keyed
     row already there was written by an import that had checked the profiles, so it stands."""
     for _ in range(3):
@@ -87,7 +87,7 @@ def _migrate_one(d: Deps, legacy: Entity) -> None:
             legacy = fresh
 
 
-def migrate(d: Deps, budget_seconds: float, monotonic: Callable[[], float] = time.monotonic) -> bool:
+def migrate(d: KeyedStore, budget_seconds: float, monotonic: Callable[[], float] = time.monotonic) -> bool:
     """Replace rows of the earlier plain-text format with keyed ones until none is left (True) or the
     budget is spent (False)."""
     deadline = monotonic() + budget_seconds
