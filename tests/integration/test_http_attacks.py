@@ -1,4 +1,4 @@
-"""The attacker's questions asked of the routes added in round 3 (passkeys, user erasure, unblock), over
+"""The attacker's questions asked of the passkey, erasure and unblock routes, over
 HTTP through the dev host against Azurite: twenty concurrent duplicates, a replay after success, a retry
 after a lost response (the same Idempotency-Key), a trailing newline, a blocked user, and a passkey
 removed between begin and verify. Each answer must be what the present state says, never more."""
