@@ -38,7 +38,8 @@ class Sinks:
 
 
 def mode(env: MutableMapping[str, str]) -> str:
-    """"console", "azure" or "off", from `MFA_TELEMETRY` and the connection string."""
+    """"console", "azure" or "off", from `MFA_TELEMETRY` and the connection string: "azure" (infra's
+    default) or unset exports only when a connection string is there to export to."""
     wanted = env.get("MFA_TELEMETRY", "").strip().lower()
     if wanted in ("off", "console"):
         return wanted
