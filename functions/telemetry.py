@@ -17,10 +17,13 @@ go out with their `extra=` fields as attributes (shared/kernel/telemetry.py's de
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from shared.kernel import signals
 
 STATSBEAT_OFF = "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL"
 CONSOLE_EXPORT_MILLIS = 10_000
@@ -61,8 +64,23 @@ def configure(env: MutableMapping[str, str] = os.environ, interval_millis: int =
             span_processors=[SimpleSpanProcessor(extra.spans)] if extra.spans else [],
             log_record_processors=[SimpleLogRecordProcessor(extra.logs)] if extra.logs else [],
             metric_readers=[extra.metrics] if extra.metrics else [])
+        leave_alert_lines_to_the_host(logging.getLogger(LOGGER))
     elif chosen == "console":
         from .telemetry_console import install
         install(extra, interval_millis, LOGGER)
     return chosen
 
+
+
+def leave_alert_lines_to_the_host(logger: logging.Logger) -> None:
+    """The Functions host already sends every log line's text to `traces`, where the alerts count the
+    signal lines (shared/kernel/signals.py); the exporter's handler skips those, so no alert counts one
+    event twice. Every other line (the decision lines) goes out with its attributes as well."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+    def not_a_signal(record: logging.LogRecord) -> bool:
+        return getattr(record, "event", None) not in signals.ALL
+
+    for handler in logger.handlers:
+        if isinstance(handler, LoggingHandler):
+            handler.addFilter(not_a_signal)

@@ -249,3 +249,32 @@ def test_console_mode_prints_a_line_per_span_of_an_invocation_only():
                "work()\n", MFA_TELEMETRY="console")
     lines = [line for line in out.stdout.splitlines() if line.lstrip().startswith("span ")]
     assert [line.split(" ms")[0].rsplit(" ", 1)[0] for line in lines] == ["  span inside", "span work"]
+
+
+def test_the_exporter_leaves_alert_lines_to_the_host(monkeypatch):
+    """The host forwards every line's text to `traces`, where the alerts count the signal lines: the
+    exporter's copy of those would make each event count twice."""
+    import logging
+
+    import azure.monitor.opentelemetry as monitor
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    from shared.kernel import signals
+
+    exported = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exported))
+    handler = LoggingHandler(logger_provider=provider)
+    logger = logging.getLogger("twostep")
+    monkeypatch.setattr(monitor, "configure_azure_monitor", lambda **kw: logger.addHandler(handler))
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        config.configure({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x"})
+        signals.http_5xx(logging.getLogger("twostep.http"), "begin_challenge", 503, "storage_unavailable")
+        telemetry.USERS_LOCKED.decision("Y2g.abc")
+    finally:
+        logger.removeHandler(handler)
+    events = [r.log_record.attributes.get("event") for r in exported.get_finished_logs()]
+    assert events == ["twostep.users.locked"]
