@@ -45,7 +45,7 @@ def invocation(trigger: str, name: str | None = None) -> Callable[[F], F]:
                 return result
 
         setattr(traced, _MARK, True)
-        return traced  # type: ignore[return-value]
+        return traced  # type: ignore[return-value]  # functools.wraps keeps the signature the worker binds by
 
     return decorate
 

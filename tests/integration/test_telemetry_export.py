@@ -1,4 +1,4 @@
-"""Telemetry as exported (issue 20, point 5; D1): through the app's one configuration path, the Azure
+"""Telemetry as exported (D1): through the app's one configuration path, the Azure
 Monitor distro's, with in-memory sinks added, a real SMS enrolment and sign-in against Azurite and the SMS
 emulator yields a span per function invocation, Storage and ACS dependency spans under it, structured
 decision logs with the event name and the challenge id, and every twostep.* metric it moved; no span or
