@@ -10,7 +10,7 @@ otherwise.
 Traces: each trigger opens a span (functions/tracing.py); the Azure SDKs (Tables, Queues, the ACS SMS
 client) trace their calls as its children through azure-core's OpenTelemetry plugin, which the distro's
 `azure_sdk` instrumentation switches on (asked for by name below, so no default can drop it), and the
-webhook's urllib3 calls through the distro's urllib3 instrumentation. Logs: the `twostep` logger's records
+webhook's POST through the distro's requests instrumentation. Logs: the `twostep` logger's records
 go out with their `extra=` fields as attributes (shared/kernel/telemetry.py's decision lines).
 
 `sinks` adds exporters of the caller's (tests: in memory) to whichever path is chosen, the same way.

@@ -1,10 +1,11 @@
 """Run as `python -m tests.integration.telemetry_probe` by test_telemetry_export.py, in a process of its own
 (OpenTelemetry's providers can be set once per process): configures telemetry through the app's one path
-(functions/telemetry.configure, with in-memory sinks added), drives an SMS enrolment and sign-in through
-the real triggers against Azurite and the SMS emulator, and prints what was exported, with the codes it
+(functions/telemetry.configure, with in-memory sinks added), drives an SMS enrolment and sign-in, and the
+delivery of one security event to the emulator's webhook, through the real triggers against Azurite and the SMS emulator, and prints what was exported, with the codes it
 saw, as one JSON document."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ MODE = telemetry.configure(os.environ, sinks=SINKS)  # before the app's modules,
 
 import azure.functions as func  # noqa: E402 - after configure, as in function_app.py
 
-from functions import challenges, enrolment, sms_sender  # noqa: E402
+from functions import challenges, enrolment, events, sms_sender  # noqa: E402
 from shared.channels.sms import outbox_message  # noqa: E402
 from shared.wiring import get_deps  # noqa: E402
 from tests.helpers import other_code, sms_code_for  # noqa: E402
@@ -60,6 +61,12 @@ def flow(user: str, phone: str) -> list[str]:
     return codes
 
 
+def deliver_one_event() -> None:
+    """What the host does with one message of the events queue: hand it to the webhook trigger."""
+    message = next(iter(get_deps().events.queue.receive_messages(max_messages=1, visibility_timeout=60)))
+    events.deliver_security_event(func.QueueMessage(id="probe-event", body=base64.b64decode(message.content)))
+
+
 def exported() -> dict:
     spans = [{"name": s.name, "kind": s.kind.name, "id": f"{s.context.span_id:016x}",
               "parent": f"{s.parent.span_id:016x}" if s.parent else None, "attributes": dict(s.attributes or {})}
@@ -73,4 +80,5 @@ def exported() -> dict:
 
 if __name__ == "__main__":
     codes = flow(sys.argv[1], sys.argv[2])
+    deliver_one_event()
     print(json.dumps({"mode": MODE, "codes": codes, **exported()}, default=str))
