@@ -9,11 +9,14 @@ from shared.channels.webhook import WebhookFailed, deliver_event
 from shared.kernel import signals
 from shared.settings import EVENTS_QUEUE, STORAGE_CONNECTION, get_settings
 
+from .tracing import invocation
+
 bp = func.Blueprint()
 log = logging.getLogger("twostep.events")
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=EVENTS_QUEUE, connection=STORAGE_CONNECTION)
+@invocation("pubsub")
 def deliver_security_event(msg: func.QueueMessage) -> None:
     settings = get_settings()
     try:

@@ -6,11 +6,13 @@ from shared.kernel.errors import ConfigError, StorageUnavailable, TwostepError
 from shared.wiring import get_deps
 
 from .http import problem, reported, respond
+from .tracing import invocation
 
 bp = func.Blueprint()
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return reported("health", _check())
 

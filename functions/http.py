@@ -10,11 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+from opentelemetry import trace
 
 from shared.clients import request_budget
 from shared.kernel import signals
 from shared.kernel.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
 from shared.kernel.validation import MAX_BODY_BYTES, parse_json_body
+
+from .tracing import invocation
 
 log = logging.getLogger("twostep.http")
 JSON = "application/json"
@@ -44,6 +47,7 @@ def idempotency_key(req: func.HttpRequest) -> str | None:
 
 
 def endpoint(fn: Callable[..., func.HttpResponse]) -> Callable[..., func.HttpResponse]:
+    @invocation("http", fn.__name__)
     @functools.wraps(fn)
     def guarded(req: func.HttpRequest) -> func.HttpResponse:
         return reported(fn.__name__, _answer(fn, req))
@@ -69,7 +73,10 @@ def _answer(fn: Callable[..., func.HttpResponse], req: func.HttpRequest) -> func
 
 def reported(function: str, response: func.HttpResponse) -> func.HttpResponse:
     """Every 5xx answer is one `twostep.http.5xx` log line: the host records these executions as
-    successful, so this line is what the 5xx alert counts."""
+    successful, so this line is what the 5xx alert counts. A refusal's problem code goes on the
+    invocation's span (functions/tracing.py)."""
+    if response.status_code >= 400:
+        trace.get_current_span().set_attribute("twostep.problem", _problem_code(response))
     if response.status_code >= 500:
         signals.http_5xx(log, function, response.status_code, _problem_code(response))
     return response

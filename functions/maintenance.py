@@ -12,11 +12,14 @@ from shared.ops.purge import hourly
 from shared.settings import DUE_QUEUE, STORAGE_CONNECTION
 from shared.wiring import get_deps
 
+from .tracing import invocation
+
 bp = func.Blueprint()
 log = logging.getLogger("twostep.maintenance")
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *", run_on_startup=False)
+@invocation("timer")
 def purge_expired(timer: func.TimerRequest) -> None:
     started = time.monotonic()
     deps = get_deps()
@@ -27,5 +30,6 @@ def purge_expired(timer: func.TimerRequest) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=DUE_QUEUE, connection=STORAGE_CONNECTION)
+@invocation("pubsub")
 def sweep_due(msg: func.QueueMessage) -> None:
     log.info("due sweep: %s", sweeper.on_chain_message(get_deps(), msg.get_body()))

@@ -7,6 +7,7 @@ from pathlib import Path
 import azure.functions as func
 
 from .http import JSON
+from .tracing import invocation
 
 bp = func.Blueprint()
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
@@ -15,5 +16,6 @@ _BODY = json.dumps(DOCUMENT, separators=(",", ":")).encode()
 
 
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(_BODY, status_code=200, mimetype=JSON, headers={"Cache-Control": "public, max-age=300"})

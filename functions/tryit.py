@@ -19,6 +19,7 @@ import azure.functions as func
 from shared.kernel.errors import NotFound
 
 from .http import problem, reported
+from .tracing import invocation
 
 bp = func.Blueprint()
 log = logging.getLogger("twostep.tryit")
@@ -66,6 +67,7 @@ def page(inbox: str | None) -> str:
 
 
 @bp.route(route="try", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def try_page(req: func.HttpRequest) -> func.HttpResponse:
     inbox = inbox_origin(os.environ.get(INBOX_SETTING))
     headers = {**_COMMON, "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
@@ -74,6 +76,7 @@ def try_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="try/{file}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@invocation("http")
 def try_asset(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("file") or ""
     if name not in ASSETS:  # the allow-list is the whole lookup: no path is ever built from the request

@@ -201,6 +201,13 @@ param smsAllowedCountries string = '*'
 @description('MFA_ADMIN_ROLE: app role (value) the Entra ID principal must hold to use /api/v1/admin routes when adminAuthClientId is set.')
 param adminRole string = 'Twostep.Admin'
 
+@allowed([
+  'azure'
+  'off'
+])
+@description('MFA_TELEMETRY: azure = the app exports its traces, decision logs and twostep.* metrics to this deployment\'s Application Insights through OpenTelemetry (statsbeat off); off = only what the Functions host records itself (the alerts still work).')
+param telemetry string = 'azure'
+
 @maxLength(2000)
 @description('MFA_WEBHOOK_URL: https URL that every security event (CloudEvents JSON, signed per Standard Webhooks with the Key Vault secret mfa-webhook-secret) is POSTed to. Empty: events are taken off the events queue and dropped after logging.')
 param webhookUrl string = ''
@@ -379,6 +386,7 @@ var appSettings = {
   MFA_SMS_DAILY_BUDGET: string(smsDailyBudget)
   MFA_SMS_ALLOWED_COUNTRIES: smsAllowedCountries
   MFA_ADMIN_ROLE: adminRole
+  MFA_TELEMETRY: telemetry
   ACS_SENDER: acsSender
 }
 
@@ -525,6 +533,17 @@ module alerts 'modules/alerts.bicep' = {
     alertEmail: alertEmail
     smsAlertThresholdPerHour: smsAlertThresholdPerHour
     failureAlertThreshold: failureAlertThreshold
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    namePrefix: '${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
   }
 }
 

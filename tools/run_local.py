@@ -38,7 +38,7 @@ def devhost_env() -> dict[str, str]:
     values = json.loads((ROOT / "local.settings.json").read_text(encoding="utf-8")).get("Values") or {}
     example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
     env = dict(os.environ)
-    env.setdefault("MFA_TELEMETRY", "console")  # twostep.* metrics printed every 10 s
+    env.setdefault("MFA_TELEMETRY", "console")  # twostep.* metrics every 10 s, one line per span of an invocation
     env.setdefault("MFA_WEBHOOK_URL", f"{INBOX}/webhook")
     env.setdefault("MFA_TRY_SMS_INBOX_URL", INBOX)  # the try-it page's SMS inbox panel (local runs only)
     env.setdefault("MFA_WEBAUTHN_ORIGINS", TRY_ORIGIN)  # passkeys on the try-it page (rp id: localhost)

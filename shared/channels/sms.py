@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
+from azure.core.tracing.decorator import distributed_trace
+
 from ..clients import OUTBOX_PUT_TIMEOUTS
 from .queues import QueueGateway
 
@@ -65,6 +67,7 @@ class SmsGateway:
         self.client = client
         self.sender = sender
 
+    @distributed_trace  # the SDK call's span, as SmsClient.send has one: its HTTP request is traced once, under it
     def send(self, to: str, text: str, tag: str, request_id: str, first_sent: datetime) -> str:
         """Send one SMS; a repeat with the same `request_id`/`first_sent` is dropped by the provider."""
         from azure.communication.sms._generated.models import SendMessageRequest, SmsRecipient, SmsSendOptions

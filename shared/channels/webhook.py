@@ -54,10 +54,10 @@ def deliver_event(url: str | None, secret: str | None, body: bytes, deadline: fl
     try:
         outcome = _deliver(url, secret, body, deadline)
     except Exception:
-        telemetry.WEBHOOK_DELIVERIES.add(1, {"outcome": "failed"})
+        telemetry.WEBHOOK_DELIVERIES.decision(outcome="failed")
         raise
     label = {"dropped": "dropped", "no webhook configured": "unconfigured"}.get(outcome, "delivered")
-    telemetry.WEBHOOK_DELIVERIES.add(1, {"outcome": label})
+    telemetry.WEBHOOK_DELIVERIES.decision(outcome=label)
     return outcome
 
 

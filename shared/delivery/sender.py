@@ -22,7 +22,7 @@ from ..channels.sms import DeliveryFailed, message_text, parse_outbox_message
 from ..crypto.keys import derive_code
 from ..kernel import signals, telemetry
 from ..kernel.errors import NotFound
-from ..kernel.ids import parse_challenge_id
+from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..methods.registry import delivers
 from ..methods.sms import phone_aad
 from ..model.phone import mask, region
@@ -97,10 +97,10 @@ def _deliver(d: Sending, body: bytes, dequeue_count: int) -> str:
         message_id = d.sms.send(phone, text, tag="twostep",
                                 request_id=repeatability_id(key, ch, attempt), first_sent=began)
     except DeliveryFailed:
-        telemetry.SMS_FAILED.add(1, {"country": region(phone)})
+        telemetry.SMS_FAILED.decision(challenge_id_for(ch.user_id, ch.row_key), country=region(phone))
         _next_attempt(unit, ch, attempt, now)
         raise
-    telemetry.SMS_SENT.add(1, {"country": region(phone)})
+    telemetry.SMS_SENT.decision(challenge_id_for(ch.user_id, ch.row_key), country=region(phone))
     telemetry.SMS_SEGMENTS.add(telemetry.segments(text), {"country": region(phone)})
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
     unit.patch(ch.row_key, delivery="sent")

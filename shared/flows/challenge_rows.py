@@ -96,7 +96,7 @@ def start(d: Queuing, unit: UserRows, ch: Challenge, now: datetime, event: str, 
     if delivered:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
     unit.commit()
-    telemetry.CHALLENGES_BEGUN.add(1, {"method": ch.method, "purpose": ch.purpose})
+    telemetry.CHALLENGES_BEGUN.decision(challenge_id, method=ch.method, purpose=ch.purpose)
     if delivered:  # committed: a failed enqueue is re-driven, so the answer stays 201
         redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return result

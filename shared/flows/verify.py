@@ -82,7 +82,7 @@ def verify(d: Verifying, challenge_id: str, body: dict[str, Any]) -> dict[str, A
             unit.audit(now, "verify_approved", "application", challengeId=cid, method=ch.method,
                        purpose=ch.purpose, deviceRemembered=days > 0 or None, activated=activated or None)
             unit.commit()
-            telemetry.VERIFY_APPROVED.add(1, {"method": ch.method})
+            telemetry.VERIFY_APPROVED.decision(cid, method=ch.method)
             result = {"status": "approved", "userId": ch.user_id, "method": ch.method, **added}
             if days > 0:
                 token, expires = device_tokens.issue(d.hmac_keys, ch.user_id, now, days)
@@ -99,9 +99,9 @@ def verify(d: Verifying, challenge_id: str, body: dict[str, Any]) -> dict[str, A
         if locked:
             unit.audit(now, "user_locked", "system", lockedUntil=iso(profile.locked_until))
         unit.commit()
-        telemetry.VERIFY_FAILED.add(1, {"method": ch.method})
+        telemetry.VERIFY_FAILED.decision(cid, method=ch.method)
         if locked:
-            telemetry.USERS_LOCKED.add(1)
+            telemetry.USERS_LOCKED.decision(cid)
             raise locked_error(profile, now)
         raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
 

@@ -80,7 +80,7 @@ def consume_sms(d: Counting, user_id: str, e164: str, ip: str | None) -> None:
         if over:
             log.warning("sms refused: %s limit reached", ", ".join(c.scope for c in over))
             for c in over:
-                telemetry.SMS_RATE_LIMITED.add(1, {"country": region(e164), "limit": c.scope})
+                telemetry.SMS_RATE_LIMITED.decision(country=region(e164), limit=c.scope)
             raise RateLimited(retry_after=max(retry_after(c.window_end, now) for c in over))
         tx = Tx()
         for c in wanted:

@@ -44,6 +44,7 @@ MUTATIONS = [
     ("unknown", "modules/functionapp.bicep", "        value: setting.value\n", "        value: setting.value\n        slot: true\n"),
     ("unknown", "modules/functionapp.bicep", "    allow: false\n  }\n}\n\nresource scmPublishing",
      "    allow: false\n    allowed: true\n  }\n}\n\nresource scmPublishing"),
+    ("unknown", "modules/workbook.bicep", "    category: 'workbook'\n", "    category: 'workbook'\n    charts: 'all'\n"),
     # read-only property set
     ("read-only", "modules/functionapp.bicep", "    httpsOnly: true\n", "    httpsOnly: true\n    defaultHostName: 'x'\n"),
     ("read-only", "modules/keyvault.bicep", "    enableRbacAuthorization: true\n",
@@ -53,8 +54,10 @@ MUTATIONS = [
      "    principalId: principalId\n    principalType: 'ServicePrincipal'\n  }\n}\n\n// sms-outbox",
      "    principalType: 'ServicePrincipal'\n  }\n}\n\n// sms-outbox"),
     ("required", "modules/keyvault.bicep", "    tenantId: tenant().tenantId\n", ""),
+    ("required", "modules/workbook.bicep", "    serializedData: string(workbookContent)\n", ""),
     # literal outside its enum, or of the wrong kind
     ("enum", "modules/keyvault.bicep", "      name: 'standard'", "      name: 'gold'"),
+    ("enum", "modules/workbook.bicep", "  kind: 'shared'", "  kind: 'user'"),
     ("enum", "modules/functionapp.bicep", "ftpsState: 'Disabled'", "ftpsState: 'Disable'"),
     ("enum", "modules/functionapp.bicep", "name: 'scm'", "name: 'sftp'"),
     ("enum", "modules/alerts.bicep", "          timeAggregation: 'Count'\n        }\n      ]\n    }\n    autoMitigate: true\n    actions: [",

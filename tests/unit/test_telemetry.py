@@ -189,3 +189,92 @@ def test_azure_mode_turns_statsbeat_off_before_configuring(monkeypatch):
                         lambda **kw: called.setdefault("statsbeat", env.get(config.STATSBEAT_OFF)))
     assert config.configure(env) == "azure"
     assert called == {"statsbeat": "true"}
+
+
+def test_every_function_opens_an_invocation_span():
+    import function_app
+    from functions.tracing import is_traced
+
+    untraced = [f.get_function_name() for f in function_app.app.get_functions() if not is_traced(f.get_user_function())]
+    assert not untraced
+
+
+def test_a_decision_is_logged_with_its_event_and_challenge_id(deps, caplog):
+    enrol_sms(deps, "frank", PHONE)
+    caplog.set_level("INFO", logger="twostep.decisions")
+    ch = signin.begin(deps, {"userId": "frank"}).view
+    code = sms_code_for(deps, ch["challengeId"])
+    with pytest.raises(IncorrectCode):
+        verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
+    records = [r for r in caplog.records if r.name == "twostep.decisions"]
+    assert [(r.event, r.challengeId, r.method) for r in records] == [
+        ("twostep.challenges.begun", ch["challengeId"], "sms"), ("twostep.verify.failed", ch["challengeId"], "sms")]
+    assert all(r.getMessage().startswith(r.event + ": ") for r in records)
+    text = " ".join(r.getMessage() + json.dumps(vars(r), default=str) for r in records)
+    for forbidden in (code, other_code(code), PHONE, PHONE.lstrip("+")):
+        assert forbidden not in text
+
+
+def test_a_refused_sms_is_logged_without_the_number(clock, caplog):
+    deps = memory_deps(clock, MFA_SMS_PER_USER_PER_HOUR="1")
+    enrol_sms(deps, "gina", PHONE)
+    caplog.set_level("INFO", logger="twostep.decisions")
+    with pytest.raises(RateLimited):
+        signin.begin(deps, {"userId": "gina"})
+    [record] = [r for r in caplog.records if r.name == "twostep.decisions"]
+    assert (record.event, record.country, record.limit) == ("twostep.sms.rate_limited", "US", "user")
+    assert PHONE.lstrip("+") not in json.dumps(vars(record), default=str)
+
+
+def test_azure_mode_asks_for_the_azure_sdk_spans_and_the_twostep_logger(monkeypatch):
+    called: dict = {}
+    import azure.monitor.opentelemetry as monitor
+    monkeypatch.setattr(monitor, "configure_azure_monitor", lambda **kw: called.update(kw))
+    config.configure({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x"})
+    assert called["instrumentation_options"]["azure_sdk"] == {"enabled": True}
+    assert called["logger_name"] == "twostep"
+    assert called["span_processors"] == [] and called["metric_readers"] == []
+
+
+def test_console_mode_prints_a_line_per_span_of_an_invocation_only():
+    out = _run("from functions import telemetry as t\n"
+               "assert t.configure(interval_millis=60_000) == 'console'\n"
+               "from functions.tracing import invocation\n"
+               "from opentelemetry import trace\n"
+               "tracer = trace.get_tracer('probe')\n"
+               "with tracer.start_as_current_span('outside'): pass\n"
+               "@invocation('pubsub')\n"
+               "def work():\n"
+               "    with tracer.start_as_current_span('inside'): pass\n"
+               "work()\n", MFA_TELEMETRY="console")
+    lines = [line for line in out.stdout.splitlines() if line.lstrip().startswith("span ")]
+    assert [line.split(" ms")[0].rsplit(" ", 1)[0] for line in lines] == ["  span inside", "span work"]
+
+
+def test_the_exporter_leaves_alert_lines_to_the_host(monkeypatch):
+    """The host forwards every line's text to `traces`, where the alerts count the signal lines: the
+    exporter's copy of those would make each event count twice."""
+    import logging
+
+    import azure.monitor.opentelemetry as monitor
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    from shared.kernel import signals
+
+    exported = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exported))
+    handler = LoggingHandler(logger_provider=provider)
+    logger = logging.getLogger("twostep")
+    monkeypatch.setattr(monitor, "configure_azure_monitor", lambda **kw: logger.addHandler(handler))
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        config.configure({"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x"})
+        signals.http_5xx(logging.getLogger("twostep.http"), "begin_challenge", 503, "storage_unavailable")
+        telemetry.USERS_LOCKED.decision("Y2g.abc")
+    finally:
+        logger.removeHandler(handler)
+    events = [r.log_record.attributes.get("event") for r in exported.get_finished_logs()]
+    assert events == ["twostep.users.locked"]
