@@ -15,8 +15,9 @@ from opentelemetry import trace
 from shared.clients import request_budget
 from shared.kernel import signals
 from shared.kernel.errors import ConfigError, CryptoError, Misconfigured, TwostepError, crypto_problem
-from shared.kernel.validation import MAX_BODY_BYTES, parse_json_body
+from shared.kernel.validation import MAX_BODY_BYTES, check_fields, parse_json_body
 
+from .openapi import request_fields
 from .tracing import invocation
 
 log = logging.getLogger("twostep.http")
@@ -39,7 +40,13 @@ def problem(error: TwostepError) -> func.HttpResponse:
 
 
 def json_body(req: func.HttpRequest, required: bool = True, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    return parse_json_body(req.get_body(), required=required, limit=limit)
+    """The request's JSON object, held to its operation's body schema in functions/openapi.json: an unknown
+    or a missing member is a 400 naming it (`field`) before any route reads it (functions/openapi.py)."""
+    body = parse_json_body(req.get_body(), required=required, limit=limit)
+    fields = request_fields(req.method, req.url)
+    if fields is not None:
+        check_fields(body, fields)
+    return body
 
 
 def idempotency_key(req: func.HttpRequest) -> str | None:

@@ -5,7 +5,6 @@ so the description cannot drift from the code."""
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 from dataclasses import dataclass
 from functools import cache
@@ -13,9 +12,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from functions.openapi import DOCUMENT
+from functions.openapi import DOCUMENT, match_path, resolve
 
-BASE = DOCUMENT["servers"][0]["url"]  # "/api"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -30,37 +28,14 @@ class Operation:
         return f"{self.spec.get('operationId')} ({self.method.upper()} {self.template})"
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
-
-
-@cache
-def _templates() -> list[tuple[str, re.Pattern[str]]]:
-    """Literal segments win over parameters, as the Functions host routes (fewest parameters first)."""
-    return sorted(((t, _pattern(t)) for t in DOCUMENT["paths"]), key=lambda tp: tp[0].count("{"))
-
-
 def find_operation(method: str, path: str) -> tuple[str | None, Operation | None]:
-    """(the matching path template, its operation for `method`) for a request path such as /api/v1/users/x."""
-    path = urllib.parse.unquote(path.split("?", 1)[0])
-    if not path.lower().startswith(BASE + "/"):
+    """(the matching path template, its operation for `method`) for a request path such as /api/v1/users/x:
+    the app's own matcher (functions.openapi.match_path, which also picks each body's field rules)."""
+    template = match_path(path)
+    if template is None:
         return None, None
-    local = path[len(BASE):].removesuffix("/") or "/"  # the host takes one trailing slash, not two
-    for template, pattern in _templates():
-        if pattern.fullmatch(local):
-            spec = DOCUMENT["paths"][template].get(method.lower())
-            return template, None if spec is None else Operation(method.lower(), template, spec)
-    return None, None
-
-
-def _resolve(node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        target: Any = DOCUMENT
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-    return node
+    spec = DOCUMENT["paths"][template].get(method.lower())
+    return template, None if spec is None else Operation(method.lower(), template, spec)
 
 
 @cache
@@ -98,7 +73,7 @@ def mismatches(method: str, path: str, status: int, content_type: str | None, bo
     documented = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
     if documented is None:
         return [f"{operation.name}: status {status} is not documented (documented: {', '.join(responses)})"]
-    content = _resolve(documented).get("content")
+    content = resolve(documented).get("content")
     if not content:
         return [] if not body else [f"{operation.name}: {status} is documented without a body, got {body[:200]!r}"]
     media = (content_type or "").split(";")[0].strip().lower()

@@ -16,7 +16,7 @@ from ..kernel.clock import iso
 from ..kernel.errors import Canceled, IncorrectCode, InvalidRequest, TwostepError
 from ..kernel.ids import challenge_id_for, parse_challenge_id
 from ..kernel.validation import answer, boolean
-from ..methods.base import SIGNIN, answer_field
+from ..methods.base import SIGNIN, WrongAnswer, answer_field
 from ..methods.registry import METHODS
 from ..model.lockout import locked_error, register_failure, register_success
 from ..model.records import Challenge, Profile
@@ -26,13 +26,14 @@ from .challenge_rows import ensure_usable, live_challenge, refuse_if_barred, sup
 
 
 def _check_code(d: Verifying, unit: UserRows, ch: Challenge, profile: Profile, code: str,
-                now: datetime) -> tuple[dict[str, Any], bool] | None:
+                now: datetime) -> tuple[dict[str, Any], bool] | WrongAnswer | None:
     """Ask the challenge's method to check the code and, when right, apply what approval changes; returns
-    the fields the method adds to the answer and whether the approval activated a factor (None: wrong)."""
+    the fields the method adds to the answer and whether the approval activated a factor (None or a
+    `WrongAnswer` saying why: wrong)."""
     method = METHODS[ch.method]
     proof = method.check(d, ch, profile, code, now, unit)
-    if proof is None:
-        return None
+    if proof is None or isinstance(proof, WrongAnswer):
+        return proof
     activated = method.activates(proof)
     return method.approve(d, ch, profile, proof, unit), activated
 
@@ -71,7 +72,7 @@ def verify(d: Verifying, challenge_id: str, body: dict[str, Any]) -> dict[str, A
             profile = Profile(user_id=ch.user_id, created_at=now)
         cid = challenge_id
         approval = _check_code(d, unit, ch, profile, code, now)
-        if approval is not None:
+        if isinstance(approval, tuple):
             added, activated = approval
             register_success(profile)
             profile.pick_default()
@@ -103,7 +104,7 @@ def verify(d: Verifying, challenge_id: str, body: dict[str, Any]) -> dict[str, A
         if locked:
             telemetry.USERS_LOCKED.decision(cid)
             raise locked_error(profile, now)
-        raise IncorrectCode(attemptsRemaining=ch.attempts_remaining())
+        raise IncorrectCode(approval.detail if approval else None, attemptsRemaining=ch.attempts_remaining())
 
     return d.in_unit(user_id, attempt, row_key)
 

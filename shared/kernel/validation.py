@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from .errors import InvalidRequest, PayloadTooLarge
@@ -37,6 +39,33 @@ def parse_json_body(raw: bytes | None, required: bool = True, limit: int = MAX_B
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return body
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What a JSON object may and must carry: `allowed` its members (None: any), `required` the ones that
+    must be there (not null), `nested` the same for a member that is itself an object."""
+    allowed: frozenset[str] | None = None
+    required: tuple[str, ...] = ()
+    nested: Mapping[str, Fields] = field(default_factory=dict)
+
+
+def check_fields(body: dict[str, Any], fields: Fields, prefix: str = "") -> None:
+    """An unknown member (a typo such as `metod` must not be read as "no method") or a missing one is a
+    400 naming it in `field` (dotted for a nested one, e.g. `context.riskLevl`); an unknown one first,
+    since it is most often the missing one misspelt."""
+    if fields.allowed is not None:
+        unknown = sorted(set(body) - fields.allowed)
+        if unknown:
+            takes = ", ".join(sorted(fields.allowed)) or "no members"
+            where = f"{prefix[:-1]} takes" if prefix else "This route's body takes"
+            raise InvalidRequest(f"Unknown field {prefix}{unknown[0]}: {where} {takes}.", field=prefix + unknown[0])
+    for name in fields.required:
+        if body.get(name) is None:
+            raise InvalidRequest(f"{prefix}{name} is required.", field=prefix + name)
+    for name, inner in fields.nested.items():
+        if isinstance(body.get(name), dict):
+            check_fields(body[name], inner, f"{prefix}{name}.")
 
 
 @overload
@@ -114,9 +143,22 @@ def answer_code(body: dict[str, Any]) -> str:
     """The verify body's `code` in a shape some method accepts (digits, or a typed pass or recovery code
     in groups), checked whole before anything is read; the challenge's method then checks its own format."""
     code = body.get("code")
-    if not isinstance(code, str) or not (CODE_RE.fullmatch(code) or is_typed_shape(code)):
+    if code is None:
+        raise InvalidRequest("code is required (credential instead, for a passkey challenge).", field="code")
+    if not isinstance(code, str) or not _answer_shape(code):
+        stripped = code.strip() if isinstance(code, str) else ""
+        if stripped != code and _answer_shape(stripped):  # pasted with a space or a line break around it
+            raise InvalidRequest(SURROUNDING_WHITESPACE, field="code")
         raise InvalidRequest("code must be 6 to 8 digits, or a pass or recovery code.", field="code")
     return code
+
+
+SURROUNDING_WHITESPACE = ("code has spaces or a line break before or after it (as pasted): send the code alone, "
+                          "without surrounding whitespace. Nothing was counted.")
+
+
+def _answer_shape(code: str) -> bool:
+    return CODE_RE.fullmatch(code) is not None or is_typed_shape(code)
 
 
 KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")

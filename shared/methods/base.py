@@ -4,7 +4,8 @@ A flow never asks which method it holds; it asks the method. A method says what 
 its kind carries (`challenge_fields`, `prepare`), whether it is delivered (`delivered`: an SMS goes
 through the queue and the sweeper), whether a pending sign-in challenge still matches the profile
 (`still_enrolled`), what an answer must look like (`parse_code`: a malformed one is 400 and uses no
-attempt), checks an answer in constant time (`check` returns a proof, or None when wrong) and applies
+attempt), checks an answer in constant time (`check` returns a proof, or None when wrong, or a `WrongAnswer`
+when it can say why without giving anything away, such as a TOTP code already used) and applies
 what approval changes on the profile (`approve`, which returns any fields the verify answer adds).
 
 `check` and `approve` also get the decision's unit of work (`store.UserRows`): the rows of the user's
@@ -26,6 +27,7 @@ the matched code and `approve` removes that one. The profile's ETag makes sure e
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -43,6 +45,13 @@ if TYPE_CHECKING:
 SIGNIN, ENROL_SMS, ENROL_TOTP = "signin", "enrol_sms", "enrol_totp"
 ENROL_PREFIX = events.ENROL_PREFIX  # an enrolment challenge's purpose: this and the method's name
 ACCESS_PASS_LABEL, RECOVERY_CODE_LABEL = "access-pass", "recovery-code"  # labels of their keyed hashes
+
+
+@dataclass(frozen=True)
+class WrongAnswer:
+    """A wrong answer the method can say more about (`detail` of the 403 `incorrect_code`); it counts as a
+    failure exactly as None does."""
+    detail: str
 
 
 def enrol_purpose(method: str) -> str:
@@ -82,8 +91,8 @@ class Method(StoredFactor, Protocol):
 
     def check(self, d: MethodChecking, ch: Challenge, profile: Profile, code: str, now: datetime,
               unit: UserRows) -> object | None:
-        """A proof that `code` answers `ch` (compared in constant time), or None. `unit` holds the user's
-        rows of this decision: a method whose secret lives in a row of its own reads it there
+        """A proof that `code` answers `ch` (compared in constant time), or None (or a `WrongAnswer`).
+        `unit` holds the user's rows of this decision: a method whose secret lives in a row of its own reads it there
         (`unit.read(row_key)`, one more point read)."""
         ...
 

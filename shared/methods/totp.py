@@ -15,7 +15,7 @@ from ..kernel.ids import random_token
 from ..kernel.results import SecretIssued
 from ..model.factors import SealedField
 from ..model.records import MAX_TOTP_DEVICES, Challenge, Profile, TotpDevice
-from .base import ENROL_TOTP, parse_digits
+from .base import ENROL_TOTP, WrongAnswer, parse_digits
 
 if TYPE_CHECKING:
     from ..ports import Configured, Keys, KeysAndSettings
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 
 LABEL = "totp"  # the label of a sealed secret's associated data
+REPLAYED = WrongAnswer("This code was already used to sign in; each code works once. Wait for the next code "
+                       "from the authenticator app and send that one.")
 
 
 def totp_aad(user_id: str) -> str:
@@ -114,15 +116,18 @@ class Totp:
             secret = d.sealer.open(ch.pending_secret, totp_aad(ch.user_id), kind="challenge")
             step = match_totp_step(secret, code, now, digits=ch.digits, algorithm=d.settings.totp_algorithm)
             return None if step is None else _TotpProof(step, now)
+        replayed = False
         for device in profile.totp:  # any of the user's devices, imported hardware tokens included
             secret = d.sealer.open(device.secret, totp_aad(ch.user_id), kind="profile")
             step = match_totp_step(secret, code, now, digits=device.digits, algorithm=device.algorithm,
                                    period=device.period)
             # A replay: at or below this device's last accepted step, or a time step no newer than the last
-            # one the user signed in with from any device (two devices may share a secret) (C11).
+            # one the user signed in with from any device (two devices may share a secret) (C11). Refused
+            # and counted like a wrong code, but said: the user typed the right code a second time.
             if step is not None and step > device.last_step and step * device.period > profile.totp_last_at:
                 return _TotpProof(step, now, device)
-        return None
+            replayed = replayed or step is not None
+        return REPLAYED if replayed else None
 
     def approve(self, d: Configured, ch: Challenge, profile: Profile, proof: object, unit: UserRows) -> dict[str, Any]:
         assert isinstance(proof, _TotpProof)

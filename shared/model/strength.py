@@ -6,7 +6,8 @@ marked `strength_recovery` (the temporary access pass, issued by support).
 Under the strength, sign-in uses a phishing-resistant method only; the one exception is the access pass of
 a user who holds no phishing-resistant method (the recovery path). A step-up proof counts only if it was
 signed in with a phishing-resistant method, or, for enrolling a phishing-resistant method only, with the
-access pass. Anything else is refused with `strength_required`, naming the allowed methods.
+access pass. Anything else is refused with `strength_required`, naming the allowed methods (and, for a
+step-up proof, `reason: strength`, as the other step-up refusals give theirs).
 """
 from __future__ import annotations
 
@@ -88,4 +89,9 @@ def check_proof(strength: str | None, proof_method: str, enrolling: str | None) 
         return
     if _flag(proof_method, "strength_recovery") and enrolling is not None and _flag(enrolling, "phishing_resistant"):
         return
-    raise refuse()
+    allowed = allowed_methods()
+    only = " (it only enrols a phishing-resistant method)" if _flag(proof_method, "strength_recovery") else ""
+    raise StrengthRequired(
+        f"The step-up proof was signed in with {proof_method}{only}; this user's sign-in policy requires a "
+        f"phishing-resistant method for a factor change: sign in with {' or '.join(allowed)} and send that "
+        "challenge as proofChallengeId.", reason="strength", allowedMethods=allowed)

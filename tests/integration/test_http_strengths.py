@@ -108,9 +108,11 @@ def test_group_strength_signs_in_only_with_a_phishing_resistant_method(api, pin_
     refused(api.begin(user, method="sms", context={"ip": "203.0.113.9"}))
     proof = pin_sign_in(api, user)  # no method: the phishing-resistant one, not the default SMS
     # step-up: an SMS proof changes nothing for this user; the strong one does
-    refused(api.call("DELETE", f"/api/v1/users/{user}/methods/{NAME}", json={"proofChallengeId": stale_sms_proof}))
-    refused(api.call("POST", f"/api/v1/users/{user}/phone",
-                     json={"phoneNumber": fresh_phone(), "proofChallengeId": stale_sms_proof}))
+    for r in (api.call("DELETE", f"/api/v1/users/{user}/methods/{NAME}", json={"proofChallengeId": stale_sms_proof}),
+              api.call("POST", f"/api/v1/users/{user}/phone",
+                       json={"phoneNumber": fresh_phone(), "proofChallengeId": stale_sms_proof})):
+        refused(r)  # a step-up refusal says why, as step_up_required's do: the proof's sign-in was too weak
+        assert r.json()["reason"] == "strength" and "signed in with sms" in r.json()["detail"], r.text
     r = api.call("DELETE", f"/api/v1/users/{user}/methods/sms", json={"proofChallengeId": proof})
     assert r.status_code == 204, r.text
     assert refusals(api, user) == {("begin", "strength_required"): 2, ("delete_method", "strength_required"): 1,

@@ -3,6 +3,9 @@ document order) runs in `bash -euo pipefail` against a dev host, Azurite and an 
 only the base URLs 127.0.0.1:7071/7072 rewritten to theirs. The dev host has the keys `make run` gives it
 (local-function-key, local-master-key), so the text's keys are used as they stand.
 
+The body columns of the README's route tables show exactly the members the OpenAPI document gives each body
+(`proofChallengeId` on every enrolment row), so a body copied from a table is never refused as unknown.
+
 The TOTP step needs no pinned clock: the walk computes the code from the real time just before verifying,
 and twostep accepts one step of drift back, so a step boundary between the two cannot fail it.
 """
@@ -13,6 +16,7 @@ import subprocess
 
 import pytest
 
+from functions.openapi import DOCUMENT, match_path, resolve
 from tests.conftest import ROOT, app_env
 from tools import sms_emulator
 
@@ -87,3 +91,33 @@ def test_the_walk_runs_verbatim(walk_host, name):
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{host.logs()[-3000:]}"
     for answer in [*expected_answers(walk), *MUST_SHOW[name]]:
         assert answer in run.stdout, (answer, run.stdout)
+
+
+ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) /api(/v1/[^`?]*)[^`]*` \| `(\{.*?\})`", re.M)
+MEMBER = re.compile(r'(?<=[{,] )"([A-Za-z]\w*)"|(?<=\{)"([A-Za-z]\w*)"')
+
+
+def readme_bodies(text: str) -> dict[tuple[str, str], set[str]]:
+    """(METHOD, document path template) -> the members a README table row shows in its body column."""
+    rows = {}
+    for method, path, body in ROW.findall(text):
+        template = match_path("/api" + re.sub(r"\{(\w+)(?:\\\|\w+)*\}", r"{\1}", path))
+        assert template is not None, path
+        rows[(method, template)] = {a or b for a, b in MEMBER.findall(body)}
+    return rows
+
+
+def test_the_tables_show_every_body_member_the_document_has():
+    """A README body column that lacks a member (`proofChallengeId` on an enrolment) or shows one the route
+    refuses (an unknown member is 400) misleads whoever copies it."""
+    rows = readme_bodies(README.read_text())
+    assert len(rows) >= 15 and {"proofChallengeId", "phoneNumber", "context"} <= rows[
+        ("POST", "/v1/users/{userId}/phone")]
+    for (method, template), members in rows.items():
+        schema = resolve(DOCUMENT["paths"][template][method.lower()]["requestBody"])["content"]["application/json"]
+        assert members == set(schema["schema"]["properties"]), (method, template)
+
+
+def test_the_table_check_catches_a_missing_member():
+    text = README.read_text().replace('`{"proofChallengeId"?, "context"?}`', '`{"context"?}`', 1)
+    assert "proofChallengeId" not in readme_bodies(text)[("POST", "/v1/users/{userId}/totp")]

@@ -8,8 +8,9 @@ import re
 
 from jsonschema import Draft202012Validator
 
-from functions.openapi import DOCUMENT
+from functions.openapi import DOCUMENT, NO_BODY, body_fields, match_path, request_fields
 from shared.kernel import errors
+from shared.kernel.validation import Fields
 from tests.conftest import ROOT
 from tests.infra.code_facts import function_bindings
 from tests.openapi_contract import METHODS, mismatches, root_validator
@@ -127,3 +128,21 @@ def test_the_response_check_names_operation_and_mismatch():
     assert mismatches("PUT", "/api/health", 405, None, b"") == []
     assert mismatches("GET", "/api/v1/nothing", 404, None, b"") == []
     assert mismatches("GET", "/api/v1/nothing", 200, "application/json", b"{}") != []
+
+
+def test_every_route_of_the_app_finds_its_body_rules():
+    """The edge picks a body's field rules by the request path (functions.openapi.match_path): every route
+    of the app is found, also with an encoded literal, a %2F inside a parameter and one trailing slash; a
+    closed body names what it takes, and a body the document does not describe takes no member."""
+    for method, path in app_routes():
+        concrete = re.sub(r"\{\w+\}", "a%2Fb", path)
+        assert match_path("/api" + concrete) == path, (method, path)
+        assert match_path("/api" + concrete + "/") == path
+        assert isinstance(request_fields(method, f"https://h/api{concrete}?code=k"), Fields)
+    assert match_path("/api/v1/%63hallenges") == "/v1/challenges" and match_path("/api/v1/nothing") is None
+    assert request_fields("POST", "https://h/elsewhere/v1/challenges") is None
+    begin = body_fields("POST", "/v1/challenges")
+    assert begin.allowed == {"userId", "method", "context"} and begin.required == ("userId",)
+    assert begin.nested["context"].allowed == {"ip", "riskLevel", "deviceToken"}
+    assert body_fields("PATCH", "/v1/admin/policy").allowed is None  # the policy checks its own keys
+    assert body_fields("POST", "/v1/admin/users/{userId}/revoke-sessions") == NO_BODY

@@ -73,6 +73,7 @@ def test_a_step_up_proof_must_be_as_strong(pin):
         with pytest.raises(StrengthRequired) as exc:
             strength.check_proof(PR, proof, enrolling)
         assert allowed(exc) == strong() and NAME in strong()
+        assert exc.value.extra["reason"] == "strength" and f"signed in with {proof}" in exc.value.detail
 
 
 def test_the_allowed_methods_are_the_registered_phishing_resistant_ones():

@@ -103,3 +103,39 @@ class TestCode:
                                       "", "12 3456", "+123456"])
     def test_anything_else(self, code):
         assert refused(v.otp_code, {"code": code}) == "code must be a string of 6 to 8 digits."
+
+
+class TestFields:
+    RULES = v.Fields(allowed=frozenset({"userId", "method", "context"}), required=("userId",),
+                     nested={"context": v.Fields(allowed=frozenset({"ip", "riskLevel"}))})
+
+    def refusal(self, body: dict) -> tuple[str, str]:
+        with pytest.raises(InvalidRequest) as err:
+            v.check_fields(body, self.RULES)
+        return err.value.detail, err.value.extra["field"]
+
+    def test_a_body_within_the_rules(self):
+        v.check_fields({"userId": "u", "method": "sms", "context": {"ip": "203.0.113.7"}}, self.RULES)
+        v.check_fields({"userId": "u", "context": None}, self.RULES)  # a wrong type is the reader's to say
+        v.check_fields({"anything": 1}, v.Fields())  # an open object: any member
+
+    def test_an_unknown_member_is_named_first(self):
+        assert self.refusal({"userId": "u", "metod": "sms"}) == (
+            "Unknown field metod: This route's body takes context, method, userId.", "metod")
+        assert self.refusal({"usrId": "u"})[1] == "usrId"  # the misspelt one, not "userId is required"
+        assert self.refusal({"userId": "u", "context": {"riskLevl": "high"}}) == (
+            "Unknown field context.riskLevl: context takes ip, riskLevel.", "context.riskLevl")
+        with pytest.raises(InvalidRequest) as err:
+            v.check_fields({"x": 1}, v.Fields(allowed=frozenset()))
+        assert err.value.detail == "Unknown field x: This route's body takes no members."
+
+    @pytest.mark.parametrize("body", [{}, {"userId": None}, {"method": "sms"}])
+    def test_a_missing_member_is_named(self, body):
+        assert self.refusal(body) == ("userId is required.", "userId")
+
+    def test_the_readers_name_a_missing_member_too(self):
+        for read in (lambda: v.text({}, "reason", max_len=5, required=True),
+                     lambda: v.integer({}, "reason", low=1, high=2)):
+            with pytest.raises(InvalidRequest) as err:
+                read()
+            assert (err.value.detail, err.value.extra["field"]) == ("reason is required.", "reason")
