@@ -33,6 +33,7 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 _TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+MAX_TABLE_ACCOUNTS = 32
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ class Settings:
     # above this layer), with `in_azure`, where nothing is assumed (crypto/webauthn_settings.py)
     webauthn: tuple[tuple[str, str], ...] = ()
     in_azure: bool = False
+    # Several storage accounts for the table (docs/scale.md): MFA_TABLE_ACCOUNTS (N, default 1), the table
+    # endpoints (or local connection strings) of accounts 1.. (MFA_TABLE_ACCOUNT_1, ...; account 0 is
+    # AzureWebJobsStorage), and MFA_TABLE_ACCOUNTS_PREVIOUS, the N before, while a rebalance moves users
+    table_account_count: int = 1
+    table_accounts: tuple[str, ...] = ()
+    table_accounts_previous: int | None = None
 
 
 WEBAUTHN_SETTINGS = ("MFA_WEBAUTHN_RP_ID", "MFA_WEBAUTHN_RP_NAME", "MFA_WEBAUTHN_ORIGINS")
@@ -176,6 +183,39 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
     return _endpoint("MFA_WEBHOOK_URL", url), secret
 
 
+def _count(env: Mapping[str, str], name: str) -> int | None:
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TABLE_ACCOUNTS:
+        raise ConfigError(f"{name} must be a whole number between 1 and {MAX_TABLE_ACCOUNTS}")
+    return int(raw)
+
+
+def _table_accounts(env: Mapping[str, str], in_azure: bool) -> tuple[int, tuple[str, ...], int | None]:
+    """N, the endpoints of accounts 1..N-1 (of the previous layout's too, during a rebalance), the previous N.
+    In Azure an account is its table endpoint, reached with the app's identity; locally (Azurite) a
+    connection string also does."""
+    count = _count(env, "MFA_TABLE_ACCOUNTS") or 1
+    previous = _count(env, "MFA_TABLE_ACCOUNTS_PREVIOUS")
+    if previous == count:
+        raise ConfigError("MFA_TABLE_ACCOUNTS_PREVIOUS must differ from MFA_TABLE_ACCOUNTS (unset it once the "
+                          "rebalance is done)")
+    accounts: list[str] = []
+    for i in range(1, max(count, previous or 0)):
+        name = f"MFA_TABLE_ACCOUNT_{i}"
+        value = _required(env, name)
+        if value.startswith(("https://", "http://")):
+            value = _endpoint(name, value)
+        elif in_azure or not ("TableEndpoint=" in value or value == "UseDevelopmentStorage=true"):
+            raise ConfigError(f"{name} must be the account's table endpoint URL (https://<account>.table.core."
+                              "windows.net)" + ("" if in_azure else " or a connection string with a TableEndpoint"))
+        if value in accounts:
+            raise ConfigError(f"{name} names the same account as another MFA_TABLE_ACCOUNT_ setting")
+        accounts.append(value)
+    return count, tuple(accounts), previous
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     in_azure = running_in_azure(env)
@@ -211,7 +251,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
     distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
+    account_count, accounts, previous = _table_accounts(env, in_azure)
     return Settings(
+        table_account_count=account_count,
+        table_accounts=accounts,
+        table_accounts_previous=previous,
         webauthn=tuple((name, env.get(name) or "") for name in WEBAUTHN_SETTINGS),
         in_azure=in_azure,
         webhook_url=webhook_url,
