@@ -57,7 +57,7 @@ class Where:
 def first_row(table: Any, partition_key: str) -> Any:
     """The first row of a partition in one account (the marker, when there is one), or None."""
     query = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key}, results_per_page=1,
-                                 select=["RowKey", STATE])
+                                 select=["PartitionKey", "RowKey", STATE])
     return next(iter(next(query.by_page(), [])), None)
 
 
