@@ -183,28 +183,40 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
     return _endpoint("MFA_WEBHOOK_URL", url), secret
 
 
-def _count(env: Mapping[str, str], name: str) -> int | None:
+def _count(env: Mapping[str, str], name: str, low: int = 1) -> int | None:
     raw = _raw(env, name)
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TABLE_ACCOUNTS:
-        raise ConfigError(f"{name} must be a whole number between 1 and {MAX_TABLE_ACCOUNTS}")
+    if not raw.isdigit() or not low <= int(raw) <= MAX_TABLE_ACCOUNTS:
+        raise ConfigError(f"{name} must be a whole number between {low} and {MAX_TABLE_ACCOUNTS}")
     return int(raw)
 
 
-def _table_accounts(env: Mapping[str, str], in_azure: bool) -> tuple[int, tuple[str, ...], int | None]:
-    """N, the endpoints of accounts 1..N-1 (of the previous layout's too, during a rebalance), the previous N.
-    In Azure an account is its table endpoint, reached with the app's identity; locally (Azurite) a
-    connection string also does."""
+def _derived_account(table_uri: str | None, i: int) -> str | None:
+    """Account i's table endpoint by infra's naming (account 0's name + `t<i>`), from account 0's."""
+    url = urlparse(table_uri or "")
+    name, _, rest = (url.hostname or "").partition(".")
+    if url.scheme != "https" or not rest or len(name) + len(f"t{i}") > 24:
+        return None
+    return f"https://{name}t{i}.{rest}"
+
+
+def _table_accounts(env: Mapping[str, str], in_azure: bool,
+                    table_uri: str | None) -> tuple[int, tuple[str, ...], int | None]:
+    """N, the endpoints of accounts 1..N-1 (of the previous layout's too, during a rebalance), the previous N
+    (0 or unset: none). MFA_TABLE_ACCOUNT_<i> names account i: in Azure its table endpoint, reached with the
+    app's identity (unset: infra's name for it, account 0's name + `t<i>`); locally a connection string too."""
     count = _count(env, "MFA_TABLE_ACCOUNTS") or 1
-    previous = _count(env, "MFA_TABLE_ACCOUNTS_PREVIOUS")
+    previous = _count(env, "MFA_TABLE_ACCOUNTS_PREVIOUS", low=0) or None
     if previous == count:
         raise ConfigError("MFA_TABLE_ACCOUNTS_PREVIOUS must differ from MFA_TABLE_ACCOUNTS (unset it once the "
                           "rebalance is done)")
     accounts: list[str] = []
     for i in range(1, max(count, previous or 0)):
         name = f"MFA_TABLE_ACCOUNT_{i}"
-        value = _required(env, name)
+        value = _raw(env, name) or _derived_account(table_uri, i)
+        if value is None:
+            raise ConfigError(f"{name} is not set")
         if value.startswith(("https://", "http://")):
             value = _endpoint(name, value)
         elif in_azure or not ("TableEndpoint=" in value or value == "UseDevelopmentStorage=true"):
@@ -251,7 +263,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
     distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
-    account_count, accounts, previous = _table_accounts(env, in_azure)
+    account_count, accounts, previous = _table_accounts(env, in_azure, table_uri)
     return Settings(
         table_account_count=account_count,
         table_accounts=accounts,
