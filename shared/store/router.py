@@ -58,7 +58,7 @@ def first_row(table: Any, partition_key: str) -> Any:
     """The first row of a partition in one account (the marker, when there is one), or None."""
     query = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key}, results_per_page=1,
                                  select=["PartitionKey", "RowKey", STATE])
-    return next(iter(next(query.by_page(), [])), None)
+    return next(iter(query), None)  # across pages: the service may answer an empty page with a continuation
 
 
 class Router:

@@ -7,6 +7,7 @@ since the clients are rebuilt by nothing and simply reconnect.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -136,10 +137,16 @@ class Store:
             return rows, pages.continuation_token
         account = self._scope(flt, params)
         if account is not None:
-            rows, nxt = self._on(account, lambda t: read(t, token))
-            return self.router.tag(rows, account), nxt
-        at = dict(token or {})
-        i = int(at.pop(ACCOUNT, 0) or 0)
+            while True:  # a page that held only a marker (router.py) is no answer: read on
+                raw, token = self._on(account, functools.partial(_swap, read, token))
+                rows = self.router.tag(raw, account)
+                if rows or not raw or token is None:
+                    return rows, token
+        at = {k: v for k, v in (token or {}).items() if v and k != ACCOUNT}  # the service's own part
+        named = str((token or {}).get(ACCOUNT) or "0")
+        i = int(named) if named.isdigit() else len(self.tables)
+        if i >= len(self.tables):  # a token of a layout with more accounts than now: nothing left there
+            return [], None
         rows, nxt = self._on(i, lambda t: read(t, at or None))
         rows = self.router.live(self.router.tag(rows, i), i, {})
         if nxt is not None:
@@ -229,6 +236,10 @@ class Store:
         for i in range(len(self.tables)):
             self._on(i, lambda t: list(t.query_entities("PartitionKey eq @pk", parameters={"pk": "~"},
                                                         results_per_page=1)))
+
+
+def _swap(read: Callable[[Any, Any], T], token: Any, table: Any) -> T:
+    return read(table, token)
 
 
 def _create_table(table: Any) -> None:

@@ -32,7 +32,9 @@ from .rows import audit_row
 from .table import Entity, StaleWrite, Store, Tx, retry_on_conflict
 
 T = TypeVar("T")
-TX_MAX_OPS = 100  # an entity-group transaction's limit
+# An entity-group transaction takes 100 operations; one is left for the fence the store adds to a write
+# to a partition a rebalance may be moving (store/router.py).
+TX_MAX_OPS = 99
 
 
 class UserRows:
