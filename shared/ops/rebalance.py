@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from ..store import Entity, StaleWrite, Store, Tx, moves, new_row
 CHECKPOINT = ("~rebalance", "state")  # no user id can name it
 GRACE_SECONDS = 120.0  # > host.json functionTimeout (30 s) with a wide margin
 PAGE = 1000
+WORKERS = 8  # partitions moved at once: a move is a few round trips, so latency, not CPU, bounds it
 
 
 @dataclass
@@ -84,15 +86,25 @@ def _save(store: Store, p: Progress, read: Entity | None) -> Entity:
     return saved
 
 
-def _copy_page(store: Store, p: Progress, pks: list[str], now: datetime, limit: int | None) -> bool:
-    """Move the partitions of one page whose home changed; False when `limit` moves stopped it midway."""
+def _mine(store: Store, p: Progress, pks: list[str]) -> list[tuple[str, int, int]]:
+    """The partitions of a page whose old home is the account being scanned and whose home changed."""
+    out = []
     for pk in pks:
         moving = store.layout.moving(pk)
-        if moving is None or moving[0] != p.account:
-            continue
-        if limit is not None and p.moved >= limit:
-            return False
-        outcome = moves.move(store, pk, *moving)
+        if moving is not None and moving[0] == p.account:
+            out.append((pk, *moving))
+    return out
+
+
+def _copy_page(store: Store, p: Progress, pks: list[str], now: datetime, limit: int | None, workers: int) -> bool:
+    """Move the partitions of one page whose home changed, `workers` at a time (each move touches only its
+    own partition); False when `limit` moves stopped it midway."""
+    todo, stopped = _mine(store, p, pks), False
+    if limit is not None and len(todo) > limit - p.moved:
+        todo, stopped = todo[:max(limit - p.moved, 0)], True
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(lambda job: moves.move(store, *job), todo))
+    for outcome in outcomes:
         if outcome == "moved":
             p.moved += 1
             p.switched_at = now
@@ -100,19 +112,17 @@ def _copy_page(store: Store, p: Progress, pks: list[str], now: datetime, limit: 
             p.already += 1
         else:
             p.busy += 1  # written to during every copy: the next pass over this page tries again
-    return True
+    return not stopped
 
 
-def _drain_page(store: Store, p: Progress, pks: list[str]) -> None:
-    for pk in pks:
-        moving = store.layout.moving(pk)
-        if moving is not None and moving[0] == p.account:
-            p.drained += moves.drain(store, pk, moving[0])
+def _drain_page(store: Store, p: Progress, pks: list[str], workers: int) -> None:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        p.drained += sum(pool.map(lambda job: moves.drain(store, job[0], job[1]), _mine(store, p, pks)))
 
 
 def run(store: Store, now: Callable[[], datetime], *, budget_seconds: float = 20.0,
         grace_seconds: float = GRACE_SECONDS, page_size: int = PAGE, stop_after_moves: int | None = None,
-        monotonic: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+        workers: int = WORKERS, monotonic: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """One bounded run; call again until `phase` is `done` (`waitSeconds`: the drain waits that long).
     `stop_after_moves`: stop once that many partitions have been moved in all (an interruption, for tests)."""
     key = _layout_key(store)
@@ -131,11 +141,11 @@ def run(store: Store, now: Callable[[], datetime], *, budget_seconds: float = 20
                 return {**p.view(), "waitSeconds": round(wait, 1)}
         pks, nxt = moves.partition_keys(store, p.account, p.token, page_size)
         if p.phase == "copy":
-            if not _copy_page(store, p, pks, now(), stop_after_moves):
+            if not _copy_page(store, p, pks, now(), stop_after_moves, workers):
                 read = _save(store, p, read)  # the page is scanned again next run; moved ones are skipped
                 return {**p.view(), "stopped": True}
         else:
-            _drain_page(store, p, pks)
+            _drain_page(store, p, pks, workers)
         p.token = nxt
         if nxt is None:
             p.account += 1

@@ -11,8 +11,9 @@ import pytest
 
 from shared.flows import enrolment, signin, verify
 from shared.kernel.errors import ConfigError
+from shared.ops import rebalance
 from shared.settings import load_settings
-from shared.store import StaleWrite, UserRows, in_unit, moves
+from shared.store import StaleWrite, UserRows, in_unit, moves, new_row
 from shared.store.memory import MemoryTable
 from shared.store.placement import MOVE_RK, SYSTEM_PREFIX, Layout, filter_scope, home
 from shared.wiring import build_deps
@@ -142,3 +143,33 @@ def test_a_user_who_arrives_during_a_move_goes_straight_to_the_new_account(clock
     assert rows(tables[1], newcomer) and not rows(tables[0], newcomer)
     signin.begin(d, {"userId": MOVER})  # a user not moved yet is written where it is, with its fence
     assert MOVE_RK in rows(tables[0], MOVER) and not rows(tables[1], MOVER)
+
+
+def test_shrinking_two_accounts_to_one_moves_every_user_home(clock):
+    """N -> M in general: from two accounts back to one, every user of account 1 ends in account 0."""
+    tables = [MemoryTable(), MemoryTable()]
+    two = memory(clock, tables, MFA_TABLE_ACCOUNTS="2", MFA_TABLE_ACCOUNT_1=ACCOUNT_1)
+    users = [f"user{i}" for i in range(12)]
+    for i, user in enumerate(users):
+        enrolment.enrol_phone(two, user, {"phoneNumber": f"+1425555{100 + i:04d}"})
+    assert {home(u, 2) for u in users} == {0, 1}
+    one = memory(clock, tables, MFA_TABLE_ACCOUNTS="1", MFA_TABLE_ACCOUNT_1=ACCOUNT_1, MFA_TABLE_ACCOUNTS_PREVIOUS="2")
+    report = rebalance.run(one.store, clock.now, grace_seconds=0)
+    while report["phase"] != "done":
+        report = rebalance.run(one.store, clock.now, grace_seconds=0)
+    assert report["moved"] == sum(home(u, 2) == 1 for u in users)
+    assert all(rows(tables[0], u) for u in users)
+    assert {r["RowKey"] for r in tables[1].list_entities()} == {MOVE_RK}  # only tombstones left behind
+
+
+def test_a_second_job_running_at_once_loses_the_checkpoint_and_stops(clock, monkeypatch):
+    tables, d = enrolled(clock)
+    real_move = moves.move
+
+    def meanwhile(store, pk, old, new):  # another job writes the checkpoint while this one moves
+        store.upsert(new_row(*rebalance.CHECKPOINT, layout="1>2", phase="copy", account=0))
+        return real_move(store, pk, old, new)
+    monkeypatch.setattr(moves, "move", meanwhile)
+    rebalance.run(d.store, clock.now, stop_after_moves=0)  # writes the first checkpoint, moves nothing
+    with pytest.raises(StaleWrite):
+        rebalance.run(d.store, clock.now)
