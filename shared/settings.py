@@ -86,6 +86,20 @@ class Settings:
     table_accounts_previous: int | None = None
 
 
+@dataclass(frozen=True)
+class TableSettings:
+    """Only what reaching the table takes (every account of it): what the rebalancing tool needs, so an
+    operator running it is not handed the app's keys."""
+
+    table_name: str
+    storage_connection_string: str | None
+    table_service_uri: str | None
+    storage_client_id: str | None
+    table_account_count: int = 1
+    table_accounts: tuple[str, ...] = ()
+    table_accounts_previous: int | None = None
+
+
 WEBAUTHN_SETTINGS = ("MFA_WEBAUTHN_RP_ID", "MFA_WEBAUTHN_RP_NAME", "MFA_WEBAUTHN_ORIGINS")
 
 # (setting, default, minimum, maximum) for every bounded integer.
@@ -228,6 +242,23 @@ def _table_accounts(env: Mapping[str, str], in_azure: bool,
     return count, tuple(accounts), previous
 
 
+def load_table_settings(env: Mapping[str, str] | None = None) -> TableSettings:
+    """The table's name and accounts, validated as load_settings does (which reads them through this)."""
+    env = os.environ if env is None else env
+    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
+    if not _TABLE_RE.fullmatch(table):
+        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
+    connection = _raw(env, STORAGE_CONNECTION)
+    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    if connection is None and not table_uri:
+        raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
+                          f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
+    count, accounts, previous = _table_accounts(env, running_in_azure(env), table_uri)
+    return TableSettings(table_name=table, storage_connection_string=connection, table_service_uri=table_uri,
+                         storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"), table_account_count=count,
+                         table_accounts=accounts, table_accounts_previous=previous)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     in_azure = running_in_azure(env)
@@ -250,24 +281,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     issuer = _raw(env, "MFA_TOTP_ISSUER", "twostep") or "twostep"
     if ":" in issuer or len(issuer) > 64:
         raise ConfigError("MFA_TOTP_ISSUER must be at most 64 characters with no ':'")
-    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
-    if not _TABLE_RE.fullmatch(table):
-        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
-    connection = _raw(env, STORAGE_CONNECTION)
-    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    tables = load_table_settings(env)
     queue_uri = _raw(env, f"{STORAGE_CONNECTION}__queueServiceUri")
-    if connection is None and not (table_uri and queue_uri):
+    if tables.storage_connection_string is None and not queue_uri:
         raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
                           f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
     hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
     encryption_keys = parse_keys("MFA_ENCRYPTION_KEYS", _required(env, "MFA_ENCRYPTION_KEYS"), in_azure)
     distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
-    account_count, accounts, previous = _table_accounts(env, in_azure, table_uri)
     return Settings(
-        table_account_count=account_count,
-        table_accounts=accounts,
-        table_accounts_previous=previous,
+        table_account_count=tables.table_account_count,
+        table_accounts=tables.table_accounts,
+        table_accounts_previous=tables.table_accounts_previous,
         webauthn=tuple((name, env.get(name) or "") for name in WEBAUTHN_SETTINGS),
         in_azure=in_azure,
         webhook_url=webhook_url,
@@ -276,17 +302,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         encryption_keys=encryption_keys,
         otp_host=otp_host,
         totp_issuer=issuer,
-        table_name=table,
+        table_name=tables.table_name,
         totp_algorithm=algorithm,
         admin_role=_raw(env, "MFA_ADMIN_ROLE", "Twostep.Admin") or "Twostep.Admin",
         acs_endpoint=_endpoint("ACS_ENDPOINT", _required(env, "ACS_ENDPOINT")),
         acs_access_key=_raw(env, "ACS_ACCESS_KEY"),
         acs_sender=_required(env, "ACS_SENDER"),
         identity_client_id=_raw(env, "AZURE_CLIENT_ID"),
-        storage_connection_string=connection,
-        table_service_uri=table_uri,
+        storage_connection_string=tables.storage_connection_string,
+        table_service_uri=tables.table_service_uri,
         queue_service_uri=queue_uri,
-        storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
+        storage_client_id=tables.storage_client_id,
         platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
         admin_entra_required=_flag(env, "MFA_ADMIN_ENTRA_REQUIRED"),
         sms_allowed_countries=_countries(env),

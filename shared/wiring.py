@@ -14,7 +14,7 @@ from .channels.sms import Outbox
 from .crypto.webauthn_settings import relying_party
 from .deps import Deps
 from .kernel.clock import Clock, process_clock
-from .settings import DUE_QUEUE, EVENTS_QUEUE, SMS_QUEUE, Settings, get_settings
+from .settings import DUE_QUEUE, EVENTS_QUEUE, SMS_QUEUE, Settings, TableSettings, get_settings
 from .store import Store
 from .store.placement import Layout
 
@@ -37,7 +37,7 @@ def build_deps(settings: Settings, clock: Clock | None = None, counter: clients.
                 sweeps=sweeps, webauthn_rp=relying_party(dict(settings.webauthn), settings.in_azure))
 
 
-def table_store(settings: Settings, counter: clients.RequestCounter | None = None, table: Any = None,
+def table_store(settings: Settings | TableSettings, counter: clients.RequestCounter | None = None, table: Any = None,
                 more_tables: list[Any] | None = None, credential: Any = None) -> Store:
     """The store over every table account the settings name (one, unless MFA_TABLE_ACCOUNTS says more)."""
     layout = Layout(settings.table_account_count, settings.table_accounts_previous)

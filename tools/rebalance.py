@@ -1,12 +1,14 @@
 """Run the rebalancing job (shared/ops/rebalance.py) with the app's settings, until it is done.
 
-    MFA_TABLE_ACCOUNTS=2 MFA_TABLE_ACCOUNTS_PREVIOUS=1 MFA_TABLE_ACCOUNT_1=https://<acct>.table.core.windows.net \\
-      AzureWebJobsStorage__tableServiceUri=... python -m tools.rebalance
+    MFA_TABLE_ACCOUNTS=2 MFA_TABLE_ACCOUNTS_PREVIOUS=1 \\
+      AzureWebJobsStorage__tableServiceUri=https://<account>.table.core.windows.net python -m tools.rebalance
     python -m tools.rebalance --tidy   # afterwards, once no instance runs with MFA_TABLE_ACCOUNTS_PREVIOUS
 
-It reads the same settings as the function app (environment variables; `--settings local.settings.json`
-reads that file's Values instead). Identity-based accounts are reached with DefaultAzureCredential (your
-`az login`, which needs Storage Table Data Contributor on every account); connection strings as given.
+It reads the app's table settings, and only those (MFA_TABLE_NAME, AzureWebJobsStorage or
+AzureWebJobsStorage__tableServiceUri, MFA_TABLE_ACCOUNTS, MFA_TABLE_ACCOUNT_<i>, MFA_TABLE_ACCOUNTS_PREVIOUS),
+from the environment (`--settings local.settings.json`: from that file's Values); no key of the app.
+Identity-based accounts are reached with DefaultAzureCredential (your `az login`, which needs Storage Table
+Data Contributor on every account's table); connection strings as given.
 It prints one JSON line per run of the job and stops when the job is done; stopping it (Ctrl-C) at any
 point is safe: the next start resumes from the checkpoint.
 """
@@ -21,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shared.ops import rebalance
-from shared.settings import load_settings
+from shared.settings import load_table_settings
 from shared.wiring import table_store
 
 
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between the last switch and the drain (default: %(default)s)")
     parser.add_argument("--tidy", action="store_true", help="delete the markers of a finished rebalance")
     args = parser.parse_args(argv)
-    settings = load_settings(_env(args.settings))
+    settings = load_table_settings(_env(args.settings))
     credential = None
     if settings.storage_connection_string is None or any(a.startswith("https://") for a in settings.table_accounts):
         from azure.identity import DefaultAzureCredential

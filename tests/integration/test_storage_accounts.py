@@ -5,6 +5,7 @@ a table from one account to two, interrupted and resumed, while sign-ins go on, 
 no row."""
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 
@@ -19,6 +20,7 @@ from shared.store.placement import MOVE_RK, home
 from shared.store.profile_scan import profiles_page
 from tests.helpers import secret_bytes, sms_code_for
 from tools import azurite as azurite_tool
+from tools import rebalance as rebalance_tool
 
 USERS = [f"user{i}@contoso.com" for i in range(10)]
 
@@ -165,3 +167,27 @@ def test_scans_cover_every_account_once(make_deps, clock, second_azurite):
         pass
     left = [rk for acc in rows_by_account(deps) for pk, rows in acc.items() for rk, _ in rows if rk.startswith("ch|")]
     assert left == []
+
+
+def test_the_tool_runs_the_job_with_the_table_settings_alone(make_deps, clock, second_azurite, azurite, monkeypatch,
+                                                             capsys):
+    """`python -m tools.rebalance` needs no key of the app: the table's name and accounts are enough."""
+    table = "t" + os.urandom(6).hex()
+    before = make_deps(MFA_TABLE_NAME=table)
+    for user in USERS[:4]:
+        enrolment.enrol_phone(before, user, {"phoneNumber": phone_of(user)})
+    for name in list(os.environ):
+        if name.startswith(("MFA_", "AzureWebJobsStorage", "ACS_")):
+            monkeypatch.delenv(name)
+    env = {"AzureWebJobsStorage": azurite.connection_string, "MFA_TABLE_NAME": table,
+           **two_accounts(second_azurite, MFA_TABLE_ACCOUNTS_PREVIOUS="1")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert rebalance_tool.main(["--grace", "0"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["phase"] == "done"
+    after = make_deps(MFA_TABLE_NAME=table, **two_accounts(second_azurite))
+    for user in USERS[:4]:
+        assert user in rows_by_account(after)[home(user, 2)]
+    monkeypatch.delenv("MFA_TABLE_ACCOUNTS_PREVIOUS")
+    assert rebalance_tool.main(["--tidy"]) == 0
+    assert json.loads(capsys.readouterr().out)["markersRemoved"] == sum(home(u, 2) == 1 for u in USERS[:4])
