@@ -56,6 +56,12 @@ class Store:
         # must not raise: the decision is stored already; a failing hook is logged and the rest still run.
         self.after_commit: list[Callable[[list[AuditEvent]], None]] = []
 
+    @property
+    def tx_room(self) -> int:
+        """Rows a transaction of the app may hold: one fewer while a rebalance runs, for the fence the store
+        adds to a write to a partition that may be moving (store/router.py)."""
+        return TX_LIMIT - (1 if self.layout.previous is not None else 0)
+
     # The table is provisioned by infra/ in Azure; locally it is created on first use.
     def _on(self, account: int, fn: Callable[[Any], T]) -> T:
         table = self.tables[account]

@@ -173,3 +173,30 @@ def test_a_second_job_running_at_once_loses_the_checkpoint_and_stops(clock, monk
     rebalance.run(d.store, clock.now, stop_after_moves=0)  # writes the first checkpoint, moves nothing
     with pytest.raises(StaleWrite):
         rebalance.run(d.store, clock.now)
+
+
+def test_a_full_transaction_leaves_room_for_the_fence_while_a_rebalance_runs(clock):
+    """save_later fills a transaction to the brim; with the fence it must still fit in 100 operations."""
+    from datetime import timedelta
+
+    from shared.model.records import Challenge
+
+    tables, d = enrolled(clock)
+    assert d.store.tx_room == 99 and memory(clock, [MemoryTable()]).store.tx_room == 100
+    now = clock.now()
+    models = [Challenge(user_id=MOVER, row_key=f"ch|x{i:03d}", purpose="signin", method="sms", created_at=now,
+                        expires_at=now + timedelta(minutes=5), max_attempts=5) for i in range(150)]
+    for i in range(0, 150, 50):
+        unit = UserRows.load(d.store, MOVER, [], 90)
+        for model in models[i:i + 50]:
+            unit.add(model)
+        unit.commit()
+    unit = UserRows.load(d.store, MOVER, [], 90)
+    found = unit.pending_challenges("sms", now)
+    for ch in found:
+        ch.status = "canceled"
+    unit.audit(now, "test_event", "test")
+    unit.save_later(found)
+    unit.commit()  # 98 models + the audit row + the fence, then the rest + the fence
+    assert len(found) >= 150
+    assert {r["status"] for r in tables[0].list_entities() if r["RowKey"].startswith("ch|x")} == {"canceled"}
