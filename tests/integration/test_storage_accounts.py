@@ -10,6 +10,7 @@ import os
 from collections import defaultdict
 
 import pytest
+from azure.data.tables import TableClient
 
 from shared.crypto.otp import totp
 from shared.flows import enrolment, signin, verify
@@ -19,6 +20,7 @@ from shared.store import moves
 from shared.store.placement import MOVE_RK, home
 from shared.store.profile_scan import profiles_page
 from tests.helpers import secret_bytes, sms_code_for
+from tests.integration.api_client import fresh_phone, pinned_api
 from tools import azurite as azurite_tool
 from tools import rebalance as rebalance_tool
 
@@ -191,3 +193,34 @@ def test_the_tool_runs_the_job_with_the_table_settings_alone(make_deps, clock, s
     monkeypatch.delenv("MFA_TABLE_ACCOUNTS_PREVIOUS")
     assert rebalance_tool.main(["--tidy"]) == 0
     assert json.loads(capsys.readouterr().out)["markersRemoved"] == sum(home(u, 2) == 1 for u in USERS[:4])
+
+
+def test_over_http_the_app_serves_users_of_both_accounts(start_devhost, base_env, emulator, second_azurite):
+    """The function app itself (dev host, its own settings): SMS and app enrolment and sign-in for users
+    of either account, and the health check covers both."""
+    table = "t" + os.urandom(6).hex()
+    host = start_devhost({**base_env, "MFA_TABLE_NAME": table, **two_accounts(second_azurite)})
+    sms_users = [next(u for u in (f"h{i}@contoso.com" for i in range(100)) if home(u, 2) == n) for n in (0, 1)]
+    app_users = [next(u for u in (f"a{i}@contoso.com" for i in range(100)) if home(u, 2) == n) for n in (0, 1)]
+    with pinned_api(host, emulator.url) as api:
+        assert api.call("GET", "/api/health", key=None).status_code == 200
+        for user in sms_users:
+            phone = fresh_phone()
+            api.enrol_sms(user, phone)
+            before = len(api.messages(phone))
+            ch = api.begin(user).json()["challengeId"]
+            code = api.sms_code(phone, after=before)
+            assert api.call("POST", f"/api/v1/challenges/{ch}/verify", json={"code": code}).status_code == 200
+        for user in app_users:
+            secret = api.enrol_totp(user)
+            ch = api.begin(user, method="totp").json()["challengeId"]
+            v = api.call("POST", f"/api/v1/challenges/{ch}/verify", json={"code": api.totp(secret)})
+            assert v.status_code == 200, v.text
+    accounts = [TableClient.from_connection_string(conn, table) for conn in
+                (base_env["AzureWebJobsStorage"], second_azurite.connection_string)]
+    keys = [{r["PartitionKey"] for r in t.list_entities(select=["PartitionKey"])} for t in accounts]
+    for user in sms_users + app_users:
+        assert user in keys[home(user, 2)] and user not in keys[1 - home(user, 2)]
+    assert not [pk for pk in keys[1] if pk.startswith("~")]
+    for t in accounts:
+        t.delete_table()
