@@ -292,6 +292,16 @@ param instanceMemoryMB int = 2048
 @description('Redundancy of the storage account that holds the only copy of every enrolment (the state table) and the queues. Standard_LRS: 3 copies in one datacenter. Production: Standard_ZRS (3 zones) or Standard_GZRS (3 zones + a paired region) where the region offers them (docs/deploy.md).')
 param storageSku string = 'Standard_LRS'
 
+@description('MFA_TABLE_ACCOUNTS: how many storage accounts hold the state table. Users are spread over them by a hash of their id (bookkeeping stays in the first); raise it when one account\'s 20,000 transactions per second are not enough, then run the rebalancing job (docs/scale.md, docs/operations.md). Account i (from 1) is named after the first one plus t<i>, with the same roles for the app.')
+@minValue(1)
+@maxValue(32)
+param tableAccountCount int = 1
+
+@description('MFA_TABLE_ACCOUNTS_PREVIOUS: the account count before a change of tableAccountCount, while the rebalancing job moves users; 0 (the default) once it is done.')
+@minValue(0)
+@maxValue(32)
+param tableAccountsPrevious int = 0
+
 @description('Give the deploying identity (principalId) Key Vault Secrets Officer on the vault so that the postprovision hook can create the missing keys. The hook removes that assignment again once the keys exist (unless KEEP_DEPLOYER_ACCESS=true); false: never granted (run the hook as an identity that already holds the role).')
 param grantDeployerKeyAccess bool = true
 
@@ -358,6 +368,8 @@ var appSettings = {
   MFA_OTP_HOST: otpHost
   MFA_TOTP_ISSUER: totpIssuer
   MFA_TABLE_NAME: tableName
+  MFA_TABLE_ACCOUNTS: string(tableAccountCount)
+  MFA_TABLE_ACCOUNTS_PREVIOUS: string(tableAccountsPrevious)
   MFA_SMS_QUEUE: smsQueueName
   MFA_EVENTS_QUEUE: eventsQueueName
   MFA_DUE_QUEUE: dueQueueName
@@ -431,6 +443,21 @@ module storage 'modules/storage.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
   }
 }
+
+// Accounts 1.. of the state table (account 0 is `storage`), during a rebalance as many as either count needs.
+module tableAccounts 'modules/table-account.bicep' = [for i in range(1, max(tableAccountCount, tableAccountsPrevious) - 1): {
+  name: 'table-account-${i}'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}t${i}'
+    location: location
+    tags: tags
+    sku: storageSku
+    tableName: tableName
+    workspaceId: monitoring.outputs.workspaceId
+    principalId: identity.outputs.principalId
+  }
+}]
 
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
@@ -517,6 +544,7 @@ module functionApp 'modules/functionapp.bicep' = {
   }
   dependsOn: [
     roles
+    tableAccounts
   ]
 }
 

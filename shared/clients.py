@@ -30,7 +30,7 @@ from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .settings import SMS_QUEUE, Settings
+from .settings import SMS_QUEUE, Settings, TableSettings
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Storage
 READ_TIMEOUT = 3.0  # seconds of silence tolerated while waiting for a response
@@ -188,14 +188,26 @@ def _service_uri(uri: str | None) -> str:
     return uri
 
 
-def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
+def table_client(settings: Settings | TableSettings, counter: RequestCounter | None = None, account: str | None = None,
+                 credential: Any = None) -> Any:
+    """The table in account 0 (AzureWebJobsStorage), or in `account`: one of MFA_TABLE_ACCOUNT_n, a table
+    endpoint reached with the app's identity (or `credential`) or a local connection string."""
     kwargs = {**TABLE_RETRY, "transport": _transport(), **_hooks(counter)}
-    if settings.storage_connection_string:
-        service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
+    connection = settings.storage_connection_string if account is None else (
+        None if account.startswith(("https://", "http://")) else account)
+    if connection:
+        service = TableServiceClient.from_connection_string(connection, **kwargs)
     else:
-        service = TableServiceClient(_service_uri(settings.table_service_uri),
-                                     credential=_credential(settings.storage_client_id), **kwargs)
+        service = TableServiceClient(_service_uri(settings.table_service_uri if account is None else account),
+                                     credential=credential or _credential(settings.storage_client_id), **kwargs)
     return service.get_table_client(settings.table_name)
+
+
+def table_clients(settings: Settings | TableSettings, counter: RequestCounter | None = None,
+                  credential: Any = None) -> list[Any]:
+    """The table in every account the settings name (account 0 first); see shared/store/placement.py."""
+    return [table_client(settings, counter, credential=credential),
+            *(table_client(settings, counter, account, credential) for account in settings.table_accounts)]
 
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:

@@ -33,6 +33,7 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 _TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+MAX_TABLE_ACCOUNTS = 32
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,26 @@ class Settings:
     # above this layer), with `in_azure`, where nothing is assumed (crypto/webauthn_settings.py)
     webauthn: tuple[tuple[str, str], ...] = ()
     in_azure: bool = False
+    # Several storage accounts for the table (docs/scale.md): MFA_TABLE_ACCOUNTS (N, default 1), the table
+    # endpoints (or local connection strings) of accounts 1.. (MFA_TABLE_ACCOUNT_1, ...; account 0 is
+    # AzureWebJobsStorage), and MFA_TABLE_ACCOUNTS_PREVIOUS, the N before, while a rebalance moves users
+    table_account_count: int = 1
+    table_accounts: tuple[str, ...] = ()
+    table_accounts_previous: int | None = None
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """Only what reaching the table takes (every account of it): what the rebalancing tool needs, so an
+    operator running it is not handed the app's keys."""
+
+    table_name: str
+    storage_connection_string: str | None
+    table_service_uri: str | None
+    storage_client_id: str | None
+    table_account_count: int = 1
+    table_accounts: tuple[str, ...] = ()
+    table_accounts_previous: int | None = None
 
 
 WEBAUTHN_SETTINGS = ("MFA_WEBAUTHN_RP_ID", "MFA_WEBAUTHN_RP_NAME", "MFA_WEBAUTHN_ORIGINS")
@@ -176,6 +197,68 @@ def _webhook(env: Mapping[str, str], in_azure: bool) -> tuple[str | None, str | 
     return _endpoint("MFA_WEBHOOK_URL", url), secret
 
 
+def _count(env: Mapping[str, str], name: str, low: int = 1) -> int | None:
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= MAX_TABLE_ACCOUNTS:
+        raise ConfigError(f"{name} must be a whole number between {low} and {MAX_TABLE_ACCOUNTS}")
+    return int(raw)
+
+
+def _derived_account(table_uri: str | None, i: int) -> str | None:
+    """Account i's table endpoint by infra's naming (account 0's name + `t<i>`), from account 0's."""
+    url = urlparse(table_uri or "")
+    name, _, rest = (url.hostname or "").partition(".")
+    if url.scheme != "https" or not rest or len(name) + len(f"t{i}") > 24:
+        return None
+    return f"https://{name}t{i}.{rest}"
+
+
+def _table_accounts(env: Mapping[str, str], in_azure: bool,
+                    table_uri: str | None) -> tuple[int, tuple[str, ...], int | None]:
+    """N, the endpoints of accounts 1..N-1 (of the previous layout's too, during a rebalance), the previous N
+    (0 or unset: none). MFA_TABLE_ACCOUNT_<i> names account i: in Azure its table endpoint, reached with the
+    app's identity (unset: infra's name for it, account 0's name + `t<i>`); locally a connection string too."""
+    count = _count(env, "MFA_TABLE_ACCOUNTS") or 1
+    previous = _count(env, "MFA_TABLE_ACCOUNTS_PREVIOUS", low=0) or None
+    if previous == count:
+        raise ConfigError("MFA_TABLE_ACCOUNTS_PREVIOUS must differ from MFA_TABLE_ACCOUNTS (unset it once the "
+                          "rebalance is done)")
+    accounts: list[str] = []
+    for i in range(1, max(count, previous or 0)):
+        name = f"MFA_TABLE_ACCOUNT_{i}"
+        value = _raw(env, name) or _derived_account(table_uri, i)
+        if value is None:
+            raise ConfigError(f"{name} is not set")
+        if value.startswith(("https://", "http://")):
+            value = _endpoint(name, value)
+        elif in_azure or not ("TableEndpoint=" in value or value == "UseDevelopmentStorage=true"):
+            raise ConfigError(f"{name} must be the account's table endpoint URL (https://<account>.table.core."
+                              "windows.net)" + ("" if in_azure else " or a connection string with a TableEndpoint"))
+        if value in accounts:
+            raise ConfigError(f"{name} names the same account as another MFA_TABLE_ACCOUNT_ setting")
+        accounts.append(value)
+    return count, tuple(accounts), previous
+
+
+def load_table_settings(env: Mapping[str, str] | None = None) -> TableSettings:
+    """The table's name and accounts, validated as load_settings does (which reads them through this)."""
+    env = os.environ if env is None else env
+    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
+    if not _TABLE_RE.fullmatch(table):
+        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
+    connection = _raw(env, STORAGE_CONNECTION)
+    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    if connection is None and not table_uri:
+        raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
+                          f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
+    count, accounts, previous = _table_accounts(env, running_in_azure(env), table_uri)
+    return TableSettings(table_name=table, storage_connection_string=connection, table_service_uri=table_uri,
+                         storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"), table_account_count=count,
+                         table_accounts=accounts, table_accounts_previous=previous)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     in_azure = running_in_azure(env)
@@ -198,13 +281,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     issuer = _raw(env, "MFA_TOTP_ISSUER", "twostep") or "twostep"
     if ":" in issuer or len(issuer) > 64:
         raise ConfigError("MFA_TOTP_ISSUER must be at most 64 characters with no ':'")
-    table = _raw(env, "MFA_TABLE_NAME", "twostep") or "twostep"
-    if not _TABLE_RE.fullmatch(table):
-        raise ConfigError("MFA_TABLE_NAME must be 3-63 letters or digits, starting with a letter")
-    connection = _raw(env, STORAGE_CONNECTION)
-    table_uri = _raw(env, f"{STORAGE_CONNECTION}__tableServiceUri")
+    tables = load_table_settings(env)
     queue_uri = _raw(env, f"{STORAGE_CONNECTION}__queueServiceUri")
-    if connection is None and not (table_uri and queue_uri):
+    if tables.storage_connection_string is None and not queue_uri:
         raise ConfigError(f"{STORAGE_CONNECTION} (connection string) or {STORAGE_CONNECTION}__tableServiceUri "
                           f"and {STORAGE_CONNECTION}__queueServiceUri (identity-based) must be set")
     hmac_keys = parse_keys("MFA_HMAC_KEYS", _required(env, "MFA_HMAC_KEYS"), in_azure)
@@ -212,6 +291,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     distinct_rings(hmac_keys, encryption_keys)
     webhook_url, webhook_secret = _webhook(env, in_azure)
     return Settings(
+        table_account_count=tables.table_account_count,
+        table_accounts=tables.table_accounts,
+        table_accounts_previous=tables.table_accounts_previous,
         webauthn=tuple((name, env.get(name) or "") for name in WEBAUTHN_SETTINGS),
         in_azure=in_azure,
         webhook_url=webhook_url,
@@ -220,17 +302,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         encryption_keys=encryption_keys,
         otp_host=otp_host,
         totp_issuer=issuer,
-        table_name=table,
+        table_name=tables.table_name,
         totp_algorithm=algorithm,
         admin_role=_raw(env, "MFA_ADMIN_ROLE", "Twostep.Admin") or "Twostep.Admin",
         acs_endpoint=_endpoint("ACS_ENDPOINT", _required(env, "ACS_ENDPOINT")),
         acs_access_key=_raw(env, "ACS_ACCESS_KEY"),
         acs_sender=_required(env, "ACS_SENDER"),
         identity_client_id=_raw(env, "AZURE_CLIENT_ID"),
-        storage_connection_string=connection,
-        table_service_uri=table_uri,
+        storage_connection_string=tables.storage_connection_string,
+        table_service_uri=tables.table_service_uri,
         queue_service_uri=queue_uri,
-        storage_client_id=_raw(env, f"{STORAGE_CONNECTION}__clientId"),
+        storage_client_id=tables.storage_client_id,
         platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED", "").lower() == "true"),
         admin_entra_required=_flag(env, "MFA_ADMIN_ENTRA_REQUIRED"),
         sms_allowed_countries=_countries(env),

@@ -176,9 +176,10 @@ def _reseal_row(d: KeyedStore, row: Entity) -> int:
 
 def _cursor(d: Stored) -> tuple[Entity | None, dict[str, str] | None]:
     row = d.store.get(index_key.PARTITION, CURSOR_ROW)
-    if row is None or not row.get("nextPartitionKey"):
+    if row is None or not (row.get("nextPartitionKey") or row.get("nextAccount")):
         return row, None
-    return row, {"PartitionKey": row["nextPartitionKey"], "RowKey": row.get("nextRowKey") or ""}
+    token = {"PartitionKey": row["nextPartitionKey"], "RowKey": row.get("nextRowKey") or ""}
+    return row, {**token, "account": row["nextAccount"]} if row.get("nextAccount") else token
 
 
 def run(d: Resealing, max_rows: int, actor: str, budget_seconds: float = RUN_BUDGET_SECONDS) -> dict[str, Any]:
@@ -205,6 +206,7 @@ def run(d: Resealing, max_rows: int, actor: str, budget_seconds: float = RUN_BUD
     done = next_token is None
     cursor = new_row(index_key.PARTITION, CURSOR_ROW, nextPartitionKey=(next_token or {}).get("PartitionKey", ""),
                          nextRowKey=(next_token or {}).get("RowKey", ""),
+                         nextAccount=(next_token or {}).get("account", ""),  # over several storage accounts
                          lastRunAt=now, lastCompletedAt=now if done else (state or {}).get("lastCompletedAt"))
     summary = {"rowsScanned": scanned, "valuesResealed": resealed, "rowsUnreadable": unreadable,
                "passComplete": done, "currentKeyId": d.sealer.keyring.current_id}

@@ -16,7 +16,8 @@ operations, the SDK's errors).
 from .events import AuditEvent, audit_events, inverted
 from .mapping import bypass_from, challenge_from, profile_from, to_entity
 from .rows import audit_row, new_row, same_version, version
-from .table import MAX_CONFLICT_RETRIES, Entity, StaleWrite, Store, Tx, retry_on_conflict, storage_call
+from .table import MAX_CONFLICT_RETRIES, Store, retry_on_conflict
+from .tx import Entity, StaleWrite, Tx, storage_call
 from .unit import UserRows, in_unit
 
 __all__ = ["MAX_CONFLICT_RETRIES", "AuditEvent", "Entity", "StaleWrite", "Store", "Tx", "UserRows", "audit_events",

@@ -13,7 +13,7 @@ from azure.data.tables import TableEntity
 
 from ..kernel.ids import AUDIT_PREFIX, random_token
 from .events import inverted
-from .table import Entity, carry_version, etag_of
+from .tx import Entity, carry_version, etag_of
 
 
 def new_row(partition_key: str, row_key: str, **props: Any) -> Entity:

@@ -32,7 +32,7 @@ from .rows import audit_row
 from .table import Entity, StaleWrite, Store, Tx, retry_on_conflict
 
 T = TypeVar("T")
-TX_MAX_OPS = 100  # an entity-group transaction's limit
+TX_MAX_OPS = 100  # an entity-group transaction's limit (Store.tx_room: less while a rebalance runs)
 
 
 class UserRows:
@@ -149,15 +149,16 @@ class UserRows:
     # -- committing -------------------------------------------------------------------------------------
     def commit(self) -> None:
         """Write every registered change in one transaction (StaleWrite when a row changed since read)."""
-        room = max(TX_MAX_OPS - self._tx.size, 0)
+        limit = self.store.tx_room
+        room = max(limit - self._tx.size, 0)
         fits, rest = self._overflow[:room], self._overflow[room:]
         for model in fits:
             self.save(model)
         self.store.transact(self._tx)
         self._tx, self._overflow = Tx(), []
-        for i in range(0, len(rest), TX_MAX_OPS):
+        for i in range(0, len(rest), limit):
             batch = Tx()
-            for model in rest[i:i + TX_MAX_OPS]:
+            for model in rest[i:i + limit]:
                 batch.replace(to_entity(model))
             try:
                 self.store.transact(batch)

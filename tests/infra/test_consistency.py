@@ -270,3 +270,20 @@ def test_the_consistency_checks_fail_on_a_missing_setting(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "infra_settings", lambda: settings)
     with pytest.raises(AssertionError, match="MFA_LOCKOUT_MINUTES"):
         test_i5_every_setting_the_code_reads_is_provisioned_by_infra()
+
+
+def test_table_accounts_infra_provisions_are_the_ones_the_app_derives(keys_vault):
+    """Account i of the state table is named after the first plus `t<i>` in main.bicep, and the app, told
+    only the count, derives exactly those endpoints from the first account's (identity-based, no key)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "infra" / "main.bicep").read_text()
+    first = re.search(r"module storage 'modules/storage\.bicep' = \{.*?params: \{\s*name: '([^']+)'", text, re.S)
+    more = re.search(r"module tableAccounts 'modules/table-account\.bicep' = \[for i in [^:]+: \{.*?params: \{\s*"
+                     r"name: '([^']+)'", text, re.S)
+    assert first and more and more.group(1) == first.group(1) + "t${i}"
+    _, settings = code_facts.recorded_settings(azure_environment(keys_vault, tableAccountCount=3))
+    assert not isinstance(settings, Exception), settings
+    assert settings.table_account_count == 3 and settings.table_accounts_previous is None
+    assert settings.table_accounts == ("https://stexamplet1.table.core.windows.net",
+                                       "https://stexamplet2.table.core.windows.net")
