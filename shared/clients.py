@@ -19,8 +19,9 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import requests
 from azure.core.exceptions import AzureError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
@@ -44,6 +45,7 @@ CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests
 TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
 OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
 
+T = TypeVar("T")
 _in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
 _budget = threading.local()  # .ends: time.monotonic() by which this thread's HTTP request must be done
 
@@ -62,6 +64,37 @@ def request_budget(seconds: float = REQUEST_BUDGET) -> Iterator[None]:
 def _remaining() -> float | None:
     ends = getattr(_budget, "ends", None)
     return None if ends is None else ends - time.monotonic()
+
+
+def budget_left() -> float | None:
+    """Seconds left of this thread's request budget (None outside an HTTP request)."""
+    return _remaining()
+
+
+PARALLEL_WORKERS = 8  # Storage calls of requests that run beside the request's own thread
+ALONGSIDE_THREADS = "storage-alongside"
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def alongside(fn: Callable[[], T]) -> Future[T]:
+    """Run `fn` (Storage calls that do not depend on what this thread does next) on the process's one
+    shared pool, under this thread's request budget; the caller joins it with `.result()`, which raises
+    what `fn` raised. The pool is built once, not per request."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(PARALLEL_WORKERS, thread_name_prefix=ALONGSIDE_THREADS)
+    ends = getattr(_budget, "ends", None)
+
+    def run() -> T:
+        _budget.ends = ends  # the budget of the request that asked, not of whatever ran here before
+        try:
+            return fn()
+        finally:
+            _budget.ends = None
+    return _pool.submit(run)
 
 
 class _TrackedHTTPConnection(HTTPConnection):
@@ -162,14 +195,28 @@ def _credential(client_id: str | None) -> Any:
 
 
 class RequestCounter:
-    """A `raw_request_hook` that records every request sent; benchmarks use it to count round trips."""
+    """A `raw_request_hook` that records every request sent; benchmarks use it to count round trips.
+    It also notes which calls ran beside the request's own thread (on the `alongside` pool), so `waits`
+    can count the round trips a caller waits for one after the other."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self._beside: list[bool] = []  # per call, in the order of `calls`: made on the `alongside` pool
+        self._lock = threading.Lock()
 
     def __call__(self, request: Any) -> None:
         http = request.http_request
-        self.calls.append((http.method, http.url.split("?")[0]))
+        beside = threading.current_thread().name.startswith(ALONGSIDE_THREADS)
+        with self._lock:
+            self.calls.append((http.method, http.url.split("?")[0]))
+            self._beside.append(beside)
+
+    def waits(self, since: int = 0) -> int:
+        """Round trips among the calls from index `since` on that the caller waits for one after the other:
+        a call made beside them (`alongside`) is joined only after at least as many calls of the caller's
+        own (flows/challenge_rows.py's marker beside the two of the SMS limits), so it adds no wait."""
+        with self._lock:
+            return self._beside[since:].count(False)
 
 
 def _hooks(counter: RequestCounter | None) -> dict[str, Any]:
