@@ -39,15 +39,15 @@ def first_attempt(d: Deps, ch: Challenge, challenge_id: str, now: datetime) -> s
     """Send and record the SMS of a challenge just committed ('sent'), or leave it to the queue ('queued')."""
     left = clients.budget_left()
     if left is not None and left < MIN_BUDGET:
-        return _to_queue(d, ch, challenge_id, now, "the request's storage budget is nearly spent")
+        return to_queue(d, ch, challenge_id, now, "the request's storage budget is nearly spent")
     unit = d.load_unit(ch.user_id, with_profile=False)  # reads nothing: the record only writes
     try:
         return send_and_record(d, unit, ch, now, INLINE_TRY, **TIMEOUTS)
     except DeliveryFailed:
         _next_attempt(d, ch, now)
-        return _to_queue(d, ch, challenge_id, now, "the provider refused it")
+        return to_queue(d, ch, challenge_id, now, "the provider refused it")
     except Exception as exc:  # noqa: BLE001 - the challenge is committed: any failure leaves it to the queue
-        return _to_queue(d, ch, challenge_id, now, type(exc).__name__)
+        return to_queue(d, ch, challenge_id, now, type(exc).__name__)
 
 
 def _next_attempt(d: Deps, ch: Challenge, now: datetime) -> None:
@@ -63,7 +63,7 @@ def _next_attempt(d: Deps, ch: Challenge, now: datetime) -> None:
         log.warning("recording the next sms attempt failed; the queue sender records it")
 
 
-def _to_queue(d: Deps, ch: Challenge, challenge_id: str, now: datetime, why: str) -> str:
+def to_queue(d: Deps, ch: Challenge, challenge_id: str, now: datetime, why: str) -> str:
     log.warning("inline sms attempt not completed (%s); the queue sender takes it", why)
     redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
     return "queued"
