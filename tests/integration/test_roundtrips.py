@@ -103,3 +103,54 @@ EXPECTED_PASSKEY = {
     "passkey.begin": 2,            # read profile; insert challenge + audit
     "passkey.verify": 2,           # read challenge + profile; update both (the counter) + audit
 }
+
+
+def test_round_trips_of_recovery_and_enrolment(base_env, clock):
+    """A recovery-code or access-pass sign-in spends a factor, which publishes an event (N4: due marker
+    before, enqueue and marker delete after); an SMS enrolment sends inline as a sign-in does; the verify
+    of an enrolment publishes `method.added`."""
+    from shared.flows import access_pass, enrolment, recovery_codes, signin, verify
+    from tools.flows import _code
+
+    table = "rt" + os.urandom(5).hex()
+    settings = load_settings({**base_env, "MFA_TABLE_NAME": table})
+    deps, counter = counted_deps(settings, clock, queue=f"outbox-{table}")
+    deps.store.ping()
+    measure(deps, counter, "roundtrip-rc0", "+14255550179")  # a warm instance: index key, queues exist
+    counts: dict[str, int] = {}
+    waits: dict[str, int] = {}
+
+    def step(name, fn):
+        before = len(counter.calls)
+        result = fn()
+        counts[name], waits[name] = len(counter.calls) - before, counter.waits(before)
+        return result
+
+    user = "roundtrip-rc"
+    view = step("sms.enrol.begin", lambda: enrolment.enrol_phone(deps, user, {"phoneNumber": "+14255550180"}).view)
+    step("sms.enrol.verify", lambda: verify.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])}))
+    ch = signin.begin(deps, {"userId": user, "method": "sms"}).view
+    verify.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
+    codes = recovery_codes.generate(deps, user, {"proofChallengeId": ch["challengeId"]}).view["codes"]
+    rc = step("recovery.begin", lambda: signin.begin(deps, {"userId": user, "method": "recovery_code"}).view)
+    step("recovery.verify", lambda: verify.verify(deps, rc["challengeId"], {"code": codes[0]}))
+    issued = access_pass.issue(deps, user, {"lifetimeMinutes": 60, "reason": "rt"}, "admin")
+    ap = step("access_pass.begin", lambda: signin.begin(deps, {"userId": user, "method": "access_pass"}).view)
+    step("access_pass.verify", lambda: verify.verify(deps, ap["challengeId"], {"code": issued["accessPass"]}))
+    assert counts == EXPECTED_RECOVERY_AND_ENROLMENT, counter.calls[-14:]
+    assert waits == {**EXPECTED_RECOVERY_AND_ENROLMENT, "sms.enrol.begin": EXPECTED_RECOVERY_AND_ENROLMENT[
+        "sms.enrol.begin"] - 1}  # its marker beside the limits
+    deps.store.table.delete_table()
+
+
+EXPECTED_RECOVERY_AND_ENROLMENT = {
+    "sms.enrol.begin": 6,     # read profile; read + count the SMS limits (2); due marker (beside them); insert
+                              # challenge + audit; inline send: record delivery + audit
+    "sms.enrol.verify": 6,    # read the challenge; read it + the profile; due marker; profile + challenge + audit
+                              # (one transaction); enqueue `method.added`; delete the marker
+    "recovery.begin": 2,      # read profile; insert challenge + audit
+    "recovery.verify": 5,     # read challenge + profile; due marker; update + audit (one transaction); enqueue
+                              # `recoverycodes.used`; delete the marker
+    "access_pass.begin": 2,   # read profile; insert challenge + audit
+    "access_pass.verify": 5,  # as a recovery code (`accesspass.used`)
+}
