@@ -77,6 +77,8 @@ def test_begin_and_verify_count_by_method(deps):
     delta = seen()
     assert delta == {
         ("twostep.challenges.begun", (("method", "sms"), ("purpose", "signin"))): 1,
+        ("twostep.sms.sent", (("country", "US"),)): 1,  # the begin sends it inline
+        ("twostep.sms.segments", (("country", "US"),)): 1,
         ("twostep.verify.failed", (("method", "sms"),)): 1,
         ("twostep.verify.approved", (("method", "sms"),)): 1,
     }
@@ -122,7 +124,7 @@ class FakeGateway:
 
 
 @pytest.mark.parametrize("refuse", [False, True])
-def test_sms_sent_failed_and_segments_by_country(deps, refuse):
+def test_sms_sent_failed_and_segments_by_country(deps, refuse, queue_path):  # the queue sender's counts
     view = enrolment.enrol_phone(deps, "dave", {"phoneNumber": "+4915123456789"}).view
     verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
     ch = signin.begin(deps, {"userId": "dave"}).view
