@@ -18,9 +18,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from azure.core.exceptions import AzureError, ServiceRequestTimeoutError, ServiceResponseTimeoutError
@@ -30,6 +29,14 @@ from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from .kernel.budget import (  # noqa: F401 - re-exported: functions/ and tools/ set the budget here
+    ALONGSIDE_THREADS,
+    REQUEST_BUDGET,
+    _remaining,
+    alongside,
+    budget_left,
+    request_budget,
+)
 from .settings import SMS_QUEUE, Settings, TableSettings
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Storage
@@ -39,31 +46,12 @@ RETRIES = 1  # one retry per call; the caller gets 503 and retries itself
 BACKOFF = 0.2  # seconds before the retry
 # Worst case per call: (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF = 8.2 s; a request stops at its first
 # failed call, and all its calls together stay inside REQUEST_BUDGET (host.json functionTimeout: 30 s).
-REQUEST_BUDGET = 20.0
 CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests check calls end inside it
 TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
 OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
 
+T = TypeVar("T")
 _in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
-_budget = threading.local()  # .ends: time.monotonic() by which this thread's HTTP request must be done
-
-
-@contextlib.contextmanager
-def request_budget(seconds: float = REQUEST_BUDGET) -> Iterator[None]:
-    """Bound the Storage time of everything this thread does inside the block (one HTTP request)."""
-    outer = getattr(_budget, "ends", None)
-    _budget.ends = time.monotonic() + seconds if outer is None else min(outer, time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _budget.ends = outer
-
-
-def _remaining() -> float | None:
-    ends = getattr(_budget, "ends", None)
-    return None if ends is None else ends - time.monotonic()
-
-
 class _TrackedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _in_flight[threading.get_ident()] = self
@@ -162,14 +150,28 @@ def _credential(client_id: str | None) -> Any:
 
 
 class RequestCounter:
-    """A `raw_request_hook` that records every request sent; benchmarks use it to count round trips."""
+    """A `raw_request_hook` that records every request sent; benchmarks use it to count round trips.
+    It also notes which calls ran beside the request's own thread (on the `alongside` pool), so `waits`
+    can count the round trips a caller waits for one after the other."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self._beside: list[bool] = []  # per call, in the order of `calls`: made on the `alongside` pool
+        self._lock = threading.Lock()
 
     def __call__(self, request: Any) -> None:
         http = request.http_request
-        self.calls.append((http.method, http.url.split("?")[0]))
+        beside = threading.current_thread().name.startswith(ALONGSIDE_THREADS)
+        with self._lock:
+            self.calls.append((http.method, http.url.split("?")[0]))
+            self._beside.append(beside)
+
+    def waits(self, since: int = 0) -> int:
+        """Round trips among the calls from index `since` on that the caller waits for one after the other:
+        a call made beside them (`alongside`) is joined only after at least as many calls of the caller's
+        own (flows/challenge_rows.py's marker beside the two of the SMS limits), so it adds no wait."""
+        with self._lock:
+            return self._beside[since:].count(False)
 
 
 def _hooks(counter: RequestCounter | None) -> dict[str, Any]:

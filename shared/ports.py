@@ -173,8 +173,8 @@ class MethodApproving(Refusing, KeysAndSettings, Stored, PolicySource, Protocol)
     """A method's `approve`: its own changes, including an index row of its own (a passkey's)."""
 
 
-class Challenging(StepUp, MethodPreparing, Outboxes, Protocol):
-    """Sign-in begin and enrolment: a challenge prepared by its method, committed, its SMS queued."""
+class Challenging(StepUp, MethodPreparing, Outboxes, Texting, Protocol):
+    """Sign-in begin and enrolment: a challenge prepared by its method, committed, its SMS sent inline or queued."""
 
 
 class Verifying(StepUp, MethodChecking, MethodApproving, Protocol):
@@ -199,6 +199,10 @@ class Sending(Deciding, KeysAndSettings, Texting, Outboxes, Protocol):
 
 class Queuing(Stored, Outboxes, Protocol):
     """A challenge's SMS handed over: its due marker first, then its outbox message."""
+
+
+class Starting(Sending, Queuing, Protocol):
+    """A new challenge committed and its SMS sent inline (delivery/inline.py), else handed to the queue."""
 
 
 class Redriving(Units, Queuing, Protocol):

@@ -102,6 +102,17 @@ def deps(make_deps):
     return make_deps()
 
 
+@pytest.fixture
+def queue_path(monkeypatch):
+    """Every SMS takes the queue path: the begin's inline attempt (shared/delivery/inline.py) leaves it to
+    the queue at once, as it does when that attempt fails. For the tests of the queue sender, the sweep and
+    the outbox message themselves."""
+    from shared.delivery import inline
+
+    monkeypatch.setattr(inline, "first_attempt",
+                        lambda d, ch, challenge_id, now: inline.to_queue(d, ch, challenge_id, now, "queue_path"))
+
+
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
 

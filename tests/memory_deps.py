@@ -3,13 +3,13 @@ by the one composition root: the flow rules run unchanged, in milliseconds, with
 the same narrow ports (shared/ports.py) as in production."""
 from __future__ import annotations
 
-from shared.channels.memory import MemoryQueues
+from shared.channels.memory import MemoryQueues, MemorySms
 from shared.settings import load_settings
 from shared.store.memory import MemoryTable
 from shared.wiring import build_deps
 from tests.conftest import ENC_KEY, HMAC_KEY, WEBHOOK_SECRET
 
-# Never contacted: the storage and ACS clients are replaced or unused by the flows.
+# Never contacted: the storage clients and the ACS gateway are replaced by in-memory ones.
 ENV = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
     "MFA_HMAC_KEYS": HMAC_KEY,
@@ -27,5 +27,7 @@ ENV = {
 def memory_deps(clock, **overrides: str):
     """Deps whose table and queues live in memory; queue visibility and TTL follow the test's clock."""
     settings = load_settings({**ENV, "MFA_TABLE_NAME": "memory", **overrides})
-    return build_deps(settings, clock=clock, table=MemoryTable(),
+    deps = build_deps(settings, clock=clock, table=MemoryTable(),
                       queues=MemoryQueues(now=lambda: clock.now().timestamp()))
+    deps.sms = MemorySms()  # type: ignore[assignment]  # the gateway's surface, in memory
+    return deps

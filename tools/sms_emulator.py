@@ -12,7 +12,8 @@ Endpoints:
     GET    /messages[?to=+1...]          recorded messages, in order received
     DELETE /messages                     forget recorded messages
     GET    /faults                       current fault settings
-    PUT    /faults                       {"status": 503 | 429 | null, "failRecipients": ["+1..."]}
+    PUT    /faults                       {"status": 503 | 429 | null, "failRecipients": ["+1..."],
+                                          "delaySeconds": 0-30 (a send is accepted, its answer held that long)}
     DELETE /faults                       clear faults
     GET    /health                       200
     POST   /webhook                      the local security-event webhook receiver (204; records it)
@@ -20,7 +21,8 @@ Endpoints:
                                          (lower-cased), "body" (parsed JSON), "raw" (the body as sent)}
 
 While a fault ``status`` is set, every ``POST /sms`` answers that status before any other check and
-records nothing.
+records nothing. With ``delaySeconds``, a send is processed (and recorded) at once and its answer held
+that long: a provider that accepted a message but answers late (the client may give up first).
 
 Repeatability, as ACS does it: a recipient sent with ``repeatabilityRequestId`` (a UUID) and
 ``repeatabilityFirstSent`` (an RFC 1123 date) that repeats an accepted one within REPEATABILITY_WINDOW
@@ -53,6 +55,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +83,7 @@ SIGNED_HEADERS = "x-ms-date;host;x-ms-content-sha256"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 MAX_BODY_BYTES = 64 * 1024
 FAULT_STATUSES = (503, 429)
+MAX_DELAY_SECONDS = 30
 REPEATABILITY_WINDOW = timedelta(minutes=30)
 
 _AUTH_RE = re.compile(r"^HMAC-SHA256 SignedHeaders=(?P<headers>[^&]+)&Signature=(?P<signature>.+)$")
@@ -127,9 +131,11 @@ class Faults:
 
     status: int | None = None
     fail_recipients: frozenset[str] = frozenset()
+    delay_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "failRecipients": sorted(self.fail_recipients)}
+        return {"status": self.status, "failRecipients": sorted(self.fail_recipients),
+                "delaySeconds": self.delay_seconds}
 
 
 @dataclass
@@ -311,7 +317,7 @@ def parse_send_request(body: bytes) -> tuple[str, str, list[tuple[str, tuple[str
 
 def parse_faults(body: bytes) -> Faults:
     payload = parse_json_object(body)
-    unknown = set(payload) - {"status", "failRecipients"}
+    unknown = set(payload) - {"status", "failRecipients", "delaySeconds"}
     if unknown:
         raise bad_request(f"Unknown fault fields: {sorted(unknown)}.")
     status = payload.get("status")
@@ -320,7 +326,10 @@ def parse_faults(body: bytes) -> Faults:
     fail = payload.get("failRecipients", [])
     if not isinstance(fail, list) or not all(is_text(n) for n in fail):
         raise bad_request("'failRecipients' must be a list of phone numbers.")
-    return Faults(status=status, fail_recipients=frozenset(fail))
+    delay = payload.get("delaySeconds", 0)
+    if type(delay) not in (int, float) or not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise bad_request(f"'delaySeconds' must be a number from 0 to {MAX_DELAY_SECONDS}.")
+    return Faults(status=status, fail_recipients=frozenset(fail), delay_seconds=float(delay))
 
 
 # --- the WSGI application ------------------------------------------------------------------------------
@@ -414,6 +423,8 @@ class SmsEmulatorApp:
                                    "repeatabilityRequestId": repeat[0] if repeat else None})
                 if repeat:
                     self.state.remember(*repeat, now, result)
+        if faults.delay_seconds:
+            time.sleep(faults.delay_seconds)  # accepted and recorded already: only the answer is late
         return json_response({"value": results}, status=202, headers=self._echo_request_id(request))
 
     @staticmethod

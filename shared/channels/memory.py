@@ -104,3 +104,23 @@ class MemoryQueues:
 
     def __call__(self, name: str) -> MemoryQueue:
         return self._queues.setdefault(name, MemoryQueue(name, self._now))
+
+
+class MemorySms:
+    """The SmsGateway surface (`send`) in memory, for the unit tests of the flows (the begin sends its SMS
+    inline): it records each message it takes and answers a repeat of a taken request (same repeatability
+    id and first-sent time) with the first message id and no second message, as ACS and the emulator do."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, str]] = []
+        self._first: dict[tuple[str, Any], str] = {}
+        self._lock = threading.Lock()
+
+    def send(self, to: str, text: str, tag: str, request_id: str, first_sent: Any, **timeouts: float) -> str:
+        with self._lock:
+            if (request_id, first_sent) in self._first:
+                return self._first[(request_id, first_sent)]
+            message_id = f"memory-{next(_ids)}"
+            self._first[(request_id, first_sent)] = message_id
+            self.sent.append({"to": to, "message": text, "repeatabilityRequestId": request_id})
+            return message_id

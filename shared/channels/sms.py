@@ -68,8 +68,9 @@ class SmsGateway:
         self.sender = sender
 
     @distributed_trace  # the SDK call's span, as SmsClient.send has one: its HTTP request is traced once, under it
-    def send(self, to: str, text: str, tag: str, request_id: str, first_sent: datetime) -> str:
-        """Send one SMS; a repeat with the same `request_id`/`first_sent` is dropped by the provider."""
+    def send(self, to: str, text: str, tag: str, request_id: str, first_sent: datetime, **timeouts: float) -> str:
+        """Send one SMS; a repeat with the same `request_id`/`first_sent` is dropped by the provider.
+        `timeouts` (`connection_timeout`, `read_timeout`) tighten the client's own for this one call."""
         from azure.communication.sms._generated.models import SendMessageRequest, SmsRecipient, SmsSendOptions
 
         request = SendMessageRequest(
@@ -77,7 +78,7 @@ class SmsGateway:
             sms_recipients=[SmsRecipient(to=to, repeatability_request_id=request_id,
                                          repeatability_first_sent=first_sent_header(first_sent))],
             message=text, sms_send_options=SmsSendOptions(enable_delivery_report=True, tag=tag))
-        response = self.client._sms_service_client.sms.send(request)  # noqa: SLF001 - see the module doc
+        response = self.client._sms_service_client.sms.send(request, **timeouts)  # noqa: SLF001 - see the module doc
         result = response.value[0]
         if not result.successful:
             raise DeliveryFailed(f"provider refused the recipient (HTTP {result.http_status_code})")

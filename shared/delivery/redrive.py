@@ -1,7 +1,8 @@
 """No committed SMS challenge is left behind (Q5): the SMS kind of due item (shared/channels/due.py).
 
-Begin writes the challenge's due marker (`sms|<challengeId>`) just before the challenge's transaction and
-enqueues the SMS right after it. A sweep then settles each marker:
+Begin writes the challenge's due marker (`sms|<challengeId>`) before the challenge's transaction (while the
+SMS limits are counted: flows/challenge_rows.py), sends the SMS inline right after it and enqueues it only
+when that attempt did not complete (delivery/inline.py). A sweep then settles each marker:
 - no challenge: the challenge transaction failed (or the row was purged): the marker is dropped;
 - delivery `sent`/`failed`, or the challenge no longer pending: done, the marker is dropped;
 - still `queued` REDRIVE_AFTER after its begin: the enqueue failed (queue down), or the message is stuck
@@ -33,8 +34,13 @@ REDRIVE_EVERY = timedelta(seconds=30)  # at most one fresh message per challenge
 
 
 def due_row(ch: Challenge) -> dict[str, Any]:
-    return due.marker(KIND, challenge_id_for(ch.user_id, ch.row_key), ch.created_at,
-                      ch.expires_at - ch.created_at + timedelta(days=1), redrives=0)
+    return marker_for(ch.user_id, ch.row_key, ch.created_at, ch.expires_at)
+
+
+def marker_for(user_id: str, row_key: str, created_at: datetime, expires_at: datetime) -> dict[str, Any]:
+    """The due marker of the challenge `row_key` (which may not exist yet: it is written before the commit)."""
+    return due.marker(KIND, challenge_id_for(user_id, row_key), created_at, expires_at - created_at + timedelta(days=1),
+                      redrives=0)
 
 
 def note_due(d: Stored, ch: Challenge) -> None:

@@ -88,24 +88,33 @@ def _deliver(d: Sending, body: bytes, dequeue_count: int) -> str:
     if ch.delivery in SETTLED:
         log.info("delivery already %s; nothing sent", ch.delivery)
         return "already_" + ch.delivery  # a repeated message, or the send succeeded but deleting it did not
+    try:
+        return send_and_record(d, unit, ch, now, dequeue_count)
+    except DeliveryFailed:
+        _next_attempt(unit, ch, send_attempt(ch)[0], now)
+        raise
+
+
+def send_and_record(d: Sending, unit: UserRows, ch: Challenge, now: datetime, tries: int, **timeouts: float) -> str:
+    """Send the challenge's code (its current attempt's repeatability pair) and record `sent` with its
+    audit event in one transaction; raises DeliveryFailed when the provider refused the recipient."""
     key = d.hmac_keys.get(ch.key_id, "sms-code", "challenge")
     code = derive_code(key, ch.token, ch.digits)
     phone = d.sealer.open(ch.destination, phone_aad(ch.user_id), kind="challenge").decode()
     attempt, began = send_attempt(ch)
     text = message_text(code, d.settings.otp_host)
     try:
-        message_id = d.sms.send(phone, text, tag="twostep",
-                                request_id=repeatability_id(key, ch, attempt), first_sent=began)
+        message_id = d.sms.send(phone, text, tag="twostep", request_id=repeatability_id(key, ch, attempt),
+                                first_sent=began, **timeouts)
     except DeliveryFailed:
         telemetry.SMS_FAILED.decision(challenge_id_for(ch.user_id, ch.row_key), country=region(phone))
-        _next_attempt(unit, ch, attempt, now)
         raise
     telemetry.SMS_SENT.decision(challenge_id_for(ch.user_id, ch.row_key), country=region(phone))
     telemetry.SMS_SEGMENTS.add(telemetry.segments(text), {"country": region(phone)})
-    log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, dequeue_count)
-    unit.patch(ch.row_key, delivery="sent")
+    log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, tries)
+    unit.patch(ch.row_key, delivery="sent")  # bookkeeping: decides nothing, so no If-Match on the challenge
     unit.audit(now, "sms_sent", "system", destination=ch.destination_masked, providerMessageId=message_id,
-               attempt=dequeue_count)
+               attempt=tries)
     unit.commit()
     return "sent"
 

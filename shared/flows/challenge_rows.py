@@ -7,12 +7,14 @@ query, changed as models, committed in one transaction.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..delivery import redrive
-from ..kernel import telemetry
+from ..channels import due
+from ..delivery import inline, redrive
+from ..kernel import budget, telemetry
 from ..kernel.clock import iso, retry_after
 from ..kernel.errors import (
     AlreadyUsed,
@@ -25,6 +27,7 @@ from ..kernel.errors import (
     RateLimited,
     RiskBlocked,
     StepUpRequired,
+    StorageUnavailable,
     StrengthRequired,
     UserBlocked,
 )
@@ -35,7 +38,7 @@ from ..methods.registry import METHODS
 from ..model.lockout import locked_error
 from ..model.policy import Policy
 from ..model.records import Challenge, Profile
-from ..ports import Deciding, KeysAndSettings, Outboxes, Queuing, Refusing
+from ..ports import Deciding, KeysAndSettings, Outboxes, Refusing, Starting, Stored
 from ..store import UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay
 
@@ -45,10 +48,11 @@ REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was proba
 
 
 def new_challenge(d: KeysAndSettings, policy: Policy, user_id: str, purpose: str, method: str, now: datetime,
-                  profile: Profile | None, **fields: Any) -> Challenge:
+                  profile: Profile | None, row_key: str | None = None, **fields: Any) -> Challenge:
     """An enrolment challenge is bound to the profile's methods version when it started (E1). `policy` is
-    the one the caller's decision read (a decision reads it once, so it never sees two versions)."""
-    _, row_key = new_challenge_id(user_id)
+    the one the caller's decision read (a decision reads it once, so it never sees two versions).
+    `row_key`: the one drawn by `prepare_with_marker`, whose due marker is written already."""
+    row_key = row_key or new_challenge_id(user_id)[1]
     version = _methods_version(profile) if purpose != SIGNIN else None
     return Challenge(user_id=user_id, row_key=row_key, purpose=purpose, method=method, created_at=now,
                      expires_at=now + timedelta(seconds=policy.code_ttl_seconds), max_attempts=policy.max_attempts,
@@ -80,11 +84,35 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
     return view
 
 
-def start(d: Queuing, unit: UserRows, ch: Challenge, now: datetime, event: str, outcome: Callable[[Challenge], R],
-          idem: Idempotency | None = None, **detail: Any) -> R:
+def prepare_with_marker(d: Stored, policy: Policy, user_id: str, method: str, now: datetime,
+                        prepare: Callable[[], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """Draw the row key of the challenge about to be created and run the method's preparation (for an SMS:
+    count it against the limits, two round trips); for a delivered method, the challenge's due marker is
+    written meanwhile, on the shared pool. Both end before the commit, so a committed challenge always
+    has its marker (Q5) at no extra wait. A refused preparation takes its marker back (best effort: a
+    marker left names no challenge, and the sweep drops it); a failed marker write fails the request (503)."""
+    _, row_key = new_challenge_id(user_id)
+    if not METHODS[method].delivered:
+        return row_key, prepare()
+    marker = redrive.marker_for(user_id, row_key, now, now + timedelta(seconds=policy.code_ttl_seconds))
+    noted = budget.alongside(lambda: due.note(d.store, [marker]))
+    try:
+        fields = prepare()
+    except BaseException:
+        if noted.exception() is None:  # waits for the write, which is bounded like every Storage call
+            with contextlib.suppress(StorageUnavailable):
+                due.forget(d.store, [marker])
+        raise
+    noted.result()
+    return row_key, fields
+
+
+def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str, outcome: Callable[[Challenge], R],
+          idem: Idempotency | None = None, marked: bool = False, **detail: Any) -> R:
     """Commit a new challenge (with its audit event, the idempotency record and whatever else the unit
-    holds) and queue its SMS; `outcome` builds the response from the new challenge (a replay rebuilds it
-    the same way from the challenge as it is then)."""
+    holds) and send its SMS (the first attempt inline, else the queue); `outcome` builds the response from
+    the new challenge (a replay rebuilds it the same way from the challenge as it is then). `marked`: its
+    due marker is written already (`prepare_with_marker`)."""
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
     result = outcome(ch)
     unit.add(ch)
@@ -93,12 +121,12 @@ def start(d: Queuing, unit: UserRows, ch: Challenge, now: datetime, event: str, 
         # as long as the challenge lives: its TTL is the policy's that issued it (no second policy read)
         idem.add_record(unit, Replay(CHALLENGE, ch.row_key), now, int((ch.expires_at - ch.created_at).total_seconds()))
     delivered = METHODS[ch.method].delivered
-    if delivered:
+    if delivered and not marked:
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
     unit.commit()
     telemetry.CHALLENGES_BEGUN.decision(challenge_id, method=ch.method, purpose=ch.purpose)
-    if delivered:  # committed: a failed enqueue is re-driven, so the answer stays 201
-        redrive.enqueue(d, challenge_id, int((ch.expires_at - now).total_seconds()))
+    if delivered:  # committed: whatever the send does, the answer stays 201 (a failure is re-driven)
+        inline.first_attempt(d, ch, challenge_id, now)
     return result
 
 

@@ -27,6 +27,7 @@ from .challenge_rows import (
     cancel_challenges,
     challenge_view,
     new_challenge,
+    prepare_with_marker,
     refuse_if_barred,
     replay_challenge,
     replay_of,
@@ -58,9 +59,10 @@ def enrol(d: Challenging, method: str, user_id: str, body: dict[str, Any],
         refuse_if_risk_blocked(policy, context)
         m.refuse_enrolment(unit.profile)
         require_step_up(unit, proof_rk, now, policy, context, enrolling=method)
-        fields = m.enrolment_fields(d, user_id, parsed, context, unit)
-        ch = new_challenge(d, policy, user_id, enrol_purpose(method), method, now, unit.profile, **fields)
-        return start(d, unit, ch, now, "enrolment_started", created, idem)
+        row_key, fields = prepare_with_marker(d, policy, user_id, method, now,
+                                              lambda: m.enrolment_fields(d, user_id, parsed, context, unit))
+        ch = new_challenge(d, policy, user_id, enrol_purpose(method), method, now, unit.profile, row_key, **fields)
+        return start(d, unit, ch, now, "enrolment_started", created, idem, marked=True)
 
     def created(ch: Challenge) -> Started:
         return m.enrolment_answer(d, ch, challenge_view(ch, d.clock.now(), created=True))

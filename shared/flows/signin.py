@@ -26,6 +26,7 @@ from .challenge_rows import (
     audited_refusals,
     challenge_view,
     new_challenge,
+    prepare_with_marker,
     refuse_if_barred,
     replay_challenge,
     replay_of,
@@ -107,9 +108,11 @@ def begin(d: Challenging, body: dict[str, Any], idempotency_key: str | None = No
         chosen = chosen or profile.default_method or next(iter(profile.provisioned_methods()), None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
-        fields = METHODS[chosen].prepare(d, profile, context)
-        ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, **fields)
-        return start(d, unit, ch, now, "challenge_created", created, idem, riskLevel=context.get("riskLevel"))
+        row_key, fields = prepare_with_marker(d, policy, user_id, chosen, now,
+                                              lambda: METHODS[chosen].prepare(d, profile, context))
+        ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, row_key, **fields)
+        return start(d, unit, ch, now, "challenge_created", created, idem, marked=True,
+                     riskLevel=context.get("riskLevel"))
 
     def created(ch: Challenge) -> ChallengeStarted:  # functions/ adds the Location, from the route it serves
         return ChallengeStarted(challenge_view(ch, d.clock.now(), created=True))

@@ -21,7 +21,7 @@ PHONE = "+14255550142"
 
 
 @pytest.fixture
-def sms(emulator):
+def sms(emulator, queue_path):  # these tests drive the queue sender: the begin leaves every SMS to the queue
     requests.delete(f"{emulator.url}/messages", timeout=5)
     requests.delete(f"{emulator.url}/faults", timeout=5)
     yield emulator

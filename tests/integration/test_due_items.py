@@ -27,6 +27,12 @@ from tests.integration.test_storage_faults import enrol, take
 ADMIN = "admin-key"
 
 
+@pytest.fixture(autouse=True)
+def _queue_path(queue_path):
+    """These tests drive the queue path and the sweep: the begin leaves every SMS to the queue, as it does
+    when its inline attempt fails (tests/integration/test_inline_send.py covers that attempt)."""
+
+
 def drain(queue: QueueClient) -> list[dict]:
     """Every visible message of a queue, taken off it, as JSON."""
     found = []

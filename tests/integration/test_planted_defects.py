@@ -34,7 +34,7 @@ def send(d, challenge_id: str) -> str:
 
 
 def test_an_sms_begun_before_an_hmac_rotation_and_sent_after_it_carries_a_code_verify_accepts(
-        make_deps, emulator):
+        make_deps, emulator, queue_path):  # the queue sender runs after the rotation, not the inline attempt
     old = make_deps(**OLD)
     before = len(received_codes(emulator, PHONE))
     enrolled = enrolment.enrol_phone(old, "rita", {"phoneNumber": PHONE}).view

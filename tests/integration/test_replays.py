@@ -97,7 +97,7 @@ class TestChallengeReplays:
         with pytest.raises(IdempotentResultGone):
             begin(deps, "k1", method="sms")
 
-    def test_replayed_sms_begin_enqueues_again_only_while_queued(self, deps, emulator, clock):
+    def test_replayed_sms_begin_enqueues_again_only_while_queued(self, deps, emulator, clock, queue_path):
         requests.delete(f"{emulator.url}/messages", timeout=5)
         enrol_sms(deps, phone=PHONE)
         before = outbox_count(deps)

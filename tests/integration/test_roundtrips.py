@@ -5,13 +5,18 @@ from shared.settings import load_settings
 from tools.flows import counted_deps, measure
 
 EXPECTED = {
-    "sms.begin": 6,    # read profile; read + count the SMS limits (2); due marker (Q5); insert challenge + audit
-                       # (1); enqueue
-    "sms.send": 2,     # read challenge; record delivery + audit (one transaction)
-    "sms.verify": 2,   # read challenge + profile (one query); update both + audit (one transaction)
+    "sms.begin": 5,        # read profile; read + count the SMS limits (2); due marker (Q5), written while the limits
+                           # are read and counted; insert challenge + audit (1)
+    "sms.send": 1,         # the inline send (delivery/inline.py) from the challenge as committed, nothing re-read:
+                           # record delivery + audit (one transaction); no enqueue
+    "sms.redelivered": 1,  # the queue sender, for a message whose SMS went out inline: read challenge, send nothing
+    "sms.verify": 2,       # read challenge + profile (one query); update both + audit (one transaction)
     "totp.begin": 2,
     "totp.verify": 2,
 }
+# Sequential waits (concurrent calls count once): what a user waits for. The SMS sign-in (begin + send +
+# verify) makes 8 calls in 7 waits; before the inline send it made 10 calls in 10 waits.
+EXPECTED_WAITS = {**EXPECTED, "sms.begin": 4}
 
 
 def test_round_trips_per_flow(base_env, clock):
@@ -19,8 +24,11 @@ def test_round_trips_per_flow(base_env, clock):
     settings = load_settings({**base_env, "MFA_TABLE_NAME": table})
     deps, counter = counted_deps(settings, clock, queue=f"outbox-{table}")
     deps.store.ping()  # the table is created on first use; do not count that
-    counts = measure(deps, counter, "roundtrip", "+14255550177")
+    waits: dict[str, int] = {}
+    counts = measure(deps, counter, "roundtrip", "+14255550177", waits)
     assert counts == EXPECTED, counter.calls[-12:]
+    assert waits == EXPECTED_WAITS, counter.calls[-12:]
+    assert sum(counts[s] for s in ("sms.begin", "sms.send", "sms.verify")) == 8
     deps.store.table.delete_table()
 
 
@@ -94,4 +102,55 @@ EXPECTED_PASSKEY = {
                                    # profile + challenge + audits (one transaction); enqueue 2 events; forget
     "passkey.begin": 2,            # read profile; insert challenge + audit
     "passkey.verify": 2,           # read challenge + profile; update both (the counter) + audit
+}
+
+
+def test_round_trips_of_recovery_and_enrolment(base_env, clock):
+    """A recovery-code or access-pass sign-in spends a factor, which publishes an event (N4: due marker
+    before, enqueue and marker delete after); an SMS enrolment sends inline as a sign-in does; the verify
+    of an enrolment publishes `method.added`."""
+    from shared.flows import access_pass, enrolment, recovery_codes, signin, verify
+    from tools.flows import _code
+
+    table = "rt" + os.urandom(5).hex()
+    settings = load_settings({**base_env, "MFA_TABLE_NAME": table})
+    deps, counter = counted_deps(settings, clock, queue=f"outbox-{table}")
+    deps.store.ping()
+    measure(deps, counter, "roundtrip-rc0", "+14255550179")  # a warm instance: index key, queues exist
+    counts: dict[str, int] = {}
+    waits: dict[str, int] = {}
+
+    def step(name, fn):
+        before = len(counter.calls)
+        result = fn()
+        counts[name], waits[name] = len(counter.calls) - before, counter.waits(before)
+        return result
+
+    user = "roundtrip-rc"
+    view = step("sms.enrol.begin", lambda: enrolment.enrol_phone(deps, user, {"phoneNumber": "+14255550180"}).view)
+    step("sms.enrol.verify", lambda: verify.verify(deps, view["challengeId"], {"code": _code(deps, view["challengeId"])}))
+    ch = signin.begin(deps, {"userId": user, "method": "sms"}).view
+    verify.verify(deps, ch["challengeId"], {"code": _code(deps, ch["challengeId"])})
+    codes = recovery_codes.generate(deps, user, {"proofChallengeId": ch["challengeId"]}).view["codes"]
+    rc = step("recovery.begin", lambda: signin.begin(deps, {"userId": user, "method": "recovery_code"}).view)
+    step("recovery.verify", lambda: verify.verify(deps, rc["challengeId"], {"code": codes[0]}))
+    issued = access_pass.issue(deps, user, {"lifetimeMinutes": 60, "reason": "rt"}, "admin")
+    ap = step("access_pass.begin", lambda: signin.begin(deps, {"userId": user, "method": "access_pass"}).view)
+    step("access_pass.verify", lambda: verify.verify(deps, ap["challengeId"], {"code": issued["accessPass"]}))
+    assert counts == EXPECTED_RECOVERY_AND_ENROLMENT, counter.calls[-14:]
+    assert waits == {**EXPECTED_RECOVERY_AND_ENROLMENT, "sms.enrol.begin": EXPECTED_RECOVERY_AND_ENROLMENT[
+        "sms.enrol.begin"] - 1}  # its marker beside the limits
+    deps.store.table.delete_table()
+
+
+EXPECTED_RECOVERY_AND_ENROLMENT = {
+    "sms.enrol.begin": 6,     # read profile; read + count the SMS limits (2); due marker (beside them); insert
+                              # challenge + audit; inline send: record delivery + audit
+    "sms.enrol.verify": 6,    # read the challenge; read it + the profile; due marker; profile + challenge + audit
+                              # (one transaction); enqueue `method.added`; delete the marker
+    "recovery.begin": 2,      # read profile; insert challenge + audit
+    "recovery.verify": 5,     # read challenge + profile; due marker; update + audit (one transaction); enqueue
+                              # `recoverycodes.used`; delete the marker
+    "access_pass.begin": 2,   # read profile; insert challenge + audit
+    "access_pass.verify": 5,  # as a recovery code (`accesspass.used`)
 }

@@ -23,7 +23,7 @@ import pytest
 import requests
 from azure.communication.sms import SmsClient
 from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 
 from tools import sms_emulator
 
@@ -221,12 +221,12 @@ def test_failed_recipient_is_unsuccessful_while_the_other_succeeds(emulator: obj
 def test_faults_can_be_read_and_cleared(emulator: object) -> None:
     set_faults(emulator, status=503, fail=[ALICE])
     assert requests.get(f"{emulator.url}/faults", timeout=TIMEOUT).json() == {
-        "status": 503, "failRecipients": [ALICE]}
+        "status": 503, "failRecipients": [ALICE], "delaySeconds": 0.0}
 
     assert requests.delete(f"{emulator.url}/faults", timeout=TIMEOUT).status_code == 204
 
     assert requests.get(f"{emulator.url}/faults", timeout=TIMEOUT).json() == {
-        "status": None, "failRecipients": []}
+        "status": None, "failRecipients": [], "delaySeconds": 0.0}
     [result] = client(emulator).send(from_=SENDER, to=ALICE, message=CODE_TEXT)
     assert result.successful is True
 
@@ -380,3 +380,18 @@ def test_command_line_takes_the_page_origin() -> None:
         process.terminate()
         process.wait(timeout=TIMEOUT)
         process.stderr.close()
+
+
+def test_a_delayed_answer_comes_late_but_the_message_is_recorded_at_once(emulator: object) -> None:
+    """`delaySeconds`: a provider that accepted a message and answers late (a client may give up first)."""
+    response = requests.put(f"{emulator.url}/faults", json={"delaySeconds": 1.5}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    slow = SmsClient(emulator.url, AzureKeyCredential(KEY), retry_total=0, connection_timeout=TIMEOUT, read_timeout=0.5)
+    try:
+        with pytest.raises(AzureError):  # the client gave up before the answer came
+            slow.send(from_=SENDER, to=ALICE, message=CODE_TEXT)
+        assert [m["to"] for m in messages(emulator)] == [ALICE]  # yet the message was taken
+        bad = requests.put(f"{emulator.url}/faults", json={"delaySeconds": 31}, timeout=TIMEOUT)
+        assert bad.status_code == 400
+    finally:
+        requests.delete(f"{emulator.url}/faults", timeout=TIMEOUT)

@@ -33,6 +33,12 @@ from tools import faultproxy
 PHONE = "+14255550143"
 
 
+@pytest.fixture(autouse=True)
+def _queue_path(queue_path):
+    """These tests drive the queue path and the sweep: the begin leaves every SMS to the queue, as it does
+    when its inline attempt fails (tests/integration/test_inline_send.py covers that attempt)."""
+
+
 def received(emulator):
     return requests.get(f"{emulator.url}/messages", params={"to": PHONE}, timeout=5).json()
 
@@ -179,6 +185,8 @@ def take(d) -> bytes:
 
 def test_through_the_dev_host_queue_down_begin_is_201_and_the_sweep_delivers(start_devhost, azurite,
                                                                               emulator):  # Q5
+    """The queue alone down costs nothing now (the SMS goes out inline); with the provider failing too, the
+    inline attempt and its enqueue both fail, and the sweep chain the host then owes delivers it, once."""
     with faultproxy.FaultProxy(azurite.queue_port) as queue:
         conn = azurite_tool.connection_string(azurite.blob_port, queue.port, azurite.table_port)
         host = start_devhost(app_env(azurite, emulator, AzureWebJobsStorage=conn, MFA_TABLE_NAME="queuedown"))
@@ -187,9 +195,18 @@ def test_through_the_dev_host_queue_down_begin_is_201_and_the_sweep_delivers(sta
         api.enrol_sms("qdown", phone)
         before = len(api.messages(phone))
         queue.set_mode("refuse")
-        started = time.monotonic()
         r = api.begin("qdown", method="sms")
-        answered_in = time.monotonic() - started
+        assert r.status_code == 201, r.text
+        assert api.call("GET", f"/api/v1/challenges/{r.json()['challengeId']}").json()["delivery"] == "sent"
+        assert len(api.messages(phone)) == before + 1  # sent inline: the queue was not needed
+        before += 1
+        requests.put(f"{emulator.url}/faults", json={"status": 503}, timeout=5)
+        try:
+            started = time.monotonic()
+            r = api.begin("qdown", method="sms")
+            answered_in = time.monotonic() - started
+        finally:
+            requests.delete(f"{emulator.url}/faults", timeout=5)
         assert r.status_code == 201, r.text
         assert answered_in < clients.CALL_BOUND  # today ~19 s, then 503
         cid = r.json()["challengeId"]

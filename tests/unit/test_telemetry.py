@@ -77,6 +77,8 @@ def test_begin_and_verify_count_by_method(deps):
     delta = seen()
     assert delta == {
         ("twostep.challenges.begun", (("method", "sms"), ("purpose", "signin"))): 1,
+        ("twostep.sms.sent", (("country", "US"),)): 1,  # the begin sends it inline
+        ("twostep.sms.segments", (("country", "US"),)): 1,
         ("twostep.verify.failed", (("method", "sms"),)): 1,
         ("twostep.verify.approved", (("method", "sms"),)): 1,
     }
@@ -122,7 +124,7 @@ class FakeGateway:
 
 
 @pytest.mark.parametrize("refuse", [False, True])
-def test_sms_sent_failed_and_segments_by_country(deps, refuse):
+def test_sms_sent_failed_and_segments_by_country(deps, refuse, queue_path):  # the queue sender's counts
     view = enrolment.enrol_phone(deps, "dave", {"phoneNumber": "+4915123456789"}).view
     verify.verify(deps, view["challengeId"], {"code": sms_code_for(deps, view["challengeId"])})
     ch = signin.begin(deps, {"userId": "dave"}).view
@@ -207,8 +209,9 @@ def test_a_decision_is_logged_with_its_event_and_challenge_id(deps, caplog):
     with pytest.raises(IncorrectCode):
         verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
     records = [r for r in caplog.records if r.name == "twostep.decisions"]
-    assert [(r.event, r.challengeId, r.method) for r in records] == [
-        ("twostep.challenges.begun", ch["challengeId"], "sms"), ("twostep.verify.failed", ch["challengeId"], "sms")]
+    assert [(r.event, r.challengeId, getattr(r, "method", None)) for r in records] == [
+        ("twostep.challenges.begun", ch["challengeId"], "sms"), ("twostep.sms.sent", ch["challengeId"], None),
+        ("twostep.verify.failed", ch["challengeId"], "sms")]  # the SMS is sent inline, right after the begin
     assert all(r.getMessage().startswith(r.event + ": ") for r in records)
     text = " ".join(r.getMessage() + json.dumps(vars(r), default=str) for r in records)
     for forbidden in (code, other_code(code), PHONE, PHONE.lstrip("+")):

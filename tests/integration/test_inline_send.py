@@ -1,0 +1,162 @@
+"""The first SMS attempt inline, right after the commit (shared/delivery/inline.py), in process against
+Azurite (behind the fault proxy) and the emulator through the real azure-communication-sms SDK, with an
+injected clock. The queue sender stays the retry path every SMS can take; whatever the inline attempt
+does, each challenge ends with exactly one SMS at the provider (Q2, Q5)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+
+import pytest
+import requests
+from azure.storage.queue import QueueClient
+
+from shared.channels.sms import outbox_message
+from shared.delivery import inline, redrive, sweeper
+from shared.delivery.sender import deliver, repeatability_id
+from shared.flows import challenge_rows, enrolment, signin, verify
+from shared.kernel.ids import parse_challenge_id
+from shared.store import challenge_from
+from tests.helpers import sms_code_for
+
+PHONE = "+14255550144"
+
+
+@pytest.fixture
+def provider(emulator):
+    """The emulator, its inbox and faults cleared before and after."""
+    requests.delete(f"{emulator.url}/messages", timeout=5)
+    requests.delete(f"{emulator.url}/faults", timeout=5)
+    yield emulator
+    requests.delete(f"{emulator.url}/faults", timeout=5)
+
+
+def fault(emulator, **faults) -> None:
+    body = {"status": None, **faults}
+    assert requests.put(f"{emulator.url}/faults", json=body, timeout=5).status_code == 200
+
+
+def received(emulator) -> list[dict]:
+    return requests.get(f"{emulator.url}/messages", params={"to": PHONE}, timeout=5).json()
+
+
+def outbox(d) -> list[bytes]:
+    """Every message on the SMS outbox, taken off it as the host does after running the sender."""
+    raw = QueueClient.from_connection_string(d.settings.storage_connection_string, d.outbox.queue.queue_name)
+    taken = []
+    for message in raw.receive_messages(max_messages=32, visibility_timeout=5):
+        raw.delete_message(message)
+        taken.append(base64.b64decode(message.content))
+    return taken
+
+
+def enrolled(d, emulator) -> None:
+    view = enrolment.enrol_phone(d, "alice", {"phoneNumber": PHONE}).view
+    verify.verify(d, view["challengeId"], {"code": sms_code_for(d, view["challengeId"])})
+    requests.delete(f"{emulator.url}/messages", timeout=5)
+
+
+def test_the_begin_sends_inline_and_the_queue_path_sends_nothing_more(pdeps, provider, clock):
+    enrolled(pdeps, provider)
+    view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "sent"  # before the answer
+    [message] = received(provider)
+    assert message["message"].endswith("#" + sms_code_for(pdeps, view["challengeId"]))
+    assert outbox(pdeps) == []  # nothing was queued: the queue's polling is not on the way
+    sent = [json.loads(r["detail"]) for r in pdeps.store.query_prefix("alice", "au|") if r["event"] == "sms_sent"]
+    assert [s["attempt"] for s in sent] == [0, 0]  # the enrolment's and this one, both sent inline (try 0)
+    # a message for it anyway (an idempotent replay, a re-drive) sends nothing more
+    assert deliver(pdeps, outbox_message(view["challengeId"]).encode()) == "already_sent"
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    assert sweeper.sweep(pdeps) == {"done": 2}  # its marker and the enrolment's are settled, not re-driven
+    assert len(received(provider)) == 1
+
+
+def test_an_inline_attempt_the_provider_fails_is_delivered_by_the_queue_exactly_once(pdeps, provider, caplog):
+    enrolled(pdeps, provider)
+    fault(provider, status=503)
+    with caplog.at_level(logging.WARNING, logger="twostep.delivery"):
+        view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view  # 201 all the same
+    assert "inline sms attempt not completed" in caplog.text
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
+    [body] = outbox(pdeps)  # left to the queue at once
+    requests.delete(f"{provider.url}/faults", timeout=5)
+    assert deliver(pdeps, body, 1) == "sent"
+    assert deliver(pdeps, body, 2) == "already_sent"  # a repeated message
+    [message] = received(provider)
+    assert message["message"].endswith("#" + sms_code_for(pdeps, view["challengeId"]))
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "sent"
+
+
+def test_a_refused_inline_attempt_makes_the_queue_try_a_new_request(pdeps, provider, clock):
+    enrolled(pdeps, provider)
+    fault(provider, failRecipients=[PHONE])
+    view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+    user_id, row_key = parse_challenge_id(view["challengeId"])
+    ch = challenge_from(pdeps.store.get(user_id, row_key))
+    assert (ch.sms_attempt, ch.sms_attempt_at, ch.delivery) == (1, clock.now(), "queued")
+    [body] = outbox(pdeps)
+    requests.delete(f"{provider.url}/faults", timeout=5)
+    assert deliver(pdeps, body) == "sent"
+    [message] = received(provider)
+    assert message["repeatabilityRequestId"] == repeatability_id(pdeps.hmac_keys.get(ch.key_id), ch, 1)
+
+
+def test_a_send_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps, proxies, provider):
+    """The provider took the inline send, then the Table failed before `sent` was recorded: the queue's
+    try repeats the request with the same repeatability pair and the provider drops the repeat."""
+    table, _ = proxies
+    enrolled(pdeps, provider)
+    send = pdeps.sms.send
+
+    def send_then_table_down(*args, **kwargs):
+        message_id = send(*args, **kwargs)
+        table.set_mode("refuse")
+        return message_id
+
+    pdeps.sms.send = send_then_table_down
+    try:
+        view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+    finally:
+        pdeps.sms.send = send
+        table.set_mode("pass")
+    assert len(received(provider)) == 1
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"  # not recorded
+    [body] = outbox(pdeps)
+    assert deliver(pdeps, body) == "sent"  # recorded now
+    assert len(received(provider)) == 1  # the provider answered the first result: no second SMS
+
+
+def test_a_slow_provider_is_left_to_the_queue_within_the_inline_bound(pdeps, provider):
+    """The provider takes the message but answers after the inline read timeout: the begin answers
+    anyway, and the queue's try (same repeatability pair) sends no second SMS."""
+    enrolled(pdeps, provider)
+    fault(provider, delaySeconds=inline.TIMEOUTS["read_timeout"] + 2)
+    started = time.monotonic()
+    view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+    took = time.monotonic() - started
+    requests.delete(f"{provider.url}/faults", timeout=5)
+    assert took < inline.TIMEOUTS["read_timeout"] + 1.5, took
+    assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
+    [body] = outbox(pdeps)
+    assert deliver(pdeps, body) == "sent"
+    assert len(received(provider)) == 1
+
+
+def test_a_refused_begin_takes_back_the_marker_it_wrote_beside_the_limits(pdeps, provider, clock):
+    """The due marker is written while the SMS limits are counted; a begin the limits refuse leaves none."""
+    from shared.kernel.errors import RateLimited
+    from tests.integration.test_due_items import due_rows
+
+    enrolled(pdeps, provider)
+    clock.advance(redrive.REDRIVE_AFTER.total_seconds())
+    sweeper.sweep(pdeps)  # settles the enrolment's marker
+    assert due_rows(pdeps) == []
+    for _ in range(pdeps.settings.sms_per_user_per_hour - 1):  # the enrolment's SMS counted too
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    with pytest.raises(RateLimited):
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    markers = due_rows(pdeps)
+    assert len(markers) == pdeps.settings.sms_per_user_per_hour - 1  # one per challenge created, no more
