@@ -143,7 +143,7 @@ def test_health_503_is_a_5xx_hit_and_200_is_not(records, monkeypatch):
 PHONE = "+14255550143"
 
 
-def test_a_poison_message_fires_the_sms_alert(deps, records):
+def test_a_poison_message_fires_the_sms_alert(deps, records, queue_path):
     view = enrolment.enrol_phone(deps, "alice", {"phoneNumber": PHONE}).view
     silent(records)
     assert mark_failed(deps, outbox_message(view["challengeId"]).encode()) == "failed"
@@ -152,7 +152,7 @@ def test_a_poison_message_fires_the_sms_alert(deps, records):
     assert PHONE not in text and PHONE[-7:] not in text
 
 
-def test_a_code_that_expired_undelivered_fires_the_sms_alert(deps, clock, records):
+def test_a_code_that_expired_undelivered_fires_the_sms_alert(deps, clock, records, queue_path):
     enrolment.enrol_phone(deps, "bob", {"phoneNumber": PHONE})
     clock.advance(deps.settings.code_ttl_seconds + 60)
     assert sweep(deps).get("failed") == 1
