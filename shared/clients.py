@@ -16,6 +16,8 @@ once, so a request whose every call is slow-but-answering still ends well inside
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -100,9 +102,59 @@ def _abort(thread_id: int, fired: threading.Event) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Deadline:
+    __slots__ = ("armed", "fired", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id, self.fired, self.armed = thread_id, threading.Event(), True
+
+
+class _Watchdog:
+    """One thread for every exchange deadline of the process, started on first use: a deadline costs a
+    heap push, not a timer thread per Storage call. It fires under the lock its disarm takes, so it never
+    cuts a socket its thread has moved on from."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Deadline:
+        deadline = _Deadline(threading.get_ident())
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="twostep-deadlines", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), deadline))
+            if self._heap[0][2] is deadline:  # sooner than what the thread sleeps towards
+                self._cond.notify()
+        return deadline
+
+    def disarm(self, deadline: _Deadline) -> None:
+        with self._cond:
+            deadline.armed = False  # left in the heap; dropped when its time comes
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    deadline = heapq.heappop(self._heap)[2]
+                    if deadline.armed:
+                        deadline.armed = False
+                        _abort(deadline.thread_id, deadline.fired)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_watchdog = _Watchdog()
+
+
 def deadline_session() -> requests.Session:
-    """A requests session whose connections `exchange_deadline` can cut (its sockets are tracked)."""
+    """A requests session whose connections `exchange_deadline` can cut (its sockets are tracked). It
+    ignores the environment (trust_env off): no proxy or netrc lookup per call, and no proxy in the path."""
     session = requests.Session()
+    session.trust_env = False
     adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -113,15 +165,12 @@ def deadline_session() -> requests.Session:
 def exchange_deadline(seconds: float) -> Iterator[threading.Event]:
     """Shut this thread's socket (of a `deadline_session`) down after `seconds`, whatever trickles; the
     event yielded is set when the deadline struck, so whatever arrived is known to be partial."""
-    me, fired = threading.get_ident(), threading.Event()
-    timer = threading.Timer(seconds, _abort, args=(me, fired))
-    timer.daemon = True
-    timer.start()
+    deadline = _watchdog.arm(seconds)
     try:
-        yield fired
+        yield deadline.fired
     finally:
-        timer.cancel()
-        _in_flight.pop(me, None)
+        _watchdog.disarm(deadline)
+        _in_flight.pop(deadline.thread_id, None)
 
 
 class DeadlineTransport(RequestsTransport):
@@ -129,7 +178,7 @@ class DeadlineTransport(RequestsTransport):
 
     def __init__(self, deadline: float = EXCHANGE_DEADLINE) -> None:
         super().__init__(session=deadline_session(), session_owner=False, connection_timeout=CONNECT_TIMEOUT,
-                         read_timeout=READ_TIMEOUT)
+                         read_timeout=READ_TIMEOUT, use_env_settings=False)
         self.deadline = deadline
 
     def send(self, request: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,46 @@
+"""Per-call overhead of the Storage clients (issue 22, point 3), against Azurite: the clients are built once
+and a call reuses them; no call starts a thread (the exchange deadline is one watchdog for the process,
+not a timer thread per call) or reads the environment for proxies (an HTTP_PROXY set after the clients
+were built changes nothing, so no proxy ever sits between the service and Storage)."""
+from __future__ import annotations
+
+import threading
+
+import requests
+
+from shared import clients
+
+
+def test_storage_calls_start_no_thread(deps, monkeypatch):
+    deps.store.ping()
+    deps.store.get("overhead", "warm")  # the watchdog thread may start on first use
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    for i in range(20):
+        assert deps.store.get("overhead", f"missing{i}") is None
+    assert started == []
+
+
+def test_storage_calls_read_no_proxy_from_the_environment(deps, monkeypatch):
+    deps.store.ping()
+    lookups = []
+    real = requests.utils.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
+                        lambda *a, **k: lookups.append(a) or real(*a, **k))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there: a proxy used would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for i in range(5):
+        assert deps.store.get("overhead", f"missing{i}") is None
+    assert lookups == []
+
+
+def test_the_deadline_transport_keeps_one_session(deps):
+    transport = clients.DeadlineTransport()
+    assert transport.session is not None and transport.session.trust_env is False
