@@ -32,6 +32,7 @@ from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from .inline_batch import inline_batches
 from .settings import SMS_QUEUE, Settings
 
 CONNECT_TIMEOUT = 2.0  # seconds to open a TCP connection to Storage
@@ -244,7 +245,7 @@ def table_client(settings: Settings, counter: RequestCounter | None = None) -> A
     else:
         service = TableServiceClient(_service_uri(settings.table_service_uri),
                                      credential=_credential(settings.storage_client_id), **kwargs)
-    return service.get_table_client(settings.table_name)
+    return inline_batches(service.get_table_client(settings.table_name))
 
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:

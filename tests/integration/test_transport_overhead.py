@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import requests
 
 from shared import clients
+from shared.store.table import StaleWrite, Tx
 
 
 def test_storage_calls_start_no_thread(deps, monkeypatch):
@@ -25,6 +27,27 @@ def test_storage_calls_start_no_thread(deps, monkeypatch):
     for i in range(20):
         assert deps.store.get("overhead", f"missing{i}") is None
     assert started == []
+
+
+def test_a_transaction_starts_no_thread_and_writes_every_row(deps, monkeypatch):
+    """azure-core would prepare and parse a $batch on two new thread pools; the store's client does both
+    inline (shared/inline_batch.py), and the transaction still writes all its rows and returns their ETags."""
+    deps.store.ping()
+    deps.store.transact(Tx().create({"PartitionKey": "overhead", "RowKey": "warm"}))
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t.name) or real_start(t))
+    deps.store.transact(Tx().create({"PartitionKey": "overhead", "RowKey": "a", "n": 1})
+                        .create({"PartitionKey": "overhead", "RowKey": "b", "n": 2}))
+    assert started == []
+    assert [deps.store.get("overhead", k)["n"] for k in ("a", "b")] == [1, 2]
+    row = deps.store.get("overhead", "a")
+    row["n"] = 3
+    deps.store.transact(Tx().replace(row))
+    assert deps.store.get("overhead", "a")["n"] == 3
+    row["n"] = 4  # the ETag it carries is stale now: the condition still holds inline
+    with pytest.raises(StaleWrite):
+        deps.store.transact(Tx().replace(row))
 
 
 def test_storage_calls_read_no_proxy_from_the_environment(deps, monkeypatch):
