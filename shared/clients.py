@@ -46,6 +46,7 @@ REQUEST_BUDGET = 20.0
 CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests check calls end inside it
 TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
 OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
+NO_ENV: dict[str, Any] = {"user_agent_use_env": False}  # no AZURE_HTTP_USER_AGENT lookup on every call
 
 _in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
 _budget = threading.local()  # .ends: time.monotonic() by which this thread's HTTP request must be done
@@ -239,7 +240,7 @@ def _service_uri(uri: str | None) -> str:
 
 
 def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
-    kwargs = {**TABLE_RETRY, "transport": _transport(), **_hooks(counter)}
+    kwargs = {**TABLE_RETRY, **NO_ENV, "transport": _transport(), **_hooks(counter)}
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
     else:
@@ -250,7 +251,7 @@ def table_client(settings: Settings, counter: RequestCounter | None = None) -> A
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
-    kwargs = {"transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
+    kwargs = {**NO_ENV, "transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
               "retry_policy": _linear_retry()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue, **kwargs)

@@ -1,7 +1,8 @@
 """Per-call overhead of the Storage clients (issue 22, point 3), against Azurite: the clients are built once
 and a call reuses them; no call starts a thread (the exchange deadline is one watchdog for the process,
-not a timer thread per call) or reads the environment for proxies (an HTTP_PROXY set after the clients
-were built changes nothing, so no proxy ever sits between the service and Storage)."""
+not a timer thread per call; a transaction is prepared and parsed without azure-core's thread pools) or
+reads the environment (no proxy lookup: an HTTP_PROXY set after the clients were built changes nothing, so
+no proxy ever sits between the service and Storage; no AZURE_HTTP_USER_AGENT lookup)."""
 from __future__ import annotations
 
 import threading
@@ -67,3 +68,20 @@ def test_storage_calls_read_no_proxy_from_the_environment(deps, monkeypatch):
 def test_the_deadline_transport_keeps_one_session(deps):
     transport = clients.DeadlineTransport()
     assert transport.session is not None and transport.session.trust_env is False
+
+
+def test_storage_clients_read_no_user_agent_from_the_environment(deps, monkeypatch):
+    """AZURE_HTTP_USER_AGENT is read by the SDK on every call unless told not to: the clients are told."""
+    agents: list[str] = []
+
+    def hook(request) -> None:
+        agents.append(request.http_request.headers.get("User-Agent", ""))
+
+    monkeypatch.setenv("AZURE_HTTP_USER_AGENT", "from-the-environment")
+    table = clients.table_client(deps.settings, hook)  # type: ignore[arg-type]  # any raw_request_hook
+    queue = clients.queue_client(deps.settings, hook, queue="overhead-ua")  # type: ignore[arg-type]
+    table.create_table()
+    queue.create_queue()
+    assert len(agents) == 2 and agents[0] and not any("from-the-environment" in ua for ua in agents), agents
+    table.delete_table()
+    queue.delete_queue()
