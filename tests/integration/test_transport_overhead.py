@@ -1,4 +1,4 @@
-"""Per-call overhead of the Storage clients (issue 22, point 3), against Azurite: the clients are built once
+"""Per-call overhead of the Storage clients, against Azurite: the clients are built once
 and a call reuses them; no call starts a thread (the exchange deadline is one watchdog for the process,
 not a timer thread per call; a transaction is prepared and parsed without azure-core's thread pools) or
 reads the environment (no proxy lookup: an HTTP_PROXY set after the clients were built changes nothing, so

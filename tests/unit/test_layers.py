@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared"
 # Lowest first. A package imports only from itself and from the packages before it. `settings_keys` (the
 # key rings and webhook secret) sits under `settings`, which reads it; it needs only the kernel.
-LAYERS = ["kernel", "settings_keys", "settings", "clients", "crypto", "model", "store", "channels", "deps", "methods", "delivery",
+LAYERS = ["kernel", "settings_keys", "settings", "inline_batch", "clients", "crypto", "model", "store", "channels", "deps", "methods", "delivery",
           "flows", "ops", "wiring"]
 COMPOSITION_ROOT = "wiring"
 
