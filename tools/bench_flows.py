@@ -38,6 +38,7 @@ from tools.bench_users import (
     FKEY,
     ORIGIN,
     Inbox,
+    TotpPool,
     enrol_all,
     enrol_passkey,
     enrol_sms,
@@ -89,7 +90,7 @@ class Host:
 
 
 class Users:
-    """Each flow's users, split so that client i owns users i, i+C, i+2C... for any client count C. A TOTP
+    """Each flow's users; SMS and passkey ones split so that client i owns users i, i+C, i+2C... A TOTP
     user signs in at most once per 30 s step (a code is never replayed), so each TOTP run gets its own
     `max_flows` users; the wrong-code runs share them (a refusal uses up no step)."""
 
@@ -107,9 +108,9 @@ class Users:
     def clients(self, flow: str, count: int, run: int = -1) -> list[Any]:
         """Client flows for the `run`-th run at this level (-1: warming up, one user of each kind)."""
         if flow in ("totp", "wrong"):
-            pool = self.totp[:1] if run < 0 else self.totp[1 + run * self.per_run:1 + (run + 1) * self.per_run]
-            pool = self.totp if flow == "wrong" and run >= 0 else pool
-            return [totp_flow(self.base, pool[i::count], wrong=flow == "wrong") for i in range(count)]
+            users = self.totp[:1] if run < 0 else self.totp[1 + run * self.per_run:1 + (run + 1) * self.per_run]
+            pool = TotpPool(self.totp if flow == "wrong" and run >= 0 else users)
+            return [totp_flow(self.base, pool, wrong=flow == "wrong") for _ in range(count)]
         if flow == "sms":
             return [sms_flow(self.base, self.inbox, self.sms[i::count]) for i in range(count)]
         return [passkey_flow(self.base, self.passkey[i::count]) for i in range(count)]

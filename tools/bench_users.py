@@ -1,7 +1,7 @@
 """The benchmark's users and the flows they run over HTTP against a dev host, as an integrating app would:
 TOTP sign-in, wrong-code verify, SMS sign-in (code read where the SMS lands, at the emulator) and passkey
-sign-in (tests/webauthn_soft.py plays the authenticator). Each client thread owns its users, so no two
-clients ever race on one user's rows."""
+sign-in (tests/webauthn_soft.py plays the authenticator). No two clients ever hold one user at once, so
+they never race on one user's rows: SMS and passkey clients own theirs, TOTP clients share a pool."""
 from __future__ import annotations
 
 import base64
@@ -133,30 +133,47 @@ def enrol_all(base: str, fn: Callable[..., Any], args: list[tuple[Any, ...]], wo
         return list(pool.map(one, args))
 
 
-def totp_flow(base: str, users: list[TotpUser], wrong: bool = False) -> Callable[[], None]:
+class TotpPool:
+    """TOTP users shared by a run's clients: a client takes one no other client holds and that has not
+    signed in during this 30 s step yet, so a fast client never runs dry while a slow one sits on spares."""
+
+    def __init__(self, users: list[TotpUser]) -> None:
+        self._free = list(users)
+        self._lock = threading.Lock()
+
+    def take(self, step: int, wrong: bool) -> TotpUser:
+        with self._lock:
+            for i, u in enumerate(self._free):
+                if wrong or u.last_step < step:
+                    return self._free.pop(i)
+        raise PoolExhausted()
+
+    def give_back(self, user: TotpUser) -> None:
+        with self._lock:
+            self._free.append(user)  # to the back: the least recently used user comes first
+
+
+def totp_flow(base: str, pool: TotpPool, wrong: bool = False) -> Callable[[], None]:
     """Begin + verify with the current code (each user once per time step: a code is never replayed), or
     with a wrong code (403 incorrect_code; the same users serve, since a refusal consumes no step)."""
-    api, turn = Api(base), [0]
+    api = Api(base)
 
     def flow() -> None:
         step = time_step(_now(), 30)
-        for _ in range(len(users)):
-            u = users[turn[0] % len(users)]
-            turn[0] += 1
-            if wrong or u.last_step < step:
-                break
-        else:
-            raise PoolExhausted()
-        ch = api.post("/v1/challenges", {"userId": u.user, "method": "totp"}, 201)
-        code = totp(u.secret, datetime.fromtimestamp(step * 30, timezone.utc))
-        if wrong:
-            bad = f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
-            if api.verify(ch["challengeId"], {"code": bad}, 403).get("code") != "incorrect_code":
-                raise FlowError("a wrong code was not answered incorrect_code")
-            return
-        u.last_step = step
-        if api.verify(ch["challengeId"], {"code": code}).get("status") != "approved":
-            raise FlowError("TOTP sign-in not approved")
+        u = pool.take(step, wrong)
+        try:
+            ch = api.post("/v1/challenges", {"userId": u.user, "method": "totp"}, 201)
+            code = totp(u.secret, datetime.fromtimestamp(step * 30, timezone.utc))
+            if wrong:
+                bad = f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+                if api.verify(ch["challengeId"], {"code": bad}, 403).get("code") != "incorrect_code":
+                    raise FlowError("a wrong code was not answered incorrect_code")
+                return
+            u.last_step = step
+            if api.verify(ch["challengeId"], {"code": code}).get("status") != "approved":
+                raise FlowError("TOTP sign-in not approved")
+        finally:
+            pool.give_back(u)
 
     return flow
 
