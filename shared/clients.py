@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -239,7 +240,17 @@ def _service_uri(uri: str | None) -> str:
     return uri
 
 
+# azure-core's HttpLoggingPolicy writes every call's URL and headers at INFO, and the Functions worker forwards
+# INFO records to the host: a record per Storage call that nobody reads. Warnings and errors still pass.
+SDK_HTTP_LOG = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def _quiet_sdk_http_log() -> None:
+    logging.getLogger(SDK_HTTP_LOG).setLevel(logging.WARNING)
+
+
 def table_client(settings: Settings, counter: RequestCounter | None = None) -> Any:
+    _quiet_sdk_http_log()
     kwargs = {**TABLE_RETRY, **NO_ENV, "transport": _transport(), **_hooks(counter)}
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(settings.storage_connection_string, **kwargs)
@@ -251,6 +262,7 @@ def table_client(settings: Settings, counter: RequestCounter | None = None) -> A
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
+    _quiet_sdk_http_log()
     kwargs = {**NO_ENV, "transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
               "retry_policy": _linear_retry()}
     if settings.storage_connection_string:

@@ -5,6 +5,7 @@ reads the environment (no proxy lookup: an HTTP_PROXY set after the clients were
 no proxy ever sits between the service and Storage; no AZURE_HTTP_USER_AGENT lookup)."""
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -85,3 +86,15 @@ def test_storage_clients_read_no_user_agent_from_the_environment(deps, monkeypat
     assert len(agents) == 2 and agents[0] and not any("from-the-environment" in ua for ua in agents), agents
     table.delete_table()
     queue.delete_queue()
+
+
+def test_storage_calls_log_no_record_per_call(deps, caplog):
+    """The Functions worker forwards INFO records to the host; the SDK's per-call request/response log
+    (URL and headers at INFO) is quieted, so a sign-in's Storage calls log nothing while they succeed."""
+    caplog.set_level(logging.INFO)
+    table = clients.table_client(deps.settings)
+    table.create_table()
+    table.upsert_entity({"PartitionKey": "overhead", "RowKey": "log"})
+    table.get_entity("overhead", "log")
+    assert [r for r in caplog.records if r.name.startswith("azure")] == []
+    table.delete_table()
