@@ -137,7 +137,7 @@ def count_round_trips(app_dir: Path, store: azurite.Azurite, emulator: Any, inbo
                 seen.append(tuple(app_kinds(tables.since(start) + queues.since(start), queues.port)))
             kinds, times = collections.Counter(seen).most_common(1)[0]
             counted[flow] = {"round_trips": len(kinds), "kinds": list(kinds), "agreeing_repeats": times,
-                             "repeats": repeats}
+                             "repeats": repeats, "each_repeat": [len(k) for k in seen]}
         return counted
     finally:
         host.stop()
@@ -152,7 +152,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-flows", type=int, default=200, help="flow-count bound of each run")
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     parser.add_argument("--flows", type=lambda s: s.split(","), default=list(FLOWS), help=",".join(FLOWS))
-    parser.add_argument("--count-repeats", type=int, default=3, help="sequential flows per round-trip count")
+    parser.add_argument("--count-repeats", type=int, default=5, help="sequential flows per round-trip count")
     parser.add_argument("--no-floor", action="store_true", help="skip the raw-SDK floor runs")
     parser.add_argument("--label", default="", help="free text stored in the result (e.g. the commit)")
     parser.add_argument("--out", type=Path, help="JSON result path (default .bench/<UTC time>.json)")

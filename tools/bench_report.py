@@ -35,5 +35,5 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
             console.print(f"[red]{r['flow']} c={r['clients']} error:[/red] {sample}")
     for flow, c in trips.items():
         console.print(f"round trips {flow}: {c['round_trips']} = {' '.join(c['kinds'])} "
-                      f"({c['agreeing_repeats']}/{c['repeats']} repeats agree)")
+                      f"({c['agreeing_repeats']}/{c['repeats']} repeats agree; each: {c.get('each_repeat')})")
     console.print(f"load average before {result.get('loadavg_before')}, after {result.get('loadavg_after')}")

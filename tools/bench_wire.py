@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import socketserver
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +54,19 @@ def classify(request: Request, queue_port: int) -> str:
     return "update"  # PUT, MERGE, PATCH on an entity
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: RecordingProxy
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        self.server.proxy._serve(self.request)
+
+
 class RecordingProxy:
     """Forwards 127.0.0.1:`port` to the upstream port and records each HTTP/1.1 request it carries."""
 
@@ -60,27 +74,18 @@ class RecordingProxy:
         self.upstream_port = upstream_port
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.port = self._listener.getsockname()[1]
-        self._closed = False
-        threading.Thread(target=self._accept, name=f"bench-proxy-{self.port}", daemon=True).start()
+        self._server = _Server(("127.0.0.1", 0), _Connection)
+        self._server.proxy = self
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name=f"bench-proxy-{self.port}", daemon=True).start()
 
     def close(self) -> None:
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self._listener.close()
+        self._server.shutdown()
+        self._server.server_close()
 
     def since(self, start: float) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.at >= start]
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         try:
