@@ -8,7 +8,8 @@ Starts its own in-memory Azurite, the SMS emulator (in this process) and a dev h
    bounded by time AND flow count: flows/s, p50/p90/p99, errors, CPU ms per flow of the function host
    and of Azurite (/proc), and for SMS begin -> SMS at the emulator;
 3. replays the same round trips with the raw SDK from this process (bench_floor) at the same client
-   counts: the floor's p50 and client CPU per flow, and the flow's ratios to them.
+   counts, right after the first flow run that makes them: the floor's p50 and client CPU per flow, and
+   the flow's ratios to them.
 Writes a JSON result (--out, default .bench/<time>.json) and prints a table. See docs/performance.md.
 """
 from __future__ import annotations
@@ -182,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     inbox = Inbox(emulator)
     try:
         result["round_trips"] = count_round_trips(app_dir, store, emulator, inbox, args.flows, args.count_repeats)
-        result["runs"] = measure(app_dir, store, emulator, inbox, args)
-        result["floor"] = [] if args.no_floor else measure_floor(store, result["round_trips"], args)
+        result["runs"], result["floor"] = measure(app_dir, store, emulator, inbox, args, result["round_trips"])
     finally:
         emulator.stop()
         store.stop()
@@ -197,38 +197,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(app_dir: Path, store: azurite.Azurite, emulator: Any, inbox: Inbox,
-            args: argparse.Namespace) -> list[dict[str, Any]]:
+def measure(app_dir: Path, store: azurite.Azurite, emulator: Any, inbox: Inbox, args: argparse.Namespace,
+            counted: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The flow runs, and (unless --no-floor) each round-trip sequence's floor run right after the first
+    flow run that makes it at that client count, so a flow and its floor share the machine's state."""
     host = Host(app_dir, app_env(store, emulator.url, "bench", "bench"))
     try:
         users = Users(host.base, inbox, args, args.flows)
         for flow in args.flows:  # warm every code path once
             users.clients(flow, 1)[0]()
         watch = {"function": host.process.pid, "azurite": store.process.pid}
-        runs = []
+        runs: list[dict[str, Any]] = []
+        floors: list[dict[str, Any]] = []
         for level, clients in enumerate(args.clients):
             for flow in args.flows:
                 time.sleep(1.0)  # let the queue host settle between runs
-                flows = users.clients(flow, clients, level)
-                runs.append(run(flow, flows, args.seconds, args.max_flows, watch).summary())
-        return runs
+                runs.append(run(flow, users.clients(flow, clients, level), args.seconds, args.max_flows,
+                                watch).summary())
+                kinds = counted[flow]["kinds"]
+                if not args.no_floor and not any(f["kinds"] == kinds and f["clients"] == clients for f in floors):
+                    floors.append(measure_floor(store, kinds, clients, args, counted))
+        return runs, floors
     finally:
         host.stop()
 
 
-def measure_floor(store: azurite.Azurite, counted: dict[str, dict[str, Any]],
-                  args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One floor run per distinct round-trip sequence and client count."""
-    floors = []
-    signatures = {tuple(c["kinds"]): flow for flow, c in counted.items()}
-    for clients in args.clients:
-        for kinds, _ in signatures.items():
-            replayers = floor_clients(store.connection_string, clients)
-            flows: list[Callable[[], float | None]] = [functools.partial(r, list(kinds)) for r in replayers]
-            res: RunResult = run("floor", flows, args.seconds, args.max_flows, {"azurite": store.process.pid})
-            floors.append({**res.summary(), "kinds": list(kinds),
-                           "flows_of": [f for f, c in counted.items() if tuple(c["kinds"]) == kinds]})
-    return floors
+def measure_floor(store: azurite.Azurite, kinds: list[str], clients: int, args: argparse.Namespace,
+                  counted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The raw SDK making `kinds` (one flow's round trips) at this client count, with the same bounds."""
+    replayers = floor_clients(store.connection_string, clients)
+    flows: list[Callable[[], float | None]] = [functools.partial(r, list(kinds)) for r in replayers]
+    res: RunResult = run("floor", flows, args.seconds, args.max_flows, {"azurite": store.process.pid})
+    return {**res.summary(), "kinds": list(kinds), "flows_of": [f for f, c in counted.items() if c["kinds"] == kinds]}
 
 
 def add_ratios(result: dict[str, Any]) -> None:
