@@ -93,10 +93,11 @@ class Host:
 class Users:
     """Each flow's users; SMS and passkey ones split so that client i owns users i, i+C, i+2C... A TOTP
     user signs in at most once per 30 s step (a code is never replayed), so each TOTP run gets its own
-    `max_flows` users; the wrong-code runs share them (a refusal uses up no step)."""
+    `max_flows` users (and a few spare); the wrong-code runs share them (a refusal uses up no step)."""
 
     def __init__(self, base: str, inbox: Inbox, args: argparse.Namespace, flows: list[str]) -> None:
-        top, self.per_run = max(args.clients), args.max_flows
+        # A tenth spare: a user whose enrolment crossed a step boundary cannot sign in before the next step.
+        top, self.per_run = max(args.clients), args.max_flows + args.max_flows // 10 + 2
         self.base, self.inbox = base, inbox
         n_totp = 1 + self.per_run * len(args.clients) if {"totp", "wrong"} & set(flows) else 0
         self.totp = enrol_all(base, enrol_totp, [(f"bench-totp-{i}",) for i in range(n_totp)])
