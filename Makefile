@@ -40,7 +40,7 @@ soak: deps
 	$(PY) -m tools.soak
 
 bench: deps
-	$(PY) -m tools.bench_flows
+	$(PY) -m tools.bench_flows $(BENCH_ARGS)
 	$(PY) -m tools.bench_policy
 	$(PY) -m tools.bench_purge
 

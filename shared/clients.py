@@ -16,8 +16,12 @@ once, so a request whose every call is slow-but-answering still ends well inside
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -29,6 +33,7 @@ from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from .inline_batch import inline_batches
 from .kernel.budget import (  # noqa: F401 - re-exported: functions/ and tools/ set the budget here
     ALONGSIDE_THREADS,
     REQUEST_BUDGET,
@@ -49,6 +54,7 @@ BACKOFF = 0.2  # seconds before the retry
 CALL_BOUND = (1 + RETRIES) * EXCHANGE_DEADLINE + BACKOFF + 0.1  # seconds; tests check calls end inside it
 TABLE_RETRY: dict[str, Any] = {"retry_total": RETRIES, "retry_backoff_factor": BACKOFF, "retry_backoff_max": 1}
 OUTBOX_PUT_TIMEOUTS: dict[str, Any] = {"retry_total": 0}  # the sweeper re-drives what this misses
+NO_ENV: dict[str, Any] = {"user_agent_use_env": False}  # no AZURE_HTTP_USER_AGENT lookup on every call
 
 T = TypeVar("T")
 _in_flight: dict[int, HTTPConnection] = {}  # thread id -> the connection its current request uses
@@ -88,9 +94,59 @@ def _abort(thread_id: int, fired: threading.Event) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Deadline:
+    __slots__ = ("armed", "fired", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id, self.fired, self.armed = thread_id, threading.Event(), True
+
+
+class _Watchdog:
+    """One thread for every exchange deadline of the process, started on first use: a deadline costs a
+    heap push, not a timer thread per Storage call. It fires under the lock its disarm takes, so it never
+    cuts a socket its thread has moved on from."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Deadline:
+        deadline = _Deadline(threading.get_ident())
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="twostep-deadlines", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), deadline))
+            if self._heap[0][2] is deadline:  # sooner than what the thread sleeps towards
+                self._cond.notify()
+        return deadline
+
+    def disarm(self, deadline: _Deadline) -> None:
+        with self._cond:
+            deadline.armed = False  # left in the heap; dropped when its time comes
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    deadline = heapq.heappop(self._heap)[2]
+                    if deadline.armed:
+                        deadline.armed = False
+                        _abort(deadline.thread_id, deadline.fired)
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_watchdog = _Watchdog()
+
+
 def deadline_session() -> requests.Session:
-    """A requests session whose connections `exchange_deadline` can cut (its sockets are tracked)."""
+    """A requests session whose connections `exchange_deadline` can cut (its sockets are tracked). It
+    ignores the environment (trust_env off): no proxy or netrc lookup per call, and no proxy in the path."""
     session = requests.Session()
+    session.trust_env = False
     adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -101,15 +157,12 @@ def deadline_session() -> requests.Session:
 def exchange_deadline(seconds: float) -> Iterator[threading.Event]:
     """Shut this thread's socket (of a `deadline_session`) down after `seconds`, whatever trickles; the
     event yielded is set when the deadline struck, so whatever arrived is known to be partial."""
-    me, fired = threading.get_ident(), threading.Event()
-    timer = threading.Timer(seconds, _abort, args=(me, fired))
-    timer.daemon = True
-    timer.start()
+    deadline = _watchdog.arm(seconds)
     try:
-        yield fired
+        yield deadline.fired
     finally:
-        timer.cancel()
-        _in_flight.pop(me, None)
+        _watchdog.disarm(deadline)
+        _in_flight.pop(deadline.thread_id, None)
 
 
 class DeadlineTransport(RequestsTransport):
@@ -117,7 +170,7 @@ class DeadlineTransport(RequestsTransport):
 
     def __init__(self, deadline: float = EXCHANGE_DEADLINE) -> None:
         super().__init__(session=deadline_session(), session_owner=False, connection_timeout=CONNECT_TIMEOUT,
-                         read_timeout=READ_TIMEOUT)
+                         read_timeout=READ_TIMEOUT, use_env_settings=False)
         self.deadline = deadline
 
     def send(self, request: Any, **kwargs: Any) -> Any:
@@ -190,11 +243,21 @@ def _service_uri(uri: str | None) -> str:
     return uri
 
 
+# azure-core's HttpLoggingPolicy writes every call's URL and headers at INFO, and the Functions worker forwards
+# INFO records to the host: a record per Storage call that nobody reads. Warnings and errors still pass.
+SDK_HTTP_LOG = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def _quiet_sdk_http_log() -> None:
+    logging.getLogger(SDK_HTTP_LOG).setLevel(logging.WARNING)
+
+
 def table_client(settings: Settings | TableSettings, counter: RequestCounter | None = None, account: str | None = None,
                  credential: Any = None) -> Any:
     """The table in account 0 (AzureWebJobsStorage), or in `account`: one of MFA_TABLE_ACCOUNT_n, a table
     endpoint reached with the app's identity (or `credential`) or a local connection string."""
-    kwargs = {**TABLE_RETRY, "transport": _transport(), **_hooks(counter)}
+    _quiet_sdk_http_log()
+    kwargs = {**TABLE_RETRY, **NO_ENV, "transport": _transport(), **_hooks(counter)}
     connection = settings.storage_connection_string if account is None else (
         None if account.startswith(("https://", "http://")) else account)
     if connection:
@@ -202,7 +265,7 @@ def table_client(settings: Settings | TableSettings, counter: RequestCounter | N
     else:
         service = TableServiceClient(_service_uri(settings.table_service_uri if account is None else account),
                                      credential=credential or _credential(settings.storage_client_id), **kwargs)
-    return service.get_table_client(settings.table_name)
+    return inline_batches(service.get_table_client(settings.table_name))
 
 
 def table_clients(settings: Settings | TableSettings, counter: RequestCounter | None = None,
@@ -214,7 +277,8 @@ def table_clients(settings: Settings | TableSettings, counter: RequestCounter | 
 
 def queue_client(settings: Settings, counter: RequestCounter | None = None, queue: str = SMS_QUEUE) -> QueueClient:
     """The SMS outbox; messages are base64 text, as the Functions queue trigger expects by default."""
-    kwargs = {"transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
+    _quiet_sdk_http_log()
+    kwargs = {**NO_ENV, "transport": _transport(), **_hooks(counter), "message_encode_policy": TextBase64EncodePolicy(),
               "retry_policy": _linear_retry()}
     if settings.storage_connection_string:
         return QueueClient.from_connection_string(settings.storage_connection_string, queue, **kwargs)

@@ -13,7 +13,7 @@ SHARED = ROOT / "shared"
 # key rings and webhook secret) sits under `settings`, which reads it; it needs only the kernel.
 # `ports` (the protocols flows and methods are handed) sits below them; `deps` (the concrete object that
 # satisfies the ports) sits above everything it is handed to, just under the composition root that builds it.
-LAYERS = ["kernel", "settings_keys", "settings", "clients", "crypto", "model", "store", "channels", "ports", "methods",
+LAYERS = ["kernel", "settings_keys", "settings", "inline_batch", "clients", "crypto", "model", "store", "channels", "ports", "methods",
           "delivery", "flows", "ops", "deps", "wiring"]
 COMPOSITION_ROOT = "wiring"
 

@@ -4,6 +4,7 @@ sync and async functions with the host's log lines."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import threading
@@ -38,6 +39,15 @@ class FunctionInfo:
     @property
     def arg_name(self) -> str:
         return self.binding["name"]
+
+    @functools.cached_property
+    def takes_context(self) -> bool:
+        """Whether the function declares `context` (read once, not per invocation)."""
+        return "context" in inspect.signature(self.callable).parameters and self.arg_name != "context"
+
+    @functools.cached_property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.callable)
 
     @classmethod
     def from_function(cls, fn: Any) -> FunctionInfo:
@@ -96,9 +106,9 @@ class Invoker:
 
     def call(self, info: FunctionInfo, trigger_value: Any) -> Any:
         kwargs = {info.arg_name: trigger_value}
-        if "context" in inspect.signature(info.callable).parameters and info.arg_name != "context":
+        if info.takes_context:
             kwargs["context"] = DevContext(info.name, self._app_dir)
-        if inspect.iscoroutinefunction(info.callable):
+        if info.is_async:
             return asyncio.run_coroutine_threadsafe(info.callable(**kwargs), self._loop).result()
         return info.callable(**kwargs)
 
