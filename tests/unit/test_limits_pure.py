@@ -90,7 +90,7 @@ def test_windows_at_the_edges_of_an_hour_and_a_day():
 @pytest.mark.parametrize("e164,prefix", [("+14255550123", "+1425"), ("+447911123456", "+44791"),
                                          ("+33612345678", "+33612")])
 def test_prefix_is_country_code_and_three_national_digits(e164, prefix):
-    assert {rk for scope, rk, _, _ in table(e164=e164) if scope == "prefix"} == {f"19|prefix|{prefix}|1|"}
+    assert {rk for scope, rk, _, _ in table(e164=e164) if scope == "prefix"} == {f"19|prefix|{prefix}|6|256|"}
 
 
 @pytest.mark.parametrize("ip,key", [
