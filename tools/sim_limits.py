@@ -110,7 +110,7 @@ def _key() -> str:
 
 
 def phone(user: int, prefixes: int) -> str:
-    return f"+1{206 + user % prefixes:03d}555{user % 10000:04d}"
+    return f"+1{206 + user % prefixes:03d}{user // prefixes % 10_000_000:07d}"  # one number per user
 
 
 def run(rate: float, peak: float, peak_seconds: float, duration: float, window: float, seed: int,
