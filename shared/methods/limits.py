@@ -198,20 +198,20 @@ def prepare(d: Deps, user_id: str, e164: str, ip: str | None, rng: random.Random
     picks = {p.prefix: rng.randrange(max(min(p.shards, p.limit - carried[p.prefix]), 1)) for p in sharded}
     rows = d.store.get_many(partition, [c.row_key for c in exact] + [p.row_key(picks[p.prefix]) for p in sharded])
     over: list[Counter | Pool] = [c for c in exact if _count(rows, c.row_key) >= c.limit]
-    for p in sharded if not over else ():
-        if p.left(rows, picks[p.prefix], carried[p.prefix]) <= 0:
-            shard = _another(d, partition, p, rows, carried[p.prefix], rng)
-            if shard is None:
-                mem.prune(now)
-                mem.spent[(partition, p.prefix)] = p.window_end
-                over.append(p)
-            else:
-                picks[p.prefix] = shard
+    spent = [p for p in sharded if p.left(rows, picks[p.prefix], carried[p.prefix]) <= 0] if not over else []
+    for p in spent:  # the picked shard is spent: another with units left, or the pool is spent
+        shard = _another(d, partition, p, rows, carried[p.prefix], rng)
+        if shard is None:
+            mem.prune(now)
+            mem.spent[(partition, p.prefix)] = p.window_end
+            over.append(p)
+        else:
+            picks[p.prefix] = shard
     if over:
         raise _refuse(over, e164, now)
     tx = Tx()
-    spent = [(c.row_key, c.window_end) for c in exact] + [(p.row_key(picks[p.prefix]), p.window_end) for p in sharded]
-    for row_key, window_end in spent:
+    counted = [(c.row_key, c.window_end) for c in exact] + [(p.row_key(picks[p.prefix]), p.window_end) for p in sharded]
+    for row_key, window_end in counted:
         row = rows.get(row_key)
         if row is None:
             tx.create(new_row(partition, row_key, count=1, purgeAfter=window_end + timedelta(days=1)))
