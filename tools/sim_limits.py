@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import bisect
 import logging
 import os
 import random
@@ -73,8 +72,7 @@ class IndexedTable(MemoryTable):
                     full.pop(k, None)
 
     def _range(self, pk: str, lo: str, hi: str) -> list[tuple[str, str]]:
-        keys = sorted(self._table())
-        return keys[bisect.bisect_left(keys, (pk, lo)):bisect.bisect_left(keys, (pk, hi))]
+        return sorted(k for k in self._table() if k[0] == pk and lo <= k[1] < hi)
 
 
 class Clock:
