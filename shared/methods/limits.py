@@ -155,14 +155,22 @@ class _Memory:
 _memory: WeakKeyDictionary[Store, _Memory] = WeakKeyDictionary()
 
 
+def _after(key: str) -> str:
+    """The first string after every string that starts with `key`."""
+    return key[:-1] + chr(ord(key[-1]) + 1)
+
+
 def _carried(d: Deps, partition: str, pool: Pool, mem: _Memory, now: datetime) -> int:
     """What the window's other layouts of `pool` spent (before a change of limit or n, or the unsharded
-    row of before the upgrade): read once per instance and window (one query), then remembered."""
+    row of before the upgrade): read once per instance and window, then remembered. Two range queries, one
+    each side of this layout's rows, so an instance starting in a busy window does not read those."""
     key = (partition, pool.prefix)
     if key not in mem.carried:
-        rows = d.store.query_prefix(partition, pool.root, limit=100_000)
-        other = sum(int(r.get("count", 0)) for r in rows if (r["RowKey"] == pool.root or r["RowKey"].startswith(
-            pool.root + "|")) and not r["RowKey"].startswith(pool.prefix))
+        flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+        rows = [r for lo, hi in ((pool.root, pool.prefix), (_after(pool.prefix), _after(pool.root)))
+                for r in d.store.query(flt, {"pk": partition, "lo": lo, "hi": hi}, select=["RowKey", "count"])]
+        other = sum(int(r.get("count", 0)) for r in rows if r["RowKey"] == pool.root
+                    or r["RowKey"].startswith(pool.root + "|"))
         mem.prune(now)
         mem.carried[key] = (other, pool.window_end)
     return mem.carried[key][0]

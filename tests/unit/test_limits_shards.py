@@ -102,3 +102,20 @@ def test_the_unsharded_row_of_before_the_upgrade_is_carried():
     send(deps, 1)
     with pytest.raises(RateLimited):
         send(deps, 2)
+
+
+def test_an_instance_starting_in_a_busy_window_reads_only_other_layouts():
+    deps = make(MFA_SMS_DAILY_BUDGET="1000", MFA_SMS_LIMIT_SHARDS="16")
+    for i in range(40):
+        send(deps, i)  # this layout's shards all exist now
+    from shared.store import Tx, new_row
+    deps.store.transact(Tx().create(new_row(PARTITION, "day|budget", count=3)))  # the row of before the upgrade
+    fresh = make(MFA_SMS_DAILY_BUDGET="1000", MFA_SMS_LIMIT_SHARDS="16")  # another instance: nothing remembered
+    fresh.store.table = deps.store.table
+    returned: list[str] = []
+    query, query_prefix = fresh.store.query, fresh.store.query_prefix
+    fresh.store.query = lambda *a, **k: iter([returned.append(r["RowKey"]) or r for r in query(*a, **k)])
+    fresh.store.query_prefix = lambda *a, **k: [returned.append(r["RowKey"]) or r for r in query_prefix(*a, **k)]
+    send(fresh, 99)
+    assert returned == ["day|budget"]  # carried (3), and none of the 16 shards of this layout
+    assert sum(budget_rows(deps).values()) == 3 + 41
