@@ -23,7 +23,7 @@ query for the last units of a pool. A pool seen spent is remembered by this inst
 ends, so a flood after the budget is gone costs no reads.
 
 The limit and n are part of the row keys (the layout). A window's first SMS on an instance reads the pool's
-rows of other layouts once (one query, remembered): what they spent is carried, so lowering a limit at
+rows of other layouts once (two queries, remembered): what they spent is carried, so lowering a limit at
 noon, a change of n, or the upgrade from the unsharded row (`day|budget`, `HH|prefix|<prefix>`) keeps what
 the day spent. Only an instance still on the old settings while a change rolls out can add to the old
 layout after this one read it: that is the one bound, the minutes of a settings rollout.
