@@ -191,6 +191,11 @@ param smsPerPrefixPerHour int = 200
 @description('MFA_SMS_DAILY_BUDGET: SMS the whole service may send per UTC day.')
 param smsDailyBudget int = 10000
 
+@minValue(1)
+@maxValue(1024)
+@description('MFA_SMS_LIMIT_SHARDS: shard rows the daily budget and each prefix limit are split over (docs/scale.md).')
+param smsLimitShards int = 256
+
 @minLength(1)
 @maxLength(1000)
 @description('MFA_SMS_ALLOWED_COUNTRIES: * for every country, or ISO 3166 region codes such as US,CA,GB.')
@@ -396,6 +401,7 @@ var appSettings = {
   MFA_SMS_PER_IP_PER_HOUR: string(smsPerIpPerHour)
   MFA_SMS_PER_PREFIX_PER_HOUR: string(smsPerPrefixPerHour)
   MFA_SMS_DAILY_BUDGET: string(smsDailyBudget)
+  MFA_SMS_LIMIT_SHARDS: string(smsLimitShards)
   MFA_SMS_ALLOWED_COUNTRIES: smsAllowedCountries
   MFA_ADMIN_ROLE: adminRole
   MFA_TELEMETRY: telemetry

@@ -60,6 +60,7 @@ class Settings:
     sms_per_ip_per_hour: int
     sms_per_prefix_per_hour: int
     sms_daily_budget: int
+    sms_limit_shards: int  # MFA_SMS_LIMIT_SHARDS: shard rows per sharded SMS limit (methods/limits.py)
     sms_allowed_countries: frozenset[str] | None  # None: every country
     admin_role: str
     acs_endpoint: str
@@ -120,6 +121,9 @@ BOUNDS: dict[str, tuple[str, int, int, int]] = {
     "sms_per_ip_per_hour": ("MFA_SMS_PER_IP_PER_HOUR", 50, 1, 10000),
     "sms_per_prefix_per_hour": ("MFA_SMS_PER_PREFIX_PER_HOUR", 200, 1, 100000),
     "sms_daily_budget": ("MFA_SMS_DAILY_BUDGET", 10000, 1, 10000000),
+    # The daily budget and each prefix's limit are split over this many shard rows (fewer for a small
+    # limit), so concurrent SMS rarely meet on one row; sized in docs/scale.md for 1,000 SMS/s.
+    "sms_limit_shards": ("MFA_SMS_LIMIT_SHARDS", 256, 1, 1024),
 }
 
 

@@ -1,19 +1,46 @@
 """SMS send limits (L5): per user, per phone number, per source IP, per number prefix, and a global daily
 budget (which numbers are accepted at all is model/phone.py's to say). Over any limit: 429 `rate_limited`
-with Retry-After, nothing sent.
+with Retry-After, nothing sent. Counters are fixed windows: clock hours, and the UTC day for the budget.
 
-All counters of a day live in one partition (`~rl|YYYYMMDD`, which no user id can name), so one query
-reads every counter an SMS touches and one ETag-conditional transaction counts it: two round trips, and
-two concurrent sends can never both take the last unit of a limit. The price is one hot row (the daily
-budget) that every SMS updates; a lost race re-reads and tries again, which holds up to tens of SMS per
-second. Counters are fixed windows: clock hours, and the UTC day for the budget.
+Layout: the counters of a UTC day live in one partition, `~rl|YYYYMMDD` (no user id can name it).
+- Exact counters, one row each per clock hour: `HH|user|<id>`, `HH|phone|<keyed index>`, `HH|ip|<key>`.
+- Sharded pools: the daily budget and each prefix's hourly limit are split over n shard rows
+  (`day|budget|<limit>|<n>|<s>`, `HH|prefix|<prefix>|<limit>|<n>|<s>`; n is MFA_SMS_LIMIT_SHARDS). Shard
+  s holds an allotment of units // n, one more for the first units % n shards, so the allotments sum to
+  the units exactly; units = the limit, less what other layouts spent in the window (below).
+
+One SMS: ONE query reads its exact rows and one shard of each pool picked at random; ONE ETag-conditional
+entity-group transaction counts them all (create when absent, else If-Match replace): two round trips, as
+before the shards. A picked shard that is spent sends the SMS to another: one more query reads the pool's
+shards and picks at random among those with units left; only when all are spent is the SMS refused. A lost
+race (two SMS on one shard, or on one user, phone or IP) re-reads and decides again.
+
+Why the sum over shards never exceeds the limit: a shard's count rises only through a write conditional on
+the version in which count < allotment was checked, so count(s) <= allotment(s) for every s, and the
+allotments sum to the units. Error bound: none. A pool is refused only after a read of all its shards
+showed each spent, and counts never fall within a window, so no unit is stranded; the price is one more
+query for the last units of a pool. A pool seen spent is remembered by this instance until its window
+ends, so a flood after the budget is gone costs no reads.
+
+The limit and n are part of the row keys (the layout). A window's first SMS on an instance reads the pool's
+rows of other layouts once (two queries, remembered): what they spent is carried, so lowering a limit at
+noon, a change of n, or the upgrade from the unsharded row (`day|budget`, `HH|prefix|<prefix>`) keeps what
+the day spent. Only an instance still on the old settings while a change rolls out can add to the old
+layout after this one read it: that is the one bound, the minutes of a settings rollout.
+
+Why one partition, not shards spread over several: the exact counters must each have one home, and one
+transaction covers one partition; spreading would need a transaction per partition and a release path
+for a refusal half-way. The shards end the hot row (one ETag every SMS contended on); the partition's
+throughput target is what remains, about 2,000 entities/s for ~10 entities per SMS (docs/scale.md).
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 import phonenumbers
 
@@ -21,19 +48,48 @@ from ..kernel import telemetry
 from ..kernel.clock import retry_after
 from ..kernel.errors import RateLimited
 from ..model.phone import region
-from ..ports import Counting, KeysAndSettings
-from ..store import Tx, new_row, retry_on_conflict
+from ..ports import Counting, KeysAndSettings, Stored
+from ..store import Entity, Store, Tx, new_row, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
 PARTITION_PREFIX = "~rl|"
+_rng = random.Random()
+MEMORY = 4096  # pool facts remembered per store (spent pools, carried counts), pruned as windows end
 
 
 @dataclass(frozen=True)
 class Counter:
+    """An exact counter: one row."""
     scope: str
     row_key: str
     limit: int
     window_end: datetime
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A limit split over `shards` rows; `root` names the pool in the window, `prefix` its layout (the
+    limit and n), which starts its shard rows' keys."""
+    scope: str
+    root: str
+    limit: int
+    window_end: datetime
+    shards: int
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.root}|{self.limit}|{self.shards}|"
+
+    def row_key(self, s: int) -> str:
+        return f"{self.prefix}{s:04d}"
+
+    def allotment(self, s: int, carried: int = 0) -> int:
+        """Shard s's units: the limit, less what other layouts of this window spent, split over n."""
+        units = max(self.limit - carried, 0)
+        return units // self.shards + (1 if s < units % self.shards else 0)
+
+    def left(self, rows: dict[str, Entity], s: int, carried: int = 0) -> int:
+        return self.allotment(s, carried) - _count(rows, self.row_key(s))
 
 
 def _ip_key(ip: str) -> str:
@@ -47,50 +103,133 @@ def _ip_key(ip: str) -> str:
     return str(address)
 
 
-def counters(d: KeysAndSettings, now: datetime, user_id: str, e164: str, ip: str | None) -> list[Counter]:
-    s = d.settings
+def _hour(now: datetime) -> tuple[str, datetime]:
     hour = now.replace(minute=0, second=0, microsecond=0)
-    hour_end = hour + timedelta(hours=1)
-    day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    number = phonenumbers.parse(e164)
-    prefix = f"+{number.country_code}{str(number.national_number)[:3]}"
-    h = f"{hour:%H}"
+    return f"{hour:%H}", hour + timedelta(hours=1)
+
+
+def counters(d: KeysAndSettings, now: datetime, user_id: str, e164: str, ip: str | None) -> list[Counter]:
+    """The exact counters one SMS touches: per user, per phone, per source IP (when known)."""
+    s = d.settings
+    h, hour_end = _hour(now)
     out = [
         Counter("user", f"{h}|user|{user_id}", s.sms_per_user_per_hour, hour_end),
-        Counter("phone", f"{h}|phone|{d.index('phone', e164)}", s.sms_per_phone_per_hour,
-                hour_end),
-        Counter("prefix", f"{h}|prefix|{prefix}", s.sms_per_prefix_per_hour, hour_end),
-        Counter("budget", "day|budget", s.sms_daily_budget, day_end),
+        Counter("phone", f"{h}|phone|{d.index('phone', e164)}", s.sms_per_phone_per_hour, hour_end),
     ]
     if ip:
         out.append(Counter("ip", f"{h}|ip|{_ip_key(ip)}", s.sms_per_ip_per_hour, hour_end))
     return out
 
 
+def pools(d: KeysAndSettings, now: datetime, e164: str) -> list[Pool]:
+    """The sharded pools one SMS spends from: its number prefix's hourly limit and the daily budget."""
+    s = d.settings
+    h, hour_end = _hour(now)
+    day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    number = phonenumbers.parse(e164)
+    prefix = f"+{number.country_code}{str(number.national_number)[:3]}"
+    return [Pool("prefix", f"{h}|prefix|{prefix}", s.sms_per_prefix_per_hour, hour_end, s.sms_limit_shards),
+            Pool("budget", "day|budget", s.sms_daily_budget, day_end, s.sms_limit_shards)]
+
+
+def _count(rows: dict[str, Entity], row_key: str) -> int:
+    return int(rows.get(row_key, {}).get("count", 0))
+
+
+class _Memory:
+    """What this instance knows of a store's pools in their windows: which are spent (counts never fall
+    within a window, so a pool seen spent stays spent) and what other layouts spent (`carried`)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[tuple[str, str], datetime] = {}
+        self.carried: dict[tuple[str, str], tuple[int, datetime]] = {}
+
+    def prune(self, now: datetime) -> None:
+        if len(self.spent) + len(self.carried) >= MEMORY:
+            self.spent = {k: end for k, end in self.spent.items() if end > now}
+            self.carried = {k: v for k, v in self.carried.items() if v[1] > now}
+            if len(self.spent) + len(self.carried) >= MEMORY:
+                self.spent, self.carried = {}, {}
+
+
+_memory: WeakKeyDictionary[Store, _Memory] = WeakKeyDictionary()
+
+
+def _after(key: str) -> str:
+    """The first string after every string that starts with `key`."""
+    return key[:-1] + chr(ord(key[-1]) + 1)
+
+
+def _carried(d: Stored, partition: str, pool: Pool, mem: _Memory, now: datetime) -> int:
+    """What the window's other layouts of `pool` spent (before a change of limit or n, or the unsharded
+    row of before the upgrade): read once per instance and window, then remembered. Two range queries, one
+    each side of this layout's rows, so an instance starting in a busy window does not read those."""
+    key = (partition, pool.prefix)
+    if key not in mem.carried:
+        flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+        rows = [r for lo, hi in ((pool.root, pool.prefix), (_after(pool.prefix), _after(pool.root)))
+                for r in d.store.query(flt, {"pk": partition, "lo": lo, "hi": hi}, select=["RowKey", "count"])]
+        other = sum(int(r.get("count", 0)) for r in rows if r["RowKey"] == pool.root
+                    or r["RowKey"].startswith(pool.root + "|"))
+        mem.prune(now)
+        mem.carried[key] = (other, pool.window_end)
+    return mem.carried[key][0]
+
+
+def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], carried: int,
+             rng: random.Random) -> int | None:
+    """A shard of `pool` with units left, read from all of its shards (one query); None: all spent."""
+    for row in d.store.query_prefix(partition, pool.prefix, limit=pool.shards):
+        rows[row["RowKey"]] = row
+    open_shards = [s for s in range(pool.shards) if pool.left(rows, s, carried) > 0]
+    return rng.choice(open_shards) if open_shards else None
+
+
+def _refuse(over: list[Counter | Pool], e164: str, now: datetime) -> RateLimited:
+    log.warning("sms refused: %s limit reached", ", ".join(c.scope for c in over))
+    for c in over:
+        telemetry.SMS_RATE_LIMITED.decision(country=region(e164), limit=c.scope)
+    return RateLimited(retry_after=max(retry_after(c.window_end, now) for c in over))
+
+
+def prepare(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Random = _rng) -> Tx:
+    """Read what one SMS would count and decide: raise RateLimited, or return the ETag-conditional
+    transaction that counts it (one partition). `consume_sms` runs it; tools/sim_limits.py interleaves it."""
+    now = d.clock.now()
+    partition = f"{PARTITION_PREFIX}{now:%Y%m%d}"
+    mem = _memory.setdefault(d.store, _Memory())
+    exact, sharded = counters(d, now, user_id, e164, ip), pools(d, now, e164)
+    known: list[Counter | Pool] = [p for p in sharded if (partition, p.prefix) in mem.spent]
+    if known:
+        raise _refuse(known, e164, now)
+    carried = {p.prefix: _carried(d, partition, p, mem, now) for p in sharded}
+    picks = {p.prefix: rng.randrange(max(min(p.shards, p.limit - carried[p.prefix]), 1)) for p in sharded}
+    rows = d.store.get_many(partition, [c.row_key for c in exact] + [p.row_key(picks[p.prefix]) for p in sharded])
+    over: list[Counter | Pool] = [c for c in exact if _count(rows, c.row_key) >= c.limit]
+    spent = [p for p in sharded if p.left(rows, picks[p.prefix], carried[p.prefix]) <= 0] if not over else []
+    for p in spent:  # the picked shard is spent: another with units left, or the pool is spent
+        shard = _another(d, partition, p, rows, carried[p.prefix], rng)
+        if shard is None:
+            mem.prune(now)
+            mem.spent[(partition, p.prefix)] = p.window_end
+            over.append(p)
+        else:
+            picks[p.prefix] = shard
+    if over:
+        raise _refuse(over, e164, now)
+    tx = Tx()
+    counted = [(c.row_key, c.window_end) for c in exact] + [(p.row_key(picks[p.prefix]), p.window_end) for p in sharded]
+    for row_key, window_end in counted:
+        row = rows.get(row_key)
+        if row is None:
+            tx.create(new_row(partition, row_key, count=1, purgeAfter=window_end + timedelta(days=1)))
+        else:
+            row["count"] += 1
+            tx.replace(row)
+    return tx
+
+
 def consume_sms(d: Counting, user_id: str, e164: str, ip: str | None) -> None:
     """Count one SMS against every limit it falls under, or refuse it (counting nothing). Whether the number
     is accepted at all is model/phone.py's to say, before."""
-
-    def attempt() -> None:
-        now = d.clock.now()
-        partition = f"{PARTITION_PREFIX}{now:%Y%m%d}"
-        wanted = counters(d, now, user_id, e164, ip)
-        rows = d.store.get_many(partition, [c.row_key for c in wanted])
-        over = [c for c in wanted if rows.get(c.row_key, {}).get("count", 0) >= c.limit]
-        if over:
-            log.warning("sms refused: %s limit reached", ", ".join(c.scope for c in over))
-            for c in over:
-                telemetry.SMS_RATE_LIMITED.decision(country=region(e164), limit=c.scope)
-            raise RateLimited(retry_after=max(retry_after(c.window_end, now) for c in over))
-        tx = Tx()
-        for c in wanted:
-            row = rows.get(c.row_key)
-            if row is None:
-                tx.create(new_row(partition, c.row_key, count=1,
-                                      purgeAfter=c.window_end + timedelta(days=1)))
-            else:
-                row["count"] += 1
-                tx.replace(row)
-        d.store.transact(tx)
-
-    retry_on_conflict(attempt)
+    retry_on_conflict(lambda: d.store.transact(prepare(d, user_id, e164, ip)))
