@@ -82,7 +82,7 @@ def test_a_limit_lowered_mid_day_keeps_what_the_day_spent():
         send(deps, i)
     lowered = memory_deps(deps.clock, MFA_SMS_PER_PREFIX_PER_HOUR="100000", MFA_SMS_DAILY_BUDGET="25",
                           MFA_SMS_LIMIT_SHARDS="4")  # another layout (limit and n) on the same table
-    lowered.store.table = deps.store.table
+    lowered.store.table = lowered.store.tables[0] = deps.store.table  # the same table, as another instance sees it
     answers = []
     for i in range(20, 40):
         try:
@@ -111,7 +111,7 @@ def test_an_instance_starting_in_a_busy_window_reads_only_other_layouts():
     from shared.store import Tx, new_row
     deps.store.transact(Tx().create(new_row(PARTITION, "day|budget", count=3)))  # the row of before the upgrade
     fresh = make(MFA_SMS_DAILY_BUDGET="1000", MFA_SMS_LIMIT_SHARDS="16")  # another instance: nothing remembered
-    fresh.store.table = deps.store.table
+    fresh.store.table = fresh.store.tables[0] = deps.store.table
     returned: list[str] = []
     query, query_prefix = fresh.store.query, fresh.store.query_prefix
     fresh.store.query = lambda *a, **k: iter([returned.append(r["RowKey"]) or r for r in query(*a, **k)])
