@@ -9,11 +9,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared"
-# Lowest first. A package imports only from itself and from the packages before it. `settings_keys` (the
+# Lowest first. A package imports only from itself and from the packages before it. `settings_tables` (what
+# reaching the table takes, which the rebalancing tool loads alone) sits under `settings` too. `settings_keys` (the
 # key rings and webhook secret) sits under `settings`, which reads it; it needs only the kernel.
 # `ports` (the protocols flows and methods are handed) sits below them; `deps` (the concrete object that
 # satisfies the ports) sits above everything it is handed to, just under the composition root that builds it.
-LAYERS = ["kernel", "settings_keys", "settings", "inline_batch", "clients", "crypto", "model", "store", "channels", "ports", "methods",
+LAYERS = ["kernel", "settings_keys", "settings_tables", "settings", "inline_batch", "clients", "crypto", "model", "store", "channels", "ports", "methods",
           "delivery", "flows", "ops", "deps", "wiring"]
 COMPOSITION_ROOT = "wiring"
 
