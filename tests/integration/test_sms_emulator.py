@@ -1,4 +1,4 @@
-"""The local ACS SMS emulator (tools/sms_emulator.py), driven by the real azure-communication-sms SDK.
+"""The local ACS SMS emulator (tools/sms_emulator/), driven by the real azure-communication-sms SDK.
 
 The SDK signs each request with HMAC-SHA256; these tests prove the emulator accepts exactly what the SDK
 sends with the right key and refuses what the real service refuses, and that its fault switches produce
