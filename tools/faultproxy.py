@@ -9,7 +9,7 @@ Modes (`proxy.set_mode(...)`, effective for every open connection at once):
     slow     forward, but wait `delay` seconds before each response piece of `slow_chunk` bytes (all of a
              read by default; a few bytes make a trickle that no per-read timeout ever trips)
 
-Standard library only, so tests and tools/soak.py share it without extra packages.
+Standard library only, so tests and tools/soak/ share it without extra packages.
 """
 from __future__ import annotations
 
