@@ -42,7 +42,7 @@ def fold_user_id(user_id: str) -> str:
 def validate_user_id(user_id: object) -> str:
     """A user id from a request, folded: the partition key every route reads and writes."""
     if not is_user_id(user_id):
-        raise InvalidRequest("userId must be 1-128 characters of A-Z a-z 0-9 . _ @ + -")
+        raise InvalidRequest("userId must be 1-128 characters of A-Z a-z 0-9 . _ @ + -", field="userId")
     return fold_user_id(user_id)
 
 

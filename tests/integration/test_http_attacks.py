@@ -5,12 +5,13 @@ removed between begin and verify. Each answer must be what the present state say
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests import webauthn_soft as soft
-from tests.integration.api_client import Api
+from tests.integration.api_client import Api, fresh_phone
 from tests.integration.test_http_api import is_problem
 from tests.integration.test_http_passkeys import register, sign_in, start, unb64
 
@@ -19,7 +20,9 @@ USERS = "/api/v1/admin/users"
 
 @pytest.fixture(scope="module")
 def api(start_devhost, base_env, emulator) -> Api:
-    host = start_devhost({**base_env, "MFA_TABLE_NAME": "attacks" + os.urandom(4).hex()})
+    # SMS limits at their maxima: a storm of duplicates is about what gets sent, not about the limits
+    host = start_devhost({**base_env, "MFA_TABLE_NAME": "attacks" + os.urandom(4).hex(),
+                          "MFA_SMS_PER_USER_PER_HOUR": "100", "MFA_SMS_PER_PHONE_PER_HOUR": "100"})
     return Api(host.url, emulator.url)
 
 
@@ -138,3 +141,32 @@ def test_twenty_concurrent_unblocks_leave_one_unblocked_user(api):
     assert api.begin(user, method="passkey").status_code == 201
     newline = api.admin("POST", f"{USERS}/{user}/unblock", json={"reason": "x\n"})
     assert is_problem(newline, 400, "invalid_request") and newline.json()["field"] == "reason", newline.text
+
+
+def test_twenty_concurrent_sms_begins_with_one_idempotency_key_send_one_sms(api):
+    """The begin now sends its SMS inline: the duplicates that lose the race replay the one challenge and
+    must send nothing of their own, inline or through the queue."""
+    user, phone = new_user(), fresh_phone()
+    api.enrol_sms(user, phone)
+    before = len(api.messages(phone))
+    headers = {"Idempotency-Key": "storm-" + user}
+    answers = twenty(lambda: api.call("POST", "/api/v1/challenges", json={"userId": user, "method": "sms"},
+                                      headers=dict(headers)))
+    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    assert len({a.json()["challengeId"] for a in answers}) == 1
+    api.sms_code(phone, after=before)
+    time.sleep(3)  # past the queue host's idle polling interval: a queued second SMS would have arrived
+    assert len(api.messages(phone)) == before + 1
+
+
+def test_a_trailing_newline_in_a_user_id_or_a_bad_idempotency_key_sends_nothing(api):
+    user, phone = new_user(), fresh_phone()
+    api.enrol_sms(user, phone)
+    before = len(api.messages(phone))
+    newline_user = api.begin(user + "\n", method="sms")
+    assert is_problem(newline_user, 400, "invalid_request") and newline_user.json()["field"] == "userId", newline_user.text
+    newline_key = api.call("POST", "/api/v1/challenges", json={"userId": user, "method": "sms"},
+                           headers={"Idempotency-Key": "k\u00e9"})  # HTTP itself carries no newline in a header
+    assert newline_key.status_code == 400 and newline_key.json()["code"] == "invalid_request", newline_key.text
+    time.sleep(3)
+    assert len(api.messages(phone)) == before  # neither sent an SMS
