@@ -73,9 +73,15 @@ def _start(d: KeyedStore, user_id: str, reason: str, actor: str, now: datetime) 
     return opened
 
 
+def _closed_key(record: Entity) -> str:
+    """The `erased` record's key, from the open one: the same for every request that joined the erasure
+    (it also names the event, so receivers de-duplicate by it)."""
+    return record["RowKey"].removesuffix("open") + inverted(record["startedAt"])
+
+
 def _finish(d: Stored, record: Entity, deleted: int, now: datetime) -> None:
     """Close the open record into the `erased` one, once; a duplicate that loses the race finds it done."""
-    done = new_row(ERASURES_PK, record["RowKey"].removesuffix("open") + inverted(record["startedAt"]),
+    done = new_row(ERASURES_PK, _closed_key(record),
                    state="erased", actor=record["actor"], reason=record["reason"],
                    startedAt=record["startedAt"], rowsDeleted=deleted, erasedAt=now)
     try:
@@ -138,9 +144,8 @@ def erase(d: Erasing, user_id: str, body: dict[str, Any], actor: str) -> None:
         record = _start(d, user_id, reason, actor, d.clock.now())
     deleted = int(record.get("rowsDeleted") or 0) + _erase_partition(d, user_id) + _erase_oath_rows(d, user_id)
     now = d.clock.now()
-    event_key = record["RowKey"].removesuffix("open") + inverted(record["startedAt"])
     audit = AuditEvent(user_id, now, "user_erased", record["actor"], {"reason": record["reason"],
-                                                                       "rowsDeleted": deleted}, event_key)
+                                                                       "rowsDeleted": deleted}, _closed_key(record))
     event = build_event(audit, d.settings.otp_host)
     if event is not None and not d.events.publish(event):
         record["rowsDeleted"] = deleted
