@@ -111,6 +111,7 @@ def queue_path(monkeypatch):
 
     monkeypatch.setattr(inline, "first_attempt",
                         lambda d, ch, challenge_id, now: inline.to_queue(d, ch, challenge_id, now, "queue_path"))
+    monkeypatch.setattr(inline, "send_first", lambda d, ch, now: (None, "queue_path"))
 
 
 FUNCTION_KEY = "test-function-key"

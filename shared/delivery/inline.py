@@ -1,6 +1,17 @@
-"""The first send attempt of an SMS, inline: right after the commit of the challenge, inside the HTTP
-request that created it, from the challenge as committed (nothing is read again). The queue-triggered
-sender (sender.py) stays the retry path every SMS can take, and the due sweep (redrive.py) the last resort.
+"""The first send attempt of an SMS, inline, inside the HTTP request that creates the challenge. The
+queue-triggered sender (sender.py) stays the retry path every SMS can take, and the due sweep (redrive.py)
+the last resort.
+
+Two orders, by whether the request carries an Idempotency-Key:
+- without one (`send_first`): the SMS is sent BEFORE the challenge's transaction, and that one transaction
+  commits the challenge already `sent` with its `sms_sent` audit event: no write after the send and no due
+  marker (4 round trips for the begin, 6 for the sign-in). Nothing can be lost: until that commit no
+  challenge exists and no answer was given (a process that dies in between answered nothing; its SMS names
+  a challenge that never existed, as does one whose commit then fails, answered 503). When the attempt does
+  not complete, the challenge is committed `queued` after its due marker, and put on the queue.
+- with one (`first_attempt`): the challenge is committed first, then sent, then `sent` recorded. Twenty
+  concurrent duplicates of one key race for the one idempotency record in the commit; sending first, each
+  would send its own SMS before losing. So a keyed begin keeps the order that sends one.
 
 Why nothing is lost: the challenge and its due marker are committed before this runs. Whatever goes wrong
 here (the provider refuses or is slow past the bounded timeouts, recording `sent` fails, the request's
@@ -27,12 +38,30 @@ from ..kernel import budget
 from ..model.records import Challenge
 from ..ports import Starting
 from . import redrive
-from .sender import send_and_record, send_attempt
+from .sender import send_and_record, send_attempt, send_code
 
 log = logging.getLogger("twostep.delivery")
 TIMEOUTS = {"connection_timeout": 2.0, "read_timeout": 3.0}  # the provider's; the queue sender allows 5 s / 15 s
 MIN_BUDGET = 6.0  # seconds of the request's Storage budget it needs (a send, then a record); else: the queue
 INLINE_TRY = 0  # the `attempt` of an `sms_sent` audit event sent here (the queue's tries count from 1)
+
+
+def send_first(d: Starting, ch: Challenge, now: datetime) -> tuple[str | None, str | None]:
+    """Try the SMS of a challenge not yet committed (nor added to its unit). (message id, None): the
+    provider took it, and `ch` is `sent`. (None, why) otherwise: not sent, or not known to be (a timeout),
+    with `ch` holding the attempt the queue's try must make."""
+    left = budget.budget_left()
+    if left is not None and left < MIN_BUDGET:
+        return None, "the request's storage budget is nearly spent"
+    try:
+        message_id = send_code(d, ch, INLINE_TRY, **TIMEOUTS)
+    except DeliveryFailed:  # refused: the queue's try is a new request (a repeat gets the refusal again)
+        ch.sms_attempt, ch.sms_attempt_at = send_attempt(ch)[0] + 1, now
+        return None, "the provider refused it"
+    except Exception as exc:  # noqa: BLE001 - a timeout may have reached the provider: the queue's try
+        return None, type(exc).__name__  # repeats this attempt's repeatability pair: it goes out at most once
+    ch.delivery = "sent"
+    return message_id, None
 
 
 def first_attempt(d: Starting, ch: Challenge, challenge_id: str, now: datetime) -> str:

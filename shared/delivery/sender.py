@@ -98,6 +98,16 @@ def _deliver(d: Sending, body: bytes, dequeue_count: int) -> str:
 def send_and_record(d: Sending, unit: UserRows, ch: Challenge, now: datetime, tries: int, **timeouts: float) -> str:
     """Send the challenge's code (its current attempt's repeatability pair) and record `sent` with its
     audit event in one transaction; raises DeliveryFailed when the provider refused the recipient."""
+    message_id = send_code(d, ch, tries, **timeouts)
+    unit.patch(ch.row_key, delivery="sent")  # bookkeeping: decides nothing, so no If-Match on the challenge
+    audit_sent(unit, ch, now, message_id, tries)
+    unit.commit()
+    return "sent"
+
+
+def send_code(d: Sending, ch: Challenge, tries: int, **timeouts: float) -> str:
+    """Send the challenge's code with its current attempt's repeatability pair; the provider's message id.
+    Raises DeliveryFailed when the provider refused the recipient (and whatever the transport raises)."""
     key = d.hmac_keys.get(ch.key_id, "sms-code", "challenge")
     code = derive_code(key, ch.token, ch.digits)
     phone = d.sealer.open(ch.destination, phone_aad(ch.user_id), kind="challenge").decode()
@@ -112,11 +122,12 @@ def send_and_record(d: Sending, unit: UserRows, ch: Challenge, now: datetime, tr
     telemetry.SMS_SENT.decision(challenge_id_for(ch.user_id, ch.row_key), country=region(phone))
     telemetry.SMS_SEGMENTS.add(telemetry.segments(text), {"country": region(phone)})
     log.info("sms accepted for %s (attempt %d, try %d)", mask(phone), attempt, tries)
-    unit.patch(ch.row_key, delivery="sent")  # bookkeeping: decides nothing, so no If-Match on the challenge
+    return message_id
+
+
+def audit_sent(unit: UserRows, ch: Challenge, now: datetime, message_id: str, tries: int) -> None:
     unit.audit(now, "sms_sent", "system", destination=ch.destination_masked, providerMessageId=message_id,
                attempt=tries)
-    unit.commit()
-    return "sent"
 
 
 def _next_attempt(unit: UserRows, ch: Challenge, attempt: int, now: datetime) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..channels import due
 from ..delivery import inline, redrive
+from ..delivery.sender import audit_sent
 from ..kernel import budget, telemetry
 from ..kernel.clock import iso, retry_after
 from ..kernel.errors import (
@@ -39,7 +40,7 @@ from ..model.lockout import locked_error
 from ..model.policy import Policy
 from ..model.records import Challenge, Profile
 from ..ports import Deciding, KeysAndSettings, Outboxes, Refusing, Starting, Stored
-from ..store import UserRows
+from ..store import StaleWrite, UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay
 
 R = TypeVar("R", bound=Started)  # what the calling flow answers with a challenge
@@ -85,14 +86,15 @@ def challenge_view(ch: Challenge, now: datetime, created: bool = False) -> dict[
 
 
 def prepare_with_marker(d: Stored, policy: Policy, user_id: str, method: str, now: datetime,
-                        prepare: Callable[[], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+                        prepare: Callable[[], dict[str, Any]], marked: bool = True) -> tuple[str, dict[str, Any]]:
     """Draw the row key of the challenge about to be created and run the method's preparation (for an SMS:
-    count it against the limits, two round trips); for a delivered method, the challenge's due marker is
-    written meanwhile, on the shared pool. Both end before the commit, so a committed challenge always
+    count it against the limits, two round trips); for a delivered method committed before its send
+    (`marked`: a keyed begin, see `start`), the challenge's due marker is written meanwhile, on the shared
+    pool. Both end before the commit, so a committed challenge always
     has its marker (Q5) at no extra wait. A refused preparation takes its marker back (best effort: a
     marker left names no challenge, and the sweep drops it); a failed marker write fails the request (503)."""
     _, row_key = new_challenge_id(user_id)
-    if not METHODS[method].delivered:
+    if not (marked and METHODS[method].delivered):
         return row_key, prepare()
     marker = redrive.marker_for(user_id, row_key, now, now + timedelta(seconds=policy.code_ttl_seconds))
     noted = budget.alongside(lambda: due.note(d.store, [marker]))
@@ -108,24 +110,41 @@ def prepare_with_marker(d: Stored, policy: Policy, user_id: str, method: str, no
 
 
 def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str, outcome: Callable[[Challenge], R],
-          idem: Idempotency | None = None, marked: bool = False, **detail: Any) -> R:
+          idem: Idempotency | None = None, marked: bool = False, send_first: bool = False, **detail: Any) -> R:
     """Commit a new challenge (with its audit event, the idempotency record and whatever else the unit
-    holds) and send its SMS (the first attempt inline, else the queue); `outcome` builds the response from
-    the new challenge (a replay rebuilds it the same way from the challenge as it is then). `marked`: its
-    due marker is written already (`prepare_with_marker`)."""
+    holds) and send its SMS: after the commit, or before it with `send_first` (the two orders:
+    delivery/inline.py); the queue when the inline attempt does not complete. `outcome` builds the
+    response from the new challenge (a replay rebuilds it the same way from the challenge as it is then).
+    `marked`: its due marker is written already (`prepare_with_marker`). `send_first` only for a unit that
+    decides nothing more than the new rows (no Idempotency-Key, no proof spent): its commit cannot lose a
+    race, so no re-run of the decision can send a second SMS."""
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
     result = outcome(ch)
+    delivered = METHODS[ch.method].delivered
+    message_id = unsent = None
+    if delivered and send_first:
+        assert idem is None, "a keyed begin commits before it sends"
+        message_id, unsent = inline.send_first(d, ch, now)  # before the rows are built: `ch` may be `sent`
     unit.add(ch)
     unit.audit(now, event, "application", challengeId=challenge_id, method=ch.method, purpose=ch.purpose, **detail)
+    if message_id is not None:
+        audit_sent(unit, ch, now, message_id, inline.INLINE_TRY)
     if idem is not None:
         # as long as the challenge lives: its TTL is the policy's that issued it (no second policy read)
         idem.add_record(unit, Replay(CHALLENGE, ch.row_key), now, int((ch.expires_at - ch.created_at).total_seconds()))
-    delivered = METHODS[ch.method].delivered
-    if delivered and not marked:
+    if delivered and (unsent is not None or not (marked or send_first)):
         redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
-    unit.commit()
+    if send_first:
+        try:
+            unit.commit()
+        except StaleWrite as exc:  # nothing in it is conditional; were it, a re-run of the begin must not
+            raise StorageUnavailable() from exc  # send a second SMS
+    else:
+        unit.commit()
     telemetry.CHALLENGES_BEGUN.decision(challenge_id, method=ch.method, purpose=ch.purpose)
-    if delivered:  # committed: whatever the send does, the answer stays 201 (a failure is re-driven)
+    if unsent is not None:
+        inline.to_queue(d, ch, challenge_id, now, unsent)
+    elif delivered and not send_first:  # committed: whatever the send does, the answer stays 201
         inline.first_attempt(d, ch, challenge_id, now)
     return result
 

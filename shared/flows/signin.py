@@ -108,10 +108,11 @@ def begin(d: Challenging, body: dict[str, Any], idempotency_key: str | None = No
         chosen = chosen or profile.default_method or next(iter(profile.provisioned_methods()), None)
         if chosen is None or not profile.can_challenge(chosen):
             raise NotEnrolled()
+        keyed = idem is not None  # a keyed begin commits before it sends (delivery/inline.py)
         row_key, fields = prepare_with_marker(d, policy, user_id, chosen, now,
-                                              lambda: METHODS[chosen].prepare(d, profile, context))
+                                              lambda: METHODS[chosen].prepare(d, profile, context), marked=keyed)
         ch = new_challenge(d, policy, user_id, SIGNIN, chosen, now, profile, row_key, **fields)
-        return start(d, unit, ch, now, "challenge_created", created, idem, marked=True,
+        return start(d, unit, ch, now, "challenge_created", created, idem, marked=keyed, send_first=not keyed,
                      riskLevel=context.get("riskLevel"))
 
     def created(ch: Challenge) -> ChallengeStarted:  # functions/ adds the Location, from the route it serves

@@ -20,6 +20,7 @@ from shared.flows import challenge_rows, enrolment, signin, verify
 from shared.kernel.ids import parse_challenge_id
 from shared.store import challenge_from
 from tests.helpers import sms_code_for
+from tests.integration.test_due_items import due_rows
 
 PHONE = "+14255550144"
 
@@ -70,7 +71,8 @@ def test_the_begin_sends_inline_and_the_queue_path_sends_nothing_more(pdeps, pro
     # a message for it anyway (an idempotent replay, a re-drive) sends nothing more
     assert deliver(pdeps, outbox_message(view["challengeId"]).encode()) == "already_sent"
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
-    assert sweeper.sweep(pdeps) == {"done": 2}  # its marker and the enrolment's are settled, not re-driven
+    # the enrolment's marker is settled, not re-driven; the sign-in, sent before its commit, wrote none
+    assert sweeper.sweep(pdeps) == {"done": 1}
     assert len(received(provider)) == 1
 
 
@@ -81,6 +83,7 @@ def test_an_inline_attempt_the_provider_fails_is_delivered_by_the_queue_exactly_
         view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view  # 201 all the same
     assert "inline sms attempt not completed" in caplog.text
     assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"
+    assert f"sms|{view['challengeId']}" in {r["RowKey"] for r in due_rows(pdeps)}  # written before the commit
     [body] = outbox(pdeps)  # left to the queue at once
     requests.delete(f"{provider.url}/faults", timeout=5)
     assert deliver(pdeps, body, 1) == "sent"
@@ -104,9 +107,10 @@ def test_a_refused_inline_attempt_makes_the_queue_try_a_new_request(pdeps, provi
     assert message["repeatabilityRequestId"] == repeatability_id(pdeps.hmac_keys.get(ch.key_id), ch, 1)
 
 
-def test_a_send_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps, proxies, provider):
-    """The provider took the inline send, then the Table failed before `sent` was recorded: the queue's
-    try repeats the request with the same repeatability pair and the provider drops the repeat."""
+def test_a_keyed_begin_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps, proxies, provider):
+    """A keyed begin commits, then sends: the provider took the send, then the Table failed before `sent`
+    was recorded; the queue's try repeats the request with the same repeatability pair and the provider
+    drops the repeat."""
     table, _ = proxies
     enrolled(pdeps, provider)
     send = pdeps.sms.send
@@ -118,7 +122,7 @@ def test_a_send_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps, proxie
 
     pdeps.sms.send = send_then_table_down
     try:
-        view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+        view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}, idempotency_key="k-1").view
     finally:
         pdeps.sms.send = send
         table.set_mode("pass")
@@ -127,6 +131,37 @@ def test_a_send_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps, proxie
     [body] = outbox(pdeps)
     assert deliver(pdeps, body) == "sent"  # recorded now
     assert len(received(provider)) == 1  # the provider answered the first result: no second SMS
+
+
+def test_a_send_whose_commit_failed_answers_503_and_leaves_no_challenge(pdeps, proxies, provider):
+    """Without an Idempotency-Key the SMS goes out before the challenge's transaction; when that
+    transaction then fails, the begin answers 503: no challenge, nothing queued, no marker. The one SMS
+    the user got names a challenge that never existed (no code can be verified against it), and the app,
+    which got no challenge id, begins again."""
+    from shared.kernel.errors import StorageUnavailable
+
+    table, _ = proxies
+    enrolled(pdeps, provider)
+    before = {r["RowKey"] for r in pdeps.store.query_prefix("alice", "ch|")}
+    markers = {r["RowKey"] for r in due_rows(pdeps)}  # the enrolment's
+    send = pdeps.sms.send
+
+    def send_then_table_down(*args, **kwargs):
+        message_id = send(*args, **kwargs)
+        table.set_mode("refuse")
+        return message_id
+
+    pdeps.sms.send = send_then_table_down
+    try:
+        with pytest.raises(StorageUnavailable):
+            signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    finally:
+        pdeps.sms.send = send
+        table.set_mode("pass")
+    assert len(received(provider)) == 1
+    assert {r["RowKey"] for r in pdeps.store.query_prefix("alice", "ch|")} == before
+    assert outbox(pdeps) == []
+    assert {r["RowKey"] for r in due_rows(pdeps)} == markers
 
 
 def test_a_slow_provider_is_left_to_the_queue_within_the_inline_bound(pdeps, provider):
@@ -146,17 +181,17 @@ def test_a_slow_provider_is_left_to_the_queue_within_the_inline_bound(pdeps, pro
 
 
 def test_a_refused_begin_takes_back_the_marker_it_wrote_beside_the_limits(pdeps, provider, clock):
-    """The due marker is written while the SMS limits are counted; a begin the limits refuse leaves none."""
+    """A keyed begin writes its due marker while the SMS limits are counted; one the limits refuse
+    leaves none."""
     from shared.kernel.errors import RateLimited
-    from tests.integration.test_due_items import due_rows
 
     enrolled(pdeps, provider)
     clock.advance(redrive.REDRIVE_AFTER.total_seconds())
     sweeper.sweep(pdeps)  # settles the enrolment's marker
     assert due_rows(pdeps) == []
-    for _ in range(pdeps.settings.sms_per_user_per_hour - 1):  # the enrolment's SMS counted too
-        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    for i in range(pdeps.settings.sms_per_user_per_hour - 1):  # the enrolment's SMS counted too
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"}, idempotency_key=f"k-{i}")
     with pytest.raises(RateLimited):
-        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"}, idempotency_key="k-last")
     markers = due_rows(pdeps)
     assert len(markers) == pdeps.settings.sms_per_user_per_hour - 1  # one per challenge created, no more

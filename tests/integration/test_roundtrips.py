@@ -5,18 +5,19 @@ from shared.settings import load_settings
 from tools.flows import counted_deps, measure
 
 EXPECTED = {
-    "sms.begin": 5,        # read profile; read + count the SMS limits (2); due marker (Q5), written while the limits
-                           # are read and counted; insert challenge + audit (1)
-    "sms.send": 1,         # the inline send (delivery/inline.py) from the challenge as committed, nothing re-read:
-                           # record delivery + audit (one transaction); no enqueue
+    "sms.begin": 4,        # read profile; read + count the SMS limits (2); the SMS sent inline, then ONE transaction:
+                           # the challenge already `sent` + its audit events (delivery/inline.py: no due marker,
+                           # no write after the send, no enqueue)
+    "sms.send": 0,         # the inline send itself: the provider's call only
     "sms.redelivered": 1,  # the queue sender, for a message whose SMS went out inline: read challenge, send nothing
     "sms.verify": 2,       # read challenge + profile (one query); update both + audit (one transaction)
     "totp.begin": 2,
     "totp.verify": 2,
 }
 # Sequential waits (concurrent calls count once): what a user waits for. The SMS sign-in (begin + send +
-# verify) makes 8 calls in 7 waits; before the inline send it made 10 calls in 10 waits.
-EXPECTED_WAITS = {**EXPECTED, "sms.begin": 4}
+# verify) makes 6 calls in 6 waits; sending after the commit it made 8 in 7, before the inline send 10 in 10.
+# With an Idempotency-Key the begin commits before it sends (8 in 7): test_round_trips_of_a_keyed_sms_begin.
+EXPECTED_WAITS = EXPECTED
 
 
 def test_round_trips_per_flow(base_env, clock):
@@ -28,7 +29,26 @@ def test_round_trips_per_flow(base_env, clock):
     counts = measure(deps, counter, "roundtrip", "+14255550177", waits)
     assert counts == EXPECTED, counter.calls[-12:]
     assert waits == EXPECTED_WAITS, counter.calls[-12:]
-    assert sum(counts[s] for s in ("sms.begin", "sms.send", "sms.verify")) == 8
+    assert sum(counts[s] for s in ("sms.begin", "sms.send", "sms.verify")) == 6
+    deps.store.table.delete_table()
+
+
+def test_round_trips_of_a_keyed_sms_begin(base_env, clock):
+    """With an Idempotency-Key the begin commits first, so that twenty concurrent duplicates send one SMS
+    (the one idempotency record decides which): read profile; read + count the limits, its due marker
+    beside them (3 calls, 2 waits); the challenge + audit + the key's record; after the send, `sent` + audit."""
+    from shared.flows import signin
+
+    table = "rt" + os.urandom(5).hex()
+    settings = load_settings({**base_env, "MFA_TABLE_NAME": table})
+    deps, counter = counted_deps(settings, clock, queue=f"outbox-{table}")
+    deps.store.ping()
+    measure(deps, counter, "roundtrip-key", "+14255550176")  # enrols the user, warms the instance
+    before = len(counter.calls)
+    view = signin.begin(deps, {"userId": "roundtrip-key", "method": "sms"}, idempotency_key="k-1").view
+    assert (len(counter.calls) - before, counter.waits(before)) == (6, 5), counter.calls[-8:]
+    from shared.flows import challenge_rows
+    assert challenge_rows.get(deps, view["challengeId"])["delivery"] == "sent"  # sent after its commit
     deps.store.table.delete_table()
 
 
