@@ -98,3 +98,71 @@ def test_storage_calls_log_no_record_per_call(deps, caplog):
     table.get_entity("overhead", "log")
     assert [r for r in caplog.records if r.name.startswith("azure")] == []
     table.delete_table()
+
+
+def test_a_transaction_body_is_byte_for_byte_azure_cores(deps, monkeypatch):
+    """shared/inline_batch.py writes the multipart framing itself (azure-core's goes through the `email`
+    package); the bytes sent are the ones azure-core's own `prepare_multipart_body` makes of the same
+    prepared request, a changeset nested in the batch, the sub-requests serialized by azure-core."""
+    from azure.core.rest import HttpRequest
+
+    from shared import inline_batch
+
+    sent = []
+    real = inline_batch._prepare_body
+
+    def both(request):
+        copy = HttpRequest(request.method, request.url, headers=dict(request.headers))
+        copy.multipart_mixed_info = request.multipart_mixed_info
+        copy.prepare_multipart_body()  # azure-core's, on the same prepared sub-requests and boundaries
+        real(request)
+        sent.append((request.content, request.headers["Content-Type"], copy.content, copy.headers["Content-Type"]))
+
+    monkeypatch.setattr(inline_batch, "_prepare_body", both)
+    deps.store.ping()
+    deps.store.transact(Tx().create({"PartitionKey": "framing", "RowKey": "a", "s": "x" * 300, "n": 1})
+                        .create({"PartitionKey": "framing", "RowKey": "b", "s": "é — ü"}))
+    row = deps.store.get("framing", "a")
+    row["n"] = 2
+    deps.store.transact(Tx().replace(row).merge_existing({"PartitionKey": "framing", "RowKey": "b",
+                                                                        "m": True}))
+    assert len(sent) == 2
+    for ours, our_type, theirs, their_type in sent:
+        assert (ours, our_type) == (theirs, their_type)
+        assert ours.count(b"Content-ID: ") >= 2
+
+
+def test_the_parsed_answers_of_a_transaction_are_azure_cores(deps, monkeypatch):
+    """The answer's parts, split here, are the ones azure-core's own parser finds: status, headers and body
+    of each, for a success and for the refusals a decision meets (409 exists, 412 stale ETag, 404 gone)."""
+    from shared import inline_batch
+
+    compared = []
+    real_parts = inline_batch._parts
+
+    def checked(response):
+        ours = list(real_parts(response))
+        theirs = list(response._get_raw_parts())  # azure-core's parser, through the email package
+        assert [(p.status_code, dict(p.headers), p.body()) for p in ours] == \
+            [(p.status_code, dict(p.headers), p.body()) for p in theirs]
+        compared.append(ours)
+        return iter(ours)
+
+    monkeypatch.setattr(inline_batch, "_parts", checked)
+    deps.store.ping()
+    deps.store.transact(Tx().create({"PartitionKey": "answers", "RowKey": "a", "n": 1})
+                        .create({"PartitionKey": "answers", "RowKey": "b", "n": 2}))
+    row = deps.store.get("answers", "a")
+    with pytest.raises(StaleWrite):  # 409: the row exists
+        deps.store.transact(Tx().create({"PartitionKey": "answers", "RowKey": "b"}))
+    row["n"] = 3
+    deps.store.transact(Tx().replace(row))
+    row["n"] = 4
+    with pytest.raises(StaleWrite):  # 412: the ETag it carries is stale now
+        deps.store.transact(Tx().replace(row).create({"PartitionKey": "answers", "RowKey": "c"}))
+    with pytest.raises(StaleWrite):  # 404: the row is gone
+        deps.store.transact(Tx().merge_existing({"PartitionKey": "answers", "RowKey": "gone", "n": 1}))
+    statuses = [[p.status_code for p in parts] for parts in compared]
+    assert len(compared) == 5
+    assert [all(200 <= c < 300 for c in s) for s in statuses] == [True, False, True, False, False]
+    assert [s[0] for s in statuses[1:2] + statuses[3:]] == [409, 412, 404], statuses
