@@ -34,7 +34,7 @@ from typing import Any
 
 from ..channels.events import build_event
 from ..kernel.errors import Conflict, NotFound, StorageUnavailable
-from ..kernel.ids import PROFILE_RK, validate_user_id
+from ..kernel.ids import PROFILE_RK, random_token, validate_user_id
 from ..kernel.validation import text
 from ..methods.oath import serial_index as oath_index
 from ..ports import Erasing, KeyedStore, Keys, Stored
@@ -62,7 +62,7 @@ def _open_record(d: KeyedStore, user_id: str) -> Entity | None:
 def _start(d: KeyedStore, user_id: str, reason: str, actor: str, now: datetime) -> Entity:
     """Open the erasure, or join the one a concurrent request opened a moment ago."""
     record = new_row(ERASURES_PK, _open_key(d, user_id), state="erasing", actor=actor, reason=reason,
-                     startedAt=now, rowsDeleted=0)
+                     startedAt=now, rowsDeleted=0, erasureId=random_token(8))
     try:
         d.store.transact(Tx().create(record))
     except StaleWrite:
@@ -75,8 +75,10 @@ def _start(d: KeyedStore, user_id: str, reason: str, actor: str, now: datetime) 
 
 def _closed_key(record: Entity) -> str:
     """The `erased` record's key, from the open one: the same for every request that joined the erasure
-    (it also names the event, so receivers de-duplicate by it)."""
-    return record["RowKey"].removesuffix("open") + inverted(record["startedAt"])
+    (it also names the event, so receivers de-duplicate by it), and another for each erasure, even two of
+    one user started in the same instant (the open record's random id; one opened before it had none)."""
+    key = record["RowKey"].removesuffix("open") + inverted(record["startedAt"])
+    return key + "|" + record["erasureId"] if record.get("erasureId") else key
 
 
 def _finish(d: Stored, record: Entity, deleted: int, now: datetime) -> None:

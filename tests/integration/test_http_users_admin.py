@@ -233,6 +233,19 @@ class TestErasureInProcess:
         assert len(erased) == 1 and erased[0]["subject"] == "erin"
         assert erased[0]["data"]["reason"] == "ticket 3" and erased[0]["data"]["actor"] == "ops"
 
+    def test_two_erasures_of_one_user_in_the_same_instant_each_finish(self, deps):
+        """An erased id can come back (a new enrolment) and be erased again at once: the second erasure's
+        closed record (and its event's id) is its own, not the first one's (the test clock stands still)."""
+        enrol_sms(deps, "ross")
+        erasure.erase(deps, "ross", {"reason": "first"}, "ops")
+        enrol_sms(deps, "ross")
+        erasure.erase(deps, "ross", {"reason": "second"}, "ops")
+        assert deps.store.get("ross", "profile") is None
+        erased = [e for e in queued_events(deps.events.queue) if e["type"] == "com.twostep.user.erased"
+                  and e["subject"] == "ross"]
+        assert sorted(e["data"]["reason"] for e in erased) == ["first", "second"]
+        assert len({e["id"] for e in erased}) == 2
+
     def test_a_sign_in_racing_the_erasure_leaves_nothing(self, deps):
         enrol_sms(deps, "rita")
         stop = threading.Event()
