@@ -8,6 +8,7 @@ query, changed as models, committed in one transaction.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ from ..ports import Deciding, KeysAndSettings, Outboxes, Refusing, Starting, Sto
 from ..store import StaleWrite, UserRows
 from ..store.idempotency import CHALLENGE, Idempotency, Replay
 
+log = logging.getLogger("twostep.flows")
 R = TypeVar("R", bound=Started)  # what the calling flow answers with a challenge
 REFUSALS = (UserBlocked, RiskBlocked, Locked, RateLimited, StepUpRequired, StrengthRequired)  # audited, coalesced (D7)
 REQUEUE_AFTER = timedelta(seconds=10)  # a queued SMS not sent by then was probably never enqueued
@@ -137,8 +139,12 @@ def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str,
     if send_first:
         try:
             unit.commit()
-        except StaleWrite as exc:  # nothing in it is conditional; were it, a re-run of the begin must not
-            raise StorageUnavailable() from exc  # send a second SMS
+        except Exception as exc:
+            if message_id is not None:
+                _audit_unbound_send(d, ch, now, message_id)
+            if isinstance(exc, StaleWrite):  # nothing in it is conditional; were it, a re-run of the begin
+                raise StorageUnavailable() from exc  # must not send a second SMS
+            raise
     else:
         unit.commit()
     telemetry.CHALLENGES_BEGUN.decision(challenge_id, method=ch.method, purpose=ch.purpose)
@@ -147,6 +153,20 @@ def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str,
     elif delivered and not send_first:  # committed: whatever the send does, the answer stays 201
         inline.first_attempt(d, ch, challenge_id, now)
     return result
+
+
+def _audit_unbound_send(d: Starting, ch: Challenge, now: datetime, message_id: str) -> None:
+    """D5 for the one SMS that can go out without its challenge: sent, then the challenge's transaction
+    (and the audit events in it) failed. The send is recorded alone, best effort (Storage has just
+    failed); the error line (masked number, no code) is the record of last resort."""
+    try:
+        unit = d.load_unit(ch.user_id, with_profile=False)  # reads nothing: an audit row only
+        unit.audit(now, "sms_sent", "system", destination=ch.destination_masked, providerMessageId=message_id,
+                   attempt=inline.INLINE_TRY, challengeCommitted=False)
+        unit.commit()
+    except Exception:  # noqa: BLE001 - the caller answers the commit's failure; this one is logged
+        log.error("an sms went out but neither its challenge nor its audit event could be committed "
+                  "(destination %s)", ch.destination_masked)
 
 
 def replay_of(unit: UserRows, idem: Idempotency | None, now: datetime) -> Replay | None:

@@ -18,6 +18,7 @@ from shared.delivery import inline, redrive, sweeper
 from shared.delivery.sender import deliver, repeatability_id
 from shared.flows import challenge_rows, enrolment, signin, verify
 from shared.kernel.ids import parse_challenge_id
+from shared.methods.base import SIGNIN
 from shared.store import challenge_from
 from tests.helpers import sms_code_for
 from tests.integration.test_due_items import due_rows
@@ -133,7 +134,30 @@ def test_a_keyed_begin_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps,
     assert len(received(provider)) == 1  # the provider answered the first result: no second SMS
 
 
-def test_a_send_whose_commit_failed_answers_503_and_leaves_no_challenge(pdeps, proxies, provider):
+def test_a_send_whose_commit_failed_is_audited_alone(pdeps, provider, monkeypatch):
+    """D5: the SMS went out, then the challenge's transaction failed (a Storage blip): the send is audited
+    on its own, marked as bound to no committed challenge."""
+    from shared.kernel.errors import StorageUnavailable
+
+    enrolled(pdeps, provider)
+    transact, failed = pdeps.store.transact, []
+
+    def first_fails(tx):
+        if not failed and any(op[1].get("event") == "sms_sent" for op in tx.ops if len(op) > 1):
+            failed.append(tx)
+            raise StorageUnavailable()
+        return transact(tx)
+
+    monkeypatch.setattr(pdeps.store, "transact", first_fails)
+    with pytest.raises(StorageUnavailable):
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
+    assert failed and len(received(provider)) == 1
+    sent = [json.loads(r["detail"]) for r in pdeps.store.query_prefix("alice", "au|") if r["event"] == "sms_sent"]
+    assert [s.get("challengeCommitted") for s in sent] == [None, False]  # the enrolment's, then this one
+    assert [r for r in pdeps.store.query_prefix("alice", "ch|") if r["purpose"] == SIGNIN] == []  # no challenge
+
+
+def test_a_send_whose_commit_failed_answers_503_and_leaves_no_challenge(pdeps, proxies, provider, caplog):
     """Without an Idempotency-Key the SMS goes out before the challenge's transaction; when that
     transaction then fails, the begin answers 503: no challenge, nothing queued, no marker. The one SMS
     the user got names a challenge that never existed (no code can be verified against it), and the app,
@@ -158,6 +182,7 @@ def test_a_send_whose_commit_failed_answers_503_and_leaves_no_challenge(pdeps, p
     finally:
         pdeps.sms.send = send
         table.set_mode("pass")
+    assert "an sms went out but neither its challenge nor its audit event could be committed" in caplog.text
     assert len(received(provider)) == 1
     assert {r["RowKey"] for r in pdeps.store.query_prefix("alice", "ch|")} == before
     assert outbox(pdeps) == []
