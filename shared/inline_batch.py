@@ -99,7 +99,8 @@ def split_parts(body: bytes, content_type: str, requests: Sequence[Any]) -> list
     for index, (headers, payload) in enumerate(_mime_parts(body, _boundary(content_type))):
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/http":
-            raw = HTTPResponse(BytesIOSocket(payload), method=requests[index].method)  # type: ignore[arg-type]
+            socket = BytesIOSocket(payload)  # a stand-in: HTTPResponse only calls its makefile()
+            raw = HTTPResponse(socket, method=requests[index].method)  # type: ignore[arg-type]  # see above
             raw.begin()
             responses.append(RestHttpClientTransportResponse(request=requests[index], internal_response=raw))
         elif kind == "multipart/mixed" and requests[index].multipart_mixed_info:

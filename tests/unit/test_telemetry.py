@@ -210,8 +210,8 @@ def test_a_decision_is_logged_with_its_event_and_challenge_id(deps, caplog):
         verify.verify(deps, ch["challengeId"], {"code": other_code(code)})
     records = [r for r in caplog.records if r.name == "twostep.decisions"]
     assert [(r.event, r.challengeId, getattr(r, "method", None)) for r in records] == [
-        ("twostep.challenges.begun", ch["challengeId"], "sms"), ("twostep.sms.sent", ch["challengeId"], None),
-        ("twostep.verify.failed", ch["challengeId"], "sms")]  # the SMS is sent inline, right after the begin
+        ("twostep.sms.sent", ch["challengeId"], None), ("twostep.challenges.begun", ch["challengeId"], "sms"),
+        ("twostep.verify.failed", ch["challengeId"], "sms")]  # the SMS is sent inline, just before the commit
     assert all(r.getMessage().startswith(r.event + ": ") for r in records)
     text = " ".join(r.getMessage() + json.dumps(vars(r), default=str) for r in records)
     for forbidden in (code, other_code(code), PHONE, PHONE.lstrip("+")):
