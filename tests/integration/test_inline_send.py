@@ -5,6 +5,7 @@ does, each challenge ends with exactly one SMS at the provider (Q2, Q5)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -52,6 +53,24 @@ def outbox(d) -> list[bytes]:
         raw.delete_message(message)
         taken.append(base64.b64decode(message.content))
     return taken
+
+
+@contextlib.contextmanager
+def table_down_after_the_send(d, table):
+    """The provider takes the SMS, then the Table refuses every call until the block ends."""
+    send = d.sms.send
+
+    def send_then_table_down(*args, **kwargs):
+        message_id = send(*args, **kwargs)
+        table.set_mode("refuse")
+        return message_id
+
+    d.sms.send = send_then_table_down
+    try:
+        yield
+    finally:
+        d.sms.send = send
+        table.set_mode("pass")
 
 
 def enrolled(d, emulator) -> None:
@@ -112,21 +131,9 @@ def test_a_keyed_begin_whose_record_failed_is_not_sent_twice_by_the_queue(pdeps,
     """A keyed begin commits, then sends: the provider took the send, then the Table failed before `sent`
     was recorded; the queue's try repeats the request with the same repeatability pair and the provider
     drops the repeat."""
-    table, _ = proxies
     enrolled(pdeps, provider)
-    send = pdeps.sms.send
-
-    def send_then_table_down(*args, **kwargs):
-        message_id = send(*args, **kwargs)
-        table.set_mode("refuse")
-        return message_id
-
-    pdeps.sms.send = send_then_table_down
-    try:
+    with table_down_after_the_send(pdeps, proxies[0]):
         view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}, idempotency_key="k-1").view
-    finally:
-        pdeps.sms.send = send
-        table.set_mode("pass")
     assert len(received(provider)) == 1
     assert challenge_rows.get(pdeps, view["challengeId"])["delivery"] == "queued"  # not recorded
     [body] = outbox(pdeps)
@@ -168,20 +175,8 @@ def test_a_send_whose_commit_failed_answers_503_and_leaves_no_challenge(pdeps, p
     enrolled(pdeps, provider)
     before = {r["RowKey"] for r in pdeps.store.query_prefix("alice", "ch|")}
     markers = {r["RowKey"] for r in due_rows(pdeps)}  # the enrolment's
-    send = pdeps.sms.send
-
-    def send_then_table_down(*args, **kwargs):
-        message_id = send(*args, **kwargs)
-        table.set_mode("refuse")
-        return message_id
-
-    pdeps.sms.send = send_then_table_down
-    try:
-        with pytest.raises(StorageUnavailable):
-            signin.begin(pdeps, {"userId": "alice", "method": "sms"})
-    finally:
-        pdeps.sms.send = send
-        table.set_mode("pass")
+    with table_down_after_the_send(pdeps, table), pytest.raises(StorageUnavailable):
+        signin.begin(pdeps, {"userId": "alice", "method": "sms"})
     assert "an sms went out but neither its challenge nor its audit event could be committed" in caplog.text
     assert len(received(provider)) == 1
     assert {r["RowKey"] for r in pdeps.store.query_prefix("alice", "ch|")} == before
