@@ -1,0 +1,282 @@
+"""SMS limits over lanes (L5 at 1,000 SMS/s): with `MFA_SMS_LIMIT_LANES` = L > 1 the day's counters of
+methods/limits.py are spread over L partitions, `~rl|YYYYMMDD|<lane, two digits>` (after the 1-lane
+`~rl|YYYYMMDD` and before the next day; no user id can name them), so no partition carries more than about
+1/L of the entities a send reads and writes (Azure serves ~2,000 entities/s per partition; docs/scale.md).
+
+Placement: an exact counter's row lives in lane `lane_of(row key)` (SHA-256, stable across processes, unlike
+`hash()`); pool shard s in lane s mod L (the pool's layout is `<n>x<L>` in its rows' keys). A send picks its
+pool shards among those of its PHONE counter's lane, so it touches at most 3 partitions (user's, IP's,
+phone's), often fewer.
+
+One send: the touched lanes are read side by side (one `get_many` each); the decision is as with one lane
+(a counter at its limit refuses before anything is written; a spent pick goes to another shard of the lane).
+Writes, one ETag-conditional transaction per lane: first the lanes holding only exact counters (side by
+side), then the LAST lane holding the phone counter and the pool shards. When a first-lane transaction or
+the last one fails (a lost race, storage down), the units the first lanes took are GIVEN BACK (an
+If-Match decrement, retried on its own); the pools are only ever in the last transaction, so never given
+back, and a pool's count never falls within its window (its spent memory stays true).
+
+When the phone lane's shards of a pool are spent (read, or remembered), the send reads the pools' shards of
+the other lanes not known spent (side by side) and moves the last transaction to a lane where every pool has
+a shard left; the phone counter then counts in the first phase. A pool is remembered spent per lane; a
+send is refused without reads only when every lane of a pool is. When no single lane has units of every
+pool (the prefix's last units in one lane, the budget's in another) the send is refused: that is the one
+bound on the refusing side beyond give-backs, reached only in a window's last units (the simulation
+counts them as `cross-lane` refusals).
+
+Why never an overshoot: every increment is conditional on the version in which count < limit (exact) or
+count < allotment (shard) was read, as with one lane, and a give-back only lowers a count, If-Match, so it
+never erases another send's unit. Error bound on the refusing side: a unit taken in a first lane and given
+back moments later can refuse another send of the SAME user or IP (or phone, when the pools moved) in
+between; a give-back that fails for good (storage down through its retries) leaves an over-count of one
+unit in that hour's counter, never an under-count. A change of L moves the exact counters (they restart in
+their new lanes for the rest of the hour) and a pool's carried count is read from the 1-lane partition and
+this layout's L lanes: raising L carries what the window spent; lowering it mid-day does not see lanes >= the
+new L (lower it at 00:00 UTC).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import TypeVar
+
+from ..kernel.budget import alongside
+from ..kernel.errors import Conflict, StorageUnavailable
+from ..ports import Counting, Stored
+from ..store import Entity, Store, Tx, retry_on_conflict
+from . import limits
+from .limits import Counter, Pool
+
+log = logging.getLogger("twostep.limits")
+T = TypeVar("T")
+GIVE_BACK_ATTEMPTS = 8  # each re-reads the lane's rows and decrements If-Match
+
+
+def lane_of(row_key: str, lanes: int) -> int:
+    """The lane of an exact counter: the first 8 bytes of SHA-256 of its row key, big-endian, mod L."""
+    return int.from_bytes(hashlib.sha256(row_key.encode()).digest()[:8], "big") % lanes
+
+
+def lane_partition(day: str, lane: int) -> str:
+    """Lane `lane` of the day's 1-lane partition name `day` (`~rl|YYYYMMDD`): `~rl|YYYYMMDD|07`."""
+    return f"{day}|{lane:02d}"
+
+
+def shards_in(pool: Pool, lane: int) -> range:
+    """The pool's shards that live in `lane` (s mod L)."""
+    return range(lane, pool.shards, pool.lanes)
+
+
+def side_by_side(calls: list[Callable[[], T]]) -> list[T | Exception]:
+    """Run the calls at once (all but the first on the shared pool, kernel/budget.py), every outcome kept:
+    a result or the exception it raised."""
+    futures = [alongside(call) for call in calls[1:]]
+    out: list[T | Exception] = []
+    for run in [calls[0], *(f.result for f in futures)] if calls else []:
+        try:
+            out.append(run())
+        except Exception as exc:  # noqa: BLE001 - kept for the caller, which re-raises it after joining all
+            out.append(exc)
+    return out
+
+
+def _all(calls: list[Callable[[], T]]) -> list[T]:
+    """Every call's result, run side by side; the first exception is raised after all have ended."""
+    outcomes = side_by_side(calls)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return outcomes  # type: ignore[return-value]  # no exception among them
+
+
+def give_back(store: Store, partition: str, row_keys: list[str]) -> bool:
+    """Take back one unit from each of the rows a committed first-lane transaction counted: If-Match
+    decrements, retried on a lost race. False when it finally failed: an over-count, never an under-count."""
+    def once() -> None:
+        rows = store.get_many(partition, row_keys)
+        tx = Tx()
+        for row in rows.values():
+            if int(row.get("count", 0)) > 0:
+                row["count"] -= 1
+                tx.replace(row)
+        store.transact(tx)
+    try:
+        retry_on_conflict(once, GIVE_BACK_ATTEMPTS)
+        return True
+    except (Conflict, StorageUnavailable):
+        log.warning("sms limit give-back failed: one unit stays counted (an over-count, never an under-count)")
+        return False
+
+
+@dataclass
+class Plan:
+    """What one send counts: first-lane transactions (exact counters only), then the last one (the pool
+    lane). `given_back` counts the lanes given back after a failure (tools/sim_limits.py reports it)."""
+    first: list[tuple[str, list[str], Tx]]  # (partition, row keys counted, transaction)
+    last: Tx
+    done: list[tuple[str, list[str]]] = field(default_factory=list)
+    given_back: int = 0
+
+    def write_first(self, store: Store) -> None:
+        outcomes = side_by_side([partial(store.transact, tx) for _, _, tx in self.first])
+        self.done = [(pk, keys) for (pk, keys, _), out in zip(self.first, outcomes, strict=True)
+                     if not isinstance(out, Exception)]
+        failed = [out for out in outcomes if isinstance(out, Exception)]
+        if failed:
+            self.give_back(store)
+            raise failed[0]
+
+    def write_last(self, store: Store) -> None:
+        try:
+            store.transact(self.last)
+        except Exception:
+            self.give_back(store)
+            raise
+
+    def give_back(self, store: Store) -> None:
+        _all([partial(give_back, store, pk, keys) for pk, keys in self.done])
+        self.given_back += len(self.done)
+        self.done = []
+
+    def commit(self, store: Store) -> None:
+        self.write_first(store)
+        self.write_last(store)
+
+
+def _rows(store: Store, flt: str, params: dict[str, str]) -> list[Entity]:
+    return list(store.query(flt, params, select=["RowKey", "count"]))
+
+
+def _carried(d: Stored, day: str, pool: Pool, mem: limits._Memory, now: datetime) -> int:
+    """What other layouts of `pool` spent in the window (limits._carried over lanes): the root range of
+    the 1-lane partition, and either side of this layout's rows in each of its lanes, read side by side."""
+    key = (day, pool.prefix)
+    if key not in mem.carried:
+        flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+        ranges = [(day, pool.root, limits._after(pool.root))] + [
+            (lane_partition(day, lane), lo, hi) for lane in range(pool.lanes)
+            for lo, hi in ((pool.root, pool.prefix), (limits._after(pool.prefix), limits._after(pool.root)))]
+        read = _all([partial(_rows, d.store, flt, {"pk": pk, "lo": lo, "hi": hi}) for pk, lo, hi in ranges])
+        mem.prune(now)
+        mem.carried[key] = (limits.spent_by(pool, [r for rows in read for r in rows]), pool.window_end)
+    return mem.carried[key][0]
+
+
+@dataclass
+class _Send:
+    """One send's reads and choices: rows by lane, the pools' carried counts, the last lane and its picks."""
+    d: Counting
+    day: str
+    pools: list[Pool]
+    carried: dict[str, int]
+    mem: limits._Memory
+    rng: random.Random
+    rows: dict[int, dict[str, Entity]] = field(default_factory=dict)
+
+    def part(self, lane: int) -> str:
+        return lane_partition(self.day, lane)
+
+    def known_spent(self, pool: Pool, lane: int) -> bool:
+        return (self.part(lane), pool.prefix) in self.mem.spent
+
+    def open_shards(self, pool: Pool, lane: int) -> list[int]:
+        rows = self.rows.get(lane, {})
+        return [s for s in shards_in(pool, lane) if pool.left(rows, s, self.carried[pool.prefix]) > 0]
+
+    def remember_spent(self, pool: Pool, lane: int, now: datetime) -> None:
+        self.mem.prune(now)
+        self.mem.spent[(self.part(lane), pool.prefix)] = pool.window_end
+
+    def may_hold(self, lane: int) -> bool:
+        """Not known spent and with units allotted in `lane`, for every pool (no read)."""
+        return all(not self.known_spent(p, lane) and any(p.allotment(s, self.carried[p.prefix]) > 0
+                                                         for s in shards_in(p, lane)) for p in self.pools)
+
+    def elsewhere(self, lanes: list[int], now: datetime) -> tuple[int, dict[str, int]] | None:
+        """A lane among `lanes` where every pool has a shard left, read side by side; None: there is none."""
+        lanes = [lane for lane in lanes if self.may_hold(lane)]
+        at = [(lane, p) for lane in lanes for p in self.pools]
+        read = _all([partial(self.d.store.query_prefix, self.part(lane), p.prefix, p.shards) for lane, p in at])
+        for (lane, _), rows in zip(at, read, strict=True):
+            self.rows.setdefault(lane, {}).update({r["RowKey"]: r for r in rows})
+        good = []
+        for lane in lanes:
+            spent = [p for p in self.pools if not self.open_shards(p, lane)]
+            for p in spent:
+                self.remember_spent(p, lane, now)
+            if not spent:
+                good.append(lane)
+        if not good:
+            return None
+        lane = self.rng.choice(good)
+        return lane, {p.prefix: self.rng.choice(self.open_shards(p, lane)) for p in self.pools}
+
+
+def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Random = limits._rng) -> Plan:
+    """Read what one send would count over the lanes and decide: raise RateLimited, or return the Plan of
+    its transactions. `limits.consume_sms` commits it; tools/sim_limits.py interleaves its two phases."""
+    now = d.clock.now()
+    lanes = d.settings.sms_limit_lanes
+    day = f"{limits.PARTITION_PREFIX}{now:%Y%m%d}"
+    mem = limits._memory.setdefault(d.store, limits._Memory())
+    exact, sharded = limits.counters(d, now, user_id, e164, ip), limits.pools(d, now, e164)
+    gone: list[Counter | Pool] = [p for p in sharded if all((lane_partition(day, lane), p.prefix) in mem.spent
+                                                            for lane in range(lanes))]
+    if gone:
+        raise limits._refuse(gone, e164, now)
+    send = _Send(d, day, sharded, {}, mem, rng)
+    send.carried = dict(zip([p.prefix for p in sharded], _all([
+        partial(_carried, d, day, p, mem, now) for p in sharded]), strict=True))
+    home = {c.row_key: lane_of(c.row_key, lanes) for c in exact}
+    phone_lane = next(home[c.row_key] for c in exact if c.scope == "phone")
+    last: int | None = phone_lane if send.may_hold(phone_lane) else None
+    picks = {p.prefix: rng.choice([s for s in shards_in(p, phone_lane) if p.allotment(s, send.carried[p.prefix]) > 0])
+             for p in sharded} if last is not None else {}
+    wanted: dict[int, list[str]] = {}
+    for c in exact:
+        wanted.setdefault(home[c.row_key], []).append(c.row_key)
+    for p in sharded if last is not None else []:
+        wanted.setdefault(phone_lane, []).append(p.row_key(picks[p.prefix]))
+    send.rows = dict(zip(wanted, _all([partial(d.store.get_many, send.part(lane), keys)
+                                        for lane, keys in wanted.items()]), strict=True))
+    over: list[Counter | Pool] = [c for c in exact if limits._count(send.rows[home[c.row_key]], c.row_key) >= c.limit]
+    if over:
+        raise limits._refuse(over, e164, now)
+    for p in sharded if last is not None else []:
+        if p.left(send.rows[phone_lane], picks[p.prefix], send.carried[p.prefix]) <= 0:
+            send.rows[phone_lane].update({r["RowKey"]: r for r in d.store.query_prefix(
+                send.part(phone_lane), p.prefix, limit=p.shards)})
+            open_here = send.open_shards(p, phone_lane)
+            if not open_here:
+                send.remember_spent(p, phone_lane, now)
+                last = None
+                break
+            picks[p.prefix] = rng.choice(open_here)
+    if last is None:
+        moved = send.elsewhere([lane for lane in range(lanes) if lane != phone_lane], now)
+        if moved is None:
+            raise limits._refuse([p for p in sharded if any(send.known_spent(p, lane) for lane in range(lanes))]
+                                 or list(sharded), e164, now)
+        last, picks = moved
+    return _transactions(send, exact, home, last, picks)
+
+
+def _transactions(send: _Send, exact: list[Counter], home: dict[str, int], last: int,
+                  picks: dict[str, int]) -> Plan:
+    counted: dict[int, list[tuple[str, datetime]]] = {}
+    for c in exact:
+        counted.setdefault(home[c.row_key], []).append((c.row_key, c.window_end))
+    counted.setdefault(last, []).extend((p.row_key(picks[p.prefix]), p.window_end) for p in send.pools)
+    txs: dict[int, Tx] = {}
+    for lane, keys in counted.items():
+        tx = txs.setdefault(lane, Tx())
+        rows = send.rows.get(lane, {})
+        for row_key, window_end in keys:
+            limits.count_one(tx, send.part(lane), rows.get(row_key), row_key, window_end)
+    return Plan([(send.part(lane), [k for k, _ in counted[lane]], tx) for lane, tx in txs.items() if lane != last],
+                txs[last])
