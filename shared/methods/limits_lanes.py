@@ -152,19 +152,24 @@ def _rows(store: Store, flt: str, params: dict[str, str]) -> list[Entity]:
     return list(store.query(flt, params, select=["RowKey", "count"]))
 
 
-def _carried(d: Stored, day: str, pool: Pool, mem: limits._Memory, now: datetime) -> int:
-    """What other layouts of `pool` spent in the window (limits._carried over lanes): the root range of
-    the 1-lane partition, and either side of this layout's rows in each of its lanes, read side by side."""
-    key = (day, pool.prefix)
-    if key not in mem.carried:
-        flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-        ranges = [(day, pool.root, limits._after(pool.root))] + [
-            (lane_partition(day, lane), lo, hi) for lane in range(pool.lanes)
-            for lo, hi in ((pool.root, pool.prefix), (limits._after(pool.prefix), limits._after(pool.root)))]
-        read = _all([partial(_rows, d.store, flt, {"pk": pk, "lo": lo, "hi": hi}) for pk, lo, hi in ranges])
+def _carry(d: Stored, day: str, sharded: list[Pool], mem: limits._Memory, now: datetime) -> dict[str, int]:
+    """What other layouts of each pool spent in the window (limits._carried over lanes), read once per
+    instance and window: the root range of the 1-lane partition, and either side of this layout's rows in
+    each of its lanes, every range of every pool side by side (one flat batch: the shared pool's workers
+    never wait on work queued behind them)."""
+    todo = [p for p in sharded if (day, p.prefix) not in mem.carried]
+    ranges = [(p, pk, lo, hi) for p in todo for pk, lo, hi in [(day, p.root, limits._after(p.root))] + [
+        (lane_partition(day, lane), lo, hi) for lane in range(p.lanes)
+        for lo, hi in ((p.root, p.prefix), (limits._after(p.prefix), limits._after(p.root)))]]
+    flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+    read = _all([partial(_rows, d.store, flt, {"pk": pk, "lo": lo, "hi": hi}) for _, pk, lo, hi in ranges])
+    out = {p.prefix: mem.carried[(day, p.prefix)][0] for p in sharded if p not in todo}
+    for p in todo:
+        out[p.prefix] = limits.spent_by(p, [r for (q, *_), got in zip(ranges, read, strict=True) if q is p
+                                            for r in got])
         mem.prune(now)
-        mem.carried[key] = (limits.spent_by(pool, [r for rows in read for r in rows]), pool.window_end)
-    return mem.carried[key][0]
+        mem.carried[(day, p.prefix)] = (out[p.prefix], p.window_end)
+    return out
 
 
 @dataclass
@@ -230,8 +235,7 @@ def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Rando
     if gone:
         raise limits._refuse(gone, e164, now)
     send = _Send(d, day, sharded, {}, mem, rng)
-    send.carried = dict(zip([p.prefix for p in sharded], _all([
-        partial(_carried, d, day, p, mem, now) for p in sharded]), strict=True))
+    send.carried = _carry(d, day, sharded, mem, now)
     home = {c.row_key: lane_of(c.row_key, lanes) for c in exact}
     phone_lane = next(home[c.row_key] for c in exact if c.scope == "phone")
     last: int | None = phone_lane if send.may_hold(phone_lane) else None
