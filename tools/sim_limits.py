@@ -150,13 +150,9 @@ def run(rate: float, peak: float, peak_seconds: float, duration: float, window: 
     deps = build_deps(settings, clock=clock, table=table, queues=MemoryQueues())
     deps.store.ping()
     deps.index("phone", "+12065550000")
-    query_prefix = deps.store.query_prefix
     out = Result()
-
-    def counted_query(*a: Any, **k: Any) -> Any:
-        out.pool_reads += 1
-        return query_prefix(*a, **k)
-    deps.store.query_prefix = counted_query  # type: ignore[method-assign]
+    for name in ("query_prefix", "query"):  # the pools' reads (a redirect; other layouts, carried)
+        setattr(deps.store, name, _counted(getattr(deps.store, name), out))
     began, waiting = time.monotonic(), []
     peak_from = (duration - peak_seconds) / 2
     for step in range(int(duration / window)):
@@ -195,6 +191,13 @@ def run(rate: float, peak: float, peak_seconds: float, duration: float, window: 
     out.max_entities = max(table.entities.values(), default=0)
     _audit(deps, settings, out)
     return out
+
+
+def _counted(read: Any, out: Result) -> Any:
+    def counted(*a: Any, **k: Any) -> Any:
+        out.pool_reads += 1
+        return read(*a, **k)
+    return counted
 
 
 def prepare(deps: Any, user: str, e164: str, ip: str | None, rng: random.Random) -> Any:

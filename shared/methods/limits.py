@@ -28,10 +28,12 @@ noon, a change of n, or the upgrade from the unsharded row (`day|budget`, `HH|pr
 the day spent. Only an instance still on the old settings while a change rolls out can add to the old
 layout after this one read it: that is the one bound, the minutes of a settings rollout.
 
-Why one partition, not shards spread over several: the exact counters must each have one home, and one
-transaction covers one partition; spreading would need a transaction per partition and a release path
-for a refusal half-way. The shards end the hot row (one ETag every SMS contended on); the partition's
-throughput target is what remains, about 2,000 entities/s for ~10 entities per SMS (docs/scale.md).
+One partition by default: one transaction covers one partition, so every counter of a send is counted
+together and a refusal needs no undo. The shards end the hot row (one ETag every SMS contended on); the
+partition's throughput target is what remains, about 2,000 entities/s for ~10 entities per SMS, so
+~200-285 SMS/s (docs/scale.md). Past that, `MFA_SMS_LIMIT_LANES` = L > 1 spreads the day's counters over L
+partitions (methods/limits_lanes.py: a transaction per partition touched, the pools last, the earlier
+lanes' units given back when it fails); with L = 1 (the default) nothing here changes.
 """
 from __future__ import annotations
 

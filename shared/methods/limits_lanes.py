@@ -33,6 +33,12 @@ unit in that hour's counter, never an under-count. A change of L moves the exact
 their new lanes for the rest of the hour) and a pool's carried count is read from the 1-lane partition and
 this layout's L lanes: raising L carries what the window spent; lowering it mid-day does not see lanes >= the
 new L (lower it at 00:00 UTC).
+
+Requests per send (one lane: 1 query + 1 transaction, 2 waits): one read per lane touched (1-3, side by side,
+1 wait), the first lanes' transactions (0-2, side by side, 1 wait), the last (1 wait): 2-6 requests, 3 waits;
+at L = 8 with an IP, 8 x (1 - (7/8)^3) = 2.6 lanes, so ~5.3 requests. Off the common path: a give-back is a
+read and a transaction per lane; a spent phone lane reads the other lanes' shards (up to 2(L-1) queries, side
+by side); an instance's first send of a window reads 2L+1 ranges per pool for the carried counts.
 """
 from __future__ import annotations
 
