@@ -43,24 +43,20 @@ by side); an instance's first send of a window reads 2L+1 ranges per pool for th
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from weakref import WeakKeyDictionary
 
-from ..kernel.budget import alongside
-from ..kernel.errors import Conflict, StorageUnavailable
 from ..ports import Counting, Stored
-from ..store import Entity, Store, Tx, retry_on_conflict
+from ..store import Entity, Store, Tx
 from . import limits
 from .limits import Counter, Pool
+from .limits_writes import Plan, all_of
 
-log = logging.getLogger("twostep.limits")
-T = TypeVar("T")
-GIVE_BACK_ATTEMPTS = 8  # each re-reads the lane's rows and decrements If-Match
+Full = dict[tuple[str, str], tuple[frozenset[int], datetime]]  # (lane partition, pool layout) -> shards seen spent
+_full: WeakKeyDictionary[Store, Full] = WeakKeyDictionary()
 
 
 def lane_of(row_key: str, lanes: int) -> int:
@@ -78,82 +74,6 @@ def shards_in(pool: Pool, lane: int) -> range:
     return range(lane, pool.shards, pool.lanes)
 
 
-def side_by_side(calls: list[Callable[[], T]]) -> list[T | Exception]:
-    """Run the calls at once (all but the first on the shared pool, kernel/budget.py), every outcome kept:
-    a result or the exception it raised."""
-    futures = [alongside(call) for call in calls[1:]]
-    out: list[T | Exception] = []
-    for run in [calls[0], *(f.result for f in futures)] if calls else []:
-        try:
-            out.append(run())
-        except Exception as exc:  # noqa: BLE001 - kept for the caller, which re-raises it after joining all
-            out.append(exc)
-    return out
-
-
-def _all(calls: list[Callable[[], T]]) -> list[T]:
-    """Every call's result, run side by side; the first exception is raised after all have ended."""
-    outcomes = side_by_side(calls)
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
-    return outcomes  # type: ignore[return-value]  # no exception among them
-
-
-def give_back(store: Store, partition: str, row_keys: list[str]) -> bool:
-    """Take back one unit from each of the rows a committed first-lane transaction counted: If-Match
-    decrements, retried on a lost race. False when it finally failed: an over-count, never an under-count."""
-    def once() -> None:
-        rows = store.get_many(partition, row_keys)
-        tx = Tx()
-        for row in rows.values():
-            if int(row.get("count", 0)) > 0:
-                row["count"] -= 1
-                tx.replace(row)
-        store.transact(tx)
-    try:
-        retry_on_conflict(once, GIVE_BACK_ATTEMPTS)
-        return True
-    except (Conflict, StorageUnavailable):
-        log.warning("sms limit give-back failed: one unit stays counted (an over-count, never an under-count)")
-        return False
-
-
-@dataclass
-class Plan:
-    """What one send counts: first-lane transactions (exact counters only), then the last one (the pool
-    lane). `given_back` counts the lanes given back after a failure (tools/sim_limits.py reports it)."""
-    first: list[tuple[str, list[str], Tx]]  # (partition, row keys counted, transaction)
-    last: Tx
-    done: list[tuple[str, list[str]]] = field(default_factory=list)
-    given_back: int = 0
-
-    def write_first(self, store: Store) -> None:
-        outcomes = side_by_side([partial(store.transact, tx) for _, _, tx in self.first])
-        self.done = [(pk, keys) for (pk, keys, _), out in zip(self.first, outcomes, strict=True)
-                     if not isinstance(out, Exception)]
-        failed = [out for out in outcomes if isinstance(out, Exception)]
-        if failed:
-            self.give_back(store)
-            raise failed[0]
-
-    def write_last(self, store: Store) -> None:
-        try:
-            store.transact(self.last)
-        except Exception:
-            self.give_back(store)
-            raise
-
-    def give_back(self, store: Store) -> None:
-        _all([partial(give_back, store, pk, keys) for pk, keys in self.done])
-        self.given_back += len(self.done)
-        self.done = []
-
-    def commit(self, store: Store) -> None:
-        self.write_first(store)
-        self.write_last(store)
-
-
 def _rows(store: Store, flt: str, params: dict[str, str]) -> list[Entity]:
     return list(store.query(flt, params, select=["RowKey", "count"]))
 
@@ -168,7 +88,7 @@ def _carry(d: Stored, day: str, sharded: list[Pool], mem: limits._Memory, now: d
         (lane_partition(day, lane), lo, hi) for lane in range(p.lanes)
         for lo, hi in ((p.root, p.prefix), (limits._after(p.prefix), limits._after(p.root)))]]
     flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-    read = _all([partial(_rows, d.store, flt, {"pk": pk, "lo": lo, "hi": hi}) for _, pk, lo, hi in ranges])
+    read = all_of([partial(_rows, d.store, flt, {"pk": pk, "lo": lo, "hi": hi}) for _, pk, lo, hi in ranges])
     out = {p.prefix: mem.carried[(day, p.prefix)][0] for p in sharded if p not in todo}
     for p in todo:
         out[p.prefix] = limits.spent_by(p, [r for (q, *_), got in zip(ranges, read, strict=True) if q is p
@@ -187,6 +107,7 @@ class _Send:
     carried: dict[str, int]
     mem: limits._Memory
     rng: random.Random
+    full: Full
     rows: dict[int, dict[str, Entity]] = field(default_factory=dict)
 
     def part(self, lane: int) -> str:
@@ -195,33 +116,49 @@ class _Send:
     def known_spent(self, pool: Pool, lane: int) -> bool:
         return (self.part(lane), pool.prefix) in self.mem.spent
 
+    def seen_full(self, pool: Pool, lane: int) -> frozenset[int]:
+        return self.full.get((self.part(lane), pool.prefix), (frozenset(), pool.window_end))[0]
+
+    def candidates(self, pool: Pool, lane: int) -> list[int]:
+        """The lane's shards with units allotted that this instance has not seen spent (no read)."""
+        full, carried = self.seen_full(pool, lane), self.carried[pool.prefix]
+        return [s for s in shards_in(pool, lane) if s not in full and pool.allotment(s, carried) > 0]
+
     def open_shards(self, pool: Pool, lane: int) -> list[int]:
         rows = self.rows.get(lane, {})
-        return [s for s in shards_in(pool, lane) if pool.left(rows, s, self.carried[pool.prefix]) > 0]
+        return [s for s in self.candidates(pool, lane) if pool.left(rows, s, self.carried[pool.prefix]) > 0]
+
+    def note_full(self, pool: Pool, lane: int, now: datetime) -> None:
+        """Remember the shards the rows read show spent: a pool's count never falls in its window, so the
+        next picks skip them, and the end of a pool costs a lane read per shard spent, not per send."""
+        rows, seen = self.rows.get(lane, {}), self.seen_full(pool, lane)
+        spent = {s for s in shards_in(pool, lane)
+                 if pool.row_key(s) in rows and pool.left(rows, s, self.carried[pool.prefix]) <= 0}
+        if not spent <= seen:
+            if len(self.full) >= limits.MEMORY:
+                for key in [k for k, (_, end) in self.full.items() if end <= now] or list(self.full):
+                    self.full.pop(key, None)
+            self.full[(self.part(lane), pool.prefix)] = (seen | spent, pool.window_end)  # replaced whole
+        if not self.candidates(pool, lane):
+            self.remember_spent(pool, lane, now)
 
     def remember_spent(self, pool: Pool, lane: int, now: datetime) -> None:
         self.mem.prune(now)
         self.mem.spent[(self.part(lane), pool.prefix)] = pool.window_end
 
     def may_hold(self, lane: int) -> bool:
-        """Not known spent and with units allotted in `lane`, for every pool (no read)."""
-        return all(not self.known_spent(p, lane) and any(p.allotment(s, self.carried[p.prefix]) > 0
-                                                         for s in shards_in(p, lane)) for p in self.pools)
+        """Not known spent and with shards not seen spent in `lane`, for every pool (no read)."""
+        return all(not self.known_spent(p, lane) and self.candidates(p, lane) for p in self.pools)
 
     def elsewhere(self, lanes: list[int], now: datetime) -> tuple[int, dict[str, int]] | None:
         """A lane among `lanes` where every pool has a shard left, read side by side; None: there is none."""
         lanes = [lane for lane in lanes if self.may_hold(lane)]
         at = [(lane, p) for lane in lanes for p in self.pools]
-        read = _all([partial(self.d.store.query_prefix, self.part(lane), p.prefix, p.shards) for lane, p in at])
-        for (lane, _), rows in zip(at, read, strict=True):
+        read = all_of([partial(self.d.store.query_prefix, self.part(lane), p.prefix, p.shards) for lane, p in at])
+        for (lane, p), rows in zip(at, read, strict=True):
             self.rows.setdefault(lane, {}).update({r["RowKey"]: r for r in rows})
-        good = []
-        for lane in lanes:
-            spent = [p for p in self.pools if not self.open_shards(p, lane)]
-            for p in spent:
-                self.remember_spent(p, lane, now)
-            if not spent:
-                good.append(lane)
+            self.note_full(p, lane, now)
+        good = [lane for lane in lanes if all(self.open_shards(p, lane) for p in self.pools)]
         if not good:
             return None
         lane = self.rng.choice(good)
@@ -240,19 +177,18 @@ def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Rando
                                                             for lane in range(lanes))]
     if gone:
         raise limits._refuse(gone, e164, now)
-    send = _Send(d, day, sharded, {}, mem, rng)
+    send = _Send(d, day, sharded, {}, mem, rng, _full.setdefault(d.store, {}))
     send.carried = _carry(d, day, sharded, mem, now)
     home = {c.row_key: lane_of(c.row_key, lanes) for c in exact}
     phone_lane = next(home[c.row_key] for c in exact if c.scope == "phone")
     last: int | None = phone_lane if send.may_hold(phone_lane) else None
-    picks = {p.prefix: rng.choice([s for s in shards_in(p, phone_lane) if p.allotment(s, send.carried[p.prefix]) > 0])
-             for p in sharded} if last is not None else {}
+    picks = {p.prefix: rng.choice(send.candidates(p, phone_lane)) for p in sharded} if last is not None else {}
     wanted: dict[int, list[str]] = {}
     for c in exact:
         wanted.setdefault(home[c.row_key], []).append(c.row_key)
     for p in sharded if last is not None else []:
         wanted.setdefault(phone_lane, []).append(p.row_key(picks[p.prefix]))
-    send.rows = dict(zip(wanted, _all([partial(d.store.get_many, send.part(lane), keys)
+    send.rows = dict(zip(wanted, all_of([partial(d.store.get_many, send.part(lane), keys)
                                         for lane, keys in wanted.items()]), strict=True))
     over: list[Counter | Pool] = [c for c in exact if limits._count(send.rows[home[c.row_key]], c.row_key) >= c.limit]
     if over:
@@ -261,9 +197,9 @@ def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Rando
         if p.left(send.rows[phone_lane], picks[p.prefix], send.carried[p.prefix]) <= 0:
             send.rows[phone_lane].update({r["RowKey"]: r for r in d.store.query_prefix(
                 send.part(phone_lane), p.prefix, limit=p.shards)})
+            send.note_full(p, phone_lane, now)  # every spent shard of the lane, so later picks skip them
             open_here = send.open_shards(p, phone_lane)
             if not open_here:
-                send.remember_spent(p, phone_lane, now)
                 last = None
                 break
             picks[p.prefix] = rng.choice(open_here)
