@@ -150,19 +150,35 @@ class _Send:
         """Not known spent and with shards not seen spent in `lane`, for every pool (no read)."""
         return all(not self.known_spent(p, lane) and self.candidates(p, lane) for p in self.pools)
 
+    def settle(self, lane: int, picks: dict[str, int], now: datetime) -> bool:
+        """Keep the picks in `lane` that the rows show open; a spent one goes to another open shard of the
+        lane (one read of the lane's shards of that pool). False: a pool has no shard left in the lane."""
+        for p in self.pools:
+            if p.left(self.rows.get(lane, {}), picks[p.prefix], self.carried[p.prefix]) <= 0:
+                self.rows.setdefault(lane, {}).update(
+                    {r["RowKey"]: r for r in self.d.store.query_prefix(self.part(lane), p.prefix, limit=p.shards)})
+                self.note_full(p, lane, now)  # every spent shard of the lane, so later picks skip them
+                open_here = self.open_shards(p, lane)
+                if not open_here:
+                    return False
+                picks[p.prefix] = self.rng.choice(open_here)
+        return True
+
+    def pick(self, lane: int) -> dict[str, int]:
+        return {p.prefix: self.rng.choice(self.candidates(p, lane)) for p in self.pools}
+
     def elsewhere(self, lanes: list[int], now: datetime) -> tuple[int, dict[str, int]] | None:
-        """A lane among `lanes` where every pool has a shard left, read side by side; None: there is none."""
-        lanes = [lane for lane in lanes if self.may_hold(lane)]
-        at = [(lane, p) for lane in lanes for p in self.pools]
-        read = all_of([partial(self.d.store.query_prefix, self.part(lane), p.prefix, p.shards) for lane, p in at])
-        for (lane, p), rows in zip(at, read, strict=True):
-            self.rows.setdefault(lane, {}).update({r["RowKey"]: r for r in rows})
-            self.note_full(p, lane, now)
-        good = [lane for lane in lanes if all(self.open_shards(p, lane) for p in self.pools)]
-        if not good:
-            return None
-        lane = self.rng.choice(good)
-        return lane, {p.prefix: self.rng.choice(self.open_shards(p, lane)) for p in self.pools}
+        """Another lane where every pool has a shard left: lanes not known spent, in random order, each
+        read as the phone lane is (its picks, then a spent pick's lane shards); None: there is none."""
+        order = [lane for lane in lanes if self.may_hold(lane)]
+        self.rng.shuffle(order)
+        for lane in (lane for lane in order if self.may_hold(lane)):
+            picks = self.pick(lane)
+            self.rows.setdefault(lane, {}).update(self.d.store.get_many(
+                self.part(lane), [p.row_key(picks[p.prefix]) for p in self.pools]))
+            if self.settle(lane, picks, now):
+                return lane, picks
+        return None
 
 
 def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Random = limits._rng) -> Plan:
@@ -182,7 +198,7 @@ def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Rando
     home = {c.row_key: lane_of(c.row_key, lanes) for c in exact}
     phone_lane = next(home[c.row_key] for c in exact if c.scope == "phone")
     last: int | None = phone_lane if send.may_hold(phone_lane) else None
-    picks = {p.prefix: rng.choice(send.candidates(p, phone_lane)) for p in sharded} if last is not None else {}
+    picks = send.pick(phone_lane) if last is not None else {}
     wanted: dict[int, list[str]] = {}
     for c in exact:
         wanted.setdefault(home[c.row_key], []).append(c.row_key)
@@ -193,16 +209,8 @@ def plan(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Rando
     over: list[Counter | Pool] = [c for c in exact if limits._count(send.rows[home[c.row_key]], c.row_key) >= c.limit]
     if over:
         raise limits._refuse(over, e164, now)
-    for p in sharded if last is not None else []:
-        if p.left(send.rows[phone_lane], picks[p.prefix], send.carried[p.prefix]) <= 0:
-            send.rows[phone_lane].update({r["RowKey"]: r for r in d.store.query_prefix(
-                send.part(phone_lane), p.prefix, limit=p.shards)})
-            send.note_full(p, phone_lane, now)  # every spent shard of the lane, so later picks skip them
-            open_here = send.open_shards(p, phone_lane)
-            if not open_here:
-                last = None
-                break
-            picks[p.prefix] = rng.choice(open_here)
+    if last is not None and not send.settle(phone_lane, picks, now):
+        last = None
     if last is None:
         moved = send.elsewhere([lane for lane in range(lanes) if lane != phone_lane], now)
         if moved is None:

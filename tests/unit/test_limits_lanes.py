@@ -145,3 +145,24 @@ def test_raising_the_lanes_mid_day_carries_what_the_day_spent():
         except RateLimited:
             pass
     assert sent == 7 and budget_total(deps) == 10
+
+
+def lane_reads(forget: bool) -> int:
+    """Redirect reads (a lane's shards of a pool) for 64 sends of one phone spending a budget of 64 shards
+    of one unit each; `forget`: as if the instance did not remember the shards it saw spent."""
+    deps = make(MFA_SMS_DAILY_BUDGET="64", MFA_SMS_LIMIT_SHARDS="64", MFA_SMS_PER_PHONE_PER_HOUR="100")
+    reads: list[str] = []
+    query_prefix = deps.store.query_prefix
+    deps.store.query_prefix = lambda *a, **k: (reads.append(a[1]), query_prefix(*a, **k))[1]
+    rng = random.Random(5)
+    for i in range(64):
+        if forget:
+            limits_lanes._full.pop(deps.store, None)
+        limits_lanes.plan(deps, f"u{i}", "+12065550108", None, rng).commit(deps.store)
+    assert budget_total(deps) == 64
+    return len([r for r in reads if r.startswith("day|budget")])
+
+
+def test_shards_seen_spent_are_skipped_so_the_end_of_a_pool_costs_few_reads():
+    remembered, forgotten = lane_reads(False), lane_reads(True)
+    assert remembered < forgotten and remembered < 64 // 2, (remembered, forgotten)  # here 21 against 33
