@@ -16,13 +16,16 @@ the last one fails (a lost race, storage down), the units the first lanes took a
 If-Match decrement, retried on its own); the pools are only ever in the last transaction, so never given
 back, and a pool's count never falls within its window (its spent memory stays true).
 
-When the phone lane's shards of a pool are spent (read, or remembered), the send reads the pools' shards of
-the other lanes not known spent (side by side) and moves the last transaction to a lane where every pool has
-a shard left; the phone counter then counts in the first phase. A pool is remembered spent per lane; a
-send is refused without reads only when every lane of a pool is. When no single lane has units of every
-pool (the prefix's last units in one lane, the budget's in another) the send is refused: that is the one
-bound on the refusing side beyond give-backs, reached only in a window's last units (the simulation
-counts them as `cross-lane` refusals).
+When the phone lane's shards of a pool are spent (read, or remembered), the send tries the other lanes not
+known spent, in random order, each read as the phone lane is (its picks; a spent pick, the lane's shards of
+that pool), and moves the last transaction to the first where every pool has a shard left; the phone counter
+then counts in the first phase. A pool is remembered spent per lane, and a send is refused without reads
+only when every lane of a pool is; an instance also remembers the shards it saw spent and picks among the
+others, so a pool's end costs a lane read per newly spent shard met, not per send. When no single lane has
+units of every pool (the prefix's last units in one lane, the budget's in another) the send is refused:
+the one bound on the refusing side beyond give-backs, reached only in a window's last units (the units
+stay for sends of other prefixes; a pool whose every lane is spent with units left counts as stranded in
+the simulation).
 
 Why never an overshoot: every increment is conditional on the version in which count < limit (exact) or
 count < allotment (shard) was read, as with one lane, and a give-back only lowers a count, If-Match, so it
@@ -37,8 +40,8 @@ new L (lower it at 00:00 UTC).
 Requests per send (one lane: 1 query + 1 transaction, 2 waits): one read per lane touched (1-3, side by side,
 1 wait), the first lanes' transactions (0-2, side by side, 1 wait), the last (1 wait): 2-6 requests, 3 waits;
 at L = 8 with an IP, 8 x (1 - (7/8)^3) = 2.6 lanes, so ~5.3 requests. Off the common path: a give-back is a
-read and a transaction per lane; a spent phone lane reads the other lanes' shards (up to 2(L-1) queries, side
-by side); an instance's first send of a window reads 2L+1 ranges per pool for the carried counts.
+read and a transaction per lane; a spent phone lane costs, per lane tried, a read of its picks and one of a
+spent pick's lane shards; an instance's first send of a window reads 2L+1 ranges per pool (carried counts).
 """
 from __future__ import annotations
 
