@@ -22,7 +22,8 @@ GIVE_BACK_ATTEMPTS = 8  # each re-reads the lane's rows and decrements If-Match
 
 def side_by_side(calls: list[Callable[[], T]]) -> list[T | Exception]:
     """Run the calls at once (all but the first on the shared pool, kernel/budget.py), every outcome kept:
-    a result or the exception it raised."""
+    a result or the exception it raised. Called from a request's own thread only, never from a pool worker
+    (a worker waiting on work queued behind it can wait for ever); the calls themselves never nest."""
     futures = [alongside(call) for call in calls[1:]]
     out: list[T | Exception] = []
     for run in [calls[0], *(f.result for f in futures)] if calls else []:
