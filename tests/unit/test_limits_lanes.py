@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared.kernel.errors import ConfigError, RateLimited
+from shared.kernel.errors import ConfigError, RateLimited, StorageUnavailable
 from shared.methods import limits, limits_lanes
 from shared.methods.limits import Pool
 from shared.methods.limits_lanes import lane_of, lane_partition, shards_in
@@ -166,3 +166,26 @@ def lane_reads(forget: bool) -> int:
 def test_shards_seen_spent_are_skipped_so_the_end_of_a_pool_costs_few_reads():
     remembered, forgotten = lane_reads(False), lane_reads(True)
     assert remembered < forgotten and remembered < 64 // 2, (remembered, forgotten)  # here 21 against 33
+
+
+def test_a_give_back_that_fails_for_good_leaves_an_over_count_never_an_under_count():
+    deps = make()
+    user, ip = next((f"u{i}", f"203.0.113.{i}") for i in range(200)
+                    if len({lane_of(f"19|user|u{i}", 4), lane_of(f"19|ip|203.0.113.{i}", 4),
+                            lane_of(f"19|phone|{deps.index('phone', '+12065550109')}", 4)}) == 3)
+    plan = limits_lanes.plan(deps, user, "+12065550109", ip, random.Random(3))
+    plan.write_first(deps.store)
+    limits.consume_sms(deps, "other", "+12065550109", None)  # the phone lane changes under the plan
+    transact, calls = deps.store.transact, []
+
+    def storage_down_after_the_first(tx):
+        calls.append(tx)
+        if len(calls) > 1:
+            raise StorageUnavailable()
+        transact(tx)
+    deps.store.transact = storage_down_after_the_first
+    with pytest.raises(StaleWrite):  # the send's own failure, not the give-back's
+        plan.write_last(deps.store)
+    counts = {rk: c for rows in rows_by_partition(deps).values() for rk, c in rows.items()}
+    assert counts[f"19|user|{user}"] == 1 and counts[f"19|ip|{ip}"] == 1  # counted, never below what went out
+    assert budget_total(deps) == 1
