@@ -196,6 +196,11 @@ param smsDailyBudget int = 10000
 @description('MFA_SMS_LIMIT_SHARDS: shard rows the daily budget and each prefix limit are split over (docs/scale.md).')
 param smsLimitShards int = 256
 
+@minValue(1)
+@maxValue(64)
+@description('MFA_SMS_LIMIT_LANES: partitions the day\'s SMS counters are spread over; 1 = one partition (~200-285 SMS/s), 8 for 1,000 SMS/s; at most smsLimitShards (docs/scale.md).')
+param smsLimitLanes int = 1
+
 @minLength(1)
 @maxLength(1000)
 @description('MFA_SMS_ALLOWED_COUNTRIES: * for every country, or ISO 3166 region codes such as US,CA,GB.')
@@ -402,6 +407,7 @@ var appSettings = {
   MFA_SMS_PER_PREFIX_PER_HOUR: string(smsPerPrefixPerHour)
   MFA_SMS_DAILY_BUDGET: string(smsDailyBudget)
   MFA_SMS_LIMIT_SHARDS: string(smsLimitShards)
+  MFA_SMS_LIMIT_LANES: string(smsLimitLanes)
   MFA_SMS_ALLOWED_COUNTRIES: smsAllowedCountries
   MFA_ADMIN_ROLE: adminRole
   MFA_TELEMETRY: telemetry

@@ -63,6 +63,7 @@ class Settings:
     sms_per_prefix_per_hour: int
     sms_daily_budget: int
     sms_limit_shards: int  # MFA_SMS_LIMIT_SHARDS: shard rows per sharded SMS limit (methods/limits.py)
+    sms_limit_lanes: int  # MFA_SMS_LIMIT_LANES: partitions the day's SMS counters spread over (methods/limits_lanes.py)
     sms_allowed_countries: frozenset[str] | None  # None: every country
     admin_role: str
     acs_endpoint: str
@@ -112,6 +113,9 @@ BOUNDS: dict[str, tuple[str, int, int, int]] = {
     # The daily budget and each prefix's limit are split over this many shard rows (fewer for a small
     # limit), so concurrent SMS rarely meet on one row; sized in docs/scale.md for 1,000 SMS/s.
     "sms_limit_shards": ("MFA_SMS_LIMIT_SHARDS", 256, 1, 1024),
+    # The day's counters spread over this many partitions ("lanes"), each under Azure's ~2,000 entities/s per
+    # partition; 1 keeps the one partition of before. Sized in docs/scale.md (8 for 1,000 SMS/s).
+    "sms_limit_lanes": ("MFA_SMS_LIMIT_LANES", 1, 1, 64),
 }
 
 
@@ -176,6 +180,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ints = {field: _int(env, field) for field in BOUNDS}
     if ints["bypass_default_seconds"] > ints["bypass_max_seconds"]:
         raise ConfigError("MFA_BYPASS_DEFAULT_SECONDS must not exceed MFA_BYPASS_MAX_SECONDS")
+    if ints["sms_limit_lanes"] > ints["sms_limit_shards"]:  # every lane holds shards of each pool
+        raise ConfigError("MFA_SMS_LIMIT_LANES must not exceed MFA_SMS_LIMIT_SHARDS")
     if ints["totp_digits"] not in (6, 8):
         raise ConfigError("MFA_TOTP_DIGITS must be 6 or 8")
     for name, default in (("MFA_SMS_QUEUE", SMS_QUEUE), ("MFA_EVENTS_QUEUE", EVENTS_QUEUE),

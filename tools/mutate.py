@@ -41,6 +41,8 @@ MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "shared/crypto/keys.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
     "shared/methods/limits.py": (("_ip_key", "counters", "pools", "_another", "prepare"),
                                  ("tests/unit/test_limits_pure.py", "tests/unit/test_limits_shards.py")),
+    "shared/methods/limits_lanes.py": (("lane_of", "shards_in", "give_back", "plan"),
+                                       ("tests/unit/test_limits_lanes.py",)),
     "shared/kernel/validation.py": (None, ("tests/unit/test_validation.py",)),
     "shared/kernel/ids.py": (None, ("tests/unit/test_ids.py",)),
     "shared/crypto/device_tokens.py": (None, ("tests/unit/test_device_tokens.py",)),

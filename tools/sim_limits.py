@@ -11,6 +11,13 @@ write's ETag is stale and it retries in the next step (up to the store's retry b
 trace, every counter row is summed per window: overshoot (sends counted past a limit) must be 0.
 Reported: sends counted, refused by limit, lost races (retries), sends given up (409), extra pool reads
 (a spent shard sent elsewhere), and units stranded (left in a pool that refused a send; 0 by design).
+
+With `--lanes L` (MFA_SMS_LIMIT_LANES, shared/methods/limits_lanes.py) a step runs every send's reads, then
+every send's first-lane transactions (user, IP) in random order, then every last-lane transaction (phone and
+pools) in random order, so a send's lanes interleave with others' and a lost race in its last lane gives back
+its first lanes' units ("give-backs"). Per-partition load: every entity a query returns (at least one per
+query) and every row a transaction writes is counted against its partition and the second of the trace;
+the busiest partition-second is reported against Azure's target of 2,000 entities/s per partition.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from typing import Any
 
 from shared.channels.memory import MemoryQueues
 from shared.kernel.errors import RateLimited
-from shared.methods import limits
+from shared.methods import limits, limits_lanes
 from shared.settings import load_settings
 from shared.store import MAX_CONFLICT_RETRIES, StaleWrite
 from shared.store.memory import MemoryTable
@@ -40,9 +47,21 @@ START = datetime(2026, 11, 30, 8, 50, tzinfo=timezone.utc)  # a Monday, ten minu
 class IndexedTable(MemoryTable):
     """The in-memory table, with reads narrowed to the rows a filter can name (the keys of `get_many`, the
     range of `query_prefix`) before its own predicate runs: the same answers, without scanning every row
-    of a partition that holds a counter per user."""
+    of a partition that holds a counter per user. Counts the entities each partition serves per second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second = 0  # of the trace, set by the replay
+        self.entities: Counter = Counter()  # (partition, second) -> entities read and written
 
     def query_entities(self, query_filter: str, *, parameters: dict[str, Any] | None = None, **kw: Any) -> Any:
+        with self._lock:  # the rows are narrowed in place; the lanes' reads come from several threads
+            rows = list(self._query(query_filter, parameters, **kw))
+            if parameters and "pk" in parameters:
+                self.entities[(parameters["pk"], self.second)] += max(len(rows), 1)
+        return rows
+
+    def _query(self, query_filter: str, parameters: dict[str, Any] | None, **kw: Any) -> Any:
         params = parameters or {}
         rows = self._table()
         if "pk" in params and ("r0" in params or "lo" in params):
@@ -59,6 +78,12 @@ class IndexedTable(MemoryTable):
         """All or nothing as before, staged on the rows it names only (not a copy of the whole table)."""
         ops = list(operations)
         keys = {(op[1]["PartitionKey"], op[1]["RowKey"]) for op in ops}
+        with self._lock:
+            for pk, _ in keys:
+                self.entities[(pk, self.second)] += 1
+            return self._submit(ops, keys, **kw)
+
+    def _submit(self, ops: list[Any], keys: set[tuple[str, str]], **kw: Any) -> Any:
         full = self._table()
         self._rows = {k: full[k] for k in keys if k in full}
         try:
@@ -96,6 +121,8 @@ class Result:
     refused: Counter = field(default_factory=Counter)
     lost_races: int = 0
     gave_up: int = 0
+    given_back: int = 0
+    max_entities: int = 0  # entities read and written in the busiest partition's busiest second
     pool_reads: int = 0
     stranded: int = 0
     overshoot: int = 0
@@ -119,21 +146,19 @@ def run(rate: float, peak: float, peak_seconds: float, duration: float, window: 
     settings = load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "MFA_OTP_HOST": "sim.test",
                               "MFA_HMAC_KEYS": f"k1:{_key()}", "MFA_ENCRYPTION_KEYS": f"k1:{_key()}",
                               "ACS_ENDPOINT": "http://127.0.0.1:9", "ACS_SENDER": "+18005550100", **env})
-    deps = build_deps(settings, clock=clock, table=IndexedTable(), queues=MemoryQueues())
+    table = IndexedTable()
+    deps = build_deps(settings, clock=clock, table=table, queues=MemoryQueues())
     deps.store.ping()
     deps.index("phone", "+12065550000")
-    query_prefix = deps.store.query_prefix
     out = Result()
-
-    def counted_query(*a: Any, **k: Any) -> Any:
-        out.pool_reads += 1
-        return query_prefix(*a, **k)
-    deps.store.query_prefix = counted_query  # type: ignore[method-assign]
+    for name in ("query_prefix", "query"):  # the pools' reads (a redirect; other layouts, carried)
+        setattr(deps.store, name, _counted(getattr(deps.store, name), out))
     began, waiting = time.monotonic(), []
     peak_from = (duration - peak_seconds) / 2
     for step in range(int(duration / window)):
         t = step * window
         clock.at = START + timedelta(seconds=t)
+        table.second = int(t)
         lam = rate * (peak if peak_from <= t < peak_from + peak_seconds else 1) * window
         arriving = [Send(rng.randrange(users), f"10.{rng.randrange(ips) // 256 % 256}.{rng.randrange(256)}.1")
                     for _ in range(_poisson(rng, lam))]
@@ -142,24 +167,53 @@ def run(rate: float, peak: float, peak_seconds: float, duration: float, window: 
         planned = []
         for send in batch:
             try:
-                planned.append((send, limits.prepare(deps, f"u{send.user}", phone(send.user, prefixes), send.ip, rng)))
+                planned.append((send, prepare(deps, f"u{send.user}", phone(send.user, prefixes), send.ip, rng)))
             except RateLimited as err:
                 out.refused["daily budget" if err.retry_after > 3600 else "an hourly limit"] += 1
-        rng.shuffle(planned)
-        for send, tx in planned:
-            try:
-                deps.store.transact(tx)
-                out.sent += 1
-            except StaleWrite:
-                out.lost_races += 1
-                send.tries += 1
-                if send.tries >= MAX_CONFLICT_RETRIES:
-                    out.gave_up += 1
-                else:
-                    waiting.append(send)
+        for phase in (("write_first", "write_last") if settings.sms_limit_lanes > 1 else ("transact",)):
+            rng.shuffle(planned)
+            still = []
+            for send, writes in planned:
+                try:
+                    getattr(writes, phase)(deps.store)
+                    still.append((send, writes))
+                except StaleWrite:
+                    out.given_back += getattr(writes, "given_back", 0)
+                    out.lost_races += 1
+                    send.tries += 1
+                    if send.tries >= MAX_CONFLICT_RETRIES:
+                        out.gave_up += 1
+                    else:
+                        waiting.append(send)
+            planned = still
+        out.sent += len(planned)
     out.seconds = time.monotonic() - began
+    out.max_entities = max(table.entities.values(), default=0)
     _audit(deps, settings, out)
     return out
+
+
+def _counted(read: Any, out: Result) -> Any:
+    def counted(*a: Any, **k: Any) -> Any:
+        out.pool_reads += 1
+        return read(*a, **k)
+    return counted
+
+
+def prepare(deps: Any, user: str, e164: str, ip: str | None, rng: random.Random) -> Any:
+    """What one send would write: with one lane, its transaction (run by `transact`); with more, the lanes'
+    Plan (its `write_first`, then its `write_last`)."""
+    if deps.settings.sms_limit_lanes > 1:
+        return limits_lanes.plan(deps, user, e164, ip, rng)
+    return _OneTx(limits.prepare(deps, user, e164, ip, rng))
+
+
+@dataclass
+class _OneTx:
+    tx: Any
+
+    def transact(self, store: Any) -> None:
+        store.transact(self.tx)
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -174,36 +228,44 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def _audit(deps: Any, settings: Any, out: Result) -> None:
-    """Sum every counter row per limit and window: overshoot past a limit, units left in spent pools."""
+    """Sum every counter row per limit and window (over its lanes): overshoot past a limit, units left in
+    spent pools, and no lost update (every send counted once in the budget and once in its user's row)."""
     rows = [r for r in deps.store.table.list_entities() if r["PartitionKey"].startswith(limits.PARTITION_PREFIX)]
     exact = {"user": settings.sms_per_user_per_hour, "phone": settings.sms_per_phone_per_hour,
              "ip": settings.sms_per_ip_per_hour}
     pools: Counter = Counter()
+    users = 0
     for r in rows:
-        parts = r["RowKey"].split("|")
+        parts, day = r["RowKey"].split("|"), r["PartitionKey"].split("|")[1]
         if parts[1] in exact:
             out.overshoot += max(0, r["count"] - exact[parts[1]])
+            users += r["count"] if parts[1] == "user" else 0
         else:
-            pools[(r["PartitionKey"], "|".join(parts[:3]) if parts[1] == "prefix" else "day|budget")] += r["count"]
+            pools[(day, "|".join(parts[:3]) if parts[1] == "prefix" else "day|budget")] += r["count"]
     budget_sent = sum(v for (_, root), v in pools.items() if root == "day|budget")
-    assert budget_sent == out.sent, (budget_sent, out.sent)  # no lost update: every send counted once
+    assert budget_sent == out.sent == users, (budget_sent, out.sent, users)  # no lost update, all given back
     for (_, root), spent in pools.items():
-        limit = settings.sms_daily_budget if root == "day|budget" else settings.sms_per_prefix_per_hour
-        out.overshoot += max(0, spent - limit)
+        out.overshoot += max(0, spent - _limit(settings, root))
     memory = limits._memory.get(deps.store)
-    for partition, prefix in (memory.spent if memory else {}):
+    spent_lanes: Counter = Counter((partition.split("|")[1], prefix) for partition, prefix in
+                                   (memory.spent if memory else {}))
+    for (day, prefix), lanes in spent_lanes.items():
         root = prefix.rsplit("|", 3)[0]
-        limit = settings.sms_daily_budget if root == "day|budget" else settings.sms_per_prefix_per_hour
-        out.stranded += max(0, limit - pools[(partition, root)])
+        if lanes >= min(settings.sms_limit_lanes, _limit(settings, root)):  # every lane holding units: spent
+            out.stranded += max(0, _limit(settings, root) - pools[(day, root)])
+
+
+def _limit(settings: Any, root: str) -> int:
+    return settings.sms_daily_budget if root == "day|budget" else settings.sms_per_prefix_per_hour
 
 
 def table(results: list[tuple[str, Result]]) -> str:
-    head = ("| scenario | sends counted | refused 429 | lost races (retries) | given up (409) "
+    head = ("| scenario | sends counted | refused 429 | lost races (retries) | given up (409) | give-backs "
             "| pool queries (carried, redirect) | stranded units | overshoot | peak sends in one window "
-            "| run time |\n" + "|---" * 10 + "|")
+            "| max entities/s in one partition (target 2,000) | run time |\n" + "|---" * 12 + "|")
     lines = [f"| {name} | {r.sent:,} | {sum(r.refused.values()):,} | {r.lost_races:,} | {r.gave_up} | "
-             f"{r.pool_reads:,} | {r.stranded} | **{r.overshoot}** | {r.peak_in_flight} | {r.seconds:.0f} s |"
-             for name, r in results]
+             f"{r.given_back:,} | {r.pool_reads:,} | {r.stranded} | **{r.overshoot}** | {r.peak_in_flight} | "
+             f"{r.max_entities:,} | {r.seconds:.0f} s |" for name, r in results]
     return "\n".join([head, *lines])
 
 
@@ -216,13 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=0.02, help="storage latency window in seconds")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--shards", default=os.environ.get("MFA_SMS_LIMIT_SHARDS", "256"))
+    p.add_argument("--lanes", default=os.environ.get("MFA_SMS_LIMIT_LANES", "1"), help="MFA_SMS_LIMIT_LANES")
     p.add_argument("--budget", default="100000", help="MFA_SMS_DAILY_BUDGET")
     p.add_argument("--prefix-limit", default="20000", help="MFA_SMS_PER_PREFIX_PER_HOUR")
     a = p.parse_args(argv)
-    env = {"MFA_SMS_LIMIT_SHARDS": a.shards, "MFA_SMS_DAILY_BUDGET": a.budget,
+    env = {"MFA_SMS_LIMIT_SHARDS": a.shards, "MFA_SMS_LIMIT_LANES": a.lanes, "MFA_SMS_DAILY_BUDGET": a.budget,
            "MFA_SMS_PER_PREFIX_PER_HOUR": a.prefix_limit, "MFA_SMS_PER_IP_PER_HOUR": "10000"}
     r = run(a.rate, a.peak, a.peak_seconds, a.duration, a.window, a.seed, env)
-    print(table([(f"{a.rate:g}/s, {a.peak:g}x for {a.peak_seconds:g} s, {a.duration:g} s, {a.shards} shards", r)]))
+    print(table([(f"{a.rate:g}/s, {a.peak:g}x for {a.peak_seconds:g} s, {a.duration:g} s, {a.shards} shards, "
+                f"{a.lanes} lane(s)", r)]))
     return 1 if r.overshoot else 0
 
 

@@ -28,10 +28,12 @@ noon, a change of n, or the upgrade from the unsharded row (`day|budget`, `HH|pr
 the day spent. Only an instance still on the old settings while a change rolls out can add to the old
 layout after this one read it: that is the one bound, the minutes of a settings rollout.
 
-Why one partition, not shards spread over several: the exact counters must each have one home, and one
-transaction covers one partition; spreading would need a transaction per partition and a release path
-for a refusal half-way. The shards end the hot row (one ETag every SMS contended on); the partition's
-throughput target is what remains, about 2,000 entities/s for ~10 entities per SMS (docs/scale.md).
+One partition by default: one transaction covers one partition, so every counter of a send is counted
+together and a refusal needs no undo. The shards end the hot row (one ETag every SMS contended on); the
+partition's throughput target is what remains, about 2,000 entities/s for ~10 entities per SMS, so
+~200-285 SMS/s (docs/scale.md). Past that, `MFA_SMS_LIMIT_LANES` = L > 1 spreads the day's counters over L
+partitions (methods/limits_lanes.py: a transaction per partition touched, the pools last, the earlier
+lanes' units given back when it fails); with L = 1 (the default) nothing here changes.
 """
 from __future__ import annotations
 
@@ -69,16 +71,18 @@ class Counter:
 @dataclass(frozen=True)
 class Pool:
     """A limit split over `shards` rows; `root` names the pool in the window, `prefix` its layout (the
-    limit and n), which starts its shard rows' keys."""
+    limit, n, and the lanes L when more than one: `<n>x<L>`), which starts its shard rows' keys."""
     scope: str
     root: str
     limit: int
     window_end: datetime
     shards: int
+    lanes: int = 1
 
     @property
     def prefix(self) -> str:
-        return f"{self.root}|{self.limit}|{self.shards}|"
+        n = f"{self.shards}x{self.lanes}" if self.lanes > 1 else str(self.shards)
+        return f"{self.root}|{self.limit}|{n}|"
 
     def row_key(self, s: int) -> str:
         return f"{self.prefix}{s:04d}"
@@ -128,8 +132,9 @@ def pools(d: KeysAndSettings, now: datetime, e164: str) -> list[Pool]:
     day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     number = phonenumbers.parse(e164)
     prefix = f"+{number.country_code}{str(number.national_number)[:3]}"
-    return [Pool("prefix", f"{h}|prefix|{prefix}", s.sms_per_prefix_per_hour, hour_end, s.sms_limit_shards),
-            Pool("budget", "day|budget", s.sms_daily_budget, day_end, s.sms_limit_shards)]
+    n, lanes = s.sms_limit_shards, s.sms_limit_lanes
+    return [Pool("prefix", f"{h}|prefix|{prefix}", s.sms_per_prefix_per_hour, hour_end, n, lanes),
+            Pool("budget", "day|budget", s.sms_daily_budget, day_end, n, lanes)]
 
 
 def _count(rows: dict[str, Entity], row_key: str) -> int:
@@ -169,11 +174,16 @@ def _carried(d: Stored, partition: str, pool: Pool, mem: _Memory, now: datetime)
         flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
         rows = [r for lo, hi in ((pool.root, pool.prefix), (_after(pool.prefix), _after(pool.root)))
                 for r in d.store.query(flt, {"pk": partition, "lo": lo, "hi": hi}, select=["RowKey", "count"])]
-        other = sum(int(r.get("count", 0)) for r in rows if r["RowKey"] == pool.root
-                    or r["RowKey"].startswith(pool.root + "|"))
+        other = spent_by(pool, rows)
         mem.prune(now)
         mem.carried[key] = (other, pool.window_end)
     return mem.carried[key][0]
+
+
+def spent_by(pool: Pool, rows: list[Entity]) -> int:
+    """What `rows` (read from the pool's root range, this layout's rows left out) counted for the pool."""
+    return sum(int(r.get("count", 0)) for r in rows if r["RowKey"] == pool.root
+               or r["RowKey"].startswith(pool.root + "|"))
 
 
 def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], carried: int,
@@ -220,16 +230,24 @@ def prepare(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Ra
     tx = Tx()
     counted = [(c.row_key, c.window_end) for c in exact] + [(p.row_key(picks[p.prefix]), p.window_end) for p in sharded]
     for row_key, window_end in counted:
-        row = rows.get(row_key)
-        if row is None:
-            tx.create(new_row(partition, row_key, count=1, purgeAfter=window_end + timedelta(days=1)))
-        else:
-            row["count"] += 1
-            tx.replace(row)
+        count_one(tx, partition, rows.get(row_key), row_key, window_end)
     return tx
+
+
+def count_one(tx: Tx, partition: str, row: Entity | None, row_key: str, window_end: datetime) -> None:
+    """Add one to a counter row as read: create it when absent, else replace it If-Match its version."""
+    if row is None:
+        tx.create(new_row(partition, row_key, count=1, purgeAfter=window_end + timedelta(days=1)))
+    else:
+        row["count"] += 1
+        tx.replace(row)
 
 
 def consume_sms(d: Counting, user_id: str, e164: str, ip: str | None) -> None:
     """Count one SMS against every limit it falls under, or refuse it (counting nothing). Whether the number
     is accepted at all is model/phone.py's to say, before."""
+    if d.settings.sms_limit_lanes > 1:
+        from . import limits_lanes  # builds on this module, so imported when first needed, not at the top
+        retry_on_conflict(lambda: limits_lanes.plan(d, user_id, e164, ip).commit(d.store))
+        return
     retry_on_conflict(lambda: d.store.transact(prepare(d, user_id, e164, ip)))

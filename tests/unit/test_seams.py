@@ -24,7 +24,7 @@ RAW_TRANSACTION = re.compile(r"\bTx\(|\.transact\(")
 # due list of SMS and events, the record of an erasure), the coalesced refusal counter (best effort, beside any decision) and the re-seal of rows
 # of every kind. Every decision on a user's rows goes through `UserRows`. (The policy document, the index
 # key and the refusal counter are in store/, which the check below leaves out.)
-RAW_TRANSACTION_ALLOWED = {"methods/limits.py", "methods/oath/reservation.py", "methods/oath/serial_index.py",
+RAW_TRANSACTION_ALLOWED = {"methods/limits.py", "methods/limits_lanes.py", "methods/limits_writes.py", "methods/oath/reservation.py", "methods/oath/serial_index.py",
                            "methods/passkey_index.py",  # the credential-id index: a partition of its own
                            "delivery/redrive.py", "ops/reseal.py", "channels/due.py", "ops/erasure.py",
                            "ops/rebalance.py"}  # its checkpoint row, ~rebalance: a partition of its own
