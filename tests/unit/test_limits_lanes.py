@@ -87,11 +87,16 @@ def test_a_send_counts_each_counter_in_its_lane_and_the_pools_in_the_phone_lane(
     assert len(parts) <= 3
 
 
+def three_lanes(deps, phone: str) -> tuple[str, str]:
+    """A user and an IP whose counters, with `phone`'s, fall in three different lanes of four (hour 19)."""
+    return next((f"u{i}", f"203.0.113.{i}") for i in range(200)
+                if len({lane_of(f"19|user|u{i}", 4), lane_of(f"19|ip|203.0.113.{i}", 4),
+                        lane_of(f"19|phone|{deps.index('phone', phone)}", 4)}) == 3)
+
+
 def test_a_lost_race_in_the_phone_lane_gives_back_the_other_lanes_units_and_retries():
     deps = make()
-    user, ip = next((f"u{i}", f"203.0.113.{i}") for i in range(200)
-                    if len({lane_of(f"19|user|u{i}", 4), lane_of(f"19|ip|203.0.113.{i}", 4),
-                            lane_of(f"19|phone|{deps.index('phone', '+12065550102')}", 4)}) == 3)
+    user, ip = three_lanes(deps, "+12065550102")
     plan = limits_lanes.plan(deps, user, "+12065550102", ip, random.Random(1))
     assert len(plan.first) == 2  # the user's and the IP's lanes, before the phone lane
     plan.write_first(deps.store)
@@ -170,9 +175,7 @@ def test_shards_seen_spent_are_skipped_so_the_end_of_a_pool_costs_few_reads():
 
 def test_a_give_back_that_fails_for_good_leaves_an_over_count_never_an_under_count():
     deps = make()
-    user, ip = next((f"u{i}", f"203.0.113.{i}") for i in range(200)
-                    if len({lane_of(f"19|user|u{i}", 4), lane_of(f"19|ip|203.0.113.{i}", 4),
-                            lane_of(f"19|phone|{deps.index('phone', '+12065550109')}", 4)}) == 3)
+    user, ip = three_lanes(deps, "+12065550109")
     plan = limits_lanes.plan(deps, user, "+12065550109", ip, random.Random(3))
     plan.write_first(deps.store)
     limits.consume_sms(deps, "other", "+12065550109", None)  # the phone lane changes under the plan
