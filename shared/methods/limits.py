@@ -56,6 +56,7 @@ from ..store import Entity, Store, Tx, new_row, retry_on_conflict
 log = logging.getLogger("twostep.limits")
 PARTITION_PREFIX = "~rl|"
 _rng = random.Random()
+WINDOW = 16  # shards a spent pick's redirect reads at a time
 MEMORY = 4096  # pool facts remembered per store (spent pools, carried counts), pruned as windows end
 
 
@@ -148,13 +149,23 @@ class _Memory:
     def __init__(self) -> None:
         self.spent: dict[tuple[str, str], datetime] = {}
         self.carried: dict[tuple[str, str], tuple[int, datetime]] = {}
+        self.full: dict[tuple[str, str], tuple[frozenset[int], datetime]] = {}  # shards seen spent
 
     def prune(self, now: datetime) -> None:
-        if len(self.spent) + len(self.carried) >= MEMORY:
+        if len(self.spent) + len(self.carried) + len(self.full) >= MEMORY:
             self.spent = {k: end for k, end in self.spent.items() if end > now}
             self.carried = {k: v for k, v in self.carried.items() if v[1] > now}
-            if len(self.spent) + len(self.carried) >= MEMORY:
-                self.spent, self.carried = {}, {}
+            self.full = {k: v for k, v in self.full.items() if v[1] > now}
+            if len(self.spent) + len(self.carried) + len(self.full) >= MEMORY:
+                self.spent, self.carried, self.full = {}, {}, {}
+
+    def seen_full(self, partition: str, pool: Pool) -> frozenset[int]:
+        return self.full.get((partition, pool.prefix), (frozenset(), pool.window_end))[0]
+
+    def saw_full(self, partition: str, pool: Pool, shards: set[int], now: datetime) -> None:
+        if shards - self.seen_full(partition, pool):
+            self.prune(now)
+            self.full[(partition, pool.prefix)] = (self.seen_full(partition, pool) | shards, pool.window_end)
 
 
 _memory: WeakKeyDictionary[Store, _Memory] = WeakKeyDictionary()
@@ -186,13 +197,39 @@ def spent_by(pool: Pool, rows: list[Entity]) -> int:
                or r["RowKey"].startswith(pool.root + "|"))
 
 
-def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], carried: int,
-             rng: random.Random) -> int | None:
-    """A shard of `pool` with units left, read from all of its shards (one query); None: all spent."""
-    for row in d.store.query_prefix(partition, pool.prefix, limit=pool.shards):
-        rows[row["RowKey"]] = row
-    open_shards = [s for s in range(pool.shards) if pool.left(rows, s, carried) > 0]
-    return rng.choice(open_shards) if open_shards else None
+def _candidates(pool: Pool, carried: int, seen: frozenset[int]) -> list[int]:
+    """The shards a pick may take: those with units allotted (a small limit leaves the last ones empty),
+    less those this instance saw spent (counts never fall in a window, so they stay spent)."""
+    return [s for s in range(max(min(pool.shards, pool.limit - carried), 1)) if s not in seen]
+
+
+def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], carried: int, mem: _Memory,
+             now: datetime, rng: random.Random) -> int | None:
+    """A shard of `pool` with units left; None: all spent. Read WINDOW shards at a time (one range query
+    each), from a random window on, skipping windows this instance saw spent, until one has units: near the
+    end of a pool a redirect reads about WINDOW rows instead of all n (which, for every send that met a
+    spent shard, put the partition far past its throughput target as a busy budget ran out)."""
+    flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+    windows = list(range(0, pool.shards, WINDOW))
+    first = rng.randrange(len(windows))
+    for lo in windows[first:] + windows[:first]:
+        hi = min(lo + WINDOW, pool.shards)
+        if not [s for s in _candidates(pool, carried, mem.seen_full(partition, pool)) if lo <= s < hi]:
+            continue
+        for row in d.store.query(flt, {"pk": partition, "lo": pool.row_key(lo), "hi": pool.row_key(hi)}):
+            rows[row["RowKey"]] = row
+        shards = range(lo, min(hi, max(min(pool.shards, pool.limit - carried), 1)))
+        open_shards = [s for s in shards if pool.left(rows, s, carried) > 0]
+        mem.saw_full(partition, pool, {s for s in shards if pool.left(rows, s, carried) <= 0}, now)
+        if open_shards:
+            return rng.choice(open_shards)
+    return None
+
+
+def _pick(pool: Pool, carried: int, seen: frozenset[int], rng: random.Random) -> int:
+    """A shard at random among those not seen spent (when all were, any: its read then finds it spent)."""
+    candidates = _candidates(pool, carried, seen)
+    return rng.choice(candidates) if candidates else rng.randrange(max(min(pool.shards, pool.limit - carried), 1))
 
 
 def _refuse(over: list[Counter | Pool], e164: str, now: datetime) -> RateLimited:
@@ -213,12 +250,12 @@ def prepare(d: Counting, user_id: str, e164: str, ip: str | None, rng: random.Ra
     if known:
         raise _refuse(known, e164, now)
     carried = {p.prefix: _carried(d, partition, p, mem, now) for p in sharded}
-    picks = {p.prefix: rng.randrange(max(min(p.shards, p.limit - carried[p.prefix]), 1)) for p in sharded}
+    picks = {p.prefix: _pick(p, carried[p.prefix], mem.seen_full(partition, p), rng) for p in sharded}
     rows = d.store.get_many(partition, [c.row_key for c in exact] + [p.row_key(picks[p.prefix]) for p in sharded])
     over: list[Counter | Pool] = [c for c in exact if _count(rows, c.row_key) >= c.limit]
     spent = [p for p in sharded if p.left(rows, picks[p.prefix], carried[p.prefix]) <= 0] if not over else []
     for p in spent:  # the picked shard is spent: another with units left, or the pool is spent
-        shard = _another(d, partition, p, rows, carried[p.prefix], rng)
+        shard = _another(d, partition, p, rows, carried[p.prefix], mem, now, rng)
         if shard is None:
             mem.prune(now)
             mem.spent[(partition, p.prefix)] = p.window_end

@@ -119,3 +119,32 @@ def test_an_instance_starting_in_a_busy_window_reads_only_other_layouts():
     send(fresh, 99)
     assert returned == ["day|budget"]  # carried (3), and none of the 16 shards of this layout
     assert sum(budget_rows(deps).values()) == 3 + 41
+
+
+def budget_rows_read(deps, sends: int) -> int:
+    """Budget shard rows the store returned to queries (the redirects of spent picks) over `sends`."""
+    returned: list[int] = []
+    for name in ("query", "query_prefix"):
+        real = getattr(deps.store, name)
+
+        def counting(*a, _real=real, **k):
+            rows = list(_real(*a, **k))
+            returned.append(sum(1 for r in rows if r["RowKey"].startswith("day|budget|")))
+            return iter(rows) if _real.__name__ == "query" else rows
+        setattr(deps.store, name, counting)
+    rng = random.Random(11)
+    for i in range(sends):
+        send(deps, i, rng)
+    return sum(returned)
+
+
+def test_the_end_of_a_pool_reads_a_window_of_shards_per_redirect_not_the_whole_pool():
+    """Each spent pick used to read all n shards; as a busy budget ran out, every send that met a spent
+    shard did, and the partition passed its throughput target many times over (docs/scale.md). Now a
+    redirect reads WINDOW shards at a time, and an instance skips the shards it saw spent."""
+    deps = make(MFA_SMS_DAILY_BUDGET="256", MFA_SMS_LIMIT_SHARDS="256", MFA_SMS_PER_PHONE_PER_HOUR="100")
+    read = budget_rows_read(deps, 256)
+    assert sum(budget_rows(deps).values()) == 256  # every unit spent: nothing stranded
+    with pytest.raises(RateLimited):
+        send(deps, 999)
+    assert read < 256 * 6, read  # here 1,068 (all n per redirect: 20,720)
