@@ -11,9 +11,10 @@ phone's), often fewer.
 One send: the touched lanes are read side by side (one `get_many` each); the decision is as with one lane
 (a counter at its limit refuses before anything is written; a spent pick goes to another shard of the lane).
 Writes, one ETag-conditional transaction per lane: first the lanes holding only exact counters (side by
-side), then the LAST lane holding the phone counter and the pool shards. When a first-lane transaction or
-the last one fails (a lost race, storage down), the units the first lanes took are GIVEN BACK (an
-If-Match decrement, retried on its own); the pools are only ever in the last transaction, so never given
+side), then the LAST lane holding the phone counter and the pool shards. When a first-lane transaction fails, or
+the last one loses a race, the units the first lanes took are GIVEN BACK (an If-Match decrement, retried on
+its own); a last transaction that fails otherwise (storage down, a timeout after Storage may have applied
+it) gives nothing back: an over-count at worst; the pools are only ever in the last transaction, so never given
 back, and a pool's count never falls within its window (its spent memory stays true).
 
 When the phone lane's shards of a pool are spent (read, or remembered), the send tries the other lanes not

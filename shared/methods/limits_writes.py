@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from ..kernel.budget import alongside
 from ..kernel.errors import Conflict, StorageUnavailable
-from ..store import Store, Tx, retry_on_conflict
+from ..store import StaleWrite, Store, Tx, retry_on_conflict
 
 log = logging.getLogger("twostep.limits")
 T = TypeVar("T")
@@ -81,9 +81,12 @@ class Plan:
             raise failed[0]
 
     def write_last(self, store: Store) -> None:
+        """The pool lane's transaction. Refused (a lost race), the first lanes' units are given back; any
+        other failure may come after Storage applied it (a timeout), so they stay: an over-count at worst,
+        where giving them back could under-count an SMS that was counted and sent."""
         try:
             store.transact(self.last)
-        except Exception:
+        except StaleWrite:
             self.give_back(store)
             raise
 

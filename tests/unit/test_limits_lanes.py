@@ -192,3 +192,25 @@ def test_a_give_back_that_fails_for_good_leaves_an_over_count_never_an_under_cou
     counts = {rk: c for rows in rows_by_partition(deps).values() for rk, c in rows.items()}
     assert counts[f"19|user|{user}"] == 1 and counts[f"19|ip|{ip}"] == 1  # counted, never below what went out
     assert budget_total(deps) == 1
+
+
+def test_a_last_transaction_that_may_have_been_applied_gives_nothing_back():
+    """Storage failing on the pool lane's transaction (a timeout: it may have been applied, and its SMS may
+    go out on a retry of the begin) leaves the first lanes' units counted: an over-count at worst, never an
+    SMS sent without its user's and IP's units."""
+    deps = make()
+    user, ip = three_lanes(deps, "+12065550110")
+    plan = limits_lanes.plan(deps, user, "+12065550110", ip, random.Random(4))
+    plan.write_first(deps.store)
+    transact = deps.store.transact
+
+    def applied_then_timed_out(tx):
+        transact(tx)
+        raise StorageUnavailable()
+    deps.store.transact = applied_then_timed_out
+    with pytest.raises(StorageUnavailable):
+        plan.write_last(deps.store)
+    deps.store.transact = transact
+    counts = {rk: c for rows in rows_by_partition(deps).values() for rk, c in rows.items()}
+    assert counts[f"19|user|{user}"] == 1 and counts[f"19|ip|{ip}"] == 1 and budget_total(deps) == 1
+    assert plan.given_back == 0
