@@ -39,7 +39,7 @@ MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
                           "tests/unit/test_lockout.py")),
     "shared/crypto/otp.py": (None, ("tests/unit/test_otp.py",)),
     "shared/crypto/keys.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
-    "shared/methods/limits.py": (("_ip_key", "counters", "pools", "_another", "prepare"),
+    "shared/methods/limits.py": (("_ip_key", "counters", "pools", "_candidates", "_another", "_pick", "prepare"),
                                  ("tests/unit/test_limits_pure.py", "tests/unit/test_limits_shards.py")),
     "shared/methods/limits_lanes.py": (("lane_of", "shards_in", "give_back", "plan"),
                                        ("tests/unit/test_limits_lanes.py",)),
