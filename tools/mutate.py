@@ -41,8 +41,8 @@ MODULES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
     "shared/crypto/keys.py": (("derive_code", "codes_equal", "blind_index"), ("tests/unit/test_codes.py",)),
     "shared/methods/limits.py": (("_ip_key", "counters", "pools", "_candidates", "_another", "_pick", "prepare"),
                                  ("tests/unit/test_limits_pure.py", "tests/unit/test_limits_shards.py")),
-    "shared/methods/limits_lanes.py": (("lane_of", "shards_in", "give_back", "plan"),
-                                       ("tests/unit/test_limits_lanes.py",)),
+    "shared/methods/limits_lanes.py": (("lane_of", "shards_in", "plan"), ("tests/unit/test_limits_lanes.py",)),
+    "shared/methods/limits_writes.py": (("give_back", "side_by_side", "all_of"), ("tests/unit/test_limits_lanes.py",)),
     "shared/kernel/validation.py": (None, ("tests/unit/test_validation.py",)),
     "shared/kernel/ids.py": (None, ("tests/unit/test_ids.py",)),
     "shared/crypto/device_tokens.py": (None, ("tests/unit/test_device_tokens.py",)),
@@ -106,6 +106,9 @@ def copy_tree(dest: Path) -> None:
     (dest / "tools").mkdir()
     for py in (ROOT / "tools").glob("*.py"):
         shutil.copy(py, dest / "tools" / py.name)
+    for package in (ROOT / "tools").glob("*/__init__.py"):  # the tools that are packages (devhost, soak, ...)
+        shutil.copytree(package.parent, dest / "tools" / package.parent.name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
     (dest / "tools" / "node_modules").symlink_to(ROOT / "tools" / "node_modules")  # Azurite, for integration tests
 
