@@ -214,3 +214,21 @@ def test_a_last_transaction_that_may_have_been_applied_gives_nothing_back():
     counts = {rk: c for rows in rows_by_partition(deps).values() for rk, c in rows.items()}
     assert counts[f"19|user|{user}"] == 1 and counts[f"19|ip|{ip}"] == 1 and budget_total(deps) == 1
     assert plan.given_back == 0
+
+
+def test_a_give_back_never_takes_a_counter_below_zero_and_says_whether_it_worked():
+    from shared.methods.limits_writes import give_back
+
+    deps = make()
+    deps.store.ping()
+    part = lane_partition(DAY, 0)
+    deps.store.transact(Tx().create(new_row(part, "19|user|a", count=1)).create(new_row(part, "19|user|b", count=0)))
+    assert give_back(deps.store, part, ["19|user|a", "19|user|b"]) is True
+    assert rows_by_partition(deps)[part] == {"19|user|a": 0, "19|user|b": 0}  # b stays at 0, never -1
+    transact = deps.store.transact
+
+    def down(tx):
+        raise StorageUnavailable()
+    deps.store.transact = down
+    assert give_back(deps.store, part, ["19|user|a"]) is False
+    deps.store.transact = transact

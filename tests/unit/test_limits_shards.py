@@ -148,3 +148,38 @@ def test_the_end_of_a_pool_reads_a_window_of_shards_per_redirect_not_the_whole_p
     with pytest.raises(RateLimited):
         send(deps, 999)
     assert read < 256 * 6, read  # here 1,068 (all n per redirect: 20,720)
+
+
+def test_an_exact_counter_refuses_at_its_limit_not_one_after():
+    deps = make(MFA_SMS_PER_USER_PER_HOUR="3")
+    for i in range(3):
+        deps.store.transact(limits.prepare(deps, "same-user", f"+1206555{i:04d}", None, random.Random(i)))
+    with pytest.raises(RateLimited):
+        limits.prepare(deps, "same-user", "+12065559999", None, random.Random(9))
+
+
+def picks(rng: random.Random, budget_candidates: list[int]) -> int:
+    """The budget shard `prepare` picks with `rng`: the prefix pool (32 shards, none seen) draws first."""
+    rng.choice(list(range(32)))
+    return rng.choice(budget_candidates)
+
+
+def test_the_one_open_shard_at_a_windows_start_is_found():
+    """The pick lands on a spent shard this instance has not seen spent (5); every other shard but the first
+    of the second window (16) is spent and seen spent: the redirect still reads that window, whose only
+    candidate is its first shard, and counts the send there (a window is skipped only when none of its
+    shards may hold units)."""
+    from shared.store import Tx, new_row
+
+    deps = make(MFA_SMS_DAILY_BUDGET="32", MFA_SMS_LIMIT_SHARDS="32")
+    deps.store.ping()
+    pool = next(p for p in limits.pools(deps, deps.clock.now(), "+12065550001") if p.scope == "budget")
+    open_shard, unseen = limits.WINDOW, 5
+    for s in range(32):
+        if s != open_shard:
+            deps.store.transact(Tx().create(new_row(PARTITION, pool.row_key(s), count=1)))
+    mem = limits._memory.setdefault(deps.store, limits._Memory())
+    mem.saw_full(PARTITION, pool, set(range(32)) - {open_shard, unseen}, deps.clock.now())
+    seed = next(i for i in range(100) if picks(random.Random(i), [unseen, open_shard]) == unseen)
+    deps.store.transact(limits.prepare(deps, "u1", "+12065550001", None, random.Random(seed)))
+    assert budget_rows(deps)[pool.row_key(open_shard)] == 1 and sum(budget_rows(deps).values()) == 32
