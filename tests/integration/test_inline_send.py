@@ -216,3 +216,53 @@ def test_a_refused_begin_takes_back_the_marker_it_wrote_beside_the_limits(pdeps,
         signin.begin(pdeps, {"userId": "alice", "method": "sms"}, idempotency_key="k-last")
     markers = due_rows(pdeps)
     assert len(markers) == pdeps.settings.sms_per_user_per_hour - 1  # one per challenge created, no more
+
+
+def test_twenty_concurrent_unkeyed_begins_send_one_sms_per_committed_challenge(pdeps, provider):
+    """Twenty concurrent begins without a key are twenty begins: each SMS is counted against the limits
+    before it is sent, so no more go out than the user's hourly limit allows, and every SMS that went out
+    names a challenge that was committed (sending first leaves none behind under contention)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.kernel.errors import Conflict, RateLimited
+
+    enrolled(pdeps, provider)
+
+    def one(_):
+        try:
+            return signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view["challengeId"]
+        except (RateLimited, Conflict):  # over the limit, or a lost race retried past its bound
+            return None
+
+    with ThreadPoolExecutor(20) as pool:
+        started = [c for c in pool.map(one, range(20)) if c is not None]
+    assert 0 < len(started) <= pdeps.settings.sms_per_user_per_hour - 1  # the enrolment's SMS counted too
+    messages = received(provider)
+    assert len(messages) == len(started)
+    assert sorted(m["message"].rsplit("#", 1)[1] for m in messages) == sorted(
+        sms_code_for(pdeps, c) for c in started)
+    assert all(challenge_rows.get(pdeps, c)["delivery"] == "sent" for c in started)
+
+
+def test_a_phone_removed_while_its_sms_is_sent_leaves_a_challenge_that_verifies_nothing(pdeps, provider):
+    """The window sending first widens: the phone is removed by an admin after the begin read the profile
+    and while the SMS is on its way. The challenge is committed, but its code approves nothing (E1)."""
+    from shared.flows import removal
+    from shared.kernel.errors import Canceled
+
+    enrolled(pdeps, provider)
+    send = pdeps.sms.send
+
+    def send_then_remove(*args, **kwargs):
+        message_id = send(*args, **kwargs)
+        removal.admin_remove_method(pdeps, "alice", "sms", {"reason": "lost phone"}, "ops")
+        return message_id
+
+    pdeps.sms.send = send_then_remove
+    try:
+        view = signin.begin(pdeps, {"userId": "alice", "method": "sms"}).view
+    finally:
+        pdeps.sms.send = send
+    with pytest.raises(Canceled):
+        verify.verify(pdeps, view["challengeId"], {"code": sms_code_for(pdeps, view["challengeId"])})
+    assert challenge_rows.get(pdeps, view["challengeId"])["status"] == "canceled"
