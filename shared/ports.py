@@ -109,7 +109,7 @@ class Outboxes(Protocol):
 
 
 class Texting(Protocol):
-    """The SMS gateway (ACS): only the queue-triggered sender sends."""
+    """The SMS gateway (ACS): the begin's inline attempt and the queue-triggered sender send."""
 
     @property
     def sms(self) -> SmsGateway: ...

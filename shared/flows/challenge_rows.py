@@ -123,8 +123,9 @@ def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str,
     challenge_id = challenge_id_for(ch.user_id, ch.row_key)
     result = outcome(ch)
     delivered = METHODS[ch.method].delivered
+    sends_first = delivered and send_first
     message_id = unsent = None
-    if delivered and send_first:
+    if sends_first:
         assert idem is None, "a keyed begin commits before it sends"
         message_id, unsent = inline.send_first(d, ch, now)  # before the rows are built: `ch` may be `sent`
     unit.add(ch)
@@ -134,23 +135,20 @@ def start(d: Starting, unit: UserRows, ch: Challenge, now: datetime, event: str,
     if idem is not None:
         # as long as the challenge lives: its TTL is the policy's that issued it (no second policy read)
         idem.add_record(unit, Replay(CHALLENGE, ch.row_key), now, int((ch.expires_at - ch.created_at).total_seconds()))
-    if delivered and (unsent is not None or not (marked or send_first)):
-        redrive.note_due(d, ch)  # first, in its own partition: the sweeper can then never miss it
-    if send_first:
-        try:
-            unit.commit()
-        except Exception as exc:
-            if message_id is not None:
-                _audit_unbound_send(d, ch, now, message_id)
-            if isinstance(exc, StaleWrite):  # nothing in it is conditional; were it, a re-run of the begin
-                raise StorageUnavailable() from exc  # must not send a second SMS
-            raise
-    else:
+    if delivered and not marked and (unsent is not None or not sends_first):
+        redrive.note_due(d, ch)  # before the commit of an SMS the queue may have to deliver (Q5)
+    try:
         unit.commit()
+    except Exception as exc:
+        if message_id is not None:
+            _audit_unbound_send(d, ch, now, message_id)
+        if sends_first and isinstance(exc, StaleWrite):  # nothing in it is conditional; were it, a re-run
+            raise StorageUnavailable() from exc  # of the begin must not send a second SMS
+        raise
     telemetry.CHALLENGES_BEGUN.decision(challenge_id, method=ch.method, purpose=ch.purpose)
     if unsent is not None:
         inline.to_queue(d, ch, challenge_id, now, unsent)
-    elif delivered and not send_first:  # committed: whatever the send does, the answer stays 201
+    elif delivered and not sends_first:  # committed: whatever the send does, the answer stays 201
         inline.first_attempt(d, ch, challenge_id, now)
     return result
 

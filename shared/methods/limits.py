@@ -96,6 +96,10 @@ class Pool:
     def left(self, rows: dict[str, Entity], s: int, carried: int = 0) -> int:
         return self.allotment(s, carried) - _count(rows, self.row_key(s))
 
+    def holding(self, carried: int = 0) -> int:
+        """How many shards, from 0, may hold units (a small limit leaves the last ones empty); at least 1."""
+        return max(min(self.shards, self.limit - carried), 1)
+
 
 def _ip_key(ip: str) -> str:
     """An IPv4 address, or the /64 of an IPv6 one (a single host usually holds a whole /64); written
@@ -200,7 +204,7 @@ def spent_by(pool: Pool, rows: list[Entity]) -> int:
 def _candidates(pool: Pool, carried: int, seen: frozenset[int]) -> list[int]:
     """The shards a pick may take: those with units allotted (a small limit leaves the last ones empty),
     less those this instance saw spent (counts never fall in a window, so they stay spent)."""
-    return [s for s in range(max(min(pool.shards, pool.limit - carried), 1)) if s not in seen]
+    return [s for s in range(pool.holding(carried)) if s not in seen]
 
 
 def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], carried: int, mem: _Memory,
@@ -212,13 +216,14 @@ def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], car
     flt = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
     windows = list(range(0, pool.shards, WINDOW))
     first = rng.randrange(len(windows))
+    candidates = set(_candidates(pool, carried, mem.seen_full(partition, pool)))
     for lo in windows[first:] + windows[:first]:
         hi = min(lo + WINDOW, pool.shards)
-        if not [s for s in _candidates(pool, carried, mem.seen_full(partition, pool)) if lo <= s < hi]:
+        if candidates.isdisjoint(range(lo, hi)):
             continue
         for row in d.store.query(flt, {"pk": partition, "lo": pool.row_key(lo), "hi": pool.row_key(hi)}):
             rows[row["RowKey"]] = row
-        shards = range(lo, min(hi, max(min(pool.shards, pool.limit - carried), 1)))
+        shards = range(lo, min(hi, pool.holding(carried)))
         open_shards = [s for s in shards if pool.left(rows, s, carried) > 0]
         mem.saw_full(partition, pool, {s for s in shards if pool.left(rows, s, carried) <= 0}, now)
         if open_shards:
@@ -229,7 +234,7 @@ def _another(d: Stored, partition: str, pool: Pool, rows: dict[str, Entity], car
 def _pick(pool: Pool, carried: int, seen: frozenset[int], rng: random.Random) -> int:
     """A shard at random among those not seen spent (when all were, any: its read then finds it spent)."""
     candidates = _candidates(pool, carried, seen)
-    return rng.choice(candidates) if candidates else rng.randrange(max(min(pool.shards, pool.limit - carried), 1))
+    return rng.choice(candidates) if candidates else rng.randrange(pool.holding(carried))
 
 
 def _refuse(over: list[Counter | Pool], e164: str, now: datetime) -> RateLimited:
